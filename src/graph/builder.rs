@@ -1,0 +1,236 @@
+//! The validating graph builder.
+
+use alloc::vec::Vec;
+
+use super::csr::{Csr, Graph, MAX_NODES};
+use super::GraphError;
+
+/// One weighted, directed edge.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Edge {
+    /// Source node id.
+    pub src: u32,
+    /// Target node id.
+    pub dst: u32,
+    /// Weight in `(0, 1]`.
+    pub weight: f32,
+}
+
+/// Builds a [`Graph`] from `(src, dst, weight)` triples.
+///
+/// Every edge is validated as it is added ([`add_edge`](Self::add_edge)
+/// returns a [`GraphError`] naming it, and leaves the builder unchanged);
+/// [`build`](Self::build) then sorts adjacency lists by target, merges
+/// duplicate edges (keeping the largest weight), drops self loops and, if
+/// asked, adds every edge's reverse.
+///
+/// ```
+/// use axonal::graph::GraphBuilder;
+/// let mut b = GraphBuilder::new().symmetrize(true);
+/// b.add_edge(0, 1, 0.5)?;
+/// b.add_edge(1, 2, 0.25)?;
+/// b.add_edge(0, 1, 0.75)?; // duplicate: the larger weight wins
+/// assert!(b.add_edge(2, 3, 1.5).is_err()); // weights live in (0, 1]
+/// let g = b.build();
+/// assert_eq!((g.node_count(), g.edge_count()), (3, 4));
+/// assert_eq!(g.out_edges().neighbors(1), (&[0, 2][..], &[0.75, 0.25][..]));
+/// # Ok::<(), axonal::graph::GraphError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct GraphBuilder {
+    edges: Vec<Edge>,
+    node_count: Option<u32>,
+    max_id: Option<u32>,
+    added: usize,
+    symmetrize: bool,
+}
+
+impl GraphBuilder {
+    /// An empty builder; the node count will be one more than the largest id seen.
+    pub fn new() -> GraphBuilder {
+        GraphBuilder::default()
+    }
+
+    /// An empty builder for a graph of exactly `node_count` nodes (ids
+    /// `0..node_count`); ids at or above it are rejected.
+    pub fn with_node_count(node_count: u32) -> GraphBuilder {
+        GraphBuilder { node_count: Some(node_count), ..GraphBuilder::default() }
+    }
+
+    /// Also add the reverse of every edge (an association in both directions).
+    pub fn symmetrize(mut self, yes: bool) -> GraphBuilder {
+        self.symmetrize = yes;
+        self
+    }
+
+    /// Reserves room for `additional` more edges.
+    pub fn reserve(&mut self, additional: usize) {
+        self.edges.reserve(additional);
+    }
+
+    /// The node count in force: declared, or inferred from the ids seen so far.
+    pub fn node_count(&self) -> u32 {
+        self.node_count.unwrap_or(self.max_id.map_or(0, |m| m + 1))
+    }
+
+    /// Whether reverse edges will be added.
+    pub fn is_symmetrized(&self) -> bool {
+        self.symmetrize
+    }
+
+    /// Edges added so far (including self loops, before merging).
+    pub fn edges_added(&self) -> usize {
+        self.added
+    }
+
+    /// Adds the edge `src -> dst` with `weight`, after validating it.
+    pub fn add_edge(&mut self, src: u32, dst: u32, weight: f32) -> Result<(), GraphError> {
+        let edge = self.added;
+        let limit = self.node_count.unwrap_or(MAX_NODES);
+        for node in [src, dst] {
+            if node >= limit {
+                return Err(GraphError::NodeOutOfRange { edge, node, node_count: u64::from(limit) });
+            }
+        }
+        if !(weight > 0.0 && weight <= 1.0) {
+            return Err(GraphError::InvalidWeight { edge, src, dst, weight });
+        }
+        self.added += 1;
+        self.max_id = Some(self.max_id.unwrap_or(0).max(src).max(dst));
+        if src != dst {
+            self.edges.push(Edge { src, dst, weight });
+        }
+        Ok(())
+    }
+
+    /// Adds every edge of `edges`; stops at the first invalid one (the edges
+    /// before it stay added).
+    pub fn extend<I: IntoIterator<Item = Edge>>(&mut self, edges: I) -> Result<(), GraphError> {
+        for e in edges {
+            self.add_edge(e.src, e.dst, e.weight)?;
+        }
+        Ok(())
+    }
+
+    /// Builds the graph: CSR by counting sort on the source, per-node sort and
+    /// merge of targets, then the transpose.
+    pub fn build(self) -> Graph {
+        let n = self.node_count() as usize;
+        let sym = self.symmetrize;
+        let mut degree = alloc::vec![0u64; n + 1];
+        for e in &self.edges {
+            degree[e.src as usize + 1] += 1;
+            if sym {
+                degree[e.dst as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            degree[i + 1] += degree[i];
+        }
+        let total = degree[n] as usize;
+        let mut cursor: Vec<u64> = degree[..n].to_vec();
+        let mut pairs = alloc::vec![(0u32, 0f32); total];
+        let mut place = |from: u32, to: u32, w: f32| {
+            let slot = &mut cursor[from as usize];
+            pairs[*slot as usize] = (to, w);
+            *slot += 1;
+        };
+        for e in &self.edges {
+            place(e.src, e.dst, e.weight);
+            if sym {
+                place(e.dst, e.src, e.weight);
+            }
+        }
+        drop(self.edges);
+
+        // Sort each list by target and merge duplicates in place, compacting.
+        let mut offsets = alloc::vec![0u64; n + 1];
+        let mut write = 0usize;
+        for v in 0..n {
+            let list = &mut pairs[degree[v] as usize..degree[v + 1] as usize];
+            list.sort_unstable_by_key(|&(t, _)| t);
+            let start = write;
+            for i in degree[v] as usize..degree[v + 1] as usize {
+                let (t, w) = pairs[i];
+                if write > start && pairs[write - 1].0 == t {
+                    pairs[write - 1].1 = pairs[write - 1].1.max(w);
+                } else {
+                    pairs[write] = (t, w);
+                    write += 1;
+                }
+            }
+            offsets[v + 1] = write as u64;
+        }
+        pairs.truncate(write);
+        let (targets, weights) = pairs.into_iter().unzip();
+        Graph::from_out_csr(Csr { offsets, targets, weights })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorts_merges_and_drops_self_loops() {
+        let mut b = GraphBuilder::new();
+        for (s, d, w) in [(2, 0, 0.1), (0, 2, 0.3), (0, 1, 0.2), (0, 2, 0.9), (1, 1, 0.5), (0, 2, 0.4)] {
+            b.add_edge(s, d, w).unwrap();
+        }
+        assert_eq!(b.edges_added(), 6);
+        let g = b.build();
+        assert_eq!(g.node_count(), 3);
+        let edges: Vec<_> = g.edges().collect();
+        assert_eq!(edges, [(0, 1, 0.2), (0, 2, 0.9), (2, 0, 0.1)]);
+        assert_eq!(g.in_edges().neighbors(0), (&[2][..], &[0.1][..]));
+        assert_eq!(g.in_edges().neighbors(2), (&[0][..], &[0.9][..]));
+    }
+
+    #[test]
+    fn symmetrize_merges_both_directions() {
+        let mut b = GraphBuilder::new().symmetrize(true);
+        b.add_edge(0, 1, 0.2).unwrap();
+        b.add_edge(1, 0, 0.7).unwrap();
+        let g = b.build();
+        assert_eq!(g.edges().collect::<Vec<_>>(), [(0, 1, 0.7), (1, 0, 0.7)]);
+    }
+
+    #[test]
+    fn rejects_bad_edges_and_keeps_the_good_ones() {
+        let mut b = GraphBuilder::with_node_count(4);
+        b.add_edge(0, 3, 1.0).unwrap();
+        assert_eq!(
+            b.add_edge(0, 4, 0.5),
+            Err(GraphError::NodeOutOfRange { edge: 1, node: 4, node_count: 4 })
+        );
+        for w in [0.0, -0.5, 1.0001, f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let err = b.add_edge(1, 2, w).unwrap_err();
+            assert!(matches!(err, GraphError::InvalidWeight { edge: 1, src: 1, dst: 2, .. }), "{err}");
+        }
+        let mut open = GraphBuilder::new();
+        assert!(matches!(
+            open.add_edge(u32::MAX, 0, 0.5),
+            Err(GraphError::NodeOutOfRange { node: u32::MAX, .. })
+        ));
+        open.add_edge(u32::MAX - 1, 0, 0.5).unwrap();
+        assert_eq!(open.node_count(), u32::MAX);
+        let g = b.build();
+        assert_eq!((g.node_count(), g.edge_count()), (4, 1));
+    }
+
+    #[test]
+    fn empty_and_edgeless_graphs() {
+        let g = GraphBuilder::new().build();
+        assert_eq!((g.node_count(), g.edge_count()), (0, 0));
+        let g = GraphBuilder::with_node_count(5).build();
+        assert_eq!((g.node_count(), g.edge_count()), (5, 0));
+        assert_eq!(g.out_degree(4), 0);
+    }
+
+    #[test]
+    fn denormal_weights_are_accepted() {
+        let mut b = GraphBuilder::new();
+        b.add_edge(0, 1, f32::from_bits(1)).unwrap();
+        assert_eq!(b.build().edge_count(), 1);
+    }
+}

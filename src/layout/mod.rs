@@ -1,0 +1,31 @@
+//! Memory layout: what a node looks like in memory and on disk.
+//!
+//! Spreading touches millions of nodes per second; every cache line that a
+//! touched node drags in must pay for itself. [`Node`] is therefore exactly one
+//! 64-byte cache line, aligned to one, with the fields a traversal reads (id,
+//! activation, confidence, hop, tier, flags, adjacency range) in its first 32
+//! bytes and the bookkeeping an engine reads rarely (embedding row, access
+//! statistics, timestamps) in the second half.
+//!
+//! Every record type here is [`bytemuck::Pod`], so an array of nodes can be
+//! written to disk as raw bytes and viewed again without copying
+//! ([`Node::slice_from_bytes`]).
+
+mod flags;
+mod node;
+
+#[cfg(feature = "alloc")]
+mod aligned;
+#[cfg(feature = "alloc")]
+mod embedding;
+
+pub use flags::{NodeFlags, StorageTier};
+pub use node::{LayoutError, Node};
+
+#[cfg(feature = "alloc")]
+pub use aligned::{AlignedBuf, CacheLine};
+#[cfg(feature = "alloc")]
+pub use embedding::{EmbeddingError, EmbeddingMatrix};
+
+/// The size of one cache line on every CPU axonal targets, in bytes.
+pub const CACHE_LINE: usize = 64;

@@ -1,0 +1,47 @@
+//! # axonal
+//!
+//! Performance kernels for *activation spreading* over large memory graphs: the
+//! recall step of associative memory engines and graph-RAG retrievers. A query
+//! activates a few seed nodes (usually found by embedding similarity); activation
+//! then flows along weighted edges, decaying per hop, and the nodes left above a
+//! threshold are the answer.
+//!
+//! The crate is built from small, composable layers:
+//!
+//! - [`layout`]: the 64-byte, cache-line-aligned [`Node`](layout::Node) record,
+//!   its [`NodeFlags`](layout::NodeFlags) and [`StorageTier`](layout::StorageTier),
+//!   and 64-byte-aligned buffers ([`AlignedBuf`](layout::AlignedBuf),
+//!   [`EmbeddingMatrix`](layout::EmbeddingMatrix)).
+//! - [`graph`]: a CSR [`Graph`](graph::Graph) with its transpose, built by a
+//!   validating [`GraphBuilder`](graph::GraphBuilder), file readers, locality
+//!   reordering and the seeded generators behind the standard workloads.
+//! - [`simd`]: `dot`, `cosine`, `l2_squared` and one-vs-many top-k scoring,
+//!   dispatched to AVX-512, AVX2+FMA, NEON or scalar code.
+//! - [`spread`]: the deterministic, allocation-free spreading kernel
+//!   ([`Spreader`](spread::Spreader)).
+//!
+//! ## Features
+//!
+//! - `std` (default): runtime SIMD dispatch, file readers, `std::error::Error`
+//!   integration. Implies `alloc`.
+//! - `alloc`: everything that owns heap memory (graphs, embedding matrices,
+//!   spreading workspaces). Without it only [`layout`]'s plain records and
+//!   [`simd`] are available.
+//!
+//! With `--no-default-features --features alloc` the crate builds for bare-metal
+//! targets such as `x86_64-unknown-none`.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+pub mod layout;
+pub mod simd;
+
+#[cfg(feature = "alloc")]
+pub mod graph;
+#[cfg(feature = "alloc")]
+pub mod rng;
+#[cfg(feature = "alloc")]
+pub mod spread;
