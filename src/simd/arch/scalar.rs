@@ -1,0 +1,37 @@
+//! The portable scalar backend: one accumulator, in index order.
+//!
+//! This is also the baseline the SIMD backends are measured against.
+
+use crate::simd::{Backend, RawKernels};
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn dot_norms(a: &[f32], b: &[f32]) -> [f32; 3] {
+    let mut out = [0.0f32; 3];
+    for (&x, &y) in a.iter().zip(b) {
+        out[0] += x * y;
+        out[1] += x * x;
+        out[2] += y * y;
+    }
+    out
+}
+
+fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+fn dot_rows(query: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+    for (r, score) in out.iter_mut().enumerate() {
+        *score = dot(query, &rows[r * stride..r * stride + query.len()]);
+    }
+}
+
+pub(crate) static KERNELS: RawKernels = RawKernels {
+    backend: Backend::Scalar,
+    dot,
+    dot_norms,
+    l2_squared,
+    dot_rows,
+};

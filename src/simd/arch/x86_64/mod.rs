@@ -1,0 +1,47 @@
+//! x86-64 backends: AVX2+FMA (8 lanes) and AVX-512F (16 lanes).
+
+pub(crate) mod avx2;
+pub(crate) mod avx512;
+
+/// Declares a backend's `Kernels` table: each entry is a
+/// `#[target_feature]` instantiation of the generic kernel for vector `$v`.
+macro_rules! target_kernels {
+    ($backend:expr, $v:ty, $features:literal) => {
+        mod entry {
+            use super::*;
+            use crate::simd::generic;
+
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+                // SAFETY: the table is only handed out after detecting `$features`.
+                unsafe { generic::dot::<$v>(a, b) }
+            }
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn dot_norms(a: &[f32], b: &[f32]) -> [f32; 3] {
+                // SAFETY: as above.
+                unsafe { generic::dot_norms::<$v>(a, b) }
+            }
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
+                // SAFETY: as above.
+                unsafe { generic::l2_squared::<$v>(a, b) }
+            }
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn dot_rows(q: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+                // SAFETY: as above.
+                unsafe { generic::dot_rows::<$v>(q, rows, stride, out) }
+            }
+        }
+
+        /// Sound to call only where the CPU has the backend's features:
+        /// `Kernels::for_backend` checks before handing it out.
+        pub(crate) static KERNELS: crate::simd::RawKernels = crate::simd::RawKernels {
+            backend: $backend,
+            dot: entry::dot,
+            dot_norms: entry::dot_norms,
+            l2_squared: entry::l2_squared,
+            dot_rows: entry::dot_rows,
+        };
+    };
+}
+pub(crate) use target_kernels;

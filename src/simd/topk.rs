@@ -1,0 +1,192 @@
+//! Top-k selection and one-query-vs-matrix scoring.
+
+use alloc::collections::BinaryHeap;
+use alloc::vec::Vec;
+use core::cmp::Ordering;
+
+use super::Kernels;
+use crate::layout::{EmbeddingError, EmbeddingMatrix};
+
+/// One scored row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// Row (node) id.
+    pub id: u32,
+    /// Similarity score.
+    pub score: f32,
+}
+
+impl Hit {
+    /// Ranking order: higher score first, then lower id (a total order, so
+    /// results are deterministic even with ties).
+    #[inline]
+    pub fn rank(&self, other: &Hit) -> Ordering {
+        other.score.total_cmp(&self.score).then(self.id.cmp(&other.id))
+    }
+}
+
+/// Heap entry whose `Ord` puts the *worst* hit on top.
+#[derive(Clone, Copy)]
+struct Worst(Hit);
+
+impl PartialEq for Worst {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Worst {}
+impl PartialOrd for Worst {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Worst {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.rank(&other.0)
+    }
+}
+
+/// Keeps the `k` best hits seen; reusable without reallocating.
+#[derive(Clone)]
+pub struct TopK {
+    k: usize,
+    heap: BinaryHeap<Worst>,
+}
+
+impl TopK {
+    /// A selector for the best `k` hits (`k = 0` keeps nothing).
+    pub fn new(k: usize) -> TopK {
+        TopK { k, heap: BinaryHeap::with_capacity(k) }
+    }
+
+    /// How many hits are kept.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Forgets all hits (keeps the memory).
+    pub fn clear(&mut self) {
+        self.heap.clear();
+    }
+
+    /// Offers a hit.
+    #[inline]
+    pub fn push(&mut self, id: u32, score: f32) {
+        let hit = Worst(Hit { id, score });
+        if self.heap.len() < self.k {
+            self.heap.push(hit);
+        } else if let Some(mut worst) = self.heap.peek_mut() {
+            if hit < *worst {
+                *worst = hit;
+            }
+        }
+    }
+
+    /// Moves the kept hits, best first, into `out` (cleared first), and
+    /// clears the selector.
+    pub fn drain_sorted(&mut self, out: &mut Vec<Hit>) {
+        out.clear();
+        out.extend(self.heap.drain().map(|w| w.0));
+        out.sort_unstable_by(Hit::rank);
+    }
+}
+
+/// Rows scored per call into the backend: the scores stay in L1.
+const BLOCK: usize = 256;
+
+impl Kernels {
+    /// Offers every row of `matrix` to `top`, scored by cosine similarity
+    /// with `query` (rows and query of zero norm score 0).
+    ///
+    /// `top` is not cleared first, so several matrices can be scanned into one
+    /// selection.
+    pub fn top_k_cosine(self, query: &[f32], matrix: &EmbeddingMatrix, top: &mut TopK) -> Result<(), EmbeddingError> {
+        check_query(query, matrix)?;
+        let norm_sq = self.dot(query, query).expect("same slice");
+        let inv_q = if norm_sq > 0.0 { 1.0 / libm::sqrtf(norm_sq) } else { 0.0 };
+        self.scan(query, matrix, top, |score, row| score * inv_q * matrix.inv_norms()[row]);
+        Ok(())
+    }
+
+    /// Like [`top_k_cosine`](Self::top_k_cosine), scored by the plain dot product.
+    pub fn top_k_dot(self, query: &[f32], matrix: &EmbeddingMatrix, top: &mut TopK) -> Result<(), EmbeddingError> {
+        check_query(query, matrix)?;
+        self.scan(query, matrix, top, |score, _| score);
+        Ok(())
+    }
+
+    fn scan(self, query: &[f32], matrix: &EmbeddingMatrix, top: &mut TopK, score: impl Fn(f32, usize) -> f32) {
+        if top.k() == 0 {
+            return;
+        }
+        let (data, stride) = (matrix.as_padded_slice(), matrix.stride());
+        let mut scores = [0f32; BLOCK];
+        for first in (0..matrix.rows()).step_by(BLOCK) {
+            let n = BLOCK.min(matrix.rows() - first);
+            self.dot_rows(query, &data[first * stride..], stride, &mut scores[..n]);
+            for (i, &s) in scores[..n].iter().enumerate() {
+                top.push((first + i) as u32, score(s, first + i));
+            }
+        }
+    }
+}
+
+fn check_query(query: &[f32], matrix: &EmbeddingMatrix) -> Result<(), EmbeddingError> {
+    if query.len() != matrix.dim() {
+        return Err(EmbeddingError::DimensionMismatch { expected: matrix.dim(), found: query.len() });
+    }
+    match query.iter().position(|x| !x.is_finite()) {
+        Some(col) => Err(EmbeddingError::NonFinite { row: 0, col }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_best_k_with_deterministic_ties() {
+        let mut top = TopK::new(3);
+        for (id, s) in [(5, 0.5), (1, 0.9), (2, 0.5), (7, 0.1), (3, 0.9), (4, 0.5)] {
+            top.push(id, s);
+        }
+        let mut out = Vec::new();
+        top.drain_sorted(&mut out);
+        assert_eq!(out, [Hit { id: 1, score: 0.9 }, Hit { id: 3, score: 0.9 }, Hit { id: 2, score: 0.5 }]);
+        let mut none = TopK::new(0);
+        none.push(1, 1.0);
+        none.drain_sorted(&mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn scan_finds_the_nearest_rows() {
+        let dim = 37;
+        let flat: Vec<f32> = (0..300 * dim).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
+        let m = EmbeddingMatrix::from_rows(dim, &flat).unwrap();
+        let query = m.row(123).unwrap().to_vec();
+        let mut top = TopK::new(5);
+        let mut out = Vec::new();
+        for kernels in super::super::Backend::ALL.into_iter().filter_map(Kernels::for_backend) {
+            kernels.top_k_cosine(&query, &m, &mut top).unwrap();
+            top.drain_sorted(&mut out);
+            assert_eq!(out[0].id, 123, "{:?}", kernels.backend());
+            assert!((out[0].score - 1.0).abs() < 1e-5);
+            let mut brute: Vec<Hit> = (0..300)
+                .map(|r| Hit { id: r, score: Kernels::scalar().cosine(&query, m.row(r as usize).unwrap()).unwrap() })
+                .collect();
+            brute.sort_unstable_by(Hit::rank);
+            for (a, b) in out.iter().zip(&brute) {
+                assert!((a.score - b.score).abs() < 1e-5);
+            }
+        }
+        assert_eq!(
+            Kernels::best().top_k_dot(&query[1..], &m, &mut top),
+            Err(EmbeddingError::DimensionMismatch { expected: dim, found: dim - 1 })
+        );
+        let mut bad = query.clone();
+        bad[4] = f32::INFINITY;
+        assert_eq!(Kernels::best().top_k_dot(&bad, &m, &mut top), Err(EmbeddingError::NonFinite { row: 0, col: 4 }));
+    }
+}
