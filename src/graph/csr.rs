@@ -224,6 +224,58 @@ impl Graph {
     }
 }
 
+/// Both adjacency directions of a graph, borrowed: what spreading reads.
+///
+/// Obtained from a [`Graph`] (`GraphView::from(&graph)`) or assembled from
+/// two validated [`CsrView`]s over other storage.
+#[derive(Debug, Clone, Copy)]
+pub struct GraphView<'g> {
+    out: CsrView<'g>,
+    inc: CsrView<'g>,
+}
+
+impl<'g> GraphView<'g> {
+    /// A graph from its out-edges and in-edges. `inc` must be the transpose of
+    /// `out`; the node and edge counts are checked, the edges themselves are
+    /// not (a wrong transpose gives wrong activations, never unsafety).
+    pub fn new(out: CsrView<'g>, inc: CsrView<'g>) -> Result<GraphView<'g>, GraphError> {
+        if out.node_count() != inc.node_count() || out.edge_count() != inc.edge_count() {
+            return Err(GraphError::MalformedCsr { reason: "in-edges are not the transpose of out-edges" });
+        }
+        Ok(GraphView { out, inc })
+    }
+
+    /// Number of nodes.
+    #[inline]
+    pub fn node_count(&self) -> usize {
+        self.out.node_count()
+    }
+
+    /// Number of edges.
+    #[inline]
+    pub fn edge_count(&self) -> usize {
+        self.out.edge_count()
+    }
+
+    /// Out-edges.
+    #[inline]
+    pub fn out_edges(&self) -> CsrView<'g> {
+        self.out
+    }
+
+    /// In-edges.
+    #[inline]
+    pub fn in_edges(&self) -> CsrView<'g> {
+        self.inc
+    }
+}
+
+impl<'g> From<&'g Graph> for GraphView<'g> {
+    fn from(graph: &'g Graph) -> GraphView<'g> {
+        GraphView { out: graph.out_edges(), inc: graph.in_edges() }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

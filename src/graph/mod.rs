@@ -21,6 +21,6 @@ pub mod io;
 mod reorder;
 
 pub use builder::{Edge, GraphBuilder};
-pub use csr::{CsrView, Graph, MAX_NODES};
+pub use csr::{CsrView, Graph, GraphView, MAX_NODES};
 pub use error::{GraphError, ParseError, ParseErrorKind};
 pub use reorder::{Ordering, Permutation};

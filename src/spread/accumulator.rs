@@ -1,0 +1,129 @@
+//! Accumulators for the incoming activation of one push hop.
+//!
+//! Both map node -> fixed-point sum and remember which nodes they touched, so
+//! a hop costs time in the number of edges it reads, never in the graph size.
+
+use alloc::vec::Vec;
+
+/// A dense `u32` per node; zero means "not touched this hop".
+pub(crate) struct DenseAccumulator {
+    sums: Vec<u32>,
+    touched: Vec<u32>,
+}
+
+impl DenseAccumulator {
+    pub(crate) fn new(nodes: usize) -> DenseAccumulator {
+        DenseAccumulator { sums: alloc::vec![0; nodes], touched: Vec::with_capacity(nodes) }
+    }
+
+    #[inline(always)]
+    pub(crate) fn add(&mut self, node: u32, units: u32) {
+        let sum = &mut self.sums[node as usize];
+        if *sum == 0 && units != 0 {
+            self.touched.push(node);
+        }
+        *sum = sum.saturating_add(units);
+    }
+
+    /// Hands every touched `(node, sum)` to `f` and leaves the accumulator empty.
+    #[inline(always)]
+    pub(crate) fn drain(&mut self, mut f: impl FnMut(u32, u32)) {
+        for &node in &self.touched {
+            let sum = core::mem::take(&mut self.sums[node as usize]);
+            f(node, sum);
+        }
+        self.touched.clear();
+    }
+}
+
+/// An open-addressing hash map `node -> sum` of fixed power-of-two capacity,
+/// for hops that touch few nodes: it stays in L1/L2 where a dense array
+/// would spread the same writes over megabytes.
+pub(crate) struct SparseAccumulator {
+    keys: Vec<u32>,
+    sums: Vec<u32>,
+    used: Vec<u32>,
+    shift: u32,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+impl SparseAccumulator {
+    /// A map of `capacity` slots (rounded up to a power of two, at least 16).
+    pub(crate) fn new(capacity: usize) -> SparseAccumulator {
+        let capacity = capacity.next_power_of_two().max(16);
+        SparseAccumulator {
+            keys: alloc::vec![EMPTY; capacity],
+            sums: alloc::vec![0; capacity],
+            used: Vec::with_capacity(capacity),
+            shift: 32 - capacity.trailing_zeros(),
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Adds `units` to `node`. The caller guarantees fewer than `capacity`
+    /// distinct nodes per hop (it sends at most `capacity / 2` edges here).
+    #[inline(always)]
+    pub(crate) fn add(&mut self, node: u32, units: u32) {
+        let mask = self.keys.len() - 1;
+        let mut slot = (node.wrapping_mul(0x9E37_79B1) >> self.shift) as usize;
+        loop {
+            let key = self.keys[slot];
+            if key == node {
+                self.sums[slot] = self.sums[slot].saturating_add(units);
+                return;
+            }
+            if key == EMPTY {
+                self.keys[slot] = node;
+                self.sums[slot] = units;
+                self.used.push(slot as u32);
+                return;
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    /// Hands every `(node, sum)` with a non-zero sum to `f` and empties the map.
+    #[inline(always)]
+    pub(crate) fn drain(&mut self, mut f: impl FnMut(u32, u32)) {
+        for &slot in &self.used {
+            let slot = slot as usize;
+            let node = core::mem::replace(&mut self.keys[slot], EMPTY);
+            let sum = core::mem::take(&mut self.sums[slot]);
+            if sum != 0 {
+                f(node, sum);
+            }
+        }
+        self.used.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_accumulators_agree_and_reset() {
+        let mut dense = DenseAccumulator::new(1000);
+        let mut sparse = SparseAccumulator::new(64);
+        for round in 0..3 {
+            for (node, units) in [(5u32, 3u32), (999, 1), (5, 4), (17, 0), (64, u32::MAX), (64, 9)] {
+                dense.add(node, units + round);
+                sparse.add(node, units + round);
+            }
+            let mut a = Vec::new();
+            let mut b = Vec::new();
+            dense.drain(|n, s| a.push((n, s)));
+            sparse.drain(|n, s| b.push((n, s)));
+            a.sort_unstable();
+            b.sort_unstable();
+            assert_eq!(a, b);
+            assert_eq!(a[0], (5, 7 + 2 * round));
+            assert_eq!(a.iter().find(|x| x.0 == 64).unwrap().1, u32::MAX);
+        }
+        assert_eq!(sparse.capacity(), 64);
+    }
+}

@@ -1,0 +1,78 @@
+//! The fixed-point arithmetic that makes spreading order-independent.
+//!
+//! A hop's incoming activation is a sum of contributions. Floating-point sums
+//! depend on their order; integer sums do not. Each contribution is therefore
+//! computed in `f32` exactly the same way by every kernel ([`strength`] once
+//! per source, then [`contribution`] per edge), rounded to an integer number
+//! of `2^-30` units, and summed with saturating `u32` additions (a saturated
+//! sum of non-negative terms is `min(total, u32::MAX)` whatever the order).
+//! A sum saturates only above 4.0, where the capped activation is 1.0 anyway.
+
+use super::params::Fan;
+
+/// Fixed-point units per 1.0 of activation.
+pub(crate) const SCALE: f32 = (1u32 << 30) as f32;
+
+/// `1 / SCALE` in `f64`, to turn a sum back into activation.
+pub(crate) const UNIT: f64 = 1.0 / (1u64 << 30) as f64;
+
+/// How strongly source `u` pushes on each of its edges at this hop, already
+/// scaled to fixed-point units: `delta * decay(h) * fan(u) * 2^30`.
+/// `decay_scaled` is `decay(h) * 2^30`, rounded to `f32` once per hop.
+#[inline(always)]
+pub(crate) fn strength(delta: f32, decay_scaled: f32, fan: Fan, out_degree: u32) -> f32 {
+    let fan_factor = match fan {
+        Fan::None => 1.0,
+        Fan::Divide => 1.0 / out_degree as f32,
+        Fan::Sqrt => 1.0 / libm::sqrtf(out_degree as f32),
+    };
+    delta * (decay_scaled * fan_factor)
+}
+
+/// One edge's contribution in fixed-point units: `strength * w`, rounded to
+/// nearest. `strength <= 2^30` and `w <= 1`, so the value fits in `u32`.
+#[inline(always)]
+pub(crate) fn contribution(strength: f32, weight: f32) -> u32 {
+    (strength * weight + 0.5) as u32
+}
+
+/// The activation a node holds after receiving `sum` units on top of `current`:
+/// `min(1, current + sum)`, rounded once to `f32`.
+#[inline(always)]
+pub(crate) fn apply(current: f32, sum: u32) -> f32 {
+    let total = f64::from(current) + f64::from(sum) * UNIT;
+    if total >= 1.0 { 1.0 } else { total as f32 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contributions_round_to_nearest_unit() {
+        assert_eq!(contribution(SCALE, 1.0), 1 << 30);
+        assert_eq!(contribution(SCALE, 0.5), 1 << 29);
+        assert_eq!(contribution(0.49, 1.0), 0);
+        assert_eq!(contribution(0.5, 1.0), 1);
+        assert_eq!(contribution(0.0, 1.0), 0);
+        assert_eq!(contribution(SCALE, f32::from_bits(1)), 0, "denormal weights contribute nothing");
+    }
+
+    #[test]
+    fn saturating_sums_are_order_free_and_apply_caps() {
+        let terms = [u32::MAX / 3, u32::MAX / 2, 7, u32::MAX / 5];
+        let fwd = terms.iter().fold(0u32, |a, &t| a.saturating_add(t));
+        let rev = terms.iter().rev().fold(0u32, |a, &t| a.saturating_add(t));
+        assert_eq!((fwd, rev), (u32::MAX, u32::MAX));
+        assert_eq!(apply(0.5, u32::MAX), 1.0);
+        assert_eq!(apply(0.25, 1 << 29), 0.75);
+        assert_eq!(apply(0.0, 0), 0.0);
+    }
+
+    #[test]
+    fn strength_applies_fan() {
+        assert_eq!(strength(1.0, SCALE, Fan::None, 4), SCALE);
+        assert_eq!(strength(1.0, SCALE, Fan::Divide, 4), SCALE / 4.0);
+        assert_eq!(strength(1.0, SCALE, Fan::Sqrt, 4), SCALE / 2.0);
+    }
+}

@@ -1,0 +1,42 @@
+//! Push: scatter the frontier's activation along out-edges.
+//!
+//! Cost is proportional to the frontier's out-edges, so push wins while the
+//! frontier is small. Writes are scattered; the accumulator choice (dense
+//! array or small hash map) decides where they land.
+
+use super::accumulator::{DenseAccumulator, SparseAccumulator};
+use super::fixed::{contribution, strength};
+use super::params::Fan;
+use super::spreader::FrontierEntry;
+use crate::graph::CsrView;
+
+/// Where a push hop sums its contributions.
+pub(crate) trait Accumulate {
+    fn add(&mut self, node: u32, units: u32);
+}
+
+impl Accumulate for DenseAccumulator {
+    #[inline(always)]
+    fn add(&mut self, node: u32, units: u32) {
+        DenseAccumulator::add(self, node, units);
+    }
+}
+
+impl Accumulate for SparseAccumulator {
+    #[inline(always)]
+    fn add(&mut self, node: u32, units: u32) {
+        SparseAccumulator::add(self, node, units);
+    }
+}
+
+/// Adds every frontier node's contributions to its out-neighbours into `acc`.
+#[inline(always)]
+pub(crate) fn push<A: Accumulate>(out: CsrView<'_>, frontier: &[FrontierEntry], decay_scaled: f32, fan: Fan, acc: &mut A) {
+    for entry in frontier {
+        let (targets, weights) = out.neighbors(entry.node);
+        let s = strength(entry.delta, decay_scaled, fan, targets.len() as u32);
+        for (&v, &w) in targets.iter().zip(weights) {
+            acc.add(v, contribution(s, w));
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! The spreading query driver and its reusable workspace.
+
+use alloc::vec::Vec;
+use core::cmp::Ordering;
+
+use super::accumulator::{DenseAccumulator, SparseAccumulator};
+use super::fixed::{apply, SCALE};
+use super::params::{SpreadParams, MAX_HOPS};
+use super::pull::pull;
+use super::push::push;
+use super::SpreadError;
+use crate::graph::{CsrView, GraphView};
+
+/// A seed of a query: a node and its initial activation in `[0, 1]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Seed {
+    /// The node.
+    pub node: u32,
+    /// Initial activation, in `[0, 1]`.
+    pub activation: f32,
+}
+
+impl Seed {
+    /// A seed.
+    pub const fn new(node: u32, activation: f32) -> Seed {
+        Seed { node, activation }
+    }
+}
+
+/// One result of a query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Activation {
+    /// The node.
+    pub node: u32,
+    /// Its final activation, in `(0, 1]`.
+    pub activation: f32,
+    /// The hop at which it was first reached (0 for seeds).
+    pub hop: u8,
+    /// `activation` times the confidence factor of the hop's tier.
+    pub confidence: f32,
+}
+
+impl Activation {
+    /// Result order: higher activation first, then lower node id.
+    #[inline]
+    pub fn rank(&self, other: &Activation) -> Ordering {
+        other.activation.total_cmp(&self.activation).then(self.node.cmp(&other.node))
+    }
+}
+
+/// What a query did: for latency models, tuning and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpreadStats {
+    /// Hops that spread activation.
+    pub hops: u32,
+    /// Of those, hops run by pushing along out-edges.
+    pub push_hops: u32,
+    /// Of those, hops run by pulling over in-edges.
+    pub pull_hops: u32,
+    /// Out-edges of all spreading nodes, summed over hops: the work the
+    /// algorithm defines, whatever the direction.
+    pub edges_traversed: u64,
+    /// Edges actually read (a pull hop reads every in-edge).
+    pub edges_scanned: u64,
+    /// Nodes that gained activation (seeds included).
+    pub activated: u32,
+    /// `frontier[h]`: nodes spreading from hop `h` (with at least one out-edge).
+    pub frontier: [u32; MAX_HOPS + 1],
+}
+
+impl Default for SpreadStats {
+    fn default() -> Self {
+        SpreadStats {
+            hops: 0,
+            push_hops: 0,
+            pull_hops: 0,
+            edges_traversed: 0,
+            edges_scanned: 0,
+            activated: 0,
+            frontier: [0; MAX_HOPS + 1],
+        }
+    }
+}
+
+/// Tuning knobs of the direction and accumulator choice. Results do not
+/// depend on them, only speed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpreaderConfig {
+    /// Pull when the frontier's out-edges exceed this share of all edges.
+    pub pull_fraction: f32,
+    /// Slots of the hash accumulator; push hops of at most half as many
+    /// edges use it instead of the dense array.
+    pub sparse_capacity: usize,
+}
+
+impl Default for SpreaderConfig {
+    fn default() -> Self {
+        SpreaderConfig { pull_fraction: 0.05, sparse_capacity: 1 << 14 }
+    }
+}
+
+/// A frontier node and the activation it newly gained (and now spreads).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrontierEntry {
+    pub(crate) node: u32,
+    pub(crate) delta: f32,
+}
+
+/// `hop` value of a node not reached.
+const UNREACHED: u8 = u8::MAX;
+
+/// Per-node state of the current query.
+struct NodeState {
+    activation: Vec<f32>,
+    hop: Vec<u8>,
+    /// Nodes with `hop != UNREACHED`, in the order reached.
+    activated: Vec<u32>,
+}
+
+/// The frontier being built for the next hop.
+struct NextFrontier {
+    entries: Vec<FrontierEntry>,
+    edges: u64,
+}
+
+/// What the current hop is doing, for [`NodeState::settle`].
+#[derive(Clone, Copy)]
+struct Hop<'g> {
+    index: u8,
+    spreads_on: bool,
+    threshold: f32,
+    out: CsrView<'g>,
+}
+
+impl NodeState {
+    /// Applies `units` of incoming activation to `v` at `hop`; if `v` gained
+    /// at least the threshold (and has out-edges), it spreads next hop.
+    #[inline(always)]
+    fn settle(&mut self, next: &mut NextFrontier, hop: Hop<'_>, v: u32, units: u32) {
+        let i = v as usize;
+        let current = self.activation[i];
+        let new = apply(current, units);
+        let gained = new - current;
+        if gained > 0.0 {
+            self.activation[i] = new;
+            if self.hop[i] == UNREACHED {
+                self.hop[i] = hop.index;
+                self.activated.push(v);
+            }
+            if hop.spreads_on && gained >= hop.threshold {
+                let degree = hop.out.degree(v);
+                if degree > 0 {
+                    next.entries.push(FrontierEntry { node: v, delta: gained });
+                    next.edges += u64::from(degree);
+                }
+            }
+        }
+    }
+}
+
+/// Runs spreading queries on graphs of one size, reusing its buffers: after
+/// the first query (which sizes the result buffer), a query allocates nothing.
+///
+/// ```
+/// use axonal::graph::GraphBuilder;
+/// use axonal::spread::{Seed, SpreadParams, Spreader};
+///
+/// let mut b = GraphBuilder::new();
+/// b.add_edge(0, 1, 1.0)?;
+/// b.add_edge(1, 2, 0.5)?;
+/// let graph = b.build();
+/// let mut spreader = Spreader::new(graph.node_count());
+/// let mut results = Vec::new();
+/// spreader.spread(&graph, &[Seed::new(0, 1.0)], &SpreadParams::default(), &mut results)?;
+/// let nodes: Vec<u32> = results.iter().map(|r| r.node).collect();
+/// assert_eq!(nodes, [0, 1, 2]);
+/// assert_eq!(results[1].hop, 1);
+/// assert!((results[1].activation - (-0.7f32).exp()).abs() < 1e-6);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Spreader {
+    config: SpreaderConfig,
+    state: NodeState,
+    frontier: Vec<FrontierEntry>,
+    next: NextFrontier,
+    dense: DenseAccumulator,
+    sparse: SparseAccumulator,
+    /// Pull hops: each frontier node's strength, 0 elsewhere.
+    strength: Vec<f32>,
+    ranked: Vec<Activation>,
+}
+
+impl Spreader {
+    /// A spreader for graphs of `nodes` nodes, with the default configuration.
+    pub fn new(nodes: usize) -> Spreader {
+        Spreader::with_config(nodes, SpreaderConfig::default())
+    }
+
+    /// A spreader for graphs of `nodes` nodes.
+    pub fn with_config(nodes: usize, config: SpreaderConfig) -> Spreader {
+        Spreader {
+            config,
+            state: NodeState {
+                activation: alloc::vec![0.0; nodes],
+                hop: alloc::vec![UNREACHED; nodes],
+                activated: Vec::with_capacity(nodes),
+            },
+            frontier: Vec::with_capacity(nodes),
+            next: NextFrontier { entries: Vec::with_capacity(nodes), edges: 0 },
+            dense: DenseAccumulator::new(nodes),
+            sparse: SparseAccumulator::new(config.sparse_capacity.min(nodes.next_power_of_two())),
+            strength: alloc::vec![0.0; nodes],
+            ranked: Vec::with_capacity(nodes),
+        }
+    }
+
+    /// Number of nodes this spreader serves.
+    pub fn node_count(&self) -> usize {
+        self.state.activation.len()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> SpreaderConfig {
+        self.config
+    }
+
+    /// Bytes of workspace held.
+    pub fn memory_bytes(&self) -> usize {
+        let n = self.node_count();
+        n * (4 + 1 + 4 + 8 + 8 + 4 + 4 + 4 + core::mem::size_of::<Activation>()) + self.sparse.capacity() * 12
+    }
+
+    /// Activation of every node after the last query (0 where not reached).
+    pub fn activations(&self) -> &[f32] {
+        &self.state.activation
+    }
+
+    /// The hop at which `node` was first reached in the last query.
+    pub fn hop_of(&self, node: u32) -> Option<u8> {
+        self.state.hop.get(node as usize).copied().filter(|&h| h != UNREACHED)
+    }
+
+    /// Nodes reached by the last query, in the order they were reached.
+    pub fn reached(&self) -> &[u32] {
+        &self.state.activated
+    }
+
+    /// Runs one query and writes its ranked results into `results` (cleared
+    /// first). Returns what the query did.
+    ///
+    /// Errors (bad seeds or parameters, a graph of another size) are
+    /// reported before anything changes.
+    pub fn spread<'g>(
+        &mut self,
+        graph: impl Into<GraphView<'g>>,
+        seeds: &[Seed],
+        params: &SpreadParams,
+        results: &mut Vec<Activation>,
+    ) -> Result<SpreadStats, SpreadError> {
+        let graph = graph.into();
+        let n = graph.node_count();
+        if n != self.node_count() {
+            return Err(SpreadError::WorkspaceMismatch { workspace: self.node_count(), graph: n });
+        }
+        params.validate()?;
+        for (index, seed) in seeds.iter().enumerate() {
+            if seed.node as usize >= n || !(0.0..=1.0).contains(&seed.activation) {
+                return Err(SpreadError::InvalidSeed { index, node: seed.node, activation: seed.activation });
+            }
+        }
+        self.reset();
+        let stats = self.run(graph, seeds, params);
+        self.rank(params, results);
+        Ok(stats)
+    }
+
+    /// Clears the previous query's state: sparsely when it touched few nodes.
+    fn reset(&mut self) {
+        let s = &mut self.state;
+        if s.activated.len() > s.activation.len() / 16 {
+            s.activation.fill(0.0);
+            s.hop.fill(UNREACHED);
+        } else {
+            for &v in &s.activated {
+                s.activation[v as usize] = 0.0;
+                s.hop[v as usize] = UNREACHED;
+            }
+        }
+        s.activated.clear();
+    }
+
+    fn run(&mut self, graph: GraphView<'_>, seeds: &[Seed], params: &SpreadParams) -> SpreadStats {
+        let out = graph.out_edges();
+        let mut stats = SpreadStats::default();
+        let s = &mut self.state;
+        for seed in seeds {
+            let i = seed.node as usize;
+            s.activation[i] = (s.activation[i] + seed.activation).min(1.0);
+            if s.hop[i] == UNREACHED && s.activation[i] > 0.0 {
+                s.hop[i] = 0;
+                s.activated.push(seed.node);
+            }
+        }
+        self.frontier.clear();
+        let theta0 = params.threshold.at(0);
+        let mut frontier_edges = 0u64;
+        for &v in &s.activated {
+            let (a, degree) = (s.activation[v as usize], out.degree(v));
+            if a >= theta0 && degree > 0 && params.max_hops > 0 {
+                self.frontier.push(FrontierEntry { node: v, delta: a });
+                frontier_edges += u64::from(degree);
+            }
+        }
+
+        let pull_above = self.config.pull_fraction * graph.edge_count() as f32;
+        for h in 1..=params.max_hops {
+            if self.frontier.is_empty() {
+                break;
+            }
+            stats.frontier[h - 1] = self.frontier.len() as u32;
+            stats.edges_traversed += frontier_edges;
+            stats.hops += 1;
+            let decay_scaled = (params.decay.at(h) as f32) * SCALE;
+            let hop = Hop { index: h as u8, spreads_on: h < params.max_hops, threshold: params.threshold.at(h), out };
+            let (state, next) = (&mut self.state, &mut self.next);
+            next.entries.clear();
+            next.edges = 0;
+            if frontier_edges as f32 > pull_above {
+                stats.pull_hops += 1;
+                stats.edges_scanned += graph.edge_count() as u64;
+                for e in &self.frontier {
+                    self.strength[e.node as usize] =
+                        super::fixed::strength(e.delta, decay_scaled, params.fan, out.degree(e.node));
+                }
+                let strength = &self.strength;
+                pull(graph.in_edges(), |u| strength[u], |v, units| {
+                    state.settle(next, hop, v, units.min(u64::from(u32::MAX)) as u32)
+                });
+                for e in &self.frontier {
+                    self.strength[e.node as usize] = 0.0;
+                }
+            } else {
+                stats.push_hops += 1;
+                stats.edges_scanned += frontier_edges;
+                if frontier_edges <= self.sparse.capacity() as u64 / 2 {
+                    push(out, &self.frontier, decay_scaled, params.fan, &mut self.sparse);
+                    self.sparse.drain(|v, units| state.settle(next, hop, v, units));
+                } else {
+                    push(out, &self.frontier, decay_scaled, params.fan, &mut self.dense);
+                    self.dense.drain(|v, units| state.settle(next, hop, v, units));
+                }
+            }
+            core::mem::swap(&mut self.frontier, &mut self.next.entries);
+            frontier_edges = self.next.edges;
+        }
+        stats.activated = self.state.activated.len() as u32;
+        stats
+    }
+
+    /// Ranks the reached nodes above `min_activation` into `results`.
+    fn rank(&mut self, params: &SpreadParams, results: &mut Vec<Activation>) {
+        let s = &self.state;
+        self.ranked.clear();
+        self.ranked.extend(s.activated.iter().filter_map(|&v| {
+            let (activation, hop) = (s.activation[v as usize], s.hop[v as usize]);
+            (activation >= params.min_activation).then(|| Activation {
+                node: v,
+                activation,
+                hop,
+                confidence: activation * params.confidence.at(hop),
+            })
+        }));
+        let k = params.top_k.min(self.ranked.len());
+        if k == 0 {
+            results.clear();
+            return;
+        }
+        if k < self.ranked.len() {
+            self.ranked.select_nth_unstable_by(k - 1, Activation::rank);
+        }
+        let top = &mut self.ranked[..k];
+        top.sort_unstable_by(Activation::rank);
+        results.clear();
+        results.extend_from_slice(top);
+    }
+}
