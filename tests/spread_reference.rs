@@ -53,13 +53,13 @@ fn run(config: SpreaderConfig, graph: &axonal::graph::Graph, seeds: &[axonal::sp
 }
 
 proptest! {
-    #![proptest_config(Config { cases: 400, rng_seed: RngSeed::Fixed(0xA7_0AA1), max_global_rejects: 4000, ..Config::default() })]
+    #![proptest_config(Config { cases: 1000, rng_seed: RngSeed::Fixed(0xA7_0AA1), max_global_rejects: 4000, ..Config::default() })]
 
     #[test]
     fn kernel_meets_the_numerical_contract(
         graph_seed in any::<u64>(),
-        n in 1u32..150,
-        density in 0u32..12,
+        n in 1u32..600,
+        density in 0u32..24,
         symmetric in any::<bool>(),
         seed_count in 0usize..12,
         p in params(),
