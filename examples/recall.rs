@@ -1,1 +1,279 @@
-fn main() {}
+//! The main job: recall queries end to end (seed by exact top-k similarity,
+//! then spread), with a latency report.
+//!
+//! ```text
+//! cargo run --release --example recall                        # the `recall` workload
+//! cargo run --release --example recall -- --workload rmat20_query_std
+//! cargo run --release --example recall -- --workload rmat20_query_wide --queries 100
+//! cargo run --release --example recall -- --graph my.mtx      # your graph, generated embeddings
+//! ```
+//!
+//! The last line printed is one JSON object with the headline figures.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use axonal::graph::{generate, io, Graph, GraphBuilder};
+use axonal::layout::EmbeddingMatrix;
+use axonal::rng::SplitMix64;
+use axonal::simd::{Hit, Kernels, TopK};
+use axonal::spread::{Activation, Seed, SpreadParams, SpreadStats, Spreader};
+
+const DIM: usize = 384;
+const SEEDS_PER_QUERY: usize = 16;
+const QUERY_NOISE: f64 = 0.03;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Workload {
+    Recall,
+    QueryStd,
+    QueryWide,
+}
+
+struct Args {
+    workload: Workload,
+    queries: usize,
+    graph: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args { workload: Workload::Recall, queries: 1000, graph: None };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--workload" => {
+                args.workload = match value()?.as_str() {
+                    "recall" => Workload::Recall,
+                    "rmat20_query_std" => Workload::QueryStd,
+                    "rmat20_query_wide" => Workload::QueryWide,
+                    other => return Err(format!("unknown workload `{other}` (recall, rmat20_query_std, rmat20_query_wide)")),
+                }
+            }
+            "--queries" => args.queries = value()?.parse().map_err(|e| format!("--queries: {e}"))?,
+            "--graph" => args.graph = Some(value()?),
+            "-h" | "--help" => {
+                return Err("usage: recall [--workload recall|rmat20_query_std|rmat20_query_wide] [--queries N] [--graph FILE]".into())
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    if args.queries == 0 {
+        return Err("--queries must be at least 1".into());
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    match parse_args().and_then(run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("recall: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Unit vectors with i.i.d. Gaussian coordinates, one row per node.
+fn embeddings(rows: usize, seed: u64) -> EmbeddingMatrix {
+    let mut rng = SplitMix64::new(seed);
+    let mut m = EmbeddingMatrix::with_capacity(DIM, rows).expect("valid dimension");
+    let mut row = vec![0f32; DIM];
+    for _ in 0..rows {
+        unit_gaussian(&mut rng, &mut row);
+        m.push(&row).expect("finite row");
+    }
+    m
+}
+
+fn unit_gaussian(rng: &mut SplitMix64, row: &mut [f32]) {
+    let mut norm = 0.0;
+    for x in row.iter_mut() {
+        let g = rng.next_gaussian();
+        norm += g * g;
+        *x = g as f32;
+    }
+    let inv = 1.0 / norm.sqrt();
+    row.iter_mut().for_each(|x| *x = (f64::from(*x) * inv) as f32);
+}
+
+struct Sample {
+    seed: Duration,
+    spread: Duration,
+    stats: SpreadStats,
+    results: usize,
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let t = Instant::now();
+    let (name, graph) = match (&args.graph, args.workload) {
+        (Some(path), _) => (path.clone(), io::read_path(path, GraphBuilder::new()).map_err(|e| format!("{path}: {e}"))?),
+        (None, Workload::Recall) => ("recall (rmat17 + 384-d embeddings)".into(), generate::standard::rmat17()),
+        (None, Workload::QueryStd) => ("rmat20_query_std".into(), generate::standard::rmat20()),
+        (None, Workload::QueryWide) => ("rmat20_query_wide".into(), generate::standard::rmat20()),
+    };
+    let graph = match std::env::var("AXONAL_ORDER").as_deref() {
+        Ok("degree") => graph.reorder(axonal::graph::Ordering::DegreeDescending).0,
+        Ok("bfs") => graph.reorder(axonal::graph::Ordering::BreadthFirst).0,
+        _ => graph,
+    };
+    let build_graph = t.elapsed();
+    if graph.node_count() == 0 {
+        return Err("the graph has no nodes".into());
+    }
+    let seeded = args.workload == Workload::Recall;
+    let t = Instant::now();
+    let matrix = seeded.then(|| embeddings(graph.node_count(), 7));
+    let build_embeddings = t.elapsed();
+
+    let params = match args.workload {
+        Workload::QueryWide => SpreadParams::default(),
+        _ => SpreadParams::query_std(),
+    };
+    let kernels = Kernels::best();
+    let mut spreader = Spreader::new(graph.node_count());
+    let mut results: Vec<Activation> = Vec::with_capacity(params.top_k);
+    let mut top = TopK::new(SEEDS_PER_QUERY);
+    let mut hits: Vec<Hit> = Vec::with_capacity(SEEDS_PER_QUERY);
+    let mut seeds: Vec<Seed> = Vec::with_capacity(SEEDS_PER_QUERY);
+    let mut query = vec![0f32; DIM];
+    let mut rng = SplitMix64::new(2024);
+    let spreading: Vec<u32> = (0..graph.node_count() as u32).filter(|&v| graph.out_degree(v) > 0).collect();
+    if spreading.is_empty() {
+        return Err("the graph has no edges".into());
+    }
+
+    let mut samples = Vec::with_capacity(args.queries);
+    let warmup = (args.queries / 20).clamp(1, 20);
+    let wall = Instant::now();
+    let mut measured_wall = Duration::ZERO;
+    for q in 0..warmup + args.queries {
+        if q == warmup {
+            measured_wall = wall.elapsed();
+        }
+        let t0 = Instant::now();
+        seeds.clear();
+        if let Some(m) = &matrix {
+            let target = rng.below(m.rows() as u64) as usize;
+            for (x, &e) in query.iter_mut().zip(m.row(target).expect("row exists")) {
+                *x = e + (QUERY_NOISE * rng.next_gaussian()) as f32;
+            }
+            kernels.top_k_cosine(&query, m, &mut top).map_err(|e| e.to_string())?;
+            top.drain_sorted(&mut hits);
+            for h in &hits {
+                let a0 = 1.0 / (1.0 + (-(f64::from(h.score) - 0.4) / 0.5).exp());
+                seeds.push(Seed::new(h.id, a0.clamp(0.0, 1.0) as f32));
+            }
+        } else {
+            for _ in 0..8 {
+                seeds.push(Seed::new(spreading[rng.below(spreading.len() as u64) as usize], 1.0));
+            }
+        }
+        let t1 = Instant::now();
+        let stats = spreader.spread(&graph, &seeds, &params, &mut results).map_err(|e| e.to_string())?;
+        let t2 = Instant::now();
+        if q >= warmup {
+            samples.push(Sample { seed: t1 - t0, spread: t2 - t1, stats, results: results.len() });
+        }
+    }
+    let measured_wall = wall.elapsed() - measured_wall;
+    report(&name, &graph, matrix.as_ref(), &spreader, &samples, measured_wall, build_graph, build_embeddings, kernels);
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn micros(samples: &[Sample], f: impl Fn(&Sample) -> Duration) -> Vec<f64> {
+    let mut v: Vec<f64> = samples.iter().map(|s| f(s).as_secs_f64() * 1e6).collect();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    name: &str,
+    graph: &Graph,
+    matrix: Option<&EmbeddingMatrix>,
+    spreader: &Spreader,
+    samples: &[Sample],
+    wall: Duration,
+    build_graph: Duration,
+    build_embeddings: Duration,
+    kernels: Kernels,
+) {
+    let n = samples.len() as f64;
+    let total = micros(samples, |s| s.seed + s.spread);
+    let seed = micros(samples, |s| s.seed);
+    let spread = micros(samples, |s| s.spread);
+    let spread_secs: f64 = samples.iter().map(|s| s.spread.as_secs_f64()).sum();
+    let edges: u64 = samples.iter().map(|s| s.stats.edges_traversed).sum();
+    let mut edges_per_query: Vec<f64> = samples.iter().map(|s| s.stats.edges_traversed as f64).collect();
+    edges_per_query.sort_by(f64::total_cmp);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let qps = n / wall.as_secs_f64();
+    let edges_per_s = edges as f64 / spread_secs;
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
+
+    println!("axonal recall: {name}");
+    println!(
+        "graph: {} nodes, {} edges (built in {:.2?}); SIMD backend: {}",
+        graph.node_count(),
+        graph.edge_count(),
+        build_graph,
+        kernels.backend()
+    );
+    if let Some(m) = matrix {
+        println!("embeddings: {} x {} f32 (built in {:.2?})", m.rows(), m.dim(), build_embeddings);
+    }
+    println!("queries: {} measured (after warm-up), single thread\n", samples.len());
+    println!("{:<10} {:>10} {:>10} {:>10} {:>10} {:>10}", "stage", "mean us", "p50 us", "p95 us", "p99 us", "max us");
+    for (stage, v) in [("seed", &seed), ("spread", &spread), ("total", &total)] {
+        if stage == "seed" && matrix.is_none() {
+            continue;
+        }
+        println!(
+            "{:<10} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
+            stage,
+            mean(v),
+            percentile(v, 0.5),
+            percentile(v, 0.95),
+            percentile(v, 0.99),
+            v[v.len() - 1]
+        );
+    }
+    let hops: f64 = samples.iter().map(|s| f64::from(s.stats.hops)).sum::<f64>() / n;
+    let pulls: f64 = samples.iter().map(|s| f64::from(s.stats.pull_hops)).sum::<f64>() / n;
+    let activated: f64 = samples.iter().map(|s| f64::from(s.stats.activated)).sum::<f64>() / n;
+    let returned: f64 = samples.iter().map(|s| s.results as f64).sum::<f64>() / n;
+    println!();
+    println!("throughput: {qps:.0} queries/s, {:.1} M edges/s while spreading", edges_per_s / 1e6);
+    println!(
+        "per query: {:.0} edges traversed (p50 {:.0}, p95 {:.0}), {hops:.2} hops ({pulls:.2} pulled), {activated:.0} nodes reached, {returned:.1} returned",
+        mean(&edges_per_query),
+        percentile(&edges_per_query, 0.5),
+        percentile(&edges_per_query, 0.95)
+    );
+    let emb = matrix.map_or(0, |m| m.as_padded_slice().len() * 4 + m.rows() * 4);
+    println!(
+        "memory: graph {:.1} MiB (both directions), embeddings {:.1} MiB, spreader workspace {:.1} MiB",
+        mib(graph.memory_bytes()),
+        mib(emb),
+        mib(spreader.memory_bytes())
+    );
+    println!(
+        "{{\"workload\":\"{}\",\"queries\":{},\"p50_us\":{:.1},\"p95_us\":{:.1},\"p99_us\":{:.1},\"spread_p50_us\":{:.1},\"spread_p95_us\":{:.1},\"qps\":{:.1},\"edges_per_s\":{:.0},\"edges_per_query\":{:.0}}}",
+        name.split(' ').next().unwrap_or(name),
+        samples.len(),
+        percentile(&total, 0.5),
+        percentile(&total, 0.95),
+        percentile(&total, 0.99),
+        percentile(&spread, 0.5),
+        percentile(&spread, 0.95),
+        qps,
+        edges_per_s,
+        mean(&edges_per_query)
+    );
+}

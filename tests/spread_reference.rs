@@ -49,7 +49,7 @@ fn run(config: SpreaderConfig, graph: &axonal::graph::Graph, seeds: &[axonal::sp
     let mut s = Spreader::with_config(graph.node_count(), config);
     let mut out = Vec::new();
     s.spread(graph, seeds, p, &mut out).unwrap();
-    (s.activations().iter().map(|a| a.to_bits()).collect(), out)
+    (s.activations().map(f32::to_bits).collect(), out)
 }
 
 proptest! {
@@ -73,10 +73,11 @@ proptest! {
             let mut s = Spreader::with_config(g.node_count(), config);
             let mut out = Vec::new();
             s.spread(&g, &seeds, &p, &mut out).unwrap();
-            if let Err(e) = check(&r, s.activations(), &out, &p) {
+            let activations: Vec<f32> = s.activations().collect();
+            if let Err(e) = check(&r, &activations, &out, &p) {
                 return Err(TestCaseError::fail(format!("{config:?}: {e}")));
             }
-            let bits: Vec<u32> = s.activations().iter().map(|a| a.to_bits()).collect();
+            let bits: Vec<u32> = s.activations().map(f32::to_bits).collect();
             match &first {
                 None => first = Some((bits, out)),
                 Some((b, o)) => {
@@ -99,13 +100,13 @@ fn repeated_queries_are_bit_identical_and_independent() {
         .iter()
         .map(|seeds| {
             s.spread(&g, seeds, &p, &mut out).unwrap();
-            (s.activations().iter().map(|a| a.to_bits()).collect(), out.clone())
+            (s.activations().map(f32::to_bits).collect(), out.clone())
         })
         .collect();
     // Same queries, reverse order, on the same (dirty) workspace and on fresh ones.
     for (q, seeds) in queries.iter().enumerate().rev() {
         s.spread(&g, seeds, &p, &mut out).unwrap();
-        let bits: Vec<u32> = s.activations().iter().map(|a| a.to_bits()).collect();
+        let bits: Vec<u32> = s.activations().map(f32::to_bits).collect();
         assert_eq!(bits, first[q].0, "query {q}");
         assert_eq!(out, first[q].1, "query {q}");
         assert_eq!(run(CONFIGS[3], &g, seeds, &p), first[q], "query {q}, pull");

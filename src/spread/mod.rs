@@ -26,6 +26,7 @@
 mod accumulator;
 mod error;
 mod fixed;
+mod list;
 mod params;
 mod pull;
 mod push;

@@ -4,7 +4,7 @@
 //! frontier is small. Writes are scattered; the accumulator choice (dense
 //! array or small hash map) decides where they land.
 
-use super::accumulator::{DenseAccumulator, SparseAccumulator};
+use super::accumulator::SparseAccumulator;
 use super::fixed::{contribution, strength};
 use super::params::Fan;
 use super::spreader::FrontierEntry;
@@ -13,13 +13,6 @@ use crate::graph::CsrView;
 /// Where a push hop sums its contributions.
 pub(crate) trait Accumulate {
     fn add(&mut self, node: u32, units: u32);
-}
-
-impl Accumulate for DenseAccumulator {
-    #[inline(always)]
-    fn add(&mut self, node: u32, units: u32) {
-        DenseAccumulator::add(self, node, units);
-    }
 }
 
 impl Accumulate for SparseAccumulator {

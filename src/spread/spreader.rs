@@ -3,13 +3,14 @@
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
-use super::accumulator::{DenseAccumulator, SparseAccumulator};
-use super::fixed::{apply, SCALE};
+use super::accumulator::SparseAccumulator;
+use super::list::NodeList;
+use super::fixed::{apply, strength, SCALE};
 use super::params::{SpreadParams, MAX_HOPS};
 use super::pull::pull;
-use super::push::push;
+use super::push::{push, Accumulate};
 use super::SpreadError;
-use crate::graph::{CsrView, GraphView};
+use crate::graph::GraphView;
 
 /// A seed of a query: a node and its initial activation in `[0, 1]`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,7 +65,7 @@ pub struct SpreadStats {
     pub edges_scanned: u64,
     /// Nodes that gained activation (seeds included).
     pub activated: u32,
-    /// `frontier[h]`: nodes spreading from hop `h` (with at least one out-edge).
+    /// `frontier[h]`: nodes spreading from hop `h`.
     pub frontier: [u32; MAX_HOPS + 1],
 }
 
@@ -100,7 +101,7 @@ impl Default for SpreaderConfig {
 }
 
 /// A frontier node and the activation it newly gained (and now spreads).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct FrontierEntry {
     pub(crate) node: u32,
     pub(crate) delta: f32,
@@ -109,51 +110,78 @@ pub(crate) struct FrontierEntry {
 /// `hop` value of a node not reached.
 const UNREACHED: u8 = u8::MAX;
 
-/// Per-node state of the current query.
-struct NodeState {
-    activation: Vec<f32>,
-    hop: Vec<u8>,
-    /// Nodes with `hop != UNREACHED`, in the order reached.
-    activated: Vec<u32>,
+/// A node's activation and the fixed-point sum pending for it this hop,
+/// side by side: a push hop touches one cache line per node, not two.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C, align(8))]
+struct NodeCell {
+    activation: f32,
+    pending: u32,
 }
 
-/// The frontier being built for the next hop.
-struct NextFrontier {
-    entries: Vec<FrontierEntry>,
-    edges: u64,
+/// Per-node state of the current query; also the dense push accumulator.
+///
+/// A node is reached exactly when its activation is positive, so the hop
+/// array is written once per node and never read on the hot path.
+struct NodeState {
+    cells: Vec<NodeCell>,
+    hop: Vec<u8>,
+    /// Nodes reached, in the order reached. Their `hop` entries are written
+    /// once per hop in a separate pass (`record_hops`).
+    activated: NodeList<u32>,
+    /// Dense push: the nodes whose `pending` is non-zero.
+    touched: NodeList<u32>,
 }
 
 /// What the current hop is doing, for [`NodeState::settle`].
 #[derive(Clone, Copy)]
-struct Hop<'g> {
+struct Hop {
     index: u8,
     spreads_on: bool,
     threshold: f32,
-    out: CsrView<'g>,
+}
+
+impl Accumulate for NodeState {
+    /// Branch-free: whether a node is new depends on a load that often misses
+    /// cache, and a mispredicted branch on it would serialise the scattered
+    /// updates. The id is always written; the list grows only for new nodes.
+    #[inline(always)]
+    fn add(&mut self, node: u32, units: u32) {
+        let cell = &mut self.cells[node as usize];
+        let is_new = (cell.pending == 0) & (units != 0);
+        cell.pending = cell.pending.saturating_add(units);
+        self.touched.push_if(node, is_new);
+    }
 }
 
 impl NodeState {
-    /// Applies `units` of incoming activation to `v` at `hop`; if `v` gained
-    /// at least the threshold (and has out-edges), it spreads next hop.
+    /// Applies `units` of incoming activation to `v`; if `v` gained at least
+    /// the threshold, it spreads next hop. Branch-free (see [`NodeList`]).
     #[inline(always)]
-    fn settle(&mut self, next: &mut NextFrontier, hop: Hop<'_>, v: u32, units: u32) {
-        let i = v as usize;
-        let current = self.activation[i];
+    fn settle(&mut self, next: &mut NodeList<FrontierEntry>, hop: Hop, v: u32, units: u32) {
+        let cell = &mut self.cells[v as usize];
+        let current = cell.activation;
         let new = apply(current, units);
         let gained = new - current;
-        if gained > 0.0 {
-            self.activation[i] = new;
-            if self.hop[i] == UNREACHED {
-                self.hop[i] = hop.index;
-                self.activated.push(v);
-            }
-            if hop.spreads_on && gained >= hop.threshold {
-                let degree = hop.out.degree(v);
-                if degree > 0 {
-                    next.entries.push(FrontierEntry { node: v, delta: gained });
-                    next.edges += u64::from(degree);
-                }
-            }
+        cell.activation = new;
+        self.activated.push_if(v, (current == 0.0) & (gained > 0.0));
+        next.push_if(FrontierEntry { node: v, delta: gained }, hop.spreads_on & (gained > 0.0) & (gained >= hop.threshold));
+    }
+
+    /// Settles every node the dense accumulator touched.
+    fn drain_dense(&mut self, next: &mut NodeList<FrontierEntry>, hop: Hop) {
+        for i in 0..self.touched.len() {
+            let v = self.touched[i];
+            let units = core::mem::take(&mut self.cells[v as usize].pending);
+            self.settle(next, hop, v, units);
+        }
+        self.touched.clear();
+    }
+
+    /// Writes `hop` for the nodes first reached since `activated[..from]`.
+    fn record_hops(&mut self, from: usize, hop: u8) {
+        for &v in &self.activated[from..] {
+            self.hop[v as usize] = hop;
         }
     }
 }
@@ -181,9 +209,8 @@ impl NodeState {
 pub struct Spreader {
     config: SpreaderConfig,
     state: NodeState,
-    frontier: Vec<FrontierEntry>,
-    next: NextFrontier,
-    dense: DenseAccumulator,
+    frontier: NodeList<FrontierEntry>,
+    next: NodeList<FrontierEntry>,
     sparse: SparseAccumulator,
     /// Pull hops: each frontier node's strength, 0 elsewhere.
     strength: Vec<f32>,
@@ -201,13 +228,13 @@ impl Spreader {
         Spreader {
             config,
             state: NodeState {
-                activation: alloc::vec![0.0; nodes],
+                cells: alloc::vec![NodeCell::default(); nodes],
                 hop: alloc::vec![UNREACHED; nodes],
-                activated: Vec::with_capacity(nodes),
+                activated: NodeList::with_capacity(nodes),
+                touched: NodeList::with_capacity(nodes),
             },
-            frontier: Vec::with_capacity(nodes),
-            next: NextFrontier { entries: Vec::with_capacity(nodes), edges: 0 },
-            dense: DenseAccumulator::new(nodes),
+            frontier: NodeList::with_capacity(nodes),
+            next: NodeList::with_capacity(nodes),
             sparse: SparseAccumulator::new(config.sparse_capacity.min(nodes.next_power_of_two())),
             strength: alloc::vec![0.0; nodes],
             ranked: Vec::with_capacity(nodes),
@@ -216,7 +243,7 @@ impl Spreader {
 
     /// Number of nodes this spreader serves.
     pub fn node_count(&self) -> usize {
-        self.state.activation.len()
+        self.state.cells.len()
     }
 
     /// The configuration.
@@ -227,12 +254,23 @@ impl Spreader {
     /// Bytes of workspace held.
     pub fn memory_bytes(&self) -> usize {
         let n = self.node_count();
-        n * (4 + 1 + 4 + 8 + 8 + 4 + 4 + 4 + core::mem::size_of::<Activation>()) + self.sparse.capacity() * 12
+        let per_node = core::mem::size_of::<NodeCell>() // cells
+            + 1 // hop
+            + 4 + 4 // activated, touched
+            + 2 * core::mem::size_of::<FrontierEntry>() // frontier, next
+            + 4 // strength
+            + core::mem::size_of::<Activation>(); // ranked
+        n * per_node + self.sparse.capacity() * 12
     }
 
-    /// Activation of every node after the last query (0 where not reached).
-    pub fn activations(&self) -> &[f32] {
-        &self.state.activation
+    /// Activation of `node` after the last query (0 if not reached or out of range).
+    pub fn activation(&self, node: u32) -> f32 {
+        self.state.cells.get(node as usize).map_or(0.0, |c| c.activation)
+    }
+
+    /// Activation of every node after the last query, by node id.
+    pub fn activations(&self) -> impl ExactSizeIterator<Item = f32> + '_ {
+        self.state.cells.iter().map(|c| c.activation)
     }
 
     /// The hop at which `node` was first reached in the last query.
@@ -277,12 +315,12 @@ impl Spreader {
     /// Clears the previous query's state: sparsely when it touched few nodes.
     fn reset(&mut self) {
         let s = &mut self.state;
-        if s.activated.len() > s.activation.len() / 16 {
-            s.activation.fill(0.0);
+        if s.activated.len() > s.cells.len() / 16 {
+            s.cells.fill(NodeCell::default());
             s.hop.fill(UNREACHED);
         } else {
             for &v in &s.activated {
-                s.activation[v as usize] = 0.0;
+                s.cells[v as usize].activation = 0.0;
                 s.hop[v as usize] = UNREACHED;
             }
         }
@@ -294,21 +332,22 @@ impl Spreader {
         let mut stats = SpreadStats::default();
         let s = &mut self.state;
         for seed in seeds {
-            let i = seed.node as usize;
-            s.activation[i] = (s.activation[i] + seed.activation).min(1.0);
-            if s.hop[i] == UNREACHED && s.activation[i] > 0.0 {
-                s.hop[i] = 0;
+            let cell = &mut s.cells[seed.node as usize];
+            let reached = cell.activation > 0.0;
+            cell.activation = (cell.activation + seed.activation).min(1.0);
+            if !reached && cell.activation > 0.0 {
+                s.hop[seed.node as usize] = 0;
                 s.activated.push(seed.node);
             }
         }
         self.frontier.clear();
         let theta0 = params.threshold.at(0);
-        let mut frontier_edges = 0u64;
-        for &v in &s.activated {
-            let (a, degree) = (s.activation[v as usize], out.degree(v));
-            if a >= theta0 && degree > 0 && params.max_hops > 0 {
-                self.frontier.push(FrontierEntry { node: v, delta: a });
-                frontier_edges += u64::from(degree);
+        if params.max_hops > 0 {
+            for &v in &s.activated {
+                let a = s.cells[v as usize].activation;
+                if a >= theta0 {
+                    self.frontier.push(FrontierEntry { node: v, delta: a });
+                }
             }
         }
 
@@ -317,20 +356,23 @@ impl Spreader {
             if self.frontier.is_empty() {
                 break;
             }
+            let frontier_edges: u64 = self.frontier.iter().map(|e| u64::from(out.degree(e.node))).sum();
             stats.frontier[h - 1] = self.frontier.len() as u32;
             stats.edges_traversed += frontier_edges;
             stats.hops += 1;
             let decay_scaled = (params.decay.at(h) as f32) * SCALE;
-            let hop = Hop { index: h as u8, spreads_on: h < params.max_hops, threshold: params.threshold.at(h), out };
+            let hop = Hop { index: h as u8, spreads_on: h < params.max_hops, threshold: params.threshold.at(h) };
+            let reached_before = self.state.activated.len();
             let (state, next) = (&mut self.state, &mut self.next);
-            next.entries.clear();
-            next.edges = 0;
+            next.clear();
             if frontier_edges as f32 > pull_above {
                 stats.pull_hops += 1;
                 stats.edges_scanned += graph.edge_count() as u64;
                 for e in &self.frontier {
-                    self.strength[e.node as usize] =
-                        super::fixed::strength(e.delta, decay_scaled, params.fan, out.degree(e.node));
+                    let degree = out.degree(e.node);
+                    if degree > 0 {
+                        self.strength[e.node as usize] = strength(e.delta, decay_scaled, params.fan, degree);
+                    }
                 }
                 let strength = &self.strength;
                 pull(graph.in_edges(), |u| strength[u], |v, units| {
@@ -346,12 +388,12 @@ impl Spreader {
                     push(out, &self.frontier, decay_scaled, params.fan, &mut self.sparse);
                     self.sparse.drain(|v, units| state.settle(next, hop, v, units));
                 } else {
-                    push(out, &self.frontier, decay_scaled, params.fan, &mut self.dense);
-                    self.dense.drain(|v, units| state.settle(next, hop, v, units));
+                    push(out, &self.frontier, decay_scaled, params.fan, state);
+                    state.drain_dense(next, hop);
                 }
             }
-            core::mem::swap(&mut self.frontier, &mut self.next.entries);
-            frontier_edges = self.next.edges;
+            self.state.record_hops(reached_before, hop.index);
+            core::mem::swap(&mut self.frontier, &mut self.next);
         }
         stats.activated = self.state.activated.len() as u32;
         stats
@@ -362,7 +404,7 @@ impl Spreader {
         let s = &self.state;
         self.ranked.clear();
         self.ranked.extend(s.activated.iter().filter_map(|&v| {
-            let (activation, hop) = (s.activation[v as usize], s.hop[v as usize]);
+            let (activation, hop) = (s.cells[v as usize].activation, s.hop[v as usize]);
             (activation >= params.min_activation).then(|| Activation {
                 node: v,
                 activation,
