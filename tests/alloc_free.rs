@@ -44,9 +44,9 @@ fn queries_after_warm_up_do_not_allocate() {
         let n = graph.node_count() as u32;
         // Every direction and accumulator: default, dense push only, pull only.
         for config in [
-            SpreaderConfig::default(),
+            SpreaderConfig::for_nodes(1 << 20),
             SpreaderConfig { pull_fraction: f32::INFINITY, sparse_capacity: 16 },
-            SpreaderConfig { pull_fraction: -1.0, ..SpreaderConfig::default() },
+            SpreaderConfig { pull_fraction: -1.0, ..SpreaderConfig::for_nodes(1 << 20) },
         ] {
             let mut spreader = Spreader::with_config(graph.node_count(), config);
             let mut results = Vec::with_capacity(100);

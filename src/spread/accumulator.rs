@@ -83,7 +83,7 @@ mod tests {
         let mut sparse = SparseAccumulator::new(64);
         for round in 0..3 {
             for (node, units) in [(5u32, 3u32), (999, 1), (5, 4), (17, 0), (64, u32::MAX), (64, 9)] {
-                sparse.add(node, units + round);
+                sparse.add(node, units.saturating_add(round));
             }
             let mut got = Vec::new();
             sparse.drain(|n, s| got.push((n, s)));

@@ -196,7 +196,8 @@ mod tests {
 
     #[test]
     fn decay_shapes() {
-        assert!((Decay::Exponential { rate: 0.7 }.at(1) - (-0.7f64).exp()).abs() < 1e-15);
+        let want = (-2.0 * f64::from(0.7f32)).exp();
+        assert!((Decay::Exponential { rate: 0.7 }.at(2) - want).abs() <= 1e-15 * want);
         assert!((Decay::PowerLaw { exponent: 2.0 }.at(1) - 0.25).abs() < 1e-15);
         assert_eq!(Decay::Linear { slope: 0.4 }.at(3), 0.0);
         let mut t = [0.0; MAX_HOPS];
