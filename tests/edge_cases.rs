@@ -15,12 +15,12 @@ fn line(weights: &[f32]) -> Graph {
     for (i, &w) in weights.iter().enumerate() {
         b.add_edge(i as u32, i as u32 + 1, w).unwrap();
     }
-    b.build()
+    b.build().unwrap()
 }
 
 #[test]
 fn empty_graph_rejects_every_seed_and_accepts_none() {
-    let g = GraphBuilder::new().build();
+    let g = GraphBuilder::new().build().unwrap();
     assert_eq!(run(&g, &[], &SpreadParams::default()).unwrap(), []);
     assert_eq!(
         run(&g, &[Seed::new(0, 1.0)], &SpreadParams::default()),
@@ -30,7 +30,7 @@ fn empty_graph_rejects_every_seed_and_accepts_none() {
 
 #[test]
 fn isolated_seeds_return_only_themselves() {
-    let g = GraphBuilder::with_node_count(10).build();
+    let g = GraphBuilder::with_node_count(10).build().unwrap();
     let out = run(&g, &[Seed::new(3, 0.5), Seed::new(7, 0.9)], &SpreadParams::default()).unwrap();
     assert_eq!(out, [(7, 0.9, 0), (3, 0.5, 0)]);
 }
@@ -122,7 +122,7 @@ fn saturated_nodes_stop_spreading() {
     let g = GraphBuilder::new().symmetrize(true);
     let mut g = g;
     g.add_edge(0, 1, 1.0).unwrap();
-    let g = g.build();
+    let g = g.build().unwrap();
     let p = SpreadParams { max_hops: 10, decay: Decay::Table([1.0; MAX_HOPS]), threshold: Threshold::Uniform(0.0), ..SpreadParams::default() };
     let mut s = Spreader::new(2);
     let stats = s.spread(&g, &[Seed::new(0, 1.0)], &p, &mut Vec::new()).unwrap();

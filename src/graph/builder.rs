@@ -31,18 +31,25 @@ pub struct Edge {
 /// b.add_edge(1, 2, 0.25)?;
 /// b.add_edge(0, 1, 0.75)?; // duplicate: the larger weight wins
 /// assert!(b.add_edge(2, 3, 1.5).is_err()); // weights live in (0, 1]
-/// let g = b.build();
+/// let g = b.build()?;
 /// assert_eq!((g.node_count(), g.edge_count()), (3, 4));
 /// assert_eq!(g.out_edges().neighbors(1), (&[0, 2][..], &[0.75, 0.25][..]));
 /// # Ok::<(), axonal::graph::GraphError>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct GraphBuilder {
     edges: Vec<Edge>,
     node_count: Option<u32>,
+    max_nodes: u32,
     max_id: Option<u32>,
     added: usize,
     symmetrize: bool,
+}
+
+impl Default for GraphBuilder {
+    fn default() -> Self {
+        GraphBuilder { edges: Vec::new(), node_count: None, max_nodes: MAX_NODES, max_id: None, added: 0, symmetrize: false }
+    }
 }
 
 impl GraphBuilder {
@@ -55,6 +62,20 @@ impl GraphBuilder {
     /// `0..node_count`); ids at or above it are rejected.
     pub fn with_node_count(node_count: u32) -> GraphBuilder {
         GraphBuilder { node_count: Some(node_count), ..GraphBuilder::default() }
+    }
+
+    /// Rejects ids at or above `limit` (default [`MAX_NODES`]). The graph's
+    /// per-node arrays are sized by the largest id, so set this when reading
+    /// untrusted files: an edge list naming node 4,000,000,000 would
+    /// otherwise ask for a 4-billion-node graph.
+    pub fn max_nodes(mut self, limit: u32) -> GraphBuilder {
+        self.max_nodes = limit;
+        self
+    }
+
+    /// The id limit in force (see [`max_nodes`](Self::max_nodes)).
+    pub fn node_limit(&self) -> u32 {
+        self.node_count.unwrap_or(self.max_nodes).min(self.max_nodes)
     }
 
     /// Also add the reverse of every edge (an association in both directions).
@@ -86,7 +107,7 @@ impl GraphBuilder {
     /// Adds the edge `src -> dst` with `weight`, after validating it.
     pub fn add_edge(&mut self, src: u32, dst: u32, weight: f32) -> Result<(), GraphError> {
         let edge = self.added;
-        let limit = self.node_count.unwrap_or(MAX_NODES);
+        let limit = self.node_limit();
         for node in [src, dst] {
             if node >= limit {
                 return Err(GraphError::NodeOutOfRange { edge, node, node_count: u64::from(limit) });
@@ -113,11 +134,11 @@ impl GraphBuilder {
     }
 
     /// Builds the graph: CSR by counting sort on the source, per-node sort and
-    /// merge of targets, then the transpose.
-    pub fn build(self) -> Graph {
+    /// merge of targets, then the transpose. Fails only if memory runs out.
+    pub fn build(self) -> Result<Graph, GraphError> {
         let n = self.node_count() as usize;
         let sym = self.symmetrize;
-        let mut degree = alloc::vec![0u64; n + 1];
+        let mut degree = try_filled(n + 1, 0u64)?;
         for e in &self.edges {
             degree[e.src as usize + 1] += 1;
             if sym {
@@ -128,8 +149,9 @@ impl GraphBuilder {
             degree[i + 1] += degree[i];
         }
         let total = degree[n] as usize;
-        let mut cursor: Vec<u64> = degree[..n].to_vec();
-        let mut pairs = alloc::vec![(0u32, 0f32); total];
+        let mut cursor = try_filled(n, 0u64)?;
+        cursor.copy_from_slice(&degree[..n]);
+        let mut pairs = try_filled(total, (0u32, 0f32))?;
         let mut place = |from: u32, to: u32, w: f32| {
             let slot = &mut cursor[from as usize];
             pairs[*slot as usize] = (to, w);
@@ -144,7 +166,7 @@ impl GraphBuilder {
         drop(self.edges);
 
         // Sort each list by target and merge duplicates in place, compacting.
-        let mut offsets = alloc::vec![0u64; n + 1];
+        let mut offsets = try_filled(n + 1, 0u64)?;
         let mut write = 0usize;
         for v in 0..n {
             let list = &mut pairs[degree[v] as usize..degree[v + 1] as usize];
@@ -163,8 +185,17 @@ impl GraphBuilder {
         }
         pairs.truncate(write);
         let (targets, weights) = pairs.into_iter().unzip();
-        Graph::from_out_csr(Csr { offsets, targets, weights })
+        Ok(Graph::from_out_csr(Csr { offsets, targets, weights }))
     }
+}
+
+/// `vec![value; len]`, or [`GraphError::OutOfMemory`] where the allocator refuses.
+fn try_filled<T: Clone>(len: usize, value: T) -> Result<Vec<T>, GraphError> {
+    let bytes = len.saturating_mul(core::mem::size_of::<T>());
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| GraphError::OutOfMemory { bytes })?;
+    v.resize(len, value);
+    Ok(v)
 }
 
 #[cfg(test)]
@@ -178,7 +209,7 @@ mod tests {
             b.add_edge(s, d, w).unwrap();
         }
         assert_eq!(b.edges_added(), 6);
-        let g = b.build();
+        let g = b.build().unwrap();
         assert_eq!(g.node_count(), 3);
         let edges: Vec<_> = g.edges().collect();
         assert_eq!(edges, [(0, 1, 0.2), (0, 2, 0.9), (2, 0, 0.1)]);
@@ -191,7 +222,7 @@ mod tests {
         let mut b = GraphBuilder::new().symmetrize(true);
         b.add_edge(0, 1, 0.2).unwrap();
         b.add_edge(1, 0, 0.7).unwrap();
-        let g = b.build();
+        let g = b.build().unwrap();
         assert_eq!(g.edges().collect::<Vec<_>>(), [(0, 1, 0.7), (1, 0, 0.7)]);
     }
 
@@ -214,15 +245,32 @@ mod tests {
         ));
         open.add_edge(u32::MAX - 1, 0, 0.5).unwrap();
         assert_eq!(open.node_count(), u32::MAX);
-        let g = b.build();
+        let g = b.build().unwrap();
         assert_eq!((g.node_count(), g.edge_count()), (4, 1));
     }
 
     #[test]
+    fn max_nodes_bounds_the_id_space() {
+        let mut b = GraphBuilder::new().max_nodes(100);
+        b.add_edge(99, 0, 0.5).unwrap();
+        assert_eq!(
+            b.add_edge(0, 4_000_000_000, 0.5),
+            Err(GraphError::NodeOutOfRange { edge: 1, node: 4_000_000_000, node_count: 100 })
+        );
+        assert_eq!(b.build().unwrap().node_count(), 100);
+        assert_eq!(GraphBuilder::with_node_count(1000).max_nodes(10).node_limit(), 10);
+    }
+
+    #[test]
+    fn refused_allocations_are_typed_errors() {
+        assert!(matches!(try_filled(usize::MAX / 4, 0u64), Err(GraphError::OutOfMemory { .. })));
+    }
+
+    #[test]
     fn empty_and_edgeless_graphs() {
-        let g = GraphBuilder::new().build();
+        let g = GraphBuilder::new().build().unwrap();
         assert_eq!((g.node_count(), g.edge_count()), (0, 0));
-        let g = GraphBuilder::with_node_count(5).build();
+        let g = GraphBuilder::with_node_count(5).build().unwrap();
         assert_eq!((g.node_count(), g.edge_count()), (5, 0));
         assert_eq!(g.out_degree(4), 0);
     }
@@ -231,6 +279,6 @@ mod tests {
     fn denormal_weights_are_accepted() {
         let mut b = GraphBuilder::new();
         b.add_edge(0, 1, f32::from_bits(1)).unwrap();
-        assert_eq!(b.build().edge_count(), 1);
+        assert_eq!(b.build().unwrap().edge_count(), 1);
     }
 }

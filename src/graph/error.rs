@@ -31,6 +31,11 @@ pub enum GraphError {
         /// The requested count.
         requested: u64,
     },
+    /// The allocator refused the memory the graph needs.
+    OutOfMemory {
+        /// Bytes requested.
+        bytes: usize,
+    },
     /// Raw CSR arrays do not describe a graph (see [`CsrView::new`](super::CsrView::new)).
     MalformedCsr {
         /// Which invariant failed.
@@ -52,6 +57,7 @@ impl fmt::Display for GraphError {
             GraphError::TooManyNodes { requested } => {
                 write!(f, "{requested} nodes requested; at most {} are supported", super::MAX_NODES)
             }
+            GraphError::OutOfMemory { bytes } => write!(f, "could not allocate {bytes} bytes for the graph"),
             GraphError::MalformedCsr { reason } => write!(f, "malformed CSR arrays: {reason}"),
         }
     }

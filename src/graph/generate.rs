@@ -66,7 +66,8 @@ impl Rmat {
     ///
     /// # Panics
     /// If `scale > 31`, the probabilities are not a distribution, or the weights
-    /// leave `(0, 1]`: these are programming errors in a generator call.
+    /// leave `(0, 1]` (programming errors in a generator call), or if memory
+    /// runs out, like any collection.
     pub fn generate(&self) -> Graph {
         assert!(self.scale <= 31, "R-MAT scale must be at most 31");
         let [a, b, c] = self.abc;
@@ -103,7 +104,7 @@ impl Rmat {
             let w = weights.draw(&mut rng);
             builder.add_edge(src, dst, w).expect("R-MAT edges are in range with valid weights");
         }
-        builder.build()
+        builder.build().expect("out of memory building the graph")
     }
 }
 
@@ -138,7 +139,7 @@ pub fn barabasi_albert(n: u32, m: u32, seed: u64) -> Graph {
             endpoints.extend([u, v]);
         }
     }
-    builder.build()
+    builder.build().expect("out of memory building the graph")
 }
 
 /// A path `0 - 1 - ... - (n-1)`, both directions, every weight `weight`.
@@ -148,7 +149,7 @@ pub fn chain(n: u32, weight: f32) -> Graph {
     for v in 1..n {
         b.add_edge(v - 1, v, weight).expect("valid edge");
     }
-    b.build()
+    b.build().expect("out of memory building the graph")
 }
 
 /// A star: hub `0` linked both ways to leaves `1..=leaves`, every weight `weight`.
@@ -158,7 +159,7 @@ pub fn fan(leaves: u32, weight: f32) -> Graph {
     for v in 1..=leaves {
         b.add_edge(0, v, weight).expect("valid edge");
     }
-    b.build()
+    b.build().expect("out of memory building the graph")
 }
 
 /// The standard workloads of the spreading contract, by name.

@@ -121,8 +121,8 @@ impl LineParser for EdgeListParser {
         self.builder.add_edge(src, dst, weight).map_err(ParseErrorKind::Graph)
     }
 
-    fn finish(self, _lines: usize) -> Result<Graph, ParseError> {
-        Ok(self.builder.build())
+    fn finish(self, lines: usize) -> Result<Graph, ParseError> {
+        self.builder.build().map_err(|e| ParseError { line: lines, kind: ParseErrorKind::Graph(e) })
     }
 }
 
@@ -212,14 +212,15 @@ impl LineParser for MatrixMarketParser {
                 let cols: u64 = number("cols", fields[1])?;
                 let declared: u64 = number("entries", fields[2])?;
                 let nodes = rows.max(cols);
-                if nodes > u64::from(super::MAX_NODES) {
+                let old = self.builder.take().expect("builder present until finish");
+                if nodes > u64::from(old.node_limit()) {
+                    self.builder = Some(old);
                     return Err(ParseErrorKind::Graph(super::GraphError::TooManyNodes { requested: nodes }));
                 }
-                let old = self.builder.take().expect("builder present until finish");
-                let declared_nodes = old.node_count();
-                let symmetrize = old.is_symmetrized();
-                let nodes = (nodes as u32).max(declared_nodes);
-                let mut b = GraphBuilder::with_node_count(nodes).symmetrize(symmetrize);
+                let nodes = (nodes as u32).max(old.node_count());
+                let mut b = GraphBuilder::with_node_count(nodes)
+                    .symmetrize(old.is_symmetrized())
+                    .max_nodes(old.node_limit().max(nodes));
                 b.reserve(declared.min(1 << 24) as usize * if *symmetric { 2 } else { 1 });
                 self.builder = Some(b);
                 self.state = MmState::Entries { field: *field, symmetric: *symmetric, rows, cols, declared, found: 0 };
@@ -251,7 +252,11 @@ impl LineParser for MatrixMarketParser {
             MmState::Entries { declared, found, .. } if declared != found => {
                 Err(ParseError { line: lines, kind: ParseErrorKind::EntryCount { declared, found } })
             }
-            MmState::Entries { .. } => Ok(self.builder.expect("builder present until finish").build()),
+            MmState::Entries { .. } => self
+                .builder
+                .expect("builder present until finish")
+                .build()
+                .map_err(|e| ParseError { line: lines, kind: ParseErrorKind::Graph(e) }),
         }
     }
 }
@@ -333,6 +338,10 @@ mod tests {
         assert!(matches!(
             kind(parse_matrix_market(&alloc::format!("{h}5000000000 1 0\n"), b())),
             (2, ParseErrorKind::Graph(GraphError::TooManyNodes { .. }))
+        ));
+        assert!(matches!(
+            kind(parse_matrix_market(&alloc::format!("{h}1000 1 0\n"), b().max_nodes(999))),
+            (2, ParseErrorKind::Graph(GraphError::TooManyNodes { requested: 1000 }))
         ));
     }
 

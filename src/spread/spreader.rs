@@ -206,7 +206,7 @@ impl NodeState {
 /// let mut b = GraphBuilder::new();
 /// b.add_edge(0, 1, 1.0)?;
 /// b.add_edge(1, 2, 0.5)?;
-/// let graph = b.build();
+/// let graph = b.build()?;
 /// let mut spreader = Spreader::new(graph.node_count());
 /// let mut results = Vec::new();
 /// spreader.spread(&graph, &[Seed::new(0, 1.0)], &SpreadParams::default(), &mut results)?;

@@ -172,7 +172,7 @@ pub fn random_graph(seed: u64, n: u32, m: u32, symmetric: bool) -> Graph {
             b.add_edge(u, v, w).unwrap();
         }
     }
-    b.build()
+    b.build().unwrap()
 }
 
 /// `count` seeds over `n` nodes (duplicates allowed), activations in [0, 1].
