@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use axonal::layout::{AlignedBuf, Node};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const HOPS: u16 = 2;
 
@@ -32,7 +32,13 @@ struct NaiveNode {
 
 /// Breadth-first expansion for `HOPS` hops, accumulating `activation * w / 2`
 /// into every neighbour; returns edges read. Leaves the nodes as it found them.
-fn traverse_naive(nodes: &mut [NaiveNode], seeds: &[u32], frontier: &mut Vec<u64>, next: &mut Vec<u64>, touched: &mut Vec<u64>) -> u64 {
+fn traverse_naive(
+    nodes: &mut [NaiveNode],
+    seeds: &[u32],
+    frontier: &mut Vec<u64>,
+    next: &mut Vec<u64>,
+    touched: &mut Vec<u64>,
+) -> u64 {
     let mut edges = 0;
     frontier.clear();
     touched.clear();
@@ -71,7 +77,15 @@ fn traverse_naive(nodes: &mut [NaiveNode], seeds: &[u32], frontier: &mut Vec<u64
 }
 
 /// The same over 64-byte records and CSR arrays.
-fn traverse_node64(nodes: &mut [Node], targets: &[u32], weights: &[f32], seeds: &[u32], frontier: &mut Vec<u32>, next: &mut Vec<u32>, touched: &mut Vec<u32>) -> u64 {
+fn traverse_node64(
+    nodes: &mut [Node],
+    targets: &[u32],
+    weights: &[f32],
+    seeds: &[u32],
+    frontier: &mut Vec<u32>,
+    next: &mut Vec<u32>,
+    touched: &mut Vec<u32>,
+) -> u64 {
     let mut edges = 0;
     frontier.clear();
     touched.clear();
@@ -112,9 +126,14 @@ fn traverse_node64(nodes: &mut [Node], targets: &[u32], weights: &[f32], seeds: 
 
 fn traverse(c: &mut Criterion) {
     let w = common::rmat20();
-    let queries: Vec<Vec<u32>> =
-        common::rmat_queries(&w.original, 16, 9).iter().map(|q| q.iter().map(|s| s.node).collect()).collect();
-    let mapped: Vec<Vec<u32>> = queries.iter().map(|q| q.iter().map(|&v| w.perm.to_new(v)).collect()).collect();
+    let queries: Vec<Vec<u32>> = common::rmat_queries(&w.original, 16, 9)
+        .iter()
+        .map(|q| q.iter().map(|s| s.node).collect())
+        .collect();
+    let mapped: Vec<Vec<u32>> = queries
+        .iter()
+        .map(|q| q.iter().map(|&v| w.perm.to_new(v)).collect())
+        .collect();
 
     let mut naive: Vec<NaiveNode> = (0..w.original.node_count() as u64)
         .map(|id| NaiveNode {
@@ -141,25 +160,40 @@ fn traverse(c: &mut Criterion) {
 
     let (mut f64s, mut n64s, mut t64s) = (Vec::new(), Vec::new(), Vec::new());
     let (mut f32s, mut n32s, mut t32s) = (Vec::new(), Vec::new(), Vec::new());
-    let edges: u64 = queries.iter().map(|q| traverse_naive(&mut naive, q, &mut f64s, &mut n64s, &mut t64s)).sum();
-    let edges64: u64 =
-        mapped.iter().map(|q| traverse_node64(&mut nodes, targets, weights, q, &mut f32s, &mut n32s, &mut t32s)).sum();
+    let edges: u64 = queries
+        .iter()
+        .map(|q| traverse_naive(&mut naive, q, &mut f64s, &mut n64s, &mut t64s))
+        .sum();
+    let edges64: u64 = mapped
+        .iter()
+        .map(|q| {
+            traverse_node64(
+                &mut nodes, targets, weights, q, &mut f32s, &mut n32s, &mut t32s,
+            )
+        })
+        .sum();
     assert_eq!(edges, edges64, "both layouts must do the same traversal");
 
     let mut group = c.benchmark_group("layout/traverse");
-    group.sample_size(10).measurement_time(Duration::from_secs(8));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
     group.throughput(Throughput::Elements(edges));
     group.bench_function("node64", |b| {
         b.iter(|| {
             for q in &mapped {
-                black_box(traverse_node64(&mut nodes, targets, weights, q, &mut f32s, &mut n32s, &mut t32s));
+                black_box(traverse_node64(
+                    &mut nodes, targets, weights, q, &mut f32s, &mut n32s, &mut t32s,
+                ));
             }
         })
     });
     group.bench_function("naive", |b| {
         b.iter(|| {
             for q in &queries {
-                black_box(traverse_naive(&mut naive, q, &mut f64s, &mut n64s, &mut t64s));
+                black_box(traverse_naive(
+                    &mut naive, q, &mut f64s, &mut n64s, &mut t64s,
+                ));
             }
         })
     });

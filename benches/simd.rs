@@ -7,7 +7,7 @@ use std::time::Duration;
 use axonal::layout::EmbeddingMatrix;
 use axonal::rng::SplitMix64;
 use axonal::simd::{Kernels, TopK};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use simsimd::SpatialSimilarity;
 
 fn random(rng: &mut SplitMix64, n: usize) -> Vec<f32> {
@@ -20,12 +20,21 @@ fn cosine_768(c: &mut Criterion) {
     let ours = Kernels::best();
     let scalar = Kernels::scalar();
     let peer = 1.0 - f32::cosine(&a, &b).unwrap();
-    assert!((f64::from(ours.cosine(&a, &b).unwrap()) - peer).abs() < 1e-4, "axonal and simsimd disagree");
+    assert!(
+        (f64::from(ours.cosine(&a, &b).unwrap()) - peer).abs() < 1e-4,
+        "axonal and simsimd disagree"
+    );
     let mut group = c.benchmark_group("simd/cosine_f32_768");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("axonal", |bench| bench.iter(|| ours.cosine(black_box(&a), black_box(&b)).unwrap()));
-    group.bench_function("simsimd", |bench| bench.iter(|| f32::cosine(black_box(&a), black_box(&b)).unwrap()));
-    group.bench_function("scalar", |bench| bench.iter(|| scalar.cosine(black_box(&a), black_box(&b)).unwrap()));
+    group.bench_function("axonal", |bench| {
+        bench.iter(|| ours.cosine(black_box(&a), black_box(&b)).unwrap())
+    });
+    group.bench_function("simsimd", |bench| {
+        bench.iter(|| f32::cosine(black_box(&a), black_box(&b)).unwrap())
+    });
+    group.bench_function("scalar", |bench| {
+        bench.iter(|| scalar.cosine(black_box(&a), black_box(&b)).unwrap())
+    });
     group.finish();
 }
 
@@ -55,15 +64,21 @@ fn scan_384x100000(c: &mut Criterion) {
     let mut top = TopK::new(16);
     let mut hits = Vec::new();
     let mut group = c.benchmark_group("simd/scan_f32_384x100000");
-    group.sample_size(30).measurement_time(Duration::from_secs(6));
+    group
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(6));
     group.throughput(Throughput::Bytes(bytes as u64));
     group.bench_function("axonal", |b| {
         b.iter(|| {
-            kernels.top_k_cosine(black_box(&query), &m, &mut top).unwrap();
+            kernels
+                .top_k_cosine(black_box(&query), &m, &mut top)
+                .unwrap();
             top.drain_sorted(&mut hits);
         })
     });
-    group.bench_function("stream_read", |b| b.iter(|| stream_read(black_box(m.as_padded_slice()))));
+    group.bench_function("stream_read", |b| {
+        b.iter(|| stream_read(black_box(m.as_padded_slice())))
+    });
     group.finish();
 }
 

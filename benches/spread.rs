@@ -10,27 +10,48 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
-use axonal::graph::{generate, Graph};
-use axonal::spread::{dense_hop, Activation, Seed, SpreadParams, Spreader};
+use axonal::graph::{Graph, generate};
+use axonal::spread::{Activation, Seed, SpreadParams, Spreader, dense_hop};
 use common::baseline::Baseline;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
 /// Runs `queries` on a fresh spreader; returns the edges they traverse.
 fn edges_of(graph: &Graph, queries: &[Vec<Seed>], params: &SpreadParams) -> u64 {
     let mut s = Spreader::new(graph.node_count());
     let mut out = Vec::new();
-    queries.iter().map(|q| s.spread(graph, q, params, &mut out).unwrap().edges_traversed).sum()
+    queries
+        .iter()
+        .map(|q| {
+            s.spread(graph, q, params, &mut out)
+                .unwrap()
+                .edges_traversed
+        })
+        .sum()
 }
 
 /// Checks that baseline and axonal agree on the top results before timing them.
-fn agree(w_graph: &Graph, base: &Baseline, to_old: impl Fn(u32) -> u32, seeds: &[Seed], reordered: &[Seed], p: &SpreadParams) {
+fn agree(
+    w_graph: &Graph,
+    base: &Baseline,
+    to_old: impl Fn(u32) -> u32,
+    seeds: &[Seed],
+    reordered: &[Seed],
+    p: &SpreadParams,
+) {
     let mut s = Spreader::new(w_graph.node_count());
     let mut out: Vec<Activation> = Vec::new();
     s.spread(w_graph, reordered, p, &mut out).unwrap();
-    let ours: Vec<u64> = out.iter().take(10).map(|a| u64::from(to_old(a.node))).collect();
+    let ours: Vec<u64> = out
+        .iter()
+        .take(10)
+        .map(|a| u64::from(to_old(a.node)))
+        .collect();
     let theirs: Vec<u64> = base.query(seeds, p).iter().take(10).map(|x| x.0).collect();
     let common = ours.iter().filter(|v| theirs.contains(v)).count();
-    assert!(common + 1 >= ours.len(), "baseline and axonal disagree: {ours:?} vs {theirs:?}");
+    assert!(
+        common + 1 >= ours.len(),
+        "baseline and axonal disagree: {ours:?} vs {theirs:?}"
+    );
 }
 
 fn rmat20_queries(c: &mut Criterion) {
@@ -39,12 +60,26 @@ fn rmat20_queries(c: &mut Criterion) {
     let queries = common::rmat_queries(&w.original, 64, 7);
     let mapped: Vec<Vec<Seed>> = queries.iter().map(|q| w.to_reordered(q)).collect();
     let std_p = SpreadParams::query_std();
-    agree(&w.reordered, &base, |v| w.perm.to_old(v), &queries[0], &mapped[0], &std_p);
+    agree(
+        &w.reordered,
+        &base,
+        |v| w.perm.to_old(v),
+        &queries[0],
+        &mapped[0],
+        &std_p,
+    );
 
     let mut group = c.benchmark_group("spread/rmat20_query_std");
-    group.sample_size(10).measurement_time(Duration::from_secs(8)).warm_up_time(Duration::from_secs(1));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8))
+        .warm_up_time(Duration::from_secs(1));
     let batch = 16;
-    group.throughput(Throughput::Elements(edges_of(&w.reordered, &mapped[..batch], &std_p)));
+    group.throughput(Throughput::Elements(edges_of(
+        &w.reordered,
+        &mapped[..batch],
+        &std_p,
+    )));
     let mut spreader = Spreader::new(w.reordered.node_count());
     let mut out = Vec::with_capacity(100);
     group.bench_function("axonal", |b| {
@@ -65,9 +100,16 @@ fn rmat20_queries(c: &mut Criterion) {
 
     let wide_p = SpreadParams::default();
     let mut group = c.benchmark_group("spread/rmat20_query_wide");
-    group.sample_size(10).measurement_time(Duration::from_secs(10)).warm_up_time(Duration::from_secs(1));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10))
+        .warm_up_time(Duration::from_secs(1));
     let batch = 4;
-    group.throughput(Throughput::Elements(edges_of(&w.reordered, &mapped[..batch], &wide_p)));
+    group.throughput(Throughput::Elements(edges_of(
+        &w.reordered,
+        &mapped[..batch],
+        &wide_p,
+    )));
     group.bench_function("axonal", |b| {
         b.iter(|| {
             for q in &mapped[..batch] {
@@ -87,17 +129,30 @@ fn rmat20_spmv(c: &mut Criterion) {
     // sprs gets the same in-edge CSR (row v, column u, value w(u, v)).
     let inc = g.in_edges();
     let indptr: Vec<usize> = inc.offsets().iter().map(|&o| o as usize).collect();
-    let m = sprs::CsMatI::<f32, u32, usize>::new((n, n), indptr, inc.targets().to_vec(), inc.weights().to_vec());
+    let m = sprs::CsMatI::<f32, u32, usize>::new(
+        (n, n),
+        indptr,
+        inc.targets().to_vec(),
+        inc.weights().to_vec(),
+    );
     let mut y_sprs = vec![0f32; n];
     sprs::prod::mul_acc_mat_vec_csr(m.view(), &x[..], &mut y_sprs[..]);
     dense_hop(g, &x, &mut y).unwrap();
-    let worst = y.iter().zip(&y_sprs).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0f32, f32::max);
+    let worst = y
+        .iter()
+        .zip(&y_sprs)
+        .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+        .fold(0f32, f32::max);
     assert!(worst < 1e-4, "dense_hop and sprs disagree by {worst}");
 
     let mut group = c.benchmark_group("spread/rmat20_spmv");
-    group.sample_size(20).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
     group.throughput(Throughput::Elements(g.edge_count() as u64));
-    group.bench_function("axonal", |b| b.iter(|| dense_hop(g, black_box(&x), &mut y).unwrap()));
+    group.bench_function("axonal", |b| {
+        b.iter(|| dense_hop(g, black_box(&x), &mut y).unwrap())
+    });
     group.bench_function("sprs", |b| {
         b.iter(|| {
             y_sprs.fill(0.0);
@@ -109,24 +164,60 @@ fn rmat20_spmv(c: &mut Criterion) {
 
 fn engram(c: &mut Criterion) {
     let shapes: [(&str, Graph, usize, Vec<Seed>); 4] = [
-        ("chain64", generate::standard::engram_chain64(), 4, vec![Seed::new(0, 1.0)]),
-        ("fan32", generate::standard::engram_fan32(), 3, vec![Seed::new(0, 1.0)]),
-        ("ba2000", generate::standard::engram_ba2000(), 5, vec![Seed::new(17, 1.0), Seed::new(1234, 0.8)]),
-        ("ba10000", generate::standard::engram_ba10000(), 6, vec![Seed::new(17, 1.0), Seed::new(7777, 0.8)]),
+        (
+            "chain64",
+            generate::standard::engram_chain64(),
+            4,
+            vec![Seed::new(0, 1.0)],
+        ),
+        (
+            "fan32",
+            generate::standard::engram_fan32(),
+            3,
+            vec![Seed::new(0, 1.0)],
+        ),
+        (
+            "ba2000",
+            generate::standard::engram_ba2000(),
+            5,
+            vec![Seed::new(17, 1.0), Seed::new(1234, 0.8)],
+        ),
+        (
+            "ba10000",
+            generate::standard::engram_ba10000(),
+            6,
+            vec![Seed::new(17, 1.0), Seed::new(7777, 0.8)],
+        ),
     ];
     for (name, graph, hops, seeds) in shapes {
-        let p = SpreadParams { max_hops: hops, ..SpreadParams::default() };
+        let p = SpreadParams {
+            max_hops: hops,
+            ..SpreadParams::default()
+        };
         let base = Baseline::new(&graph);
         agree(&graph, &base, |v| v, &seeds, &seeds, &p);
         let mut group = c.benchmark_group(format!("spread/engram_{name}"));
-        group.sample_size(30).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+        group
+            .sample_size(30)
+            .measurement_time(Duration::from_secs(2))
+            .warm_up_time(Duration::from_millis(500));
         let mut spreader = Spreader::new(graph.node_count());
         let mut out = Vec::with_capacity(100);
         group.bench_function("axonal", |b| {
-            b.iter(|| black_box(spreader.spread(&graph, black_box(&seeds), &p, &mut out).unwrap()))
+            b.iter(|| {
+                black_box(
+                    spreader
+                        .spread(&graph, black_box(&seeds), &p, &mut out)
+                        .unwrap(),
+                )
+            })
         });
         group.bench_function("baseline", |b| {
-            b.iter_batched(|| (), |()| black_box(base.query(black_box(&seeds), &p)), BatchSize::SmallInput)
+            b.iter_batched(
+                || (),
+                |()| black_box(base.query(black_box(&seeds), &p)),
+                BatchSize::SmallInput,
+            )
         });
         group.finish();
     }

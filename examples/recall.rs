@@ -13,7 +13,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use axonal::graph::{generate, io, Graph, GraphBuilder};
+use axonal::graph::{Graph, GraphBuilder, generate, io};
 use axonal::layout::EmbeddingMatrix;
 use axonal::rng::SplitMix64;
 use axonal::simd::{Hit, Kernels, TopK};
@@ -37,7 +37,11 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { workload: Workload::Recall, queries: 1000, graph: None };
+    let mut args = Args {
+        workload: Workload::Recall,
+        queries: 1000,
+        graph: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -94,7 +98,8 @@ fn unit_gaussian(rng: &mut SplitMix64, row: &mut [f32]) {
         *x = g as f32;
     }
     let inv = 1.0 / norm.sqrt();
-    row.iter_mut().for_each(|x| *x = (f64::from(*x) * inv) as f32);
+    row.iter_mut()
+        .for_each(|x| *x = (f64::from(*x) * inv) as f32);
 }
 
 struct Sample {
@@ -107,8 +112,14 @@ struct Sample {
 fn run(args: Args) -> Result<(), String> {
     let t = Instant::now();
     let (name, graph) = match (&args.graph, args.workload) {
-        (Some(path), _) => (path.clone(), io::read_path(path, GraphBuilder::new()).map_err(|e| format!("{path}: {e}"))?),
-        (None, Workload::Recall) => ("recall (rmat17 + 384-d embeddings)".into(), generate::standard::rmat17()),
+        (Some(path), _) => (
+            path.clone(),
+            io::read_path(path, GraphBuilder::new()).map_err(|e| format!("{path}: {e}"))?,
+        ),
+        (None, Workload::Recall) => (
+            "recall (rmat17 + 384-d embeddings)".into(),
+            generate::standard::rmat17(),
+        ),
         (None, Workload::QueryStd) => ("rmat20_query_std".into(), generate::standard::rmat20()),
         (None, Workload::QueryWide) => ("rmat20_query_wide".into(), generate::standard::rmat20()),
     };
@@ -138,7 +149,9 @@ fn run(args: Args) -> Result<(), String> {
     let mut seeds: Vec<Seed> = Vec::with_capacity(SEEDS_PER_QUERY);
     let mut query = vec![0f32; DIM];
     let mut rng = SplitMix64::new(2024);
-    let spreading: Vec<u32> = (0..graph.node_count() as u32).filter(|&v| graph.out_degree(v) > 0).collect();
+    let spreading: Vec<u32> = (0..graph.node_count() as u32)
+        .filter(|&v| graph.out_degree(v) > 0)
+        .collect();
     if spreading.is_empty() {
         return Err("the graph has no edges".into());
     }
@@ -158,7 +171,9 @@ fn run(args: Args) -> Result<(), String> {
             for (x, &e) in query.iter_mut().zip(m.row(target).expect("row exists")) {
                 *x = e + (QUERY_NOISE * rng.next_gaussian()) as f32;
             }
-            kernels.top_k_cosine(&query, m, &mut top).map_err(|e| e.to_string())?;
+            kernels
+                .top_k_cosine(&query, m, &mut top)
+                .map_err(|e| e.to_string())?;
             top.drain_sorted(&mut hits);
             for h in &hits {
                 let a0 = 1.0 / (1.0 + (-(f64::from(h.score) - 0.4) / 0.5).exp());
@@ -166,18 +181,38 @@ fn run(args: Args) -> Result<(), String> {
             }
         } else {
             for _ in 0..8 {
-                seeds.push(Seed::new(spreading[rng.below(spreading.len() as u64) as usize], 1.0));
+                seeds.push(Seed::new(
+                    spreading[rng.below(spreading.len() as u64) as usize],
+                    1.0,
+                ));
             }
         }
         let t1 = Instant::now();
-        let stats = spreader.spread(&graph, &seeds, &params, &mut results).map_err(|e| e.to_string())?;
+        let stats = spreader
+            .spread(&graph, &seeds, &params, &mut results)
+            .map_err(|e| e.to_string())?;
         let t2 = Instant::now();
         if q >= warmup {
-            samples.push(Sample { seed: t1 - t0, spread: t2 - t1, stats, results: results.len() });
+            samples.push(Sample {
+                seed: t1 - t0,
+                spread: t2 - t1,
+                stats,
+                results: results.len(),
+            });
         }
     }
     let measured_wall = wall.elapsed() - measured_wall;
-    report(&name, &graph, matrix.as_ref(), &spreader, &samples, measured_wall, build_graph, build_embeddings, kernels);
+    report(
+        &name,
+        &graph,
+        matrix.as_ref(),
+        &spreader,
+        &samples,
+        measured_wall,
+        build_graph,
+        build_embeddings,
+        kernels,
+    );
     Ok(())
 }
 
@@ -210,7 +245,10 @@ fn report(
     let spread = micros(samples, |s| s.spread);
     let spread_secs: f64 = samples.iter().map(|s| s.spread.as_secs_f64()).sum();
     let edges: u64 = samples.iter().map(|s| s.stats.edges_traversed).sum();
-    let mut edges_per_query: Vec<f64> = samples.iter().map(|s| s.stats.edges_traversed as f64).collect();
+    let mut edges_per_query: Vec<f64> = samples
+        .iter()
+        .map(|s| s.stats.edges_traversed as f64)
+        .collect();
     edges_per_query.sort_by(f64::total_cmp);
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let qps = n / wall.as_secs_f64();
@@ -226,10 +264,21 @@ fn report(
         kernels.backend()
     );
     if let Some(m) = matrix {
-        println!("embeddings: {} x {} f32 (built in {:.2?})", m.rows(), m.dim(), build_embeddings);
+        println!(
+            "embeddings: {} x {} f32 (built in {:.2?})",
+            m.rows(),
+            m.dim(),
+            build_embeddings
+        );
     }
-    println!("queries: {} measured (after warm-up), single thread\n", samples.len());
-    println!("{:<10} {:>10} {:>10} {:>10} {:>10} {:>10}", "stage", "mean us", "p50 us", "p95 us", "p99 us", "max us");
+    println!(
+        "queries: {} measured (after warm-up), single thread\n",
+        samples.len()
+    );
+    println!(
+        "{:<10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "stage", "mean us", "p50 us", "p95 us", "p99 us", "max us"
+    );
     for (stage, v) in [("seed", &seed), ("spread", &spread), ("total", &total)] {
         if stage == "seed" && matrix.is_none() {
             continue;
@@ -245,11 +294,22 @@ fn report(
         );
     }
     let hops: f64 = samples.iter().map(|s| f64::from(s.stats.hops)).sum::<f64>() / n;
-    let pulls: f64 = samples.iter().map(|s| f64::from(s.stats.pull_hops)).sum::<f64>() / n;
-    let activated: f64 = samples.iter().map(|s| f64::from(s.stats.activated)).sum::<f64>() / n;
+    let pulls: f64 = samples
+        .iter()
+        .map(|s| f64::from(s.stats.pull_hops))
+        .sum::<f64>()
+        / n;
+    let activated: f64 = samples
+        .iter()
+        .map(|s| f64::from(s.stats.activated))
+        .sum::<f64>()
+        / n;
     let returned: f64 = samples.iter().map(|s| s.results as f64).sum::<f64>() / n;
     println!();
-    println!("throughput: {qps:.0} queries/s, {:.1} M edges/s while spreading", edges_per_s / 1e6);
+    println!(
+        "throughput: {qps:.0} queries/s, {:.1} M edges/s while spreading",
+        edges_per_s / 1e6
+    );
     println!(
         "per query: {:.0} edges traversed (p50 {:.0}, p95 {:.0}), {hops:.2} hops ({pulls:.2} pulled), {activated:.0} nodes reached, {returned:.1} returned",
         mean(&edges_per_query),

@@ -39,6 +39,8 @@ extern crate alloc;
 pub mod layout;
 pub mod simd;
 
+mod math;
+
 #[cfg(feature = "alloc")]
 pub mod graph;
 #[cfg(feature = "alloc")]

@@ -1,7 +1,7 @@
 //! Every edge case of the issue has a defined result or a typed error.
 
 use axonal::graph::{Graph, GraphBuilder, GraphError};
-use axonal::spread::{Decay, Seed, SpreadError, SpreadParams, Spreader, Threshold, MAX_HOPS};
+use axonal::spread::{Decay, MAX_HOPS, Seed, SpreadError, SpreadParams, Spreader, Threshold};
 
 fn run(g: &Graph, seeds: &[Seed], p: &SpreadParams) -> Result<Vec<(u32, f32, u8)>, SpreadError> {
     let mut s = Spreader::new(g.node_count());
@@ -24,36 +24,60 @@ fn empty_graph_rejects_every_seed_and_accepts_none() {
     assert_eq!(run(&g, &[], &SpreadParams::default()).unwrap(), []);
     assert_eq!(
         run(&g, &[Seed::new(0, 1.0)], &SpreadParams::default()),
-        Err(SpreadError::InvalidSeed { index: 0, node: 0, activation: 1.0 })
+        Err(SpreadError::InvalidSeed {
+            index: 0,
+            node: 0,
+            activation: 1.0
+        })
     );
 }
 
 #[test]
 fn isolated_seeds_return_only_themselves() {
     let g = GraphBuilder::with_node_count(10).build().unwrap();
-    let out = run(&g, &[Seed::new(3, 0.5), Seed::new(7, 0.9)], &SpreadParams::default()).unwrap();
+    let out = run(
+        &g,
+        &[Seed::new(3, 0.5), Seed::new(7, 0.9)],
+        &SpreadParams::default(),
+    )
+    .unwrap();
     assert_eq!(out, [(7, 0.9, 0), (3, 0.5, 0)]);
 }
 
 #[test]
 fn max_hops_zero_returns_the_seeds() {
     let g = line(&[1.0, 1.0]);
-    let p = SpreadParams { max_hops: 0, ..SpreadParams::default() };
+    let p = SpreadParams {
+        max_hops: 0,
+        ..SpreadParams::default()
+    };
     assert_eq!(run(&g, &[Seed::new(0, 1.0)], &p).unwrap(), [(0, 1.0, 0)]);
 }
 
 #[test]
 fn duplicate_seeds_sum_and_cap() {
     let g = line(&[1.0]);
-    let p = SpreadParams { max_hops: 0, ..SpreadParams::default() };
-    assert_eq!(run(&g, &[Seed::new(0, 0.25), Seed::new(0, 0.25)], &p).unwrap(), [(0, 0.5, 0)]);
-    assert_eq!(run(&g, &[Seed::new(0, 0.75), Seed::new(0, 0.75)], &p).unwrap(), [(0, 1.0, 0)]);
+    let p = SpreadParams {
+        max_hops: 0,
+        ..SpreadParams::default()
+    };
+    assert_eq!(
+        run(&g, &[Seed::new(0, 0.25), Seed::new(0, 0.25)], &p).unwrap(),
+        [(0, 0.5, 0)]
+    );
+    assert_eq!(
+        run(&g, &[Seed::new(0, 0.75), Seed::new(0, 0.75)], &p).unwrap(),
+        [(0, 1.0, 0)]
+    );
 }
 
 #[test]
 fn zero_activation_seeds_reach_nothing() {
     let g = line(&[1.0]);
-    assert_eq!(run(&g, &[Seed::new(0, 0.0)], &SpreadParams::default()).unwrap(), []);
+    assert_eq!(
+        run(&g, &[Seed::new(0, 0.0)], &SpreadParams::default()).unwrap(),
+        []
+    );
 }
 
 #[test]
@@ -61,16 +85,32 @@ fn invalid_seeds_are_typed_errors_and_change_nothing() {
     let g = line(&[1.0, 1.0]);
     let mut s = Spreader::new(3);
     let mut out = Vec::new();
-    s.spread(&g, &[Seed::new(0, 1.0)], &SpreadParams::default(), &mut out).unwrap();
+    s.spread(&g, &[Seed::new(0, 1.0)], &SpreadParams::default(), &mut out)
+        .unwrap();
     let before = (s.activations().collect::<Vec<f32>>(), out.clone());
-    for (i, bad) in [Seed::new(3, 0.5), Seed::new(u32::MAX, 0.5), Seed::new(0, f32::NAN), Seed::new(0, 1.5), Seed::new(0, -0.1)]
-        .into_iter()
-        .enumerate()
+    for (i, bad) in [
+        Seed::new(3, 0.5),
+        Seed::new(u32::MAX, 0.5),
+        Seed::new(0, f32::NAN),
+        Seed::new(0, 1.5),
+        Seed::new(0, -0.1),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let seeds = [Seed::new(1, 0.5), bad];
-        let err = s.spread(&g, &seeds, &SpreadParams::default(), &mut out).unwrap_err();
-        assert!(matches!(err, SpreadError::InvalidSeed { index: 1, .. }), "case {i}: {err}");
-        assert_eq!(s.activations().collect::<Vec<f32>>(), before.0, "a rejected query leaves the last result in place");
+        let err = s
+            .spread(&g, &seeds, &SpreadParams::default(), &mut out)
+            .unwrap_err();
+        assert!(
+            matches!(err, SpreadError::InvalidSeed { index: 1, .. }),
+            "case {i}: {err}"
+        );
+        assert_eq!(
+            s.activations().collect::<Vec<f32>>(),
+            before.0,
+            "a rejected query leaves the last result in place"
+        );
         assert_eq!(out, before.1);
     }
 }
@@ -78,10 +118,28 @@ fn invalid_seeds_are_typed_errors_and_change_nothing() {
 #[test]
 fn invalid_parameters_are_typed_errors() {
     let g = line(&[1.0]);
-    let p = SpreadParams { max_hops: MAX_HOPS + 1, ..SpreadParams::default() };
-    assert!(matches!(run(&g, &[], &p), Err(SpreadError::InvalidParameter { name: "max_hops", .. })));
-    let p = SpreadParams { min_activation: f32::NAN, ..SpreadParams::default() };
-    assert!(matches!(run(&g, &[], &p), Err(SpreadError::InvalidParameter { name: "min_activation", .. })));
+    let p = SpreadParams {
+        max_hops: MAX_HOPS + 1,
+        ..SpreadParams::default()
+    };
+    assert!(matches!(
+        run(&g, &[], &p),
+        Err(SpreadError::InvalidParameter {
+            name: "max_hops",
+            ..
+        })
+    ));
+    let p = SpreadParams {
+        min_activation: f32::NAN,
+        ..SpreadParams::default()
+    };
+    assert!(matches!(
+        run(&g, &[], &p),
+        Err(SpreadError::InvalidParameter {
+            name: "min_activation",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -90,16 +148,25 @@ fn workspace_of_another_size_is_an_error() {
     let mut s = Spreader::new(5);
     assert_eq!(
         s.spread(&g, &[], &SpreadParams::default(), &mut Vec::new()),
-        Err(SpreadError::WorkspaceMismatch { workspace: 5, graph: 2 })
+        Err(SpreadError::WorkspaceMismatch {
+            workspace: 5,
+            graph: 2
+        })
     );
 }
 
 #[test]
 fn zero_weights_are_rejected_and_denormal_weights_carry_nothing() {
     let mut b = GraphBuilder::new();
-    assert!(matches!(b.add_edge(0, 1, 0.0), Err(GraphError::InvalidWeight { edge: 0, .. })));
+    assert!(matches!(
+        b.add_edge(0, 1, 0.0),
+        Err(GraphError::InvalidWeight { edge: 0, .. })
+    ));
     let g = line(&[f32::from_bits(1), f32::MIN_POSITIVE]);
-    let p = SpreadParams { min_activation: 0.0, ..SpreadParams::default() };
+    let p = SpreadParams {
+        min_activation: 0.0,
+        ..SpreadParams::default()
+    };
     // Contributions below 2^-31 round to zero: the neighbours are never reached.
     assert_eq!(run(&g, &[Seed::new(0, 1.0)], &p).unwrap(), [(0, 1.0, 0)]);
 }
@@ -108,9 +175,16 @@ fn zero_weights_are_rejected_and_denormal_weights_carry_nothing() {
 fn top_k_zero_and_beyond_the_graph() {
     let g = line(&[1.0, 1.0, 1.0]);
     let seeds = [Seed::new(0, 1.0)];
-    let p = SpreadParams { top_k: 0, ..SpreadParams::default() };
+    let p = SpreadParams {
+        top_k: 0,
+        ..SpreadParams::default()
+    };
     assert_eq!(run(&g, &seeds, &p).unwrap(), []);
-    let p = SpreadParams { top_k: usize::MAX, decay: Decay::Table([1.0; MAX_HOPS]), ..SpreadParams::default() };
+    let p = SpreadParams {
+        top_k: usize::MAX,
+        decay: Decay::Table([1.0; MAX_HOPS]),
+        ..SpreadParams::default()
+    };
     let out = run(&g, &seeds, &p).unwrap();
     assert_eq!(out, [(0, 1.0, 0), (1, 1.0, 1), (2, 1.0, 2), (3, 1.0, 3)]);
 }
@@ -123,9 +197,16 @@ fn saturated_nodes_stop_spreading() {
     let mut g = g;
     g.add_edge(0, 1, 1.0).unwrap();
     let g = g.build().unwrap();
-    let p = SpreadParams { max_hops: 10, decay: Decay::Table([1.0; MAX_HOPS]), threshold: Threshold::Uniform(0.0), ..SpreadParams::default() };
+    let p = SpreadParams {
+        max_hops: 10,
+        decay: Decay::Table([1.0; MAX_HOPS]),
+        threshold: Threshold::Uniform(0.0),
+        ..SpreadParams::default()
+    };
     let mut s = Spreader::new(2);
-    let stats = s.spread(&g, &[Seed::new(0, 1.0)], &p, &mut Vec::new()).unwrap();
+    let stats = s
+        .spread(&g, &[Seed::new(0, 1.0)], &p, &mut Vec::new())
+        .unwrap();
     assert_eq!(stats.hops, 2);
     assert_eq!(s.activations().collect::<Vec<f32>>(), [1.0, 1.0]);
 }
@@ -133,11 +214,20 @@ fn saturated_nodes_stop_spreading() {
 #[test]
 fn ids_next_to_u32_max() {
     let mut b = GraphBuilder::new();
-    assert!(matches!(b.add_edge(u32::MAX, 1, 0.5), Err(GraphError::NodeOutOfRange { node: u32::MAX, .. })));
-    assert!(matches!(b.add_edge(1, u32::MAX, 0.5), Err(GraphError::NodeOutOfRange { node: u32::MAX, .. })));
+    assert!(matches!(
+        b.add_edge(u32::MAX, 1, 0.5),
+        Err(GraphError::NodeOutOfRange { node: u32::MAX, .. })
+    ));
+    assert!(matches!(
+        b.add_edge(1, u32::MAX, 0.5),
+        Err(GraphError::NodeOutOfRange { node: u32::MAX, .. })
+    ));
     // The largest id the builder accepts is u32::MAX - 1 (the count is then u32::MAX).
     b.add_edge(u32::MAX - 1, 1, 0.5).unwrap();
     assert_eq!(b.node_count(), u32::MAX);
     let g = line(&[1.0]);
-    assert!(matches!(run(&g, &[Seed::new(u32::MAX, 1.0)], &SpreadParams::default()), Err(SpreadError::InvalidSeed { .. })));
+    assert!(matches!(
+        run(&g, &[Seed::new(u32::MAX, 1.0)], &SpreadParams::default()),
+        Err(SpreadError::InvalidSeed { .. })
+    ));
 }

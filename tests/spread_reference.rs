@@ -3,7 +3,9 @@
 
 mod common;
 
-use axonal::spread::{Activation, Decay, Fan, SpreadParams, Spreader, SpreaderConfig, Threshold, MAX_HOPS};
+use axonal::spread::{
+    Activation, Decay, Fan, MAX_HOPS, SpreadParams, Spreader, SpreaderConfig, Threshold,
+};
 use common::{check, random_graph, random_seeds, reference};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
@@ -20,32 +22,62 @@ fn decay() -> impl Strategy<Value = Decay> {
 fn threshold() -> impl Strategy<Value = Threshold> {
     prop_oneof![
         (0.0f32..0.3).prop_map(Threshold::Uniform),
-        (0.0f32..0.2, 0.0f32..0.2, 0.0f32..0.3).prop_map(|(hot, warm, cold)| Threshold::Tiered { hot, warm, cold }),
+        (0.0f32..0.2, 0.0f32..0.2, 0.0f32..0.3).prop_map(|(hot, warm, cold)| Threshold::Tiered {
+            hot,
+            warm,
+            cold
+        }),
     ]
 }
 
 fn params() -> impl Strategy<Value = SpreadParams> {
-    (0usize..=8, decay(), threshold(), prop_oneof![Just(Fan::None), Just(Fan::Divide), Just(Fan::Sqrt)], 0usize..300, 0.0f32..0.2)
-        .prop_map(|(max_hops, decay, threshold, fan, top_k, min_activation)| SpreadParams {
-            max_hops,
-            decay,
-            threshold,
-            fan,
-            top_k,
-            min_activation,
-            ..SpreadParams::default()
-        })
+    (
+        0usize..=8,
+        decay(),
+        threshold(),
+        prop_oneof![Just(Fan::None), Just(Fan::Divide), Just(Fan::Sqrt)],
+        0usize..300,
+        0.0f32..0.2,
+    )
+        .prop_map(
+            |(max_hops, decay, threshold, fan, top_k, min_activation)| SpreadParams {
+                max_hops,
+                decay,
+                threshold,
+                fan,
+                top_k,
+                min_activation,
+                ..SpreadParams::default()
+            },
+        )
 }
 
 /// Configurations that force each direction and accumulator.
 const CONFIGS: [SpreaderConfig; 4] = [
-    SpreaderConfig { pull_fraction: 0.05, sparse_capacity: 1 << 14 },
-    SpreaderConfig { pull_fraction: f32::INFINITY, sparse_capacity: 16 }, // push, dense
-    SpreaderConfig { pull_fraction: f32::INFINITY, sparse_capacity: 1 << 20 }, // push, sparse
-    SpreaderConfig { pull_fraction: -1.0, sparse_capacity: 16 },          // pull always
+    SpreaderConfig {
+        pull_fraction: 0.05,
+        sparse_capacity: 1 << 14,
+    },
+    SpreaderConfig {
+        pull_fraction: f32::INFINITY,
+        sparse_capacity: 16,
+    }, // push, dense
+    SpreaderConfig {
+        pull_fraction: f32::INFINITY,
+        sparse_capacity: 1 << 20,
+    }, // push, sparse
+    SpreaderConfig {
+        pull_fraction: -1.0,
+        sparse_capacity: 16,
+    }, // pull always
 ];
 
-fn run(config: SpreaderConfig, graph: &axonal::graph::Graph, seeds: &[axonal::spread::Seed], p: &SpreadParams) -> (Vec<u32>, Vec<Activation>) {
+fn run(
+    config: SpreaderConfig,
+    graph: &axonal::graph::Graph,
+    seeds: &[axonal::spread::Seed],
+    p: &SpreadParams,
+) -> (Vec<u32>, Vec<Activation>) {
     let mut s = Spreader::with_config(graph.node_count(), config);
     let mut out = Vec::new();
     s.spread(graph, seeds, p, &mut out).unwrap();
@@ -92,10 +124,15 @@ proptest! {
 #[test]
 fn repeated_queries_are_bit_identical_and_independent() {
     let g = random_graph(11, 3000, 30_000, false);
-    let p = SpreadParams { max_hops: 6, ..SpreadParams::default() };
+    let p = SpreadParams {
+        max_hops: 6,
+        ..SpreadParams::default()
+    };
     let mut s = Spreader::new(g.node_count());
     let mut out = Vec::new();
-    let queries: Vec<_> = (0..20).map(|q| random_seeds(q, 3000, 1 + q as usize % 8)).collect();
+    let queries: Vec<_> = (0..20)
+        .map(|q| random_seeds(q, 3000, 1 + q as usize % 8))
+        .collect();
     let first: Vec<(Vec<u32>, Vec<Activation>)> = queries
         .iter()
         .map(|seeds| {
@@ -124,7 +161,9 @@ fn long_chains_use_every_hop() {
     };
     let mut s = Spreader::new(40);
     let mut out = Vec::new();
-    let stats = s.spread(&g, &[axonal::spread::Seed::new(0, 1.0)], &p, &mut out).unwrap();
+    let stats = s
+        .spread(&g, &[axonal::spread::Seed::new(0, 1.0)], &p, &mut out)
+        .unwrap();
     assert_eq!(stats.hops, 32);
     assert_eq!(s.hop_of(32), Some(32));
     assert_eq!(s.hop_of(33), None);

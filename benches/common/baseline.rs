@@ -34,7 +34,12 @@ impl Baseline {
         let mut records: HashMap<u64, Box<Record>> = HashMap::new();
         for s in seeds {
             let r = records.entry(u64::from(s.node)).or_insert_with(|| {
-                Box::new(Record { node: u64::from(s.node), activation: 0.0, hop: 0, confidence: 0.0 })
+                Box::new(Record {
+                    node: u64::from(s.node),
+                    activation: 0.0,
+                    hop: 0,
+                    confidence: 0.0,
+                })
             });
             r.activation = (r.activation + s.activation).min(1.0);
         }
@@ -72,7 +77,12 @@ impl Baseline {
             let theta = p.threshold.at(h);
             for (v, delta) in incoming {
                 let r = records.entry(v).or_insert_with(|| {
-                    Box::new(Record { node: v, activation: 0.0, hop: u8::MAX, confidence: 0.0 })
+                    Box::new(Record {
+                        node: v,
+                        activation: 0.0,
+                        hop: u8::MAX,
+                        confidence: 0.0,
+                    })
                 });
                 let new = (r.activation + delta).min(1.0);
                 let applied = new - r.activation;

@@ -6,7 +6,7 @@ pub mod baseline;
 
 use std::sync::OnceLock;
 
-use axonal::graph::{generate, Graph, Ordering, Permutation};
+use axonal::graph::{Graph, Ordering, Permutation, generate};
 use axonal::rng::SplitMix64;
 use axonal::spread::Seed;
 
@@ -22,12 +22,19 @@ pub struct Workload {
 impl Workload {
     fn new(original: Graph) -> Workload {
         let (reordered, perm) = original.reorder(Ordering::DegreeDescending);
-        Workload { original, reordered, perm }
+        Workload {
+            original,
+            reordered,
+            perm,
+        }
     }
 
     /// The same seeds in the reordered graph's ids.
     pub fn to_reordered(&self, seeds: &[Seed]) -> Vec<Seed> {
-        seeds.iter().map(|s| Seed::new(self.perm.to_new(s.node), s.activation)).collect()
+        seeds
+            .iter()
+            .map(|s| Seed::new(self.perm.to_new(s.node), s.activation))
+            .collect()
     }
 }
 
@@ -39,9 +46,15 @@ pub fn rmat20() -> &'static Workload {
 /// `count` queries of 8 seeds drawn uniformly among nodes with out-degree >= 1,
 /// `a0 = 1` (the `query_std` / `query_wide` seeds), in original ids.
 pub fn rmat_queries(graph: &Graph, count: usize, seed: u64) -> Vec<Vec<Seed>> {
-    let spreading: Vec<u32> = (0..graph.node_count() as u32).filter(|&v| graph.out_degree(v) > 0).collect();
+    let spreading: Vec<u32> = (0..graph.node_count() as u32)
+        .filter(|&v| graph.out_degree(v) > 0)
+        .collect();
     let mut rng = SplitMix64::new(seed);
     (0..count)
-        .map(|_| (0..8).map(|_| Seed::new(spreading[rng.below(spreading.len() as u64) as usize], 1.0)).collect())
+        .map(|_| {
+            (0..8)
+                .map(|_| Seed::new(spreading[rng.below(spreading.len() as u64) as usize], 1.0))
+                .collect()
+        })
         .collect()
 }

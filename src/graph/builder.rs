@@ -2,8 +2,8 @@
 
 use alloc::vec::Vec;
 
-use super::csr::{Csr, Graph, MAX_NODES};
 use super::GraphError;
+use super::csr::{Csr, Graph, MAX_NODES};
 
 /// One weighted, directed edge.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,7 +48,14 @@ pub struct GraphBuilder {
 
 impl Default for GraphBuilder {
     fn default() -> Self {
-        GraphBuilder { edges: Vec::new(), node_count: None, max_nodes: MAX_NODES, max_id: None, added: 0, symmetrize: false }
+        GraphBuilder {
+            edges: Vec::new(),
+            node_count: None,
+            max_nodes: MAX_NODES,
+            max_id: None,
+            added: 0,
+            symmetrize: false,
+        }
     }
 }
 
@@ -61,7 +68,10 @@ impl GraphBuilder {
     /// An empty builder for a graph of exactly `node_count` nodes (ids
     /// `0..node_count`); ids at or above it are rejected.
     pub fn with_node_count(node_count: u32) -> GraphBuilder {
-        GraphBuilder { node_count: Some(node_count), ..GraphBuilder::default() }
+        GraphBuilder {
+            node_count: Some(node_count),
+            ..GraphBuilder::default()
+        }
     }
 
     /// Rejects ids at or above `limit` (default [`MAX_NODES`]). The graph's
@@ -75,7 +85,9 @@ impl GraphBuilder {
 
     /// The id limit in force (see [`max_nodes`](Self::max_nodes)).
     pub fn node_limit(&self) -> u32 {
-        self.node_count.unwrap_or(self.max_nodes).min(self.max_nodes)
+        self.node_count
+            .unwrap_or(self.max_nodes)
+            .min(self.max_nodes)
     }
 
     /// Also add the reverse of every edge (an association in both directions).
@@ -110,11 +122,20 @@ impl GraphBuilder {
         let limit = self.node_limit();
         for node in [src, dst] {
             if node >= limit {
-                return Err(GraphError::NodeOutOfRange { edge, node, node_count: u64::from(limit) });
+                return Err(GraphError::NodeOutOfRange {
+                    edge,
+                    node,
+                    node_count: u64::from(limit),
+                });
             }
         }
         if !(weight > 0.0 && weight <= 1.0) {
-            return Err(GraphError::InvalidWeight { edge, src, dst, weight });
+            return Err(GraphError::InvalidWeight {
+                edge,
+                src,
+                dst,
+                weight,
+            });
         }
         self.added += 1;
         self.max_id = Some(self.max_id.unwrap_or(0).max(src).max(dst));
@@ -185,7 +206,11 @@ impl GraphBuilder {
         }
         pairs.truncate(write);
         let (targets, weights) = pairs.into_iter().unzip();
-        Ok(Graph::from_out_csr(Csr { offsets, targets, weights }))
+        Ok(Graph::from_out_csr(Csr {
+            offsets,
+            targets,
+            weights,
+        }))
     }
 }
 
@@ -193,7 +218,8 @@ impl GraphBuilder {
 fn try_filled<T: Clone>(len: usize, value: T) -> Result<Vec<T>, GraphError> {
     let bytes = len.saturating_mul(core::mem::size_of::<T>());
     let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| GraphError::OutOfMemory { bytes })?;
+    v.try_reserve_exact(len)
+        .map_err(|_| GraphError::OutOfMemory { bytes })?;
     v.resize(len, value);
     Ok(v)
 }
@@ -205,7 +231,14 @@ mod tests {
     #[test]
     fn sorts_merges_and_drops_self_loops() {
         let mut b = GraphBuilder::new();
-        for (s, d, w) in [(2, 0, 0.1), (0, 2, 0.3), (0, 1, 0.2), (0, 2, 0.9), (1, 1, 0.5), (0, 2, 0.4)] {
+        for (s, d, w) in [
+            (2, 0, 0.1),
+            (0, 2, 0.3),
+            (0, 1, 0.2),
+            (0, 2, 0.9),
+            (1, 1, 0.5),
+            (0, 2, 0.4),
+        ] {
             b.add_edge(s, d, w).unwrap();
         }
         assert_eq!(b.edges_added(), 6);
@@ -232,11 +265,33 @@ mod tests {
         b.add_edge(0, 3, 1.0).unwrap();
         assert_eq!(
             b.add_edge(0, 4, 0.5),
-            Err(GraphError::NodeOutOfRange { edge: 1, node: 4, node_count: 4 })
+            Err(GraphError::NodeOutOfRange {
+                edge: 1,
+                node: 4,
+                node_count: 4
+            })
         );
-        for w in [0.0, -0.5, 1.0001, f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        for w in [
+            0.0,
+            -0.5,
+            1.0001,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ] {
             let err = b.add_edge(1, 2, w).unwrap_err();
-            assert!(matches!(err, GraphError::InvalidWeight { edge: 1, src: 1, dst: 2, .. }), "{err}");
+            assert!(
+                matches!(
+                    err,
+                    GraphError::InvalidWeight {
+                        edge: 1,
+                        src: 1,
+                        dst: 2,
+                        ..
+                    }
+                ),
+                "{err}"
+            );
         }
         let mut open = GraphBuilder::new();
         assert!(matches!(
@@ -255,15 +310,27 @@ mod tests {
         b.add_edge(99, 0, 0.5).unwrap();
         assert_eq!(
             b.add_edge(0, 4_000_000_000, 0.5),
-            Err(GraphError::NodeOutOfRange { edge: 1, node: 4_000_000_000, node_count: 100 })
+            Err(GraphError::NodeOutOfRange {
+                edge: 1,
+                node: 4_000_000_000,
+                node_count: 100
+            })
         );
         assert_eq!(b.build().unwrap().node_count(), 100);
-        assert_eq!(GraphBuilder::with_node_count(1000).max_nodes(10).node_limit(), 10);
+        assert_eq!(
+            GraphBuilder::with_node_count(1000)
+                .max_nodes(10)
+                .node_limit(),
+            10
+        );
     }
 
     #[test]
     fn refused_allocations_are_typed_errors() {
-        assert!(matches!(try_filled(usize::MAX / 4, 0u64), Err(GraphError::OutOfMemory { .. })));
+        assert!(matches!(
+            try_filled(usize::MAX / 4, 0u64),
+            Err(GraphError::OutOfMemory { .. })
+        ));
     }
 
     #[test]

@@ -20,7 +20,11 @@ pub(crate) struct Csr {
 
 impl Csr {
     pub(crate) fn view(&self) -> CsrView<'_> {
-        CsrView { offsets: &self.offsets, targets: &self.targets, weights: &self.weights }
+        CsrView {
+            offsets: &self.offsets,
+            targets: &self.targets,
+            weights: &self.weights,
+        }
     }
 
     /// The transpose: in-lists come out sorted by source because sources are
@@ -45,7 +49,11 @@ impl Csr {
                 *slot += 1;
             }
         }
-        Csr { offsets, targets, weights }
+        Csr {
+            offsets,
+            targets,
+            weights,
+        }
     }
 
     fn memory_bytes(&self) -> usize {
@@ -68,10 +76,16 @@ pub struct CsrView<'a> {
 
 impl<'a> CsrView<'a> {
     /// A view over raw CSR arrays (for example from a memory map), validated.
-    pub fn new(offsets: &'a [u64], targets: &'a [u32], weights: &'a [f32]) -> Result<CsrView<'a>, GraphError> {
+    pub fn new(
+        offsets: &'a [u64],
+        targets: &'a [u32],
+        weights: &'a [f32],
+    ) -> Result<CsrView<'a>, GraphError> {
         let node_count = offsets.len().saturating_sub(1);
         if node_count as u64 > u64::from(MAX_NODES) {
-            return Err(GraphError::TooManyNodes { requested: node_count as u64 });
+            return Err(GraphError::TooManyNodes {
+                requested: node_count as u64,
+            });
         }
         let malformed = |reason| Err(GraphError::MalformedCsr { reason });
         if offsets.is_empty() || offsets[0] != 0 {
@@ -90,14 +104,27 @@ impl<'a> CsrView<'a> {
             for e in offsets[src] as usize..offsets[src + 1] as usize {
                 let (dst, weight) = (targets[e], weights[e]);
                 if dst as usize >= node_count {
-                    return Err(GraphError::NodeOutOfRange { edge: e, node: dst, node_count: node_count as u64 });
+                    return Err(GraphError::NodeOutOfRange {
+                        edge: e,
+                        node: dst,
+                        node_count: node_count as u64,
+                    });
                 }
                 if !(weight > 0.0 && weight <= 1.0) {
-                    return Err(GraphError::InvalidWeight { edge: e, src: src as u32, dst, weight });
+                    return Err(GraphError::InvalidWeight {
+                        edge: e,
+                        src: src as u32,
+                        dst,
+                        weight,
+                    });
                 }
             }
         }
-        Ok(CsrView { offsets, targets, weights })
+        Ok(CsrView {
+            offsets,
+            targets,
+            weights,
+        })
     }
 
     /// Number of nodes.
@@ -240,7 +267,9 @@ impl<'g> GraphView<'g> {
     /// not (a wrong transpose gives wrong activations, never unsafety).
     pub fn new(out: CsrView<'g>, inc: CsrView<'g>) -> Result<GraphView<'g>, GraphError> {
         if out.node_count() != inc.node_count() || out.edge_count() != inc.edge_count() {
-            return Err(GraphError::MalformedCsr { reason: "in-edges are not the transpose of out-edges" });
+            return Err(GraphError::MalformedCsr {
+                reason: "in-edges are not the transpose of out-edges",
+            });
         }
         Ok(GraphView { out, inc })
     }
@@ -272,7 +301,10 @@ impl<'g> GraphView<'g> {
 
 impl<'g> From<&'g Graph> for GraphView<'g> {
     fn from(graph: &'g Graph) -> GraphView<'g> {
-        GraphView { out: graph.out_edges(), inc: graph.in_edges() }
+        GraphView {
+            out: graph.out_edges(),
+            inc: graph.in_edges(),
+        }
     }
 }
 
@@ -286,7 +318,11 @@ mod tests {
         assert!(CsrView::new(&off, &[0, 1, 0], &[0.5, 0.5, 1.0]).is_ok());
         assert_eq!(
             CsrView::new(&off, &[0, 2, 0], &[0.5, 0.5, 1.0]).unwrap_err(),
-            GraphError::NodeOutOfRange { edge: 1, node: 2, node_count: 2 }
+            GraphError::NodeOutOfRange {
+                edge: 1,
+                node: 2,
+                node_count: 2
+            }
         );
         assert!(matches!(
             CsrView::new(&off, &[0, 1, 0], &[0.5, f32::NAN, 1.0]),
@@ -296,8 +332,14 @@ mod tests {
             CsrView::new(&[0, 3, 2], &[0, 1, 0], &[0.5, 0.5, 1.0]),
             Err(GraphError::MalformedCsr { .. })
         ));
-        assert!(matches!(CsrView::new(&[], &[], &[]), Err(GraphError::MalformedCsr { .. })));
-        assert!(matches!(CsrView::new(&[0, 1], &[0], &[]), Err(GraphError::MalformedCsr { .. })));
+        assert!(matches!(
+            CsrView::new(&[], &[], &[]),
+            Err(GraphError::MalformedCsr { .. })
+        ));
+        assert!(matches!(
+            CsrView::new(&[0, 1], &[0], &[]),
+            Err(GraphError::MalformedCsr { .. })
+        ));
         assert_eq!(CsrView::new(&[0], &[], &[]).unwrap().node_count(), 0);
     }
 }

@@ -46,18 +46,33 @@ pub enum GraphError {
 impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            GraphError::NodeOutOfRange { edge, node, node_count } => write!(
+            GraphError::NodeOutOfRange {
+                edge,
+                node,
+                node_count,
+            } => write!(
                 f,
                 "edge #{edge}: node id {node} is out of range (node count {node_count}, id u32::MAX is reserved)"
             ),
-            GraphError::InvalidWeight { edge, src, dst, weight } => write!(
+            GraphError::InvalidWeight {
+                edge,
+                src,
+                dst,
+                weight,
+            } => write!(
                 f,
                 "edge #{edge} ({src} -> {dst}): weight {weight} is not a finite value in (0, 1]"
             ),
             GraphError::TooManyNodes { requested } => {
-                write!(f, "{requested} nodes requested; at most {} are supported", super::MAX_NODES)
+                write!(
+                    f,
+                    "{requested} nodes requested; at most {} are supported",
+                    super::MAX_NODES
+                )
             }
-            GraphError::OutOfMemory { bytes } => write!(f, "could not allocate {bytes} bytes for the graph"),
+            GraphError::OutOfMemory { bytes } => {
+                write!(f, "could not allocate {bytes} bytes for the graph")
+            }
             GraphError::MalformedCsr { reason } => write!(f, "malformed CSR arrays: {reason}"),
         }
     }

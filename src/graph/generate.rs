@@ -59,7 +59,13 @@ impl Rmat {
     /// The Graph500 shape at `scale`: edge factor 16, a=0.57 b=0.19 c=0.19,
     /// weights uniform in [0.05, 1.0], seed 42.
     pub const fn graph500(scale: u32) -> Rmat {
-        Rmat { scale, edge_factor: 16, abc: [0.57, 0.19, 0.19], weights: Weights::Uniform { lo: 0.05, hi: 1.0 }, seed: 42 }
+        Rmat {
+            scale,
+            edge_factor: 16,
+            abc: [0.57, 0.19, 0.19],
+            weights: Weights::Uniform { lo: 0.05, hi: 1.0 },
+            seed: 42,
+        }
     }
 
     /// Draws the graph (directed).
@@ -71,7 +77,10 @@ impl Rmat {
     pub fn generate(&self) -> Graph {
         assert!(self.scale <= 31, "R-MAT scale must be at most 31");
         let [a, b, c] = self.abc;
-        assert!(a >= 0.0 && b >= 0.0 && c >= 0.0 && a + b + c <= 1.0, "R-MAT probabilities must sum to at most 1");
+        assert!(
+            a >= 0.0 && b >= 0.0 && c >= 0.0 && a + b + c <= 1.0,
+            "R-MAT probabilities must sum to at most 1"
+        );
         let weights = self.weights.check();
         let n = 1u64 << self.scale;
         let m = n * u64::from(self.edge_factor);
@@ -102,7 +111,9 @@ impl Rmat {
                 dst = (dst << 1) | right;
             }
             let w = weights.draw(&mut rng);
-            builder.add_edge(src, dst, w).expect("R-MAT edges are in range with valid weights");
+            builder
+                .add_edge(src, dst, w)
+                .expect("R-MAT edges are in range with valid weights");
         }
         builder.build().expect("out of memory building the graph")
     }
@@ -117,11 +128,14 @@ pub fn barabasi_albert(n: u32, m: u32, seed: u64) -> Graph {
     let mut rng = SplitMix64::new(seed);
     let mut builder = GraphBuilder::with_node_count(n).symmetrize(true);
     // Every edge endpoint, so a uniform pick is a degree-proportional pick.
-    let mut endpoints: alloc::vec::Vec<u32> = alloc::vec::Vec::with_capacity(2 * n as usize * m as usize);
+    let mut endpoints: alloc::vec::Vec<u32> =
+        alloc::vec::Vec::with_capacity(2 * n as usize * m as usize);
     let core = (m + 1).min(n);
     for u in 0..core {
         for v in 0..u {
-            builder.add_edge(u, v, weights.draw(&mut rng)).expect("valid edge");
+            builder
+                .add_edge(u, v, weights.draw(&mut rng))
+                .expect("valid edge");
             endpoints.extend([u, v]);
         }
     }
@@ -135,7 +149,9 @@ pub fn barabasi_albert(n: u32, m: u32, seed: u64) -> Graph {
             }
         }
         for &v in &chosen {
-            builder.add_edge(u, v, weights.draw(&mut rng)).expect("valid edge");
+            builder
+                .add_edge(u, v, weights.draw(&mut rng))
+                .expect("valid edge");
             endpoints.extend([u, v]);
         }
     }
@@ -205,12 +221,18 @@ mod tests {
     fn rmat_is_seeded_and_power_law() {
         let g = Rmat::graph500(10).generate();
         let h = Rmat::graph500(10).generate();
-        assert_eq!(g.edges().collect::<alloc::vec::Vec<_>>(), h.edges().collect::<alloc::vec::Vec<_>>());
+        assert_eq!(
+            g.edges().collect::<alloc::vec::Vec<_>>(),
+            h.edges().collect::<alloc::vec::Vec<_>>()
+        );
         assert_eq!(g.node_count(), 1024);
         assert!(g.edge_count() > 10_000 && g.edge_count() <= 16 * 1024);
         let max = (0..1024).map(|v| g.out_degree(v)).max().unwrap();
         assert!(max > 200, "R-MAT has hubs (max out-degree {max})");
-        assert!(g.edges().all(|(u, v, w)| u != v && (0.05..=1.0).contains(&w)));
+        assert!(
+            g.edges()
+                .all(|(u, v, w)| u != v && (0.05..=1.0).contains(&w))
+        );
     }
 
     #[test]
@@ -218,7 +240,10 @@ mod tests {
         let c = chain(64, 0.9);
         assert_eq!((c.node_count(), c.edge_count()), (64, 126));
         let f = fan(32, 0.9);
-        assert_eq!((f.node_count(), f.edge_count(), f.out_degree(0)), (33, 64, 32));
+        assert_eq!(
+            (f.node_count(), f.edge_count(), f.out_degree(0)),
+            (33, 64, 32)
+        );
         let b = barabasi_albert(2000, 3, 1);
         assert_eq!(b.node_count(), 2000);
         assert_eq!(b.edge_count(), 2 * (6 + 3 * (2000 - 4)));

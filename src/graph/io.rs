@@ -1,7 +1,6 @@
 //! Readers for whitespace edge lists and Matrix Market coordinate files.
 //!
-//! Both formats are parsed line by line by a small state machine
-//! ([`LineParser`]); the same machine runs over an in-memory string
+//! Both formats are parsed line by line by a small state machine; the same machine runs over an in-memory string
 //! ([`parse_edge_list`], [`parse_matrix_market`], available without `std`) and
 //! over any [`std::io::BufRead`] ([`read_edge_list`], [`read_matrix_market`],
 //! [`read_path`]). Every error carries the 1-based line number, and bad input
@@ -28,24 +27,39 @@ pub fn parse_matrix_market(text: &str, builder: GraphBuilder) -> Result<Graph, P
 
 /// Reads an edge list (see [`parse_edge_list`]) from a reader.
 #[cfg(feature = "std")]
-pub fn read_edge_list<R: std::io::BufRead>(reader: R, builder: GraphBuilder) -> Result<Graph, ParseError> {
+pub fn read_edge_list<R: std::io::BufRead>(
+    reader: R,
+    builder: GraphBuilder,
+) -> Result<Graph, ParseError> {
     read_lines(reader, EdgeListParser { builder })
 }
 
 /// Reads a Matrix Market file (see [`parse_matrix_market`]) from a reader.
 #[cfg(feature = "std")]
-pub fn read_matrix_market<R: std::io::BufRead>(reader: R, builder: GraphBuilder) -> Result<Graph, ParseError> {
+pub fn read_matrix_market<R: std::io::BufRead>(
+    reader: R,
+    builder: GraphBuilder,
+) -> Result<Graph, ParseError> {
     read_lines(reader, MatrixMarketParser::new(builder))
 }
 
 /// Reads a graph file, choosing the format by extension: `.mtx` is Matrix
 /// Market, anything else an edge list.
 #[cfg(feature = "std")]
-pub fn read_path(path: impl AsRef<std::path::Path>, builder: GraphBuilder) -> Result<Graph, ParseError> {
+pub fn read_path(
+    path: impl AsRef<std::path::Path>,
+    builder: GraphBuilder,
+) -> Result<Graph, ParseError> {
     let path = path.as_ref();
-    let file = std::fs::File::open(path).map_err(|e| ParseError { line: 0, kind: ParseErrorKind::Io(e.kind()) })?;
+    let file = std::fs::File::open(path).map_err(|e| ParseError {
+        line: 0,
+        kind: ParseErrorKind::Io(e.kind()),
+    })?;
     let reader = std::io::BufReader::with_capacity(1 << 20, file);
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("mtx")) {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("mtx"))
+    {
         read_matrix_market(reader, builder)
     } else {
         read_edge_list(reader, builder)
@@ -64,33 +78,66 @@ fn parse_lines<P: LineParser>(text: &str, mut parser: P) -> Result<Graph, ParseE
     let mut count = 0;
     for (i, line) in text.lines().enumerate() {
         count = i + 1;
-        parser.line(line).map_err(|kind| ParseError { line: count, kind })?;
+        parser
+            .line(line)
+            .map_err(|kind| ParseError { line: count, kind })?;
     }
     parser.finish(count)
 }
 
 #[cfg(feature = "std")]
-fn read_lines<R: std::io::BufRead, P: LineParser>(mut reader: R, mut parser: P) -> Result<Graph, ParseError> {
+fn read_lines<R: std::io::BufRead, P: LineParser>(
+    mut reader: R,
+    mut parser: P,
+) -> Result<Graph, ParseError> {
     let mut buf = std::vec::Vec::new();
     let mut count = 0;
     loop {
         buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| ParseError { line: count + 1, kind: ParseErrorKind::Io(e.kind()) })?;
+        let n = reader.read_until(b'\n', &mut buf).map_err(|e| ParseError {
+            line: count + 1,
+            kind: ParseErrorKind::Io(e.kind()),
+        })?;
         if n == 0 {
             return parser.finish(count);
         }
         count += 1;
-        let line = core::str::from_utf8(&buf).map_err(|_| ParseError { line: count, kind: ParseErrorKind::NotUtf8 })?;
+        let line = core::str::from_utf8(&buf).map_err(|_| ParseError {
+            line: count,
+            kind: ParseErrorKind::NotUtf8,
+        })?;
         let line = line.strip_suffix('\n').unwrap_or(line);
         let line = line.strip_suffix('\r').unwrap_or(line);
-        parser.line(line).map_err(|kind| ParseError { line: count, kind })?;
+        parser
+            .line(line)
+            .map_err(|kind| ParseError { line: count, kind })?;
+    }
+}
+
+/// Splits `line` into at most `N` whitespace-separated fields; more is a
+/// [`ParseErrorKind::FieldCount`] error (expecting `expected`).
+fn split_fields<const N: usize>(
+    line: &str,
+    expected: usize,
+) -> Result<([&str; N], usize), ParseErrorKind> {
+    let mut fields = [""; N];
+    let mut words = line.split_ascii_whitespace();
+    for (i, word) in words.by_ref().take(N).enumerate() {
+        fields[i] = word;
+    }
+    let found = fields.iter().filter(|f| !f.is_empty()).count();
+    match words.count() {
+        0 => Ok((fields, found)),
+        extra => Err(ParseErrorKind::FieldCount {
+            expected,
+            found: N + extra,
+        }),
     }
 }
 
 fn number<T: core::str::FromStr>(field: &'static str, text: &str) -> Result<T, ParseErrorKind> {
-    text.parse().map_err(|_| ParseErrorKind::BadNumber { field })
+    text.parse()
+        .map_err(|_| ParseErrorKind::BadNumber { field })
 }
 
 struct EdgeListParser {
@@ -103,26 +150,27 @@ impl LineParser for EdgeListParser {
         if line.is_empty() || line.starts_with('#') || line.starts_with('%') {
             return Ok(());
         }
-        let mut fields = [""; 3];
-        let mut found = 0;
-        for f in line.split_ascii_whitespace() {
-            if found == 3 {
-                return Err(ParseErrorKind::FieldCount { expected: 2, found: line.split_ascii_whitespace().count() });
-            }
-            fields[found] = f;
-            found += 1;
-        }
+        let (fields, found) = split_fields::<3>(line, 2)?;
         if found < 2 {
             return Err(ParseErrorKind::FieldCount { expected: 2, found });
         }
         let src = number("src", fields[0])?;
         let dst = number("dst", fields[1])?;
-        let weight = if found == 3 { number("weight", fields[2])? } else { 1.0 };
-        self.builder.add_edge(src, dst, weight).map_err(ParseErrorKind::Graph)
+        let weight = if found == 3 {
+            number("weight", fields[2])?
+        } else {
+            1.0
+        };
+        self.builder
+            .add_edge(src, dst, weight)
+            .map_err(ParseErrorKind::Graph)
     }
 
     fn finish(self, lines: usize) -> Result<Graph, ParseError> {
-        self.builder.build().map_err(|e| ParseError { line: lines, kind: ParseErrorKind::Graph(e) })
+        self.builder.build().map_err(|e| ParseError {
+            line: lines,
+            kind: ParseErrorKind::Graph(e),
+        })
     }
 }
 
@@ -134,8 +182,18 @@ enum Field {
 
 enum MmState {
     Header,
-    Size { field: Field, symmetric: bool },
-    Entries { field: Field, symmetric: bool, rows: u64, cols: u64, declared: u64, found: u64 },
+    Size {
+        field: Field,
+        symmetric: bool,
+    },
+    Entries {
+        field: Field,
+        symmetric: bool,
+        rows: u64,
+        cols: u64,
+        declared: u64,
+        found: u64,
+    },
 }
 
 struct MatrixMarketParser {
@@ -145,7 +203,10 @@ struct MatrixMarketParser {
 
 impl MatrixMarketParser {
     fn new(builder: GraphBuilder) -> MatrixMarketParser {
-        MatrixMarketParser { builder: Some(builder), state: MmState::Header }
+        MatrixMarketParser {
+            builder: Some(builder),
+            state: MmState::Header,
+        }
     }
 
     fn header(line: &str) -> Result<MmState, ParseErrorKind> {
@@ -189,24 +250,15 @@ impl LineParser for MatrixMarketParser {
         if line.is_empty() || line.starts_with('%') {
             return Ok(());
         }
-        let fields: [&str; 4] = {
-            let mut f = [""; 4];
-            let mut n = 0;
-            for w in line.split_ascii_whitespace() {
-                if n == 4 {
-                    return Err(ParseErrorKind::FieldCount { expected: 3, found: line.split_ascii_whitespace().count() });
-                }
-                f[n] = w;
-                n += 1;
-            }
-            f
-        };
-        let count = fields.iter().filter(|f| !f.is_empty()).count();
+        let (fields, count) = split_fields::<4>(line, 3)?;
         match &mut self.state {
             MmState::Header => unreachable!("handled above"),
             MmState::Size { field, symmetric } => {
                 if count != 3 {
-                    return Err(ParseErrorKind::FieldCount { expected: 3, found: count });
+                    return Err(ParseErrorKind::FieldCount {
+                        expected: 3,
+                        found: count,
+                    });
                 }
                 let rows: u64 = number("rows", fields[0])?;
                 let cols: u64 = number("cols", fields[1])?;
@@ -215,7 +267,9 @@ impl LineParser for MatrixMarketParser {
                 let old = self.builder.take().expect("builder present until finish");
                 if nodes > u64::from(old.node_limit()) {
                     self.builder = Some(old);
-                    return Err(ParseErrorKind::Graph(super::GraphError::TooManyNodes { requested: nodes }));
+                    return Err(ParseErrorKind::Graph(super::GraphError::TooManyNodes {
+                        requested: nodes,
+                    }));
                 }
                 let nodes = (nodes as u32).max(old.node_count());
                 let mut b = GraphBuilder::with_node_count(nodes)
@@ -223,17 +277,38 @@ impl LineParser for MatrixMarketParser {
                     .max_nodes(old.node_limit().max(nodes));
                 b.reserve(declared.min(1 << 24) as usize * if *symmetric { 2 } else { 1 });
                 self.builder = Some(b);
-                self.state = MmState::Entries { field: *field, symmetric: *symmetric, rows, cols, declared, found: 0 };
+                self.state = MmState::Entries {
+                    field: *field,
+                    symmetric: *symmetric,
+                    rows,
+                    cols,
+                    declared,
+                    found: 0,
+                };
                 Ok(())
             }
-            MmState::Entries { field, symmetric, rows, cols, found, .. } => {
+            MmState::Entries {
+                field,
+                symmetric,
+                rows,
+                cols,
+                found,
+                ..
+            } => {
                 let expected = if *field == Field::Pattern { 2 } else { 3 };
                 if count != expected {
-                    return Err(ParseErrorKind::FieldCount { expected, found: count });
+                    return Err(ParseErrorKind::FieldCount {
+                        expected,
+                        found: count,
+                    });
                 }
                 let i = Self::index(fields[0], "row", *rows)?;
                 let j = Self::index(fields[1], "col", *cols)?;
-                let w: f32 = if *field == Field::Pattern { 1.0 } else { number("value", fields[2])? };
+                let w: f32 = if *field == Field::Pattern {
+                    1.0
+                } else {
+                    number("value", fields[2])?
+                };
                 let b = self.builder.as_mut().expect("builder present until finish");
                 b.add_edge(i, j, w).map_err(ParseErrorKind::Graph)?;
                 if *symmetric && i != j {
@@ -247,16 +322,28 @@ impl LineParser for MatrixMarketParser {
 
     fn finish(self, lines: usize) -> Result<Graph, ParseError> {
         match self.state {
-            MmState::Header => Err(ParseError { line: lines.max(1), kind: ParseErrorKind::BadHeader }),
-            MmState::Size { .. } => Err(ParseError { line: lines, kind: ParseErrorKind::MissingSizeLine }),
-            MmState::Entries { declared, found, .. } if declared != found => {
-                Err(ParseError { line: lines, kind: ParseErrorKind::EntryCount { declared, found } })
-            }
+            MmState::Header => Err(ParseError {
+                line: lines.max(1),
+                kind: ParseErrorKind::BadHeader,
+            }),
+            MmState::Size { .. } => Err(ParseError {
+                line: lines,
+                kind: ParseErrorKind::MissingSizeLine,
+            }),
+            MmState::Entries {
+                declared, found, ..
+            } if declared != found => Err(ParseError {
+                line: lines,
+                kind: ParseErrorKind::EntryCount { declared, found },
+            }),
             MmState::Entries { .. } => self
                 .builder
                 .expect("builder present until finish")
                 .build()
-                .map_err(|e| ParseError { line: lines, kind: ParseErrorKind::Graph(e) }),
+                .map_err(|e| ParseError {
+                    line: lines,
+                    kind: ParseErrorKind::Graph(e),
+                }),
         }
     }
 }
@@ -274,24 +361,64 @@ mod tests {
 
     #[test]
     fn edge_list_with_comments_and_default_weights() {
-        let g = parse_edge_list("# a comment\n0 1 0.5\n\n1\t2\n% another\n  2 0 0.25  \n", GraphBuilder::new()).unwrap();
-        assert_eq!(g.edges().collect::<Vec<_>>(), [(0, 1, 0.5), (1, 2, 1.0), (2, 0, 0.25)]);
+        let g = parse_edge_list(
+            "# a comment\n0 1 0.5\n\n1\t2\n% another\n  2 0 0.25  \n",
+            GraphBuilder::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            g.edges().collect::<Vec<_>>(),
+            [(0, 1, 0.5), (1, 2, 1.0), (2, 0, 0.25)]
+        );
     }
 
     #[test]
     fn edge_list_errors_name_the_line() {
         let b = GraphBuilder::new;
-        assert_eq!(kind(parse_edge_list("0 1\n0 x\n", b())), (2, ParseErrorKind::BadNumber { field: "dst" }));
-        assert_eq!(kind(parse_edge_list("0\n", b())), (1, ParseErrorKind::FieldCount { expected: 2, found: 1 }));
-        assert_eq!(kind(parse_edge_list("0 1 1 1\n", b())), (1, ParseErrorKind::FieldCount { expected: 2, found: 4 }));
-        assert_eq!(kind(parse_edge_list("0 -1\n", b())), (1, ParseErrorKind::BadNumber { field: "dst" }));
-        assert_eq!(kind(parse_edge_list("0 4294967296\n", b())), (1, ParseErrorKind::BadNumber { field: "dst" }));
+        assert_eq!(
+            kind(parse_edge_list("0 1\n0 x\n", b())),
+            (2, ParseErrorKind::BadNumber { field: "dst" })
+        );
+        assert_eq!(
+            kind(parse_edge_list("0\n", b())),
+            (
+                1,
+                ParseErrorKind::FieldCount {
+                    expected: 2,
+                    found: 1
+                }
+            )
+        );
+        assert_eq!(
+            kind(parse_edge_list("0 1 1 1\n", b())),
+            (
+                1,
+                ParseErrorKind::FieldCount {
+                    expected: 2,
+                    found: 4
+                }
+            )
+        );
+        assert_eq!(
+            kind(parse_edge_list("0 -1\n", b())),
+            (1, ParseErrorKind::BadNumber { field: "dst" })
+        );
+        assert_eq!(
+            kind(parse_edge_list("0 4294967296\n", b())),
+            (1, ParseErrorKind::BadNumber { field: "dst" })
+        );
         let (line, k) = kind(parse_edge_list("0 1\n1 2 nan\n", b()));
         assert_eq!(line, 2);
-        assert!(matches!(k, ParseErrorKind::Graph(GraphError::InvalidWeight { edge: 1, .. })));
+        assert!(matches!(
+            k,
+            ParseErrorKind::Graph(GraphError::InvalidWeight { edge: 1, .. })
+        ));
         let (line, k) = kind(parse_edge_list("0 4294967295\n", b()));
         assert_eq!(line, 1);
-        assert!(matches!(k, ParseErrorKind::Graph(GraphError::NodeOutOfRange { node: u32::MAX, .. })));
+        assert!(matches!(
+            k,
+            ParseErrorKind::Graph(GraphError::NodeOutOfRange { node: u32::MAX, .. })
+        ));
     }
 
     #[test]
@@ -308,40 +435,82 @@ mod tests {
     #[test]
     fn matrix_market_errors_name_the_line() {
         let b = GraphBuilder::new;
-        assert_eq!(kind(parse_matrix_market("", b())), (1, ParseErrorKind::BadHeader));
         assert_eq!(
-            kind(parse_matrix_market("%%MatrixMarket matrix array real general\n", b())),
+            kind(parse_matrix_market("", b())),
+            (1, ParseErrorKind::BadHeader)
+        );
+        assert_eq!(
+            kind(parse_matrix_market(
+                "%%MatrixMarket matrix array real general\n",
+                b()
+            )),
             (1, ParseErrorKind::BadHeader)
         );
         let h = "%%MatrixMarket matrix coordinate real general\n";
-        assert_eq!(kind(parse_matrix_market(h, b())), (1, ParseErrorKind::MissingSizeLine));
         assert_eq!(
-            kind(parse_matrix_market(&alloc::format!("{h}2 2 1\n3 1 0.5\n"), b())),
+            kind(parse_matrix_market(h, b())),
+            (1, ParseErrorKind::MissingSizeLine)
+        );
+        assert_eq!(
+            kind(parse_matrix_market(
+                &alloc::format!("{h}2 2 1\n3 1 0.5\n"),
+                b()
+            )),
             (3, ParseErrorKind::IndexOutOfRange { index: 3, limit: 2 })
         );
         assert_eq!(
-            kind(parse_matrix_market(&alloc::format!("{h}2 2 1\n0 1 0.5\n"), b())),
+            kind(parse_matrix_market(
+                &alloc::format!("{h}2 2 1\n0 1 0.5\n"),
+                b()
+            )),
             (3, ParseErrorKind::IndexOutOfRange { index: 0, limit: 2 })
         );
         assert_eq!(
-            kind(parse_matrix_market(&alloc::format!("{h}2 2 2\n1 2 0.5\n"), b())),
-            (3, ParseErrorKind::EntryCount { declared: 2, found: 1 })
+            kind(parse_matrix_market(
+                &alloc::format!("{h}2 2 2\n1 2 0.5\n"),
+                b()
+            )),
+            (
+                3,
+                ParseErrorKind::EntryCount {
+                    declared: 2,
+                    found: 1
+                }
+            )
         );
         assert_eq!(
             kind(parse_matrix_market(&alloc::format!("{h}2 2 1\n1 2\n"), b())),
-            (3, ParseErrorKind::FieldCount { expected: 3, found: 2 })
+            (
+                3,
+                ParseErrorKind::FieldCount {
+                    expected: 3,
+                    found: 2
+                }
+            )
         );
         assert!(matches!(
-            kind(parse_matrix_market(&alloc::format!("{h}2 2 1\n1 2 7\n"), b())),
+            kind(parse_matrix_market(
+                &alloc::format!("{h}2 2 1\n1 2 7\n"),
+                b()
+            )),
             (3, ParseErrorKind::Graph(GraphError::InvalidWeight { .. }))
         ));
         assert!(matches!(
-            kind(parse_matrix_market(&alloc::format!("{h}5000000000 1 0\n"), b())),
+            kind(parse_matrix_market(
+                &alloc::format!("{h}5000000000 1 0\n"),
+                b()
+            )),
             (2, ParseErrorKind::Graph(GraphError::TooManyNodes { .. }))
         ));
         assert!(matches!(
-            kind(parse_matrix_market(&alloc::format!("{h}1000 1 0\n"), b().max_nodes(999))),
-            (2, ParseErrorKind::Graph(GraphError::TooManyNodes { requested: 1000 }))
+            kind(parse_matrix_market(
+                &alloc::format!("{h}1000 1 0\n"),
+                b().max_nodes(999)
+            )),
+            (
+                2,
+                ParseErrorKind::Graph(GraphError::TooManyNodes { requested: 1000 })
+            )
         ));
     }
 

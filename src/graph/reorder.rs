@@ -34,7 +34,10 @@ impl Permutation {
     /// The identity on `n` nodes.
     pub fn identity(n: u32) -> Permutation {
         let ids: Vec<u32> = (0..n).collect();
-        Permutation { new_to_old: ids.clone(), old_to_new: ids }
+        Permutation {
+            new_to_old: ids.clone(),
+            old_to_new: ids,
+        }
     }
 
     /// A permutation from its new-to-old table, or `None` if `new_to_old`
@@ -48,7 +51,10 @@ impl Permutation {
             }
             *slot = new as u32;
         }
-        Some(Permutation { new_to_old, old_to_new })
+        Some(Permutation {
+            new_to_old,
+            old_to_new,
+        })
     }
 
     /// Number of nodes permuted.
@@ -121,7 +127,13 @@ impl Graph {
             while let Some(u) = queue.pop_front() {
                 order.push(u);
                 neighbours.clear();
-                neighbours.extend(self.out_edges().neighbors(u).0.iter().chain(self.in_edges().neighbors(u).0));
+                neighbours.extend(
+                    self.out_edges()
+                        .neighbors(u)
+                        .0
+                        .iter()
+                        .chain(self.in_edges().neighbors(u).0),
+                );
                 neighbours.sort_by_key(|&v| (self.total_degree(v), v));
                 for &v in &neighbours {
                     if !seen[v as usize] {
@@ -136,7 +148,11 @@ impl Graph {
 
     /// The same graph with node `v` renamed `perm.to_new(v)`.
     pub fn permuted(&self, perm: &Permutation) -> Graph {
-        assert_eq!(perm.len(), self.node_count(), "permutation size must match the graph");
+        assert_eq!(
+            perm.len(),
+            self.node_count(),
+            "permutation size must match the graph"
+        );
         let n = self.node_count();
         let out = self.out_edges();
         let mut offsets = alloc::vec![0u64; n + 1];
@@ -151,7 +167,11 @@ impl Graph {
             pairs[start..].sort_unstable_by_key(|&(v, _)| v);
         }
         let (targets, weights) = pairs.into_iter().unzip();
-        Graph::from_out_csr(Csr { offsets, targets, weights })
+        Graph::from_out_csr(Csr {
+            offsets,
+            targets,
+            weights,
+        })
     }
 }
 
@@ -163,7 +183,10 @@ mod tests {
     fn same_up_to(g: &Graph, h: &Graph, p: &Permutation) {
         assert_eq!(g.edge_count(), h.edge_count());
         let mut a: Vec<_> = g.edges().map(|(u, v, w)| (u, v, w.to_bits())).collect();
-        let mut b: Vec<_> = h.edges().map(|(u, v, w)| (p.to_old(u), p.to_old(v), w.to_bits())).collect();
+        let mut b: Vec<_> = h
+            .edges()
+            .map(|(u, v, w)| (p.to_old(u), p.to_old(v), w.to_bits()))
+            .collect();
         a.sort_unstable();
         b.sort_unstable();
         assert_eq!(a, b);
@@ -189,7 +212,12 @@ mod tests {
     fn permutation_rejects_non_permutations() {
         assert!(Permutation::from_new_to_old(alloc::vec![0, 0]).is_none());
         assert!(Permutation::from_new_to_old(alloc::vec![0, 2]).is_none());
-        assert_eq!(Permutation::from_new_to_old(alloc::vec![1, 0]).unwrap().to_new(1), 0);
+        assert_eq!(
+            Permutation::from_new_to_old(alloc::vec![1, 0])
+                .unwrap()
+                .to_new(1),
+            0
+        );
         assert!(Permutation::identity(0).is_empty());
     }
 }

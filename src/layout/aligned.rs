@@ -41,8 +41,10 @@ impl<T: Pod> AlignedBuf<T> {
     /// If `T` is zero-sized or aligned to more than 64 bytes (a compile-time
     /// property of `T`), or if the byte size overflows `usize`.
     pub fn zeroed(len: usize) -> AlignedBuf<T> {
-        assert!(size_of::<T>() > 0 && CACHE_LINE % align_of::<T>() == 0);
-        let bytes = len.checked_mul(size_of::<T>()).expect("AlignedBuf size overflows usize");
+        assert!(size_of::<T>() > 0 && CACHE_LINE.is_multiple_of(align_of::<T>()));
+        let bytes = len
+            .checked_mul(size_of::<T>())
+            .expect("AlignedBuf size overflows usize");
         AlignedBuf {
             lines: alloc::vec![CacheLine([0; CACHE_LINE]); bytes.div_ceil(CACHE_LINE)],
             len,
@@ -59,7 +61,7 @@ impl<T: Pod> AlignedBuf<T> {
 
     /// The buffer's bytes (including no padding past `len`).
     pub fn as_bytes(&self) -> &[u8] {
-        bytemuck::cast_slice(&**self)
+        bytemuck::cast_slice(self)
     }
 }
 

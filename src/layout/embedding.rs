@@ -31,7 +31,9 @@ impl EmbeddingMatrix {
             return Err(EmbeddingError::ZeroDimension);
         }
         let stride = dim.next_multiple_of(ROW_ALIGN_FLOATS);
-        let floats = stride.checked_mul(capacity).ok_or(EmbeddingError::TooLarge)?;
+        let floats = stride
+            .checked_mul(capacity)
+            .ok_or(EmbeddingError::TooLarge)?;
         Ok(EmbeddingMatrix {
             data: AlignedBuf::zeroed(floats),
             inv_norms: Vec::with_capacity(capacity),
@@ -46,8 +48,11 @@ impl EmbeddingMatrix {
         if dim == 0 {
             return Err(EmbeddingError::ZeroDimension);
         }
-        if flat.len() % dim != 0 {
-            return Err(EmbeddingError::DimensionMismatch { expected: dim, found: flat.len() % dim });
+        if !flat.len().is_multiple_of(dim) {
+            return Err(EmbeddingError::DimensionMismatch {
+                expected: dim,
+                found: flat.len() % dim,
+            });
         }
         let mut m = EmbeddingMatrix::with_capacity(dim, flat.len() / dim)?;
         for row in flat.chunks_exact(dim) {
@@ -59,15 +64,22 @@ impl EmbeddingMatrix {
     /// Appends a row and returns its index. The row must have `dim` finite values.
     pub fn push(&mut self, row: &[f32]) -> Result<u32, EmbeddingError> {
         if row.len() != self.dim {
-            return Err(EmbeddingError::DimensionMismatch { expected: self.dim, found: row.len() });
+            return Err(EmbeddingError::DimensionMismatch {
+                expected: self.dim,
+                found: row.len(),
+            });
         }
         if let Some(col) = row.iter().position(|x| !x.is_finite()) {
-            return Err(EmbeddingError::NonFinite { row: self.rows, col });
+            return Err(EmbeddingError::NonFinite {
+                row: self.rows,
+                col,
+            });
         }
         let index = u32::try_from(self.rows).map_err(|_| EmbeddingError::TooLarge)?;
         if self.rows == self.capacity() {
             let mut grown = EmbeddingMatrix::with_capacity(self.dim, (self.rows * 2).max(16))?;
-            grown.data[..self.rows * self.stride].copy_from_slice(&self.data[..self.rows * self.stride]);
+            grown.data[..self.rows * self.stride]
+                .copy_from_slice(&self.data[..self.rows * self.stride]);
             grown.inv_norms.extend_from_slice(&self.inv_norms);
             grown.rows = self.rows;
             *self = grown;
@@ -75,7 +87,11 @@ impl EmbeddingMatrix {
         let start = self.rows * self.stride;
         self.data[start..start + self.dim].copy_from_slice(row);
         let norm_sq: f64 = row.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
-        let inv = if norm_sq > 0.0 { (1.0 / libm::sqrt(norm_sq)) as f32 } else { 0.0 };
+        let inv = if norm_sq > 0.0 {
+            (1.0 / crate::math::sqrt(norm_sq)) as f32
+        } else {
+            0.0
+        };
         self.inv_norms.push(inv);
         self.rows += 1;
         Ok(index)
@@ -191,7 +207,11 @@ mod tests {
             let row = m.row(i).unwrap();
             assert_eq!(row.as_ptr() as usize % 64, 0);
             assert_eq!(row, &flat[i * 20..(i + 1) * 20]);
-            let norm: f64 = row.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+            let norm: f64 = row
+                .iter()
+                .map(|&x| f64::from(x).powi(2))
+                .sum::<f64>()
+                .sqrt();
             let inv = m.inv_norm(i).unwrap();
             if norm == 0.0 {
                 assert_eq!(inv, 0.0);
@@ -212,10 +232,19 @@ mod tests {
         assert_eq!(m.row(39).unwrap(), &[39.0, 1.0, 2.0]);
         assert_eq!(
             m.push(&[1.0, 2.0]),
-            Err(EmbeddingError::DimensionMismatch { expected: 3, found: 2 })
+            Err(EmbeddingError::DimensionMismatch {
+                expected: 3,
+                found: 2
+            })
         );
-        assert_eq!(m.push(&[1.0, f32::NAN, 0.0]), Err(EmbeddingError::NonFinite { row: 40, col: 1 }));
+        assert_eq!(
+            m.push(&[1.0, f32::NAN, 0.0]),
+            Err(EmbeddingError::NonFinite { row: 40, col: 1 })
+        );
         assert_eq!(m.rows(), 40, "a rejected row leaves the matrix as it was");
-        assert_eq!(EmbeddingMatrix::with_capacity(0, 1).unwrap_err(), EmbeddingError::ZeroDimension);
+        assert_eq!(
+            EmbeddingMatrix::with_capacity(0, 1).unwrap_err(),
+            EmbeddingError::ZeroDimension
+        );
     }
 }

@@ -154,10 +154,10 @@ impl Node {
 }
 
 fn check_node_bytes(bytes: &[u8]) -> Result<(), LayoutError> {
-    if bytes.len() % size_of::<Node>() != 0 {
+    if !bytes.len().is_multiple_of(size_of::<Node>()) {
         return Err(LayoutError::TruncatedRecord { len: bytes.len() });
     }
-    if bytes.as_ptr() as usize % align_of::<Node>() != 0 {
+    if !(bytes.as_ptr() as usize).is_multiple_of(align_of::<Node>()) {
         return Err(LayoutError::Misaligned);
     }
     Ok(())
@@ -196,7 +196,10 @@ impl fmt::Display for LayoutError {
         match self {
             LayoutError::Misaligned => f.write_str("buffer is not aligned to 64 bytes"),
             LayoutError::TruncatedRecord { len } => {
-                write!(f, "buffer of {len} bytes is not a whole number of 64-byte records")
+                write!(
+                    f,
+                    "buffer of {len} bytes is not a whole number of 64-byte records"
+                )
             }
         }
     }
@@ -226,7 +229,10 @@ mod tests {
         assert_eq!(view[2].memory_id, 1002);
         assert_eq!(view[2].edge_range(), 20..23);
         assert_eq!(view[1].tier(), Some(StorageTier::Warm));
-        assert_eq!(view[1].flags(), NodeFlags::PINNED | NodeFlags::HAS_EMBEDDING);
+        assert_eq!(
+            view[1].flags(),
+            NodeFlags::PINNED | NodeFlags::HAS_EMBEDDING
+        );
     }
 
     #[test]
@@ -236,7 +242,10 @@ mod tests {
             Node::slice_from_bytes(&buf[..100]),
             Err(LayoutError::TruncatedRecord { len: 100 })
         );
-        assert_eq!(Node::slice_from_bytes(&buf[1..129]), Err(LayoutError::Misaligned));
+        assert_eq!(
+            Node::slice_from_bytes(&buf[1..129]),
+            Err(LayoutError::Misaligned)
+        );
         assert_eq!(Node::slice_from_bytes(&buf[..0]).map(<[Node]>::len), Ok(0));
     }
 

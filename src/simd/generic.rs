@@ -72,7 +72,11 @@ pub(crate) unsafe fn dot_norms<V: Vector>(a: &[f32], b: &[f32]) -> [f32; 3] {
             bb[0] = y.mul_add(y, bb[0]);
             i += V::LANES;
         }
-        let mut out = [ab[0].add(ab[1]).sum(), aa[0].add(aa[1]).sum(), bb[0].add(bb[1]).sum()];
+        let mut out = [
+            ab[0].add(ab[1]).sum(),
+            aa[0].add(aa[1]).sum(),
+            bb[0].add(bb[1]).sum(),
+        ];
         for j in i..n {
             out[0] += a[j] * b[j];
             out[1] += a[j] * a[j];
@@ -123,7 +127,12 @@ pub(crate) unsafe fn l2_squared<V: Vector>(a: &[f32], b: &[f32]) -> f32 {
 /// As for [`dot`]; `rows` holds at least `out.len()` rows of `stride >= query.len()` floats
 /// (the last row may end right after its `query.len()` floats).
 #[inline(always)]
-pub(crate) unsafe fn dot_rows<V: Vector>(query: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+pub(crate) unsafe fn dot_rows<V: Vector>(
+    query: &[f32],
+    rows: &[f32],
+    stride: usize,
+    out: &mut [f32],
+) {
     let dim = query.len();
     for (r, score) in out.iter_mut().enumerate() {
         let row = &rows[r * stride..r * stride + dim];

@@ -52,7 +52,12 @@ pub enum Backend {
 
 impl Backend {
     /// Every backend, fastest first.
-    pub const ALL: [Backend; 4] = [Backend::Avx512, Backend::Avx2Fma, Backend::Neon, Backend::Scalar];
+    pub const ALL: [Backend; 4] = [
+        Backend::Avx512,
+        Backend::Avx2Fma,
+        Backend::Neon,
+        Backend::Scalar,
+    ];
 
     /// Short name, as accepted by `AXONAL_SIMD`.
     pub const fn name(self) -> &'static str {
@@ -72,7 +77,9 @@ impl Backend {
             #[cfg(all(target_arch = "x86_64", feature = "std"))]
             Backend::Avx512 => std::is_x86_feature_detected!("avx512f"),
             #[cfg(all(target_arch = "x86_64", feature = "std"))]
-            Backend::Avx2Fma => std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
+            Backend::Avx2Fma => {
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+            }
             #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
             Backend::Avx512 => cfg!(target_feature = "avx512f"),
             #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
@@ -114,6 +121,7 @@ pub(crate) struct RawKernels {
     pub(crate) dot: unsafe fn(&[f32], &[f32]) -> f32,
     pub(crate) dot_norms: unsafe fn(&[f32], &[f32]) -> [f32; 3],
     pub(crate) l2_squared: unsafe fn(&[f32], &[f32]) -> f32,
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))] // used by the top-k scan
     pub(crate) dot_rows: unsafe fn(&[f32], &[f32], usize, &mut [f32]),
 }
 
@@ -139,8 +147,12 @@ impl Kernels {
             static BEST: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
             *BEST.get_or_init(|| {
                 let forced = std::env::var("AXONAL_SIMD").ok();
-                let wanted = Backend::ALL.into_iter().find(|b| forced.as_deref() == Some(b.name()));
-                wanted.and_then(Kernels::for_backend).unwrap_or_else(Kernels::detect)
+                let wanted = Backend::ALL
+                    .into_iter()
+                    .find(|b| forced.as_deref() == Some(b.name()));
+                wanted
+                    .and_then(Kernels::for_backend)
+                    .unwrap_or_else(Kernels::detect)
             })
         }
         #[cfg(not(feature = "std"))]
@@ -150,7 +162,10 @@ impl Kernels {
     }
 
     fn detect() -> Kernels {
-        Backend::ALL.into_iter().find_map(Kernels::for_backend).unwrap_or(Kernels::scalar())
+        Backend::ALL
+            .into_iter()
+            .find_map(Kernels::for_backend)
+            .unwrap_or(Kernels::scalar())
     }
 
     /// The kernels of `backend`, or `None` if this CPU lacks it.
@@ -182,7 +197,11 @@ impl Kernels {
         DimensionMismatch::check(a, b)?;
         // SAFETY: `self` exists only for an available backend; lengths are equal.
         let [ab, aa, bb] = unsafe { (self.0.dot_norms)(a, b) };
-        Ok(if aa > 0.0 && bb > 0.0 { ab / (libm::sqrtf(aa) * libm::sqrtf(bb)) } else { 0.0 })
+        Ok(if aa > 0.0 && bb > 0.0 {
+            ab / (crate::math::sqrtf(aa) * crate::math::sqrtf(bb))
+        } else {
+            0.0
+        })
     }
 
     /// Squared Euclidean distance `sum((a[i] - b[i])^2)`.
@@ -195,8 +214,12 @@ impl Kernels {
 
     /// `out[r] = dot(query, row r)` for the first `out.len()` rows of a
     /// row-major matrix with `stride` floats per row.
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))] // used by the top-k scan
     pub(crate) fn dot_rows(self, query: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
-        assert!(stride >= query.len() && (out.is_empty() || rows.len() >= (out.len() - 1) * stride + query.len()));
+        assert!(
+            stride >= query.len()
+                && (out.is_empty() || rows.len() >= (out.len() - 1) * stride + query.len())
+        );
         // SAFETY: `self` exists only for an available backend; the bounds
         // were just checked (and the kernel slices with checks as well).
         unsafe { (self.0.dot_rows)(query, rows, stride, out) }
@@ -233,13 +256,24 @@ pub struct DimensionMismatch {
 impl DimensionMismatch {
     #[inline]
     fn check(a: &[f32], b: &[f32]) -> Result<(), DimensionMismatch> {
-        if a.len() == b.len() { Ok(()) } else { Err(DimensionMismatch { left: a.len(), right: b.len() }) }
+        if a.len() == b.len() {
+            Ok(())
+        } else {
+            Err(DimensionMismatch {
+                left: a.len(),
+                right: b.len(),
+            })
+        }
     }
 }
 
 impl fmt::Display for DimensionMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "vectors of different lengths ({} and {})", self.left, self.right)
+        write!(
+            f,
+            "vectors of different lengths ({} and {})",
+            self.left, self.right
+        )
     }
 }
 

@@ -21,7 +21,10 @@ impl Hit {
     /// results are deterministic even with ties).
     #[inline]
     pub fn rank(&self, other: &Hit) -> Ordering {
-        other.score.total_cmp(&self.score).then(self.id.cmp(&other.id))
+        other
+            .score
+            .total_cmp(&self.score)
+            .then(self.id.cmp(&other.id))
     }
 }
 
@@ -56,7 +59,10 @@ pub struct TopK {
 impl TopK {
     /// A selector for the best `k` hits (`k = 0` keeps nothing).
     pub fn new(k: usize) -> TopK {
-        TopK { k, heap: BinaryHeap::with_capacity(k) }
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k),
+        }
     }
 
     /// How many hits are kept.
@@ -75,10 +81,10 @@ impl TopK {
         let hit = Worst(Hit { id, score });
         if self.heap.len() < self.k {
             self.heap.push(hit);
-        } else if let Some(mut worst) = self.heap.peek_mut() {
-            if hit < *worst {
-                *worst = hit;
-            }
+        } else if let Some(mut worst) = self.heap.peek_mut()
+            && hit < *worst
+        {
+            *worst = hit;
         }
     }
 
@@ -100,22 +106,44 @@ impl Kernels {
     ///
     /// `top` is not cleared first, so several matrices can be scanned into one
     /// selection.
-    pub fn top_k_cosine(self, query: &[f32], matrix: &EmbeddingMatrix, top: &mut TopK) -> Result<(), EmbeddingError> {
+    pub fn top_k_cosine(
+        self,
+        query: &[f32],
+        matrix: &EmbeddingMatrix,
+        top: &mut TopK,
+    ) -> Result<(), EmbeddingError> {
         check_query(query, matrix)?;
         let norm_sq = self.dot(query, query).expect("same slice");
-        let inv_q = if norm_sq > 0.0 { 1.0 / libm::sqrtf(norm_sq) } else { 0.0 };
-        self.scan(query, matrix, top, |score, row| score * inv_q * matrix.inv_norms()[row]);
+        let inv_q = if norm_sq > 0.0 {
+            1.0 / crate::math::sqrtf(norm_sq)
+        } else {
+            0.0
+        };
+        self.scan(query, matrix, top, |score, row| {
+            score * inv_q * matrix.inv_norms()[row]
+        });
         Ok(())
     }
 
     /// Like [`top_k_cosine`](Self::top_k_cosine), scored by the plain dot product.
-    pub fn top_k_dot(self, query: &[f32], matrix: &EmbeddingMatrix, top: &mut TopK) -> Result<(), EmbeddingError> {
+    pub fn top_k_dot(
+        self,
+        query: &[f32],
+        matrix: &EmbeddingMatrix,
+        top: &mut TopK,
+    ) -> Result<(), EmbeddingError> {
         check_query(query, matrix)?;
         self.scan(query, matrix, top, |score, _| score);
         Ok(())
     }
 
-    fn scan(self, query: &[f32], matrix: &EmbeddingMatrix, top: &mut TopK, score: impl Fn(f32, usize) -> f32) {
+    fn scan(
+        self,
+        query: &[f32],
+        matrix: &EmbeddingMatrix,
+        top: &mut TopK,
+        score: impl Fn(f32, usize) -> f32,
+    ) {
         if top.k() == 0 {
             return;
         }
@@ -133,7 +161,10 @@ impl Kernels {
 
 fn check_query(query: &[f32], matrix: &EmbeddingMatrix) -> Result<(), EmbeddingError> {
     if query.len() != matrix.dim() {
-        return Err(EmbeddingError::DimensionMismatch { expected: matrix.dim(), found: query.len() });
+        return Err(EmbeddingError::DimensionMismatch {
+            expected: matrix.dim(),
+            found: query.len(),
+        });
     }
     match query.iter().position(|x| !x.is_finite()) {
         Some(col) => Err(EmbeddingError::NonFinite { row: 0, col }),
@@ -153,7 +184,14 @@ mod tests {
         }
         let mut out = Vec::new();
         top.drain_sorted(&mut out);
-        assert_eq!(out, [Hit { id: 1, score: 0.9 }, Hit { id: 3, score: 0.9 }, Hit { id: 2, score: 0.5 }]);
+        assert_eq!(
+            out,
+            [
+                Hit { id: 1, score: 0.9 },
+                Hit { id: 3, score: 0.9 },
+                Hit { id: 2, score: 0.5 }
+            ]
+        );
         let mut none = TopK::new(0);
         none.push(1, 1.0);
         none.drain_sorted(&mut out);
@@ -163,18 +201,28 @@ mod tests {
     #[test]
     fn scan_finds_the_nearest_rows() {
         let dim = 37;
-        let flat: Vec<f32> = (0..300 * dim).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
+        let flat: Vec<f32> = (0..300 * dim)
+            .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
+            .collect();
         let m = EmbeddingMatrix::from_rows(dim, &flat).unwrap();
         let query = m.row(123).unwrap().to_vec();
         let mut top = TopK::new(5);
         let mut out = Vec::new();
-        for kernels in super::super::Backend::ALL.into_iter().filter_map(Kernels::for_backend) {
+        for kernels in super::super::Backend::ALL
+            .into_iter()
+            .filter_map(Kernels::for_backend)
+        {
             kernels.top_k_cosine(&query, &m, &mut top).unwrap();
             top.drain_sorted(&mut out);
             assert_eq!(out[0].id, 123, "{:?}", kernels.backend());
             assert!((out[0].score - 1.0).abs() < 1e-5);
             let mut brute: Vec<Hit> = (0..300)
-                .map(|r| Hit { id: r, score: Kernels::scalar().cosine(&query, m.row(r as usize).unwrap()).unwrap() })
+                .map(|r| Hit {
+                    id: r,
+                    score: Kernels::scalar()
+                        .cosine(&query, m.row(r as usize).unwrap())
+                        .unwrap(),
+                })
                 .collect();
             brute.sort_unstable_by(Hit::rank);
             for (a, b) in out.iter().zip(&brute) {
@@ -183,10 +231,16 @@ mod tests {
         }
         assert_eq!(
             Kernels::best().top_k_dot(&query[1..], &m, &mut top),
-            Err(EmbeddingError::DimensionMismatch { expected: dim, found: dim - 1 })
+            Err(EmbeddingError::DimensionMismatch {
+                expected: dim,
+                found: dim - 1
+            })
         );
         let mut bad = query.clone();
         bad[4] = f32::INFINITY;
-        assert_eq!(Kernels::best().top_k_dot(&bad, &m, &mut top), Err(EmbeddingError::NonFinite { row: 0, col: 4 }));
+        assert_eq!(
+            Kernels::best().top_k_dot(&bad, &m, &mut top),
+            Err(EmbeddingError::NonFinite { row: 0, col: 4 })
+        );
     }
 }

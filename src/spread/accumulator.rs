@@ -5,9 +5,9 @@
 //! remembers which nodes it touched, so a hop costs time in the number of
 //! edges it reads, never in the graph size.
 
-use alloc::vec::Vec;
 #[cfg(test)]
 use alloc::vec;
+use alloc::vec::Vec;
 
 /// An open-addressing hash map `node -> sum` of fixed power-of-two capacity,
 /// for hops that touch few nodes: it stays in L1/L2 where a dense array
@@ -82,7 +82,14 @@ mod tests {
     fn sums_saturate_skip_zero_and_reset() {
         let mut sparse = SparseAccumulator::new(64);
         for round in 0..3 {
-            for (node, units) in [(5u32, 3u32), (999, 1), (5, 4), (17, 0), (64, u32::MAX), (64, 9)] {
+            for (node, units) in [
+                (5u32, 3u32),
+                (999, 1),
+                (5, 4),
+                (17, 0),
+                (64, u32::MAX),
+                (64, 9),
+            ] {
                 sparse.add(node, units.saturating_add(round));
             }
             let mut got = Vec::new();

@@ -37,15 +37,26 @@ pub enum SpreadError {
 impl fmt::Display for SpreadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            SpreadError::InvalidSeed { index, node, activation } => write!(
+            SpreadError::InvalidSeed {
+                index,
+                node,
+                activation,
+            } => write!(
                 f,
                 "seed #{index} (node {node}, activation {activation}) names no node of the graph or has an activation outside [0, 1]"
             ),
-            SpreadError::InvalidParameter { name, expected } => write!(f, "parameter `{name}` must be {expected}"),
-            SpreadError::WorkspaceMismatch { workspace, graph } => {
-                write!(f, "spreader sized for {workspace} nodes used on a graph of {graph}")
+            SpreadError::InvalidParameter { name, expected } => {
+                write!(f, "parameter `{name}` must be {expected}")
             }
-            SpreadError::MismatchedViews => f.write_str("out- and in-edge views differ in node or edge count"),
+            SpreadError::WorkspaceMismatch { workspace, graph } => {
+                write!(
+                    f,
+                    "spreader sized for {workspace} nodes used on a graph of {graph}"
+                )
+            }
+            SpreadError::MismatchedViews => {
+                f.write_str("out- and in-edge views differ in node or edge count")
+            }
         }
     }
 }

@@ -24,7 +24,7 @@ pub(crate) fn strength(delta: f32, decay_scaled: f32, fan: Fan, out_degree: u32)
     let fan_factor = match fan {
         Fan::None => 1.0,
         Fan::Divide => 1.0 / out_degree as f32,
-        Fan::Sqrt => 1.0 / libm::sqrtf(out_degree as f32),
+        Fan::Sqrt => 1.0 / crate::math::sqrtf(out_degree as f32),
     };
     delta * (decay_scaled * fan_factor)
 }
@@ -55,7 +55,11 @@ mod tests {
         assert_eq!(contribution(0.49, 1.0), 0);
         assert_eq!(contribution(0.5, 1.0), 1);
         assert_eq!(contribution(0.0, 1.0), 0);
-        assert_eq!(contribution(SCALE, f32::from_bits(1)), 0, "denormal weights contribute nothing");
+        assert_eq!(
+            contribution(SCALE, f32::from_bits(1)),
+            0,
+            "denormal weights contribute nothing"
+        );
     }
 
     #[test]

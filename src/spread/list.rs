@@ -18,7 +18,10 @@ pub(crate) struct NodeList<T: Copy + Default> {
 
 impl<T: Copy + Default> NodeList<T> {
     pub(crate) fn with_capacity(capacity: usize) -> NodeList<T> {
-        NodeList { slots: alloc::vec![T::default(); capacity + 1], len: 0 }
+        NodeList {
+            slots: alloc::vec![T::default(); capacity + 1],
+            len: 0,
+        }
     }
 
     /// Appends `item` if `keep`, without branching on `keep`.

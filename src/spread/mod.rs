@@ -33,6 +33,6 @@ mod push;
 mod spreader;
 
 pub use error::SpreadError;
-pub use params::{Decay, Fan, SpreadParams, Threshold, TierConfidence, MAX_HOPS};
+pub use params::{Decay, Fan, MAX_HOPS, SpreadParams, Threshold, TierConfidence};
 pub use pull::dense_hop;
 pub use spreader::{Activation, Seed, SpreadStats, Spreader, SpreaderConfig};

@@ -42,9 +42,16 @@ impl Decay {
     }
 
     fn validate(&self) -> Result<(), SpreadError> {
-        let bad = |expected| Err(SpreadError::InvalidParameter { name: "decay", expected });
+        let bad = |expected| {
+            Err(SpreadError::InvalidParameter {
+                name: "decay",
+                expected,
+            })
+        };
         match *self {
-            Decay::Exponential { rate: x } | Decay::PowerLaw { exponent: x } | Decay::Linear { slope: x } => {
+            Decay::Exponential { rate: x }
+            | Decay::PowerLaw { exponent: x }
+            | Decay::Linear { slope: x } => {
                 if !(x.is_finite() && x >= 0.0) {
                     return bad("a finite, non-negative rate, exponent or slope");
                 }
@@ -80,11 +87,13 @@ impl Threshold {
     pub fn at(&self, hop: usize) -> f32 {
         match *self {
             Threshold::Uniform(x) => x,
-            Threshold::Tiered { hot, warm, cold } => match StorageTier::of_hop(hop.min(255) as u8) {
-                StorageTier::Hot => hot,
-                StorageTier::Warm => warm,
-                StorageTier::Cold => cold,
-            },
+            Threshold::Tiered { hot, warm, cold } => {
+                match StorageTier::of_hop(hop.min(255) as u8) {
+                    StorageTier::Hot => hot,
+                    StorageTier::Warm => warm,
+                    StorageTier::Cold => cold,
+                }
+            }
         }
     }
 }
@@ -125,7 +134,11 @@ impl TierConfidence {
 
 impl Default for TierConfidence {
     fn default() -> Self {
-        TierConfidence { hot: 1.0, warm: 0.95, cold: 0.9 }
+        TierConfidence {
+            hot: 1.0,
+            warm: 0.95,
+            cold: 0.9,
+        }
     }
 }
 
@@ -156,7 +169,11 @@ impl Default for SpreadParams {
         SpreadParams {
             max_hops: 4,
             decay: Decay::Exponential { rate: 0.7 },
-            threshold: Threshold::Tiered { hot: 0.01, warm: 0.05, cold: 0.10 },
+            threshold: Threshold::Tiered {
+                hot: 0.01,
+                warm: 0.05,
+                cold: 0.10,
+            },
             fan: Fan::None,
             top_k: 100,
             min_activation: 0.01,
@@ -168,14 +185,21 @@ impl Default for SpreadParams {
 impl SpreadParams {
     /// The `query_std` workload's parameters: the defaults with `fan = Sqrt`.
     pub fn query_std() -> SpreadParams {
-        SpreadParams { fan: Fan::Sqrt, ..SpreadParams::default() }
+        SpreadParams {
+            fan: Fan::Sqrt,
+            ..SpreadParams::default()
+        }
     }
 
     /// Checks every parameter against its range.
     pub fn validate(&self) -> Result<(), SpreadError> {
         let unit = |x: f32| (0.0..=1.0).contains(&x);
         let check = |ok: bool, name, expected| {
-            if ok { Ok(()) } else { Err(SpreadError::InvalidParameter { name, expected }) }
+            if ok {
+                Ok(())
+            } else {
+                Err(SpreadError::InvalidParameter { name, expected })
+            }
         };
         check(self.max_hops <= MAX_HOPS, "max_hops", "at most 32")?;
         self.decay.validate()?;
@@ -186,7 +210,11 @@ impl SpreadParams {
         check(thresholds.into_iter().all(unit), "threshold", "in [0, 1]")?;
         check(unit(self.min_activation), "min_activation", "in [0, 1]")?;
         let c = self.confidence;
-        check([c.hot, c.warm, c.cold].into_iter().all(unit), "confidence", "in [0, 1]")
+        check(
+            [c.hot, c.warm, c.cold].into_iter().all(unit),
+            "confidence",
+            "in [0, 1]",
+        )
     }
 }
 
@@ -208,24 +236,62 @@ mod tests {
     #[test]
     fn thresholds_by_tier() {
         let t = SpreadParams::default().threshold;
-        assert_eq!([t.at(0), t.at(1), t.at(2), t.at(3), t.at(32)], [0.01, 0.05, 0.05, 0.10, 0.10]);
+        assert_eq!(
+            [t.at(0), t.at(1), t.at(2), t.at(3), t.at(32)],
+            [0.01, 0.05, 0.05, 0.10, 0.10]
+        );
     }
 
     #[test]
     fn validation_rejects_out_of_range_parameters() {
         assert!(SpreadParams::default().validate().is_ok());
         let bad = [
-            SpreadParams { max_hops: 33, ..Default::default() },
-            SpreadParams { decay: Decay::Exponential { rate: -1.0 }, ..Default::default() },
-            SpreadParams { decay: Decay::PowerLaw { exponent: f32::NAN }, ..Default::default() },
-            SpreadParams { decay: Decay::Table([1.5; MAX_HOPS]), ..Default::default() },
-            SpreadParams { threshold: Threshold::Uniform(f32::NAN), ..Default::default() },
-            SpreadParams { threshold: Threshold::Tiered { hot: 0.0, warm: -0.1, cold: 0.1 }, ..Default::default() },
-            SpreadParams { min_activation: 2.0, ..Default::default() },
-            SpreadParams { confidence: TierConfidence { hot: 1.0, warm: f32::INFINITY, cold: 0.0 }, ..Default::default() },
+            SpreadParams {
+                max_hops: 33,
+                ..Default::default()
+            },
+            SpreadParams {
+                decay: Decay::Exponential { rate: -1.0 },
+                ..Default::default()
+            },
+            SpreadParams {
+                decay: Decay::PowerLaw { exponent: f32::NAN },
+                ..Default::default()
+            },
+            SpreadParams {
+                decay: Decay::Table([1.5; MAX_HOPS]),
+                ..Default::default()
+            },
+            SpreadParams {
+                threshold: Threshold::Uniform(f32::NAN),
+                ..Default::default()
+            },
+            SpreadParams {
+                threshold: Threshold::Tiered {
+                    hot: 0.0,
+                    warm: -0.1,
+                    cold: 0.1,
+                },
+                ..Default::default()
+            },
+            SpreadParams {
+                min_activation: 2.0,
+                ..Default::default()
+            },
+            SpreadParams {
+                confidence: TierConfidence {
+                    hot: 1.0,
+                    warm: f32::INFINITY,
+                    cold: 0.0,
+                },
+                ..Default::default()
+            },
         ];
         for p in bad {
-            assert!(matches!(p.validate(), Err(SpreadError::InvalidParameter { .. })), "{p:?}");
+            assert!(
+                matches!(p.validate(), Err(SpreadError::InvalidParameter { .. })),
+                "{p:?}"
+            );
         }
     }
 }

@@ -6,15 +6,19 @@
 //! strength array (4 bytes per node). This is also one dense sparse
 //! matrix-vector product, exposed as [`dense_hop`].
 
-use super::fixed::{contribution, SCALE, UNIT};
 use super::SpreadError;
+use super::fixed::{SCALE, UNIT, contribution};
 use crate::graph::{CsrView, GraphView};
 
 /// Calls `settle(v, units)` for every node `v` whose in-edges carry a non-zero
 /// fixed-point sum, in ascending `v`. `strength(u)` is source `u`'s strength
 /// (0 for nodes outside the frontier).
 #[inline(always)]
-pub(crate) fn pull(inc: CsrView<'_>, strength: impl Fn(usize) -> f32, mut settle: impl FnMut(u32, u64)) {
+pub(crate) fn pull(
+    inc: CsrView<'_>,
+    strength: impl Fn(usize) -> f32,
+    mut settle: impl FnMut(u32, u64),
+) {
     let offsets = inc.offsets();
     let (sources, weights) = (inc.targets(), inc.weights());
     for v in 0..inc.node_count() {
@@ -36,17 +40,32 @@ pub(crate) fn pull(inc: CsrView<'_>, strength: impl Fn(usize) -> f32, mut settle
 /// arithmetic: each term is rounded to a multiple of `2^-30`, and the result is
 /// bit-identical whatever the order of summation. `x` must hold one value in
 /// `[0, 1]` per node; `out` one slot per node.
-pub fn dense_hop<'g>(graph: impl Into<GraphView<'g>>, x: &[f32], out: &mut [f32]) -> Result<(), SpreadError> {
+pub fn dense_hop<'g>(
+    graph: impl Into<GraphView<'g>>,
+    x: &[f32],
+    out: &mut [f32],
+) -> Result<(), SpreadError> {
     let graph = graph.into();
     let n = graph.node_count();
     if x.len() != n || out.len() != n {
-        return Err(SpreadError::WorkspaceMismatch { workspace: x.len().min(out.len()), graph: n });
+        return Err(SpreadError::WorkspaceMismatch {
+            workspace: x.len().min(out.len()),
+            graph: n,
+        });
     }
     if let Some(i) = x.iter().position(|v| !(0.0..=1.0).contains(v)) {
-        return Err(SpreadError::InvalidSeed { index: i, node: i as u32, activation: x[i] });
+        return Err(SpreadError::InvalidSeed {
+            index: i,
+            node: i as u32,
+            activation: x[i],
+        });
     }
     // Scaling by a power of two is exact: the strength of `u` is `x[u]` in units.
     out.fill(0.0);
-    pull(graph.in_edges(), |u| x[u] * SCALE, |v, sum| out[v as usize] = (sum as f64 * UNIT) as f32);
+    pull(
+        graph.in_edges(),
+        |u| x[u] * SCALE,
+        |v, sum| out[v as usize] = (sum as f64 * UNIT) as f32,
+    );
     Ok(())
 }

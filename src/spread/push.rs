@@ -24,7 +24,13 @@ impl Accumulate for SparseAccumulator {
 
 /// Adds every frontier node's contributions to its out-neighbours into `acc`.
 #[inline(always)]
-pub(crate) fn push<A: Accumulate>(out: CsrView<'_>, frontier: &[FrontierEntry], decay_scaled: f32, fan: Fan, acc: &mut A) {
+pub(crate) fn push<A: Accumulate>(
+    out: CsrView<'_>,
+    frontier: &[FrontierEntry],
+    decay_scaled: f32,
+    fan: Fan,
+    acc: &mut A,
+) {
     for entry in frontier {
         let (targets, weights) = out.neighbors(entry.node);
         let s = strength(entry.delta, decay_scaled, fan, targets.len() as u32);

@@ -3,13 +3,13 @@
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
-use super::accumulator::SparseAccumulator;
-use super::list::NodeList;
-use super::fixed::{apply, strength, SCALE};
-use super::params::{SpreadParams, MAX_HOPS};
-use super::pull::pull;
-use super::push::{push, Accumulate};
 use super::SpreadError;
+use super::accumulator::SparseAccumulator;
+use super::fixed::{SCALE, apply, strength};
+use super::list::NodeList;
+use super::params::{MAX_HOPS, SpreadParams};
+use super::pull::pull;
+use super::push::{Accumulate, push};
 use crate::graph::GraphView;
 
 /// A seed of a query: a node and its initial activation in `[0, 1]`.
@@ -45,7 +45,10 @@ impl Activation {
     /// Result order: higher activation first, then lower node id.
     #[inline]
     pub fn rank(&self, other: &Activation) -> Ordering {
-        other.activation.total_cmp(&self.activation).then(self.node.cmp(&other.node))
+        other
+            .activation
+            .total_cmp(&self.activation)
+            .then(self.node.cmp(&other.node))
     }
 }
 
@@ -105,8 +108,15 @@ impl SpreaderConfig {
     /// is 2.4x slower), 50% on small ones (on Barabasi-Albert(2000), pulling
     /// from 5% was 2.5x slower than pushing).
     pub fn for_nodes(nodes: usize) -> SpreaderConfig {
-        let pull_fraction = if nodes <= Self::SMALL_GRAPH_NODES { 0.5 } else { 0.2 };
-        SpreaderConfig { pull_fraction, sparse_capacity: 1 << 14 }
+        let pull_fraction = if nodes <= Self::SMALL_GRAPH_NODES {
+            0.5
+        } else {
+            0.2
+        };
+        SpreaderConfig {
+            pull_fraction,
+            sparse_capacity: 1 << 14,
+        }
     }
 }
 
@@ -175,7 +185,13 @@ impl NodeState {
         let gained = new - current;
         cell.activation = new;
         self.activated.push_if(v, (current == 0.0) & (gained > 0.0));
-        next.push_if(FrontierEntry { node: v, delta: gained }, hop.spreads_on & (gained > 0.0) & (gained >= hop.threshold));
+        next.push_if(
+            FrontierEntry {
+                node: v,
+                delta: gained,
+            },
+            hop.spreads_on & (gained > 0.0) & (gained >= hop.threshold),
+        );
     }
 
     /// Settles every node the dense accumulator touched.
@@ -276,7 +292,10 @@ impl Spreader {
 
     /// Activation of `node` after the last query (0 if not reached or out of range).
     pub fn activation(&self, node: u32) -> f32 {
-        self.state.cells.get(node as usize).map_or(0.0, |c| c.activation)
+        self.state
+            .cells
+            .get(node as usize)
+            .map_or(0.0, |c| c.activation)
     }
 
     /// Activation of every node after the last query, by node id.
@@ -286,7 +305,11 @@ impl Spreader {
 
     /// The hop at which `node` was first reached in the last query.
     pub fn hop_of(&self, node: u32) -> Option<u8> {
-        self.state.hop.get(node as usize).copied().filter(|&h| h != UNREACHED)
+        self.state
+            .hop
+            .get(node as usize)
+            .copied()
+            .filter(|&h| h != UNREACHED)
     }
 
     /// Nodes reached by the last query, in the order they were reached.
@@ -309,12 +332,19 @@ impl Spreader {
         let graph = graph.into();
         let n = graph.node_count();
         if n != self.node_count() {
-            return Err(SpreadError::WorkspaceMismatch { workspace: self.node_count(), graph: n });
+            return Err(SpreadError::WorkspaceMismatch {
+                workspace: self.node_count(),
+                graph: n,
+            });
         }
         params.validate()?;
         for (index, seed) in seeds.iter().enumerate() {
             if seed.node as usize >= n || !(0.0..=1.0).contains(&seed.activation) {
-                return Err(SpreadError::InvalidSeed { index, node: seed.node, activation: seed.activation });
+                return Err(SpreadError::InvalidSeed {
+                    index,
+                    node: seed.node,
+                    activation: seed.activation,
+                });
             }
         }
         self.reset();
@@ -367,12 +397,20 @@ impl Spreader {
             if self.frontier.is_empty() {
                 break;
             }
-            let frontier_edges: u64 = self.frontier.iter().map(|e| u64::from(out.degree(e.node))).sum();
+            let frontier_edges: u64 = self
+                .frontier
+                .iter()
+                .map(|e| u64::from(out.degree(e.node)))
+                .sum();
             stats.frontier[h - 1] = self.frontier.len() as u32;
             stats.edges_traversed += frontier_edges;
             stats.hops += 1;
             let decay_scaled = (params.decay.at(h) as f32) * SCALE;
-            let hop = Hop { index: h as u8, spreads_on: h < params.max_hops, threshold: params.threshold.at(h) };
+            let hop = Hop {
+                index: h as u8,
+                spreads_on: h < params.max_hops,
+                threshold: params.threshold.at(h),
+            };
             let reached_before = self.state.activated.len();
             let (state, next) = (&mut self.state, &mut self.next);
             next.clear();
@@ -382,13 +420,16 @@ impl Spreader {
                 for e in &self.frontier {
                     let degree = out.degree(e.node);
                     if degree > 0 {
-                        self.strength[e.node as usize] = strength(e.delta, decay_scaled, params.fan, degree);
+                        self.strength[e.node as usize] =
+                            strength(e.delta, decay_scaled, params.fan, degree);
                     }
                 }
                 let strength = &self.strength;
-                pull(graph.in_edges(), |u| strength[u], |v, units| {
-                    state.settle(next, hop, v, units.min(u64::from(u32::MAX)) as u32)
-                });
+                pull(
+                    graph.in_edges(),
+                    |u| strength[u],
+                    |v, units| state.settle(next, hop, v, units.min(u64::from(u32::MAX)) as u32),
+                );
                 for e in &self.frontier {
                     self.strength[e.node as usize] = 0.0;
                 }
@@ -396,8 +437,15 @@ impl Spreader {
                 stats.push_hops += 1;
                 stats.edges_scanned += frontier_edges;
                 if frontier_edges <= self.sparse.capacity() as u64 / 2 {
-                    push(out, &self.frontier, decay_scaled, params.fan, &mut self.sparse);
-                    self.sparse.drain(|v, units| state.settle(next, hop, v, units));
+                    push(
+                        out,
+                        &self.frontier,
+                        decay_scaled,
+                        params.fan,
+                        &mut self.sparse,
+                    );
+                    self.sparse
+                        .drain(|v, units| state.settle(next, hop, v, units));
                 } else {
                     push(out, &self.frontier, decay_scaled, params.fan, state);
                     state.drain_dense(next, hop);

@@ -107,7 +107,14 @@ pub fn reference(graph: &Graph, seeds: &[Seed], p: &SpreadParams) -> Reference {
         .collect();
     results.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
     results.truncate(p.top_k);
-    Reference { activation: a, hop, first_gain, contributions: c, ambiguous, results }
+    Reference {
+        activation: a,
+        hop,
+        first_gain,
+        contributions: c,
+        ambiguous,
+        results,
+    }
 }
 
 /// Checks a kernel's activations and results against the reference, within
@@ -120,11 +127,18 @@ pub fn check(
 ) -> Result<(), String> {
     for (v, (&got, &want)) in activations.iter().zip(&r.activation).enumerate() {
         if (f64::from(got) - want).abs() > r.tol(v) {
-            return Err(format!("node {v}: activation {got} vs reference {want} (tol {})", r.tol(v)));
+            return Err(format!(
+                "node {v}: activation {got} vs reference {want} (tol {})",
+                r.tol(v)
+            ));
         }
     }
     let min = f64::from(p.min_activation);
-    let kth = if r.results.len() == p.top_k { r.results.last().map(|x| x.1) } else { None };
+    let kth = if r.results.len() == p.top_k {
+        r.results.last().map(|x| x.1)
+    } else {
+        None
+    };
     let borderline = |v: usize| {
         let a = r.activation[v];
         let t = r.tol(v);
@@ -133,24 +147,37 @@ pub fn check(
     for res in results {
         let v = res.node as usize;
         if !r.results.iter().any(|x| x.0 == res.node) && !borderline(v) {
-            return Err(format!("node {v} returned (activation {}) but not by the reference", res.activation));
+            return Err(format!(
+                "node {v} returned (activation {}) but not by the reference",
+                res.activation
+            ));
         }
         if res.activation != activations[v] {
-            return Err(format!("node {v}: result activation differs from the workspace"));
+            return Err(format!(
+                "node {v}: result activation differs from the workspace"
+            ));
         }
         let want_conf = res.activation * p.confidence.at(res.hop);
         if res.confidence != want_conf {
-            return Err(format!("node {v}: confidence {} vs {want_conf}", res.confidence));
+            return Err(format!(
+                "node {v}: confidence {} vs {want_conf}",
+                res.confidence
+            ));
         }
         // A node first reached by a sub-tolerance trickle may be reached a hop
         // later by the kernel (the trickle rounds to zero); otherwise hops agree.
         if r.first_gain[v] > r.tol(v) && r.hop[v] != Some(res.hop) {
-            return Err(format!("node {v}: hop {} vs reference {:?}", res.hop, r.hop[v]));
+            return Err(format!(
+                "node {v}: hop {} vs reference {:?}",
+                res.hop, r.hop[v]
+            ));
         }
     }
     for &(v, a) in &r.results {
         if !results.iter().any(|x| x.node == v) && !borderline(v as usize) {
-            return Err(format!("node {v} (reference activation {a}) missing from the results"));
+            return Err(format!(
+                "node {v} (reference activation {a}) missing from the results"
+            ));
         }
     }
     for pair in results.windows(2) {
@@ -167,7 +194,10 @@ pub fn random_graph(seed: u64, n: u32, m: u32, symmetric: bool) -> Graph {
     let mut b = axonal::graph::GraphBuilder::with_node_count(n).symmetrize(symmetric);
     if n > 0 {
         for _ in 0..m {
-            let (u, v) = (rng.below(u64::from(n)) as u32, rng.below(u64::from(n)) as u32);
+            let (u, v) = (
+                rng.below(u64::from(n)) as u32,
+                rng.below(u64::from(n)) as u32,
+            );
             let w = 1.0 - rng.next_f32(); // (0, 1]
             b.add_edge(u, v, w).unwrap();
         }
@@ -178,5 +208,7 @@ pub fn random_graph(seed: u64, n: u32, m: u32, symmetric: bool) -> Graph {
 /// `count` seeds over `n` nodes (duplicates allowed), activations in [0, 1].
 pub fn random_seeds(seed: u64, n: u32, count: usize) -> Vec<Seed> {
     let mut rng = SplitMix64::new(seed ^ 0x5EED);
-    (0..count).map(|_| Seed::new(rng.below(u64::from(n)) as u32, rng.next_f32().min(1.0))).collect()
+    (0..count)
+        .map(|_| Seed::new(rng.below(u64::from(n)) as u32, rng.next_f32().min(1.0)))
+        .collect()
 }

@@ -4,7 +4,7 @@
 use core::arch::aarch64::*;
 
 use crate::simd::vector::Vector;
-use crate::simd::{generic, Backend};
+use crate::simd::{Backend, generic};
 
 #[derive(Clone, Copy)]
 pub(crate) struct F32x4(float32x4_t);
@@ -61,5 +61,10 @@ fn dot_rows(q: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
     unsafe { generic::dot_rows::<F32x4>(q, rows, stride, out) }
 }
 
-pub(crate) static KERNELS: crate::simd::RawKernels =
-    crate::simd::RawKernels { backend: Backend::Neon, dot, dot_norms, l2_squared, dot_rows };
+pub(crate) static KERNELS: crate::simd::RawKernels = crate::simd::RawKernels {
+    backend: Backend::Neon,
+    dot,
+    dot_norms,
+    l2_squared,
+    dot_rows,
+};

@@ -2,8 +2,8 @@
 
 use core::arch::x86_64::*;
 
-use crate::simd::vector::Vector;
 use crate::simd::Backend;
+use crate::simd::vector::Vector;
 
 #[derive(Clone, Copy)]
 pub(crate) struct F32x8(__m256);
@@ -40,7 +40,10 @@ impl Vector for F32x8 {
     unsafe fn sum(self) -> f32 {
         // SAFETY: AVX is available (trait contract).
         unsafe {
-            let quad = _mm_add_ps(_mm256_castps256_ps128(self.0), _mm256_extractf128_ps::<1>(self.0));
+            let quad = _mm_add_ps(
+                _mm256_castps256_ps128(self.0),
+                _mm256_extractf128_ps::<1>(self.0),
+            );
             let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
             _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps::<0b01>(pair, pair)))
         }

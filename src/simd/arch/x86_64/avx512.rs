@@ -2,8 +2,8 @@
 
 use core::arch::x86_64::*;
 
-use crate::simd::vector::Vector;
 use crate::simd::Backend;
+use crate::simd::vector::Vector;
 
 #[derive(Clone, Copy)]
 pub(crate) struct F32x16(__m512);
