@@ -5,15 +5,20 @@
 //! cargo run --release --example recall                        # the `recall` workload
 //! cargo run --release --example recall -- --workload rmat20_query_std
 //! cargo run --release --example recall -- --workload rmat20_query_wide --queries 100
-//! cargo run --release --example recall -- --graph my.mtx      # your graph, generated embeddings
+//! cargo run --release --example recall -- --graph my.mtx      # your graph
+//! cargo run --release --example recall -- --order none        # skip locality reordering
 //! ```
+//!
+//! Queries are drawn in the graph's own ids; the graph is renumbered for
+//! locality first (`--order degree` by default) and seeds are mapped through
+//! the permutation, so every order runs the very same queries.
 //!
 //! The last line printed is one JSON object with the headline figures.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use axonal::graph::{Graph, GraphBuilder, generate, io};
+use axonal::graph::{Graph, GraphBuilder, Ordering, Permutation, generate, io};
 use axonal::layout::EmbeddingMatrix;
 use axonal::rng::SplitMix64;
 use axonal::simd::{Hit, Kernels, TopK};
@@ -34,6 +39,7 @@ struct Args {
     workload: Workload,
     queries: usize,
     graph: Option<String>,
+    order: Option<Ordering>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -56,8 +62,16 @@ fn parse_args() -> Result<Args, String> {
             }
             "--queries" => args.queries = value()?.parse().map_err(|e| format!("--queries: {e}"))?,
             "--graph" => args.graph = Some(value()?),
+            "--order" => {
+                args.order = match value()?.as_str() {
+                    "degree" => Some(Ordering::DegreeDescending),
+                    "bfs" => Some(Ordering::BreadthFirst),
+                    "none" => None,
+                    other => return Err(format!("unknown order `{other}` (degree, bfs, none)")),
+                }
+            }
             "-h" | "--help" => {
-                return Err("usage: recall [--workload recall|rmat20_query_std|rmat20_query_wide] [--queries N] [--graph FILE]".into())
+                return Err("usage: recall [--workload recall|rmat20_query_std|rmat20_query_wide] [--queries N] [--graph FILE] [--order degree|bfs|none]".into())
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -123,10 +137,15 @@ fn run(args: Args) -> Result<(), String> {
         (None, Workload::QueryStd) => ("rmat20_query_std".into(), generate::standard::rmat20()),
         (None, Workload::QueryWide) => ("rmat20_query_wide".into(), generate::standard::rmat20()),
     };
-    let graph = match std::env::var("AXONAL_ORDER").as_deref() {
-        Ok("degree") => graph.reorder(axonal::graph::Ordering::DegreeDescending).0,
-        Ok("bfs") => graph.reorder(axonal::graph::Ordering::BreadthFirst).0,
-        _ => graph,
+    let spreading: Vec<u32> = (0..graph.node_count() as u32)
+        .filter(|&v| graph.out_degree(v) > 0)
+        .collect();
+    let (graph, perm) = match args.order {
+        Some(order) => graph.reorder(order),
+        None => {
+            let n = graph.node_count() as u32;
+            (graph, Permutation::identity(n))
+        }
     };
     let build_graph = t.elapsed();
     if graph.node_count() == 0 {
@@ -177,7 +196,7 @@ fn run(args: Args) -> Result<(), String> {
             top.drain_sorted(&mut hits);
             for h in &hits {
                 let a0 = 1.0 / (1.0 + (-(f64::from(h.score) - 0.4) / 0.5).exp());
-                seeds.push(Seed::new(h.id, a0.clamp(0.0, 1.0) as f32));
+                seeds.push(Seed::new(perm.to_new(h.id), a0.clamp(0.0, 1.0) as f32));
             }
         } else {
             for _ in 0..8 {
@@ -257,7 +276,7 @@ fn report(
 
     println!("axonal recall: {name}");
     println!(
-        "graph: {} nodes, {} edges (built in {:.2?}); SIMD backend: {}",
+        "graph: {} nodes, {} edges (built and reordered in {:.2?}); SIMD backend: {}",
         graph.node_count(),
         graph.edge_count(),
         build_graph,
@@ -325,7 +344,7 @@ fn report(
     );
     println!(
         "{{\"workload\":\"{}\",\"queries\":{},\"p50_us\":{:.1},\"p95_us\":{:.1},\"p99_us\":{:.1},\"spread_p50_us\":{:.1},\"spread_p95_us\":{:.1},\"qps\":{:.1},\"edges_per_s\":{:.0},\"edges_per_query\":{:.0}}}",
-        name.split(' ').next().unwrap_or(name),
+        name.split([' ', ',']).next().unwrap_or(name),
         samples.len(),
         percentile(&total, 0.5),
         percentile(&total, 0.95),

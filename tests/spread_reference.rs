@@ -85,7 +85,7 @@ fn run(
 }
 
 proptest! {
-    #![proptest_config(Config { cases: 1000, rng_seed: RngSeed::Fixed(0xA7_0AA1), max_global_rejects: 4000, ..Config::default() })]
+    #![proptest_config(Config { cases: 1000, rng_seed: RngSeed::Fixed(0xA7_0AA1), max_global_rejects: 4000, failure_persistence: None, ..Config::default() })]
 
     #[test]
     fn kernel_meets_the_numerical_contract(
