@@ -47,6 +47,7 @@ fn parse_args() -> Result<Args, String> {
         workload: Workload::Recall,
         queries: 1000,
         graph: None,
+        order: Some(Ordering::DegreeDescending),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -168,9 +169,6 @@ fn run(args: Args) -> Result<(), String> {
     let mut seeds: Vec<Seed> = Vec::with_capacity(SEEDS_PER_QUERY);
     let mut query = vec![0f32; DIM];
     let mut rng = SplitMix64::new(2024);
-    let spreading: Vec<u32> = (0..graph.node_count() as u32)
-        .filter(|&v| graph.out_degree(v) > 0)
-        .collect();
     if spreading.is_empty() {
         return Err("the graph has no edges".into());
     }
@@ -200,10 +198,8 @@ fn run(args: Args) -> Result<(), String> {
             }
         } else {
             for _ in 0..8 {
-                seeds.push(Seed::new(
-                    spreading[rng.below(spreading.len() as u64) as usize],
-                    1.0,
-                ));
+                let node = spreading[rng.below(spreading.len() as u64) as usize];
+                seeds.push(Seed::new(perm.to_new(node), 1.0));
             }
         }
         let t1 = Instant::now();
