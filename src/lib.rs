@@ -47,3 +47,8 @@ pub mod graph;
 pub mod rng;
 #[cfg(feature = "alloc")]
 pub mod spread;
+
+/// The README's code examples, compiled and run as doc tests.
+#[cfg(all(doctest, feature = "std"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -241,6 +241,34 @@ pub struct Spreader {
     /// Pull hops: each frontier node's strength, 0 elsewhere.
     strength: Vec<f32>,
     ranked: Vec<Activation>,
+    schedule: Schedule,
+}
+
+/// Per-hop constants of the last validated parameters: engines repeat the
+/// same parameters query after query, so validation and `exp` / `pow` run
+/// only when they change.
+struct Schedule {
+    params: Option<SpreadParams>,
+    /// `decay(h) * 2^30`, rounded to `f32` once (index 0 unused).
+    decay_scaled: [f32; MAX_HOPS + 1],
+    threshold: [f32; MAX_HOPS + 1],
+}
+
+impl Schedule {
+    fn new(params: &SpreadParams) -> Schedule {
+        let mut s = Schedule {
+            params: Some(*params),
+            decay_scaled: [0.0; MAX_HOPS + 1],
+            threshold: [0.0; MAX_HOPS + 1],
+        };
+        for h in 0..=params.max_hops {
+            s.threshold[h] = params.threshold.at(h);
+            if h > 0 {
+                s.decay_scaled[h] = (params.decay.at(h) as f32) * SCALE;
+            }
+        }
+        s
+    }
 }
 
 impl Spreader {
@@ -265,6 +293,11 @@ impl Spreader {
             sparse: SparseAccumulator::new(config.sparse_capacity.min(nodes.next_power_of_two())),
             strength: alloc::vec![0.0; nodes],
             ranked: Vec::with_capacity(nodes),
+            schedule: Schedule {
+                params: None,
+                decay_scaled: [0.0; MAX_HOPS + 1],
+                threshold: [0.0; MAX_HOPS + 1],
+            },
         }
     }
 
@@ -337,7 +370,10 @@ impl Spreader {
                 graph: n,
             });
         }
-        params.validate()?;
+        if self.schedule.params != Some(*params) {
+            params.validate()?;
+            self.schedule = Schedule::new(params);
+        }
         for (index, seed) in seeds.iter().enumerate() {
             if seed.node as usize >= n || !(0.0..=1.0).contains(&seed.activation) {
                 return Err(SpreadError::InvalidSeed {
@@ -382,7 +418,7 @@ impl Spreader {
             }
         }
         self.frontier.clear();
-        let theta0 = params.threshold.at(0);
+        let theta0 = self.schedule.threshold[0];
         if params.max_hops > 0 {
             for &v in &s.activated {
                 let a = s.cells[v as usize].activation;
@@ -405,11 +441,11 @@ impl Spreader {
             stats.frontier[h - 1] = self.frontier.len() as u32;
             stats.edges_traversed += frontier_edges;
             stats.hops += 1;
-            let decay_scaled = (params.decay.at(h) as f32) * SCALE;
+            let decay_scaled = self.schedule.decay_scaled[h];
             let hop = Hop {
                 index: h as u8,
                 spreads_on: h < params.max_hops,
-                threshold: params.threshold.at(h),
+                threshold: self.schedule.threshold[h],
             };
             let reached_before = self.state.activated.len();
             let (state, next) = (&mut self.state, &mut self.next);
