@@ -217,8 +217,13 @@ fn run(args: Args) -> Result<(), String> {
         }
     }
     let measured_wall = wall.elapsed() - measured_wall;
+    let order = match args.order {
+        Some(Ordering::DegreeDescending) => "degree",
+        Some(_) => "bfs",
+        None => "none",
+    };
     report(
-        &name,
+        &format!("{name}, order {order}"),
         &graph,
         matrix.as_ref(),
         &spreader,

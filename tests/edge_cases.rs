@@ -238,9 +238,18 @@ fn changed_parameters_take_effect_on_a_reused_spreader() {
     let seeds = [Seed::new(0, 1.0)];
     let variants = [
         SpreadParams::default(),
-        SpreadParams { decay: Decay::Exponential { rate: 0.1 }, ..SpreadParams::default() },
-        SpreadParams { max_hops: 1, ..SpreadParams::default() },
-        SpreadParams { threshold: Threshold::Uniform(0.9), ..SpreadParams::default() },
+        SpreadParams {
+            decay: Decay::Exponential { rate: 0.1 },
+            ..SpreadParams::default()
+        },
+        SpreadParams {
+            max_hops: 1,
+            ..SpreadParams::default()
+        },
+        SpreadParams {
+            threshold: Threshold::Uniform(0.9),
+            ..SpreadParams::default()
+        },
         SpreadParams::default(),
     ];
     let mut reused = Spreader::new(g.node_count());
@@ -249,10 +258,18 @@ fn changed_parameters_take_effect_on_a_reused_spreader() {
         reused.spread(&g, &seeds, p, &mut out).unwrap();
         assert_eq!(out, {
             let mut fresh = Vec::new();
-            Spreader::new(g.node_count()).spread(&g, &seeds, p, &mut fresh).unwrap();
+            Spreader::new(g.node_count())
+                .spread(&g, &seeds, p, &mut fresh)
+                .unwrap();
             fresh
         });
     }
-    let bad = SpreadParams { decay: Decay::Exponential { rate: f32::NAN }, ..SpreadParams::default() };
-    assert!(matches!(reused.spread(&g, &seeds, &bad, &mut out), Err(SpreadError::InvalidParameter { .. })));
+    let bad = SpreadParams {
+        decay: Decay::Exponential { rate: f32::NAN },
+        ..SpreadParams::default()
+    };
+    assert!(matches!(
+        reused.spread(&g, &seeds, &bad, &mut out),
+        Err(SpreadError::InvalidParameter { .. })
+    ));
 }
