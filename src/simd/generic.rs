@@ -8,37 +8,54 @@
 
 use super::vector::Vector;
 
-/// `sum(a[i] * b[i])` with four accumulators.
+/// `sum(term(a[i], b[i]))` with four independent accumulators: `step(x, y,
+/// acc)` folds a vector of lanes into an accumulator, `term` does the same for
+/// one scalar of the tail.
 ///
 /// # Safety
 /// `V` must be supported by the CPU; `a.len() == b.len()`.
 #[inline(always)]
-pub(crate) unsafe fn dot<V: Vector>(a: &[f32], b: &[f32]) -> f32 {
+unsafe fn reduce4<V: Vector>(
+    a: &[f32],
+    b: &[f32],
+    step: impl Fn(V, V, V) -> V,
+    term: impl Fn(f32, f32) -> f32,
+) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let (n, pa, pb) = (a.len(), a.as_ptr(), b.as_ptr());
-    let step = 4 * V::LANES;
+    let unroll = 4 * V::LANES;
     let mut i = 0;
     // SAFETY: every load reads `LANES` floats starting below `n - LANES + 1`,
     // inside both slices; the CPU supports `V` (caller's contract).
     unsafe {
         let mut acc = [V::zero(); 4];
-        while i + step <= n {
+        while i + unroll <= n {
             for (k, acc) in acc.iter_mut().enumerate() {
                 let off = i + k * V::LANES;
-                *acc = V::load(pa.add(off)).mul_add(V::load(pb.add(off)), *acc);
+                *acc = step(V::load(pa.add(off)), V::load(pb.add(off)), *acc);
             }
-            i += step;
+            i += unroll;
         }
         while i + V::LANES <= n {
-            acc[0] = V::load(pa.add(i)).mul_add(V::load(pb.add(i)), acc[0]);
+            acc[0] = step(V::load(pa.add(i)), V::load(pb.add(i)), acc[0]);
             i += V::LANES;
         }
         let mut sum = acc[0].add(acc[1]).add(acc[2].add(acc[3])).sum();
         for j in i..n {
-            sum += a[j] * b[j];
+            sum += term(a[j], b[j]);
         }
         sum
     }
+}
+
+/// `sum(a[i] * b[i])`.
+///
+/// # Safety
+/// `V` must be supported by the CPU; `a.len() == b.len()`.
+#[inline(always)]
+pub(crate) unsafe fn dot<V: Vector>(a: &[f32], b: &[f32]) -> f32 {
+    // SAFETY: forwarded contract; the step only does lane arithmetic.
+    unsafe { reduce4::<V>(a, b, |x, y, acc| x.mul_add(y, acc), |x, y| x * y) }
 }
 
 /// `(a.b, a.a, b.b)` in one pass, two accumulators per sum.
@@ -86,38 +103,23 @@ pub(crate) unsafe fn dot_norms<V: Vector>(a: &[f32], b: &[f32]) -> [f32; 3] {
     }
 }
 
-/// `sum((a[i] - b[i])^2)` with four accumulators.
+/// `sum((a[i] - b[i])^2)`.
 ///
 /// # Safety
 /// As for [`dot`].
 #[inline(always)]
 pub(crate) unsafe fn l2_squared<V: Vector>(a: &[f32], b: &[f32]) -> f32 {
-    debug_assert_eq!(a.len(), b.len());
-    let (n, pa, pb) = (a.len(), a.as_ptr(), b.as_ptr());
-    let step = 4 * V::LANES;
-    let mut i = 0;
-    // SAFETY: as in `dot`: loads stay inside both slices.
+    // SAFETY: forwarded contract; the step only does lane arithmetic.
     unsafe {
-        let mut acc = [V::zero(); 4];
-        while i + step <= n {
-            for (k, acc) in acc.iter_mut().enumerate() {
-                let off = i + k * V::LANES;
-                let d = V::load(pa.add(off)).sub(V::load(pb.add(off)));
-                *acc = d.mul_add(d, *acc);
-            }
-            i += step;
-        }
-        while i + V::LANES <= n {
-            let d = V::load(pa.add(i)).sub(V::load(pb.add(i)));
-            acc[0] = d.mul_add(d, acc[0]);
-            i += V::LANES;
-        }
-        let mut sum = acc[0].add(acc[1]).add(acc[2].add(acc[3])).sum();
-        for j in i..n {
-            let d = a[j] - b[j];
-            sum += d * d;
-        }
-        sum
+        reduce4::<V>(
+            a,
+            b,
+            |x, y, acc| {
+                let d = x.sub(y);
+                d.mul_add(d, acc)
+            },
+            |x, y| (x - y) * (x - y),
+        )
     }
 }
 
