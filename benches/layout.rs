@@ -30,96 +30,131 @@ struct NaiveNode {
     tier_migration_history: u32,
 }
 
-/// Breadth-first expansion for `HOPS` hops, accumulating `activation * w / 2`
-/// into every neighbour; returns edges read. Leaves the nodes as it found them.
-fn traverse_naive(
-    nodes: &mut [NaiveNode],
-    seeds: &[u32],
-    frontier: &mut Vec<u64>,
-    next: &mut Vec<u64>,
-    touched: &mut Vec<u64>,
-) -> u64 {
-    let mut edges = 0;
-    frontier.clear();
-    touched.clear();
-    for &s in seeds {
-        let n = &mut nodes[s as usize];
-        if n.hop_count == u16::MAX {
-            n.hop_count = 0;
-            n.activation = 1.0;
-            frontier.push(u64::from(s));
-            touched.push(u64::from(s));
-        }
-    }
-    for h in 1..=HOPS {
-        next.clear();
-        for &u in frontier.iter() {
-            let a = nodes[u as usize].activation;
-            for i in 0..nodes[u as usize].neighbors.len() {
-                let (v, w) = nodes[u as usize].neighbors[i];
-                let n = &mut nodes[v as usize];
-                if n.hop_count == u16::MAX {
-                    n.hop_count = h;
-                    next.push(v);
-                    touched.push(v);
-                }
-                n.activation += a * w * 0.5;
-                edges += 1;
-            }
-        }
-        std::mem::swap(frontier, next);
-    }
-    for &v in touched.iter() {
-        nodes[v as usize].hop_count = u16::MAX;
-        nodes[v as usize].activation = 0.0;
-    }
-    edges
+/// What the traversal needs from a node layout.
+trait Layout {
+    fn hop(&self, v: u32) -> u16;
+    fn activation(&self, v: u32) -> f32;
+    /// Sets `v`'s hop and adds to its activation.
+    fn visit(&mut self, v: u32, hop: u16, add: f32);
+    fn reset(&mut self, v: u32);
+    fn degree(&self, u: u32) -> usize;
+    fn neighbor(&self, u: u32, i: usize) -> (u32, f32);
 }
 
-/// The same over 64-byte records and CSR arrays.
-fn traverse_node64(
-    nodes: &mut [Node],
-    targets: &[u32],
-    weights: &[f32],
-    seeds: &[u32],
-    frontier: &mut Vec<u32>,
-    next: &mut Vec<u32>,
-    touched: &mut Vec<u32>,
-) -> u64 {
+/// The first layout an engine writes, indexed by node id.
+struct Naive(Vec<NaiveNode>);
+
+impl Layout for Naive {
+    #[inline(always)]
+    fn hop(&self, v: u32) -> u16 {
+        self.0[v as usize].hop_count
+    }
+    #[inline(always)]
+    fn activation(&self, v: u32) -> f32 {
+        self.0[v as usize].activation
+    }
+    #[inline(always)]
+    fn visit(&mut self, v: u32, hop: u16, add: f32) {
+        let n = &mut self.0[v as usize];
+        n.hop_count = hop;
+        n.activation += add;
+    }
+    #[inline(always)]
+    fn reset(&mut self, v: u32) {
+        let n = &mut self.0[v as usize];
+        n.hop_count = u16::MAX;
+        n.activation = 0.0;
+    }
+    #[inline(always)]
+    fn degree(&self, u: u32) -> usize {
+        self.0[u as usize].neighbors.len()
+    }
+    #[inline(always)]
+    fn neighbor(&self, u: u32, i: usize) -> (u32, f32) {
+        let (v, w) = self.0[u as usize].neighbors[i];
+        (v as u32, w)
+    }
+}
+
+/// axonal's layout: 64-byte records and CSR arrays.
+struct Node64<'g> {
+    nodes: AlignedBuf<Node>,
+    targets: &'g [u32],
+    weights: &'g [f32],
+}
+
+impl Layout for Node64<'_> {
+    #[inline(always)]
+    fn hop(&self, v: u32) -> u16 {
+        self.nodes[v as usize].hop_count
+    }
+    #[inline(always)]
+    fn activation(&self, v: u32) -> f32 {
+        self.nodes[v as usize].activation
+    }
+    #[inline(always)]
+    fn visit(&mut self, v: u32, hop: u16, add: f32) {
+        let n = &mut self.nodes[v as usize];
+        n.hop_count = hop;
+        n.activation += add;
+    }
+    #[inline(always)]
+    fn reset(&mut self, v: u32) {
+        let n = &mut self.nodes[v as usize];
+        n.hop_count = u16::MAX;
+        n.activation = 0.0;
+    }
+    #[inline(always)]
+    fn degree(&self, u: u32) -> usize {
+        self.nodes[u as usize].edge_count as usize
+    }
+    #[inline(always)]
+    fn neighbor(&self, u: u32, i: usize) -> (u32, f32) {
+        let e = self.nodes[u as usize].edge_start as usize + i;
+        (self.targets[e], self.weights[e])
+    }
+}
+
+/// Scratch lists of one traversal.
+#[derive(Default)]
+struct Lists {
+    frontier: Vec<u32>,
+    next: Vec<u32>,
+    touched: Vec<u32>,
+}
+
+/// Breadth-first expansion for `HOPS` hops, accumulating `activation * w / 2`
+/// into every neighbour; returns edges read. Leaves the nodes as it found them.
+fn traverse_layout<L: Layout>(layout: &mut L, seeds: &[u32], lists: &mut Lists) -> u64 {
     let mut edges = 0;
-    frontier.clear();
-    touched.clear();
+    lists.frontier.clear();
+    lists.touched.clear();
     for &s in seeds {
-        let n = &mut nodes[s as usize];
-        if n.hop_count == u16::MAX {
-            n.hop_count = 0;
-            n.activation = 1.0;
-            frontier.push(s);
-            touched.push(s);
+        if layout.hop(s) == u16::MAX {
+            layout.visit(s, 0, 1.0);
+            lists.frontier.push(s);
+            lists.touched.push(s);
         }
     }
     for h in 1..=HOPS {
-        next.clear();
-        for &u in frontier.iter() {
-            let node = nodes[u as usize];
-            let range = node.edge_range();
-            let range = range.start as usize..range.end as usize;
-            for (&v, &w) in targets[range.clone()].iter().zip(&weights[range]) {
-                let n = &mut nodes[v as usize];
-                if n.hop_count == u16::MAX {
-                    n.hop_count = h;
-                    next.push(v);
-                    touched.push(v);
+        lists.next.clear();
+        for &u in &lists.frontier {
+            let a = layout.activation(u);
+            for i in 0..layout.degree(u) {
+                let (v, w) = layout.neighbor(u, i);
+                let first = layout.hop(v) == u16::MAX;
+                layout.visit(v, if first { h } else { layout.hop(v) }, a * w * 0.5);
+                if first {
+                    lists.next.push(v);
+                    lists.touched.push(v);
                 }
-                n.activation += node.activation * w * 0.5;
                 edges += 1;
             }
         }
-        std::mem::swap(frontier, next);
+        std::mem::swap(&mut lists.frontier, &mut lists.next);
     }
-    for &v in touched.iter() {
-        nodes[v as usize].hop_count = u16::MAX;
-        nodes[v as usize].activation = 0.0;
+    for &v in &lists.touched {
+        layout.reset(v);
     }
     edges
 }
@@ -154,23 +189,22 @@ fn traverse(c: &mut Criterion) {
     for (u, v, wt) in w.original.edges() {
         naive[u as usize].neighbors.push((u64::from(v), wt));
     }
-    let mut nodes: AlignedBuf<Node> = w.reordered.node_records();
+    let mut naive = Naive(naive);
     let out = w.reordered.out_edges();
-    let (targets, weights) = (out.targets(), out.weights());
+    let mut node64 = Node64 {
+        nodes: w.reordered.node_records(),
+        targets: out.targets(),
+        weights: out.weights(),
+    };
 
-    let (mut f64s, mut n64s, mut t64s) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut f32s, mut n32s, mut t32s) = (Vec::new(), Vec::new(), Vec::new());
+    let mut lists = Lists::default();
     let edges: u64 = queries
         .iter()
-        .map(|q| traverse_naive(&mut naive, q, &mut f64s, &mut n64s, &mut t64s))
+        .map(|q| traverse_layout(&mut naive, q, &mut lists))
         .sum();
     let edges64: u64 = mapped
         .iter()
-        .map(|q| {
-            traverse_node64(
-                &mut nodes, targets, weights, q, &mut f32s, &mut n32s, &mut t32s,
-            )
-        })
+        .map(|q| traverse_layout(&mut node64, q, &mut lists))
         .sum();
     assert_eq!(edges, edges64, "both layouts must do the same traversal");
 
@@ -182,18 +216,14 @@ fn traverse(c: &mut Criterion) {
     group.bench_function("node64", |b| {
         b.iter(|| {
             for q in &mapped {
-                black_box(traverse_node64(
-                    &mut nodes, targets, weights, q, &mut f32s, &mut n32s, &mut t32s,
-                ));
+                black_box(traverse_layout(&mut node64, q, &mut lists));
             }
         })
     });
     group.bench_function("naive", |b| {
         b.iter(|| {
             for q in &queries {
-                black_box(traverse_naive(
-                    &mut naive, q, &mut f64s, &mut n64s, &mut t64s,
-                ));
+                black_box(traverse_layout(&mut naive, q, &mut lists));
             }
         })
     });
