@@ -1,5 +1,5 @@
 //! `baseline`: the obvious implementation shaped like the seed design, kept
-//! in the benches only (see `shared/spreading.md`): a `HashMap<u64,
+//! in the benches only (see the `axonal::spread` module docs): a `HashMap<u64,
 //! Box<Record>>` of activation records allocated per node touched, a
 //! `Vec<Vec<(u64, f32)>>` adjacency, a FIFO task queue per hop, the same
 //! semantics in `f32`.

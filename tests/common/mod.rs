@@ -1,5 +1,5 @@
 //! The `f64` reference implementation of the spreading contract
-//! (`shared/spreading.md`), and the checker that compares a kernel to it.
+//! (the contract in the `axonal::spread` module docs), and the checker that compares a kernel to it.
 #![allow(dead_code)]
 
 use axonal::graph::Graph;
