@@ -30,8 +30,20 @@ pub enum SpreadError {
         /// Nodes the graph has.
         graph: usize,
     },
-    /// The out- and in-edge views given do not describe one graph.
-    MismatchedViews,
+    /// A per-node slice has the wrong length.
+    LengthMismatch {
+        /// The graph's node count.
+        expected: usize,
+        /// The slice's length.
+        found: usize,
+    },
+    /// A per-node input value is not a finite value in `[0, 1]`.
+    InvalidValue {
+        /// Index (node) of the value.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
 }
 
 impl fmt::Display for SpreadError {
@@ -54,8 +66,11 @@ impl fmt::Display for SpreadError {
                     "spreader sized for {workspace} nodes used on a graph of {graph}"
                 )
             }
-            SpreadError::MismatchedViews => {
-                f.write_str("out- and in-edge views differ in node or edge count")
+            SpreadError::LengthMismatch { expected, found } => {
+                write!(f, "expected one value per node ({expected}), found {found}")
+            }
+            SpreadError::InvalidValue { index, value } => {
+                write!(f, "value {value} at index {index} is not in [0, 1]")
             }
         }
     }

@@ -47,17 +47,18 @@ pub fn dense_hop<'g>(
 ) -> Result<(), SpreadError> {
     let graph = graph.into();
     let n = graph.node_count();
-    if x.len() != n || out.len() != n {
-        return Err(SpreadError::WorkspaceMismatch {
-            workspace: x.len().min(out.len()),
-            graph: n,
-        });
+    for len in [x.len(), out.len()] {
+        if len != n {
+            return Err(SpreadError::LengthMismatch {
+                expected: n,
+                found: len,
+            });
+        }
     }
-    if let Some(i) = x.iter().position(|v| !(0.0..=1.0).contains(v)) {
-        return Err(SpreadError::InvalidSeed {
-            index: i,
-            node: i as u32,
-            activation: x[i],
+    if let Some(index) = x.iter().position(|v| !(0.0..=1.0).contains(v)) {
+        return Err(SpreadError::InvalidValue {
+            index,
+            value: x[index],
         });
     }
     // Scaling by a power of two is exact: the strength of `u` is `x[u]` in units.
