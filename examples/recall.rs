@@ -138,9 +138,7 @@ fn run(args: Args) -> Result<(), String> {
         (None, Workload::QueryStd) => ("rmat20_query_std".into(), generate::standard::rmat20()),
         (None, Workload::QueryWide) => ("rmat20_query_wide".into(), generate::standard::rmat20()),
     };
-    let spreading: Vec<u32> = (0..graph.node_count() as u32)
-        .filter(|&v| graph.out_degree(v) > 0)
-        .collect();
+    let pool = generate::standard::SeedPool::new(&graph);
     let (graph, perm) = match args.order {
         Some(order) => graph.reorder(order),
         None => {
@@ -169,7 +167,7 @@ fn run(args: Args) -> Result<(), String> {
     let mut seeds: Vec<Seed> = Vec::with_capacity(SEEDS_PER_QUERY);
     let mut query = vec![0f32; DIM];
     let mut rng = SplitMix64::new(2024);
-    if spreading.is_empty() {
+    if pool.is_empty() {
         return Err("the graph has no edges".into());
     }
 
@@ -198,7 +196,7 @@ fn run(args: Args) -> Result<(), String> {
             }
         } else {
             for _ in 0..8 {
-                let node = spreading[rng.below(spreading.len() as u64) as usize];
+                let node = pool.draw(&mut rng).expect("the pool is not empty");
                 seeds.push(Seed::new(perm.to_new(node), 1.0));
             }
         }

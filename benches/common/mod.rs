@@ -46,14 +46,12 @@ pub fn rmat20() -> &'static Workload {
 /// `count` queries of 8 seeds drawn uniformly among nodes with out-degree >= 1,
 /// `a0 = 1` (the `query_std` / `query_wide` seeds), in original ids.
 pub fn rmat_queries(graph: &Graph, count: usize, seed: u64) -> Vec<Vec<Seed>> {
-    let spreading: Vec<u32> = (0..graph.node_count() as u32)
-        .filter(|&v| graph.out_degree(v) > 0)
-        .collect();
+    let pool = generate::standard::SeedPool::new(graph);
     let mut rng = SplitMix64::new(seed);
     (0..count)
         .map(|_| {
             (0..8)
-                .map(|_| Seed::new(spreading[rng.below(spreading.len() as u64) as usize], 1.0))
+                .map(|_| Seed::new(pool.draw(&mut rng).expect("rmat20 has edges"), 1.0))
                 .collect()
         })
         .collect()

@@ -207,6 +207,39 @@ pub mod standard {
         barabasi_albert(2000, 3, 42)
     }
 
+    /// The nodes `query_std` and `query_wide` draw their seeds from: every
+    /// node with at least one out-edge, each equally likely.
+    #[derive(Debug, Clone)]
+    pub struct SeedPool {
+        nodes: alloc::vec::Vec<u32>,
+    }
+
+    impl SeedPool {
+        /// The pool of `graph`.
+        pub fn new(graph: &Graph) -> SeedPool {
+            SeedPool {
+                nodes: (0..graph.node_count() as u32)
+                    .filter(|&v| graph.out_degree(v) > 0)
+                    .collect(),
+            }
+        }
+
+        /// Number of nodes in the pool.
+        pub fn len(&self) -> usize {
+            self.nodes.len()
+        }
+
+        /// True when the graph has no edges (nothing to draw).
+        pub fn is_empty(&self) -> bool {
+            self.nodes.is_empty()
+        }
+
+        /// One node drawn uniformly with `rng`, or `None` from an empty pool.
+        pub fn draw(&self, rng: &mut SplitMix64) -> Option<u32> {
+            (!self.is_empty()).then(|| self.nodes[rng.below(self.nodes.len() as u64) as usize])
+        }
+    }
+
     /// Engram's Barabasi-Albert(10000, m=4) shape (run with 6 hops).
     pub fn engram_ba10000() -> Graph {
         barabasi_albert(10_000, 4, 42)
@@ -233,6 +266,22 @@ mod tests {
             g.edges()
                 .all(|(u, v, w)| u != v && (0.05..=1.0).contains(&w))
         );
+    }
+
+    #[test]
+    fn seed_pool_holds_exactly_the_nodes_with_out_edges() {
+        let g = chain(3, 0.5);
+        let mut b = GraphBuilder::with_node_count(4);
+        b.add_edge(2, 0, 0.5).unwrap();
+        let sparse = b.build().unwrap();
+        let mut rng = SplitMix64::new(1);
+        assert_eq!(standard::SeedPool::new(&g).len(), 3);
+        let pool = standard::SeedPool::new(&sparse);
+        assert_eq!(pool.len(), 1);
+        assert!((0..20).all(|_| pool.draw(&mut rng) == Some(2)));
+        let empty = standard::SeedPool::new(&GraphBuilder::with_node_count(3).build().unwrap());
+        assert!(empty.is_empty());
+        assert_eq!(empty.draw(&mut rng), None);
     }
 
     #[test]
