@@ -37,6 +37,11 @@ impl SparseAccumulator {
         self.keys.len()
     }
 
+    /// Bytes held.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        (self.keys.len() + self.sums.len() + self.used.capacity()) * 4
+    }
+
     /// Adds `units` to `node`. The caller guarantees fewer than `capacity`
     /// distinct nodes per hop (it sends at most `capacity / 2` edges here).
     #[inline(always)]

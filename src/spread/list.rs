@@ -41,6 +41,11 @@ impl<T: Copy + Default> NodeList<T> {
         self.push_if(item, true);
     }
 
+    /// Bytes held.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.slots.len() * core::mem::size_of::<T>()
+    }
+
     pub(crate) fn clear(&mut self) {
         self.len = 0;
     }

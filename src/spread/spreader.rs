@@ -313,14 +313,16 @@ impl Spreader {
 
     /// Bytes of workspace held.
     pub fn memory_bytes(&self) -> usize {
-        let n = self.node_count();
-        let per_node = core::mem::size_of::<NodeCell>() // cells
-            + 1 // hop
-            + 4 + 4 // activated, touched
-            + 2 * core::mem::size_of::<FrontierEntry>() // frontier, next
-            + 4 // strength
-            + core::mem::size_of::<Activation>(); // ranked
-        n * per_node + self.sparse.capacity() * 12
+        let s = &self.state;
+        s.cells.len() * core::mem::size_of::<NodeCell>()
+            + s.hop.len()
+            + s.activated.memory_bytes()
+            + s.touched.memory_bytes()
+            + self.frontier.memory_bytes()
+            + self.next.memory_bytes()
+            + self.sparse.memory_bytes()
+            + self.strength.len() * 4
+            + self.ranked.capacity() * core::mem::size_of::<Activation>()
     }
 
     /// Activation of `node` after the last query (0 if not reached or out of range).
