@@ -39,6 +39,7 @@ extern crate alloc;
 pub mod layout;
 pub mod simd;
 
+mod hint;
 mod math;
 
 #[cfg(feature = "alloc")]

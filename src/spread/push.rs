@@ -13,7 +13,18 @@ use crate::graph::CsrView;
 /// Where a push hop sums its contributions.
 pub(crate) trait Accumulate {
     fn add(&mut self, node: u32, units: u32);
+
+    /// Hints that `node` will be added to soon. Accumulators whose writes
+    /// miss cache start the load early; the default does nothing.
+    #[inline(always)]
+    fn prefetch(&self, _node: u32) {}
 }
+
+/// How many edges ahead a push prefetches its target. A scattered write that
+/// misses cache costs more than the loop body; 16 edges ahead keeps several
+/// in flight (8 to 10% faster `rmat20_query_std` than none, 8 and 32 about
+/// the same).
+const PREFETCH_DISTANCE: usize = 16;
 
 impl Accumulate for SparseAccumulator {
     #[inline(always)]
@@ -34,7 +45,10 @@ pub(crate) fn push<A: Accumulate>(
     for entry in frontier {
         let (targets, weights) = out.neighbors(entry.node);
         let s = strength(entry.delta, decay_scaled, fan, targets.len() as u32);
-        for (&v, &w) in targets.iter().zip(weights) {
+        for (i, (&v, &w)) in targets.iter().zip(weights).enumerate() {
+            if let Some(&ahead) = targets.get(i + PREFETCH_DISTANCE) {
+                acc.prefetch(ahead);
+            }
             acc.add(v, contribution(s, w));
         }
     }
