@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use axonal::graph::{Graph, generate};
-use axonal::spread::{Activation, Seed, SpreadParams, Spreader, dense_hop};
+use axonal::spread::{Activation, Seed, SpreadParams, Spreader, SpreaderConfig, dense_hop};
 use common::baseline::Baseline;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -223,5 +223,95 @@ fn engram(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, engram, rmat20_queries, rmat20_spmv);
+/// 8 concurrent `query_std` queries on 2 threads (4 each), with workspaces
+/// from a pool (`pooled`), allocated per query (`unpooled`, what an engine
+/// without a pool does), or made once per thread before timing (`prebuilt`,
+/// no allocation at all: the reference both overheads are measured from).
+fn rmat20_query_std_8q(c: &mut Criterion) {
+    let w = common::rmat20();
+    let g = &w.reordered;
+    let n = g.node_count();
+    let queries: Vec<Vec<Seed>> = common::rmat_queries(&w.original, 8, 11)
+        .iter()
+        .map(|q| w.to_reordered(q))
+        .collect();
+    let p = SpreadParams::query_std();
+    let config = SpreaderConfig::for_nodes(n);
+    const THREADS: usize = 2;
+    let per_thread = queries.len() / THREADS;
+    let workspaces = Spreader::pool(n, config);
+    let mut prebuilt: Vec<Spreader> = (0..THREADS)
+        .map(|_| Spreader::with_config(n, config))
+        .collect();
+
+    let mut group = c.benchmark_group("spread/rmat20_query_std_8q");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10))
+        .warm_up_time(Duration::from_secs(2));
+    group.bench_function("pooled", |b| {
+        b.iter(|| {
+            std::thread::scope(|s| {
+                for mine in queries.chunks(per_thread) {
+                    let (workspaces, p) = (&workspaces, &p);
+                    s.spawn(move || {
+                        let local = workspaces.local();
+                        let mut out = Vec::with_capacity(100);
+                        for q in mine {
+                            let mut spreader = local.acquire();
+                            black_box(spreader.spread(g, q, p, &mut out).unwrap());
+                        }
+                    });
+                }
+            })
+        })
+    });
+    group.bench_function("unpooled", |b| {
+        b.iter(|| {
+            std::thread::scope(|s| {
+                for mine in queries.chunks(per_thread) {
+                    let p = &p;
+                    s.spawn(move || {
+                        for q in mine {
+                            let mut spreader = Spreader::with_config(n, config);
+                            let mut out = Vec::new();
+                            black_box(spreader.spread(g, q, p, &mut out).unwrap());
+                        }
+                    });
+                }
+            })
+        })
+    });
+    group.bench_function("prebuilt", |b| {
+        b.iter(|| {
+            std::thread::scope(|s| {
+                for (mine, spreader) in queries.chunks(per_thread).zip(prebuilt.iter_mut()) {
+                    let p = &p;
+                    s.spawn(move || {
+                        let mut out = Vec::with_capacity(100);
+                        for q in mine {
+                            black_box(spreader.spread(g, q, p, &mut out).unwrap());
+                        }
+                    });
+                }
+            })
+        })
+    });
+    group.finish();
+    let m = workspaces.metrics();
+    println!(
+        "rmat20_query_std_8q: the pool made {} workspaces for {} acquires (hit rate {:.3})",
+        m.records,
+        m.acquires,
+        m.hit_rate()
+    );
+}
+
+criterion_group!(
+    benches,
+    engram,
+    rmat20_queries,
+    rmat20_spmv,
+    rmat20_query_std_8q
+);
 criterion_main!(benches);

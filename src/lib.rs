@@ -39,11 +39,14 @@ extern crate alloc;
 pub mod layout;
 pub mod simd;
 
+#[cfg(feature = "alloc")]
 mod hint;
 mod math;
 
 #[cfg(feature = "alloc")]
 pub mod graph;
+#[cfg(feature = "alloc")]
+pub mod pool;
 #[cfg(feature = "alloc")]
 pub mod rng;
 #[cfg(feature = "alloc")]

@@ -1,4 +1,6 @@
-//! After warm-up, a spreading query makes zero heap allocations.
+//! After warm-up, a spreading query makes zero heap allocations, on one
+//! thread with its own workspace and on several threads sharing a pool of
+//! workspaces and activation records.
 //!
 //! A counting global allocator wraps the system one; this file holds a single
 //! test so no other test thread allocates while it counts.
@@ -6,8 +8,12 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
+use std::sync::Barrier;
+
+use axonal::graph::Graph;
 use axonal::graph::generate::{Rmat, barabasi_albert};
-use axonal::spread::{Fan, Seed, SpreadParams, Spreader, SpreaderConfig};
+use axonal::pool::{ActivationRecordPool, PoolConfig};
+use axonal::spread::{Fan, Seed, SpreadParams, Spreader, SpreaderConfig, pool_results};
 
 struct Counting;
 
@@ -95,4 +101,61 @@ fn queries_after_warm_up_do_not_allocate() {
             }
         }
     }
+    pooled_queries_on_threads_do_not_allocate(&rmat, query_count);
+}
+
+/// Several threads take workspaces and result records from shared pools:
+/// once each thread has warmed up, their queries allocate nothing.
+fn pooled_queries_on_threads_do_not_allocate(graph: &Graph, query_count: u32) {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
+    let workspaces = Spreader::pool(graph.node_count(), SpreaderConfig::for_nodes(1 << 20));
+    let records = ActivationRecordPool::with_default(PoolConfig::default()).unwrap();
+    // Peak demand: per thread, 100 results held and a full magazine.
+    records.reserve(threads * (100 + PoolConfig::default().magazine));
+    let n = graph.node_count() as u32;
+    let params = SpreadParams::default();
+    // Warmed up / counting starts / queries done / counted (threads drop
+    // their front ends, which deregister and may allocate, only after that).
+    let barrier = || Barrier::new(threads + 1);
+    let (warm, go, done, counted) = (barrier(), barrier(), barrier(), barrier());
+    std::thread::scope(|s| {
+        for t in 0..threads as u32 {
+            let (workspaces, records, params) = (&workspaces, &records, &params);
+            let (warm, go, done, counted) = (&warm, &go, &done, &counted);
+            s.spawn(move || {
+                let (local, local_records) = (workspaces.local(), records.local());
+                let mut results = Vec::with_capacity(100);
+                let mut kept = Vec::with_capacity(100);
+                let seeds: Vec<Vec<Seed>> = (0..query_count)
+                    .map(|q| vec![Seed::new((t * 1_000_003 + q * 7919) % n, 1.0)])
+                    .collect();
+                let mut query = |seeds: &[Seed], q: u64| {
+                    let mut spreader = local.acquire();
+                    spreader.spread(graph, seeds, params, &mut results).unwrap();
+                    kept.clear();
+                    pool_results(&results, q, &local_records, &mut kept)
+                };
+                query(&seeds[0], 0);
+                warm.wait();
+                go.wait();
+                let copied: usize = seeds.iter().zip(1..).map(|(s, q)| query(s, q)).sum();
+                done.wait();
+                counted.wait();
+                assert!(copied > 0);
+            });
+        }
+        warm.wait();
+        let before = ALLOCATIONS.load(Relaxed);
+        go.wait();
+        done.wait();
+        let after = ALLOCATIONS.load(Relaxed);
+        counted.wait();
+        assert_eq!(
+            after - before,
+            0,
+            "{threads} threads: {} allocations in {query_count} pooled queries each",
+            after - before
+        );
+    });
+    assert!(workspaces.metrics().records <= threads as u64);
 }

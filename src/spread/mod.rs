@@ -53,11 +53,13 @@ mod error;
 mod fixed;
 mod list;
 mod params;
+mod pooled;
 mod pull;
 mod push;
 mod spreader;
 
 pub use error::SpreadError;
 pub use params::{Decay, Fan, MAX_HOPS, SpreadParams, Threshold, TierConfidence};
+pub use pooled::{WorkspacePool, pool_results};
 pub use pull::dense_hop;
 pub use spreader::{Activation, Seed, SpreadStats, Spreader, SpreaderConfig};

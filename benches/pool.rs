@@ -1,0 +1,119 @@
+//! Record pools: one 64-byte record acquired and released, on one thread and
+//! on two at once, against `Box` (the system allocator) and the pool crates
+//! `sharded-slab` and `lockfree-object-pool`, in the same run.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use axonal::pool::{ActivationRecord, ActivationRecordPool, PoolConfig};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use lockfree_object_pool::LinearObjectPool;
+use sharded_slab::Clear;
+
+/// `sharded_slab::Pool` wants its entries to know how to clear themselves.
+#[derive(Default)]
+struct Slab(ActivationRecord);
+
+impl Clear for Slab {
+    fn clear(&mut self) {}
+}
+
+/// The pools under test, shared by the threads that use them.
+struct Pools {
+    axonal: ActivationRecordPool,
+    slab: sharded_slab::Pool<Slab>,
+    linear: LinearObjectPool<ActivationRecord>,
+}
+
+impl Pools {
+    fn new() -> Pools {
+        Pools {
+            axonal: ActivationRecordPool::with_default(PoolConfig::default()).unwrap(),
+            slab: sharded_slab::Pool::new(),
+            linear: LinearObjectPool::new(ActivationRecord::default, |_| {}),
+        }
+    }
+}
+
+/// `n` acquire + release pairs of one contender, each record touched once.
+fn run(pools: &Pools, name: &str, n: u64) {
+    match name {
+        "axonal" => {
+            let local = pools.axonal.local();
+            for i in 0..n {
+                let mut r = local.acquire();
+                r.node = i as u32;
+                black_box(&*r);
+            }
+        }
+        "box" => {
+            for i in 0..n {
+                let mut r = Box::new(ActivationRecord::default());
+                r.node = i as u32;
+                black_box(&*r);
+            }
+        }
+        "sharded_slab" => {
+            for i in 0..n {
+                let mut r = pools.slab.create().unwrap();
+                r.0.node = i as u32;
+                let key = r.key();
+                black_box(&*r);
+                drop(r);
+                pools.slab.clear(key);
+            }
+        }
+        "lockfree_object_pool" => {
+            for i in 0..n {
+                let mut r = pools.linear.pull();
+                r.node = i as u32;
+                black_box(&*r);
+            }
+        }
+        _ => unreachable!(),
+    }
+}
+
+const CONTENDERS: [&str; 4] = ["axonal", "box", "sharded_slab", "lockfree_object_pool"];
+
+/// One group: each contender's acquire + release pairs on `threads`
+/// threads at once, sharing one pool (throughput counts every thread's).
+fn bench(c: &mut Criterion, group_name: &str, threads: usize) {
+    let pools = Pools::new();
+    let mut group = c.benchmark_group(group_name);
+    group
+        .throughput(Throughput::Elements(threads as u64))
+        .measurement_time(Duration::from_secs(3));
+    for name in CONTENDERS {
+        // Warm each pool up, then time batches on a front end made once per
+        // batch (what a worker thread does).
+        run(&pools, name, 1000);
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                if threads == 1 {
+                    run(&pools, name, iters);
+                } else {
+                    std::thread::scope(|s| {
+                        for _ in 0..threads {
+                            s.spawn(|| run(&pools, name, iters));
+                        }
+                    });
+                }
+                start.elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn acquire_release(c: &mut Criterion) {
+    bench(c, "pool/acquire_release", 1);
+}
+
+fn acquire_release_2t(c: &mut Criterion) {
+    bench(c, "pool/acquire_release_2t", 2);
+}
+
+criterion_group!(benches, acquire_release, acquire_release_2t);
+criterion_main!(benches);
