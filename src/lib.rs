@@ -51,6 +51,8 @@ pub mod pool;
 pub mod rng;
 #[cfg(feature = "alloc")]
 pub mod spread;
+#[cfg(feature = "std")]
+pub mod topology;
 
 /// The README's code examples, compiled and run as doc tests.
 #[cfg(all(doctest, feature = "std"))]

@@ -9,7 +9,7 @@ use super::local::LocalPool;
 use super::metrics::{Counters, PoolMetrics};
 use super::stack::{Chain, FreeStack, Links, NIL};
 use super::sync::{AtomicBool, AtomicUsize, Ordering};
-use super::{Growth, PoolConfig, PoolError};
+use super::{PoolConfig, PoolError};
 
 /// A lock-free pool of `T` records, allocated in 64-byte-aligned chunks.
 ///
@@ -17,7 +17,8 @@ use super::{Growth, PoolConfig, PoolError};
 /// magazine serves most acquires and releases without touching shared
 /// memory. Magazines trade with the shared free list a batch at a time; when
 /// that is empty too, the pool allocates a new chunk (or, if it is
-/// [`Growth::Bounded`] and full, refuses: see [`LocalPool::try_acquire`]).
+/// [`Growth::Bounded`](super::Growth::Bounded) and full, refuses: see
+/// [`LocalPool::try_acquire`]).
 ///
 /// A record comes back as its last user left it; `init` runs once per record,
 /// when its chunk is allocated. Records stay allocated until [`Pool::shrink`]
@@ -159,10 +160,7 @@ impl<T> Pool<T> {
     /// index in use, or the allocator refused).
     pub(crate) fn grow(&self) -> Option<Chain> {
         let chunk_len = self.config.chunk_len as usize;
-        let limit = match self.config.growth {
-            Growth::Grow => self.config.max_records(),
-            Growth::Bounded { capacity } => capacity,
-        };
+        let limit = self.config.max_records();
         // Reserve the records first, so that racing growers never overshoot.
         let mut slots = 0;
         self.records
