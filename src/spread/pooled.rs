@@ -8,31 +8,6 @@
 //! touched once warm) and gives it back when the query is done. Results an
 //! engine keeps beyond the query can move into pooled 64-byte
 //! [`ActivationRecord`]s with [`pool_results`].
-//!
-//! ```
-//! use axonal::graph::generate;
-//! use axonal::spread::{Seed, SpreadParams, Spreader, SpreaderConfig};
-//!
-//! let graph = generate::chain(100, 0.9);
-//! let workspaces = Spreader::pool(graph.node_count(), SpreaderConfig::for_nodes(100));
-//! std::thread::scope(|s| {
-//!     for t in 0..2u32 {
-//!         let (graph, workspaces) = (&graph, &workspaces);
-//!         s.spawn(move || {
-//!             let local = workspaces.local();
-//!             let mut results = Vec::with_capacity(16);
-//!             for q in 0..10 {
-//!                 let mut spreader = local.acquire();
-//!                 let seeds = [Seed::new(t * 10 + q, 1.0)];
-//!                 spreader.spread(graph, &seeds, &SpreadParams::default(), &mut results).unwrap();
-//!                 assert_eq!(results[0].node, t * 10 + q);
-//!             }
-//!         });
-//!     }
-//! });
-//! // Twenty queries on two threads: one or two workspaces, never twenty.
-//! assert!(workspaces.metrics().records <= 2);
-//! ```
 
 use alloc::vec::Vec;
 
@@ -46,6 +21,31 @@ pub type WorkspacePool = Pool<Spreader>;
 impl Spreader {
     /// A pool of spreaders for graphs of `nodes` nodes, made on demand with
     /// `config`: one per query in flight (up to 1024), each allocated once.
+    ///
+    /// ```
+    /// use axonal::graph::generate;
+    /// use axonal::spread::{Seed, SpreadParams, Spreader, SpreaderConfig};
+    ///
+    /// let graph = generate::chain(100, 0.9);
+    /// let workspaces = Spreader::pool(graph.node_count(), SpreaderConfig::for_nodes(100));
+    /// std::thread::scope(|s| {
+    ///     for t in 0..2u32 {
+    ///         let (graph, workspaces) = (&graph, &workspaces);
+    ///         s.spawn(move || {
+    ///             let local = workspaces.local();
+    ///             let mut results = Vec::with_capacity(16);
+    ///             for q in 0..10 {
+    ///                 let mut spreader = local.acquire();
+    ///                 let seeds = [Seed::new(t * 10 + q, 1.0)];
+    ///                 spreader.spread(graph, &seeds, &SpreadParams::default(), &mut results).unwrap();
+    ///                 assert_eq!(results[0].node, t * 10 + q);
+    ///             }
+    ///         });
+    ///     }
+    /// });
+    /// // Twenty queries on two threads: one or two workspaces, never twenty.
+    /// assert!(workspaces.metrics().records <= 2);
+    /// ```
     pub fn pool(nodes: usize, config: SpreaderConfig) -> WorkspacePool {
         let pool_config = PoolConfig {
             // Workspaces are large: allocate them one at a time, cache two per
