@@ -65,6 +65,9 @@ fn two_threads_acquire_and_release() {
 fn shrink_races_acquire_and_release() {
     loom::model(|| {
         let pool = pool(4);
+        // Free records on the shared list, so that the worker's first
+        // acquire pops while the shrink may free the chunks it reads.
+        pool.reserve(4);
         let shrinker = {
             let pool = pool.clone();
             thread::spawn(move || {
