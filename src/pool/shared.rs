@@ -169,21 +169,15 @@ impl<T> Pool<T> {
                 (slots > 0).then_some(r + slots)
             })
             .ok()?;
-        let release = |slots| {
-            self.records.fetch_sub(slots, Ordering::Relaxed);
+        // Handed back on every way out but success, a panicking `init` included.
+        let reservation = Reservation {
+            records: &self.records,
+            slots,
         };
-        let Some(chunk) = Chunk::new(slots as u32, &*self.init) else {
-            release(slots);
-            return None;
-        };
+        let chunk = Chunk::new(slots as u32, &*self.init)?;
         let bytes = chunk.bytes();
-        let index = match self.directory.install(chunk) {
-            Ok(index) => index,
-            Err(_chunk) => {
-                release(slots);
-                return None;
-            }
-        };
+        let index = self.directory.install(chunk).ok()?;
+        core::mem::forget(reservation);
         self.chunks.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         let ids = |i: usize| self.directory.id(index, i as u32);
@@ -291,6 +285,18 @@ impl<T> Pool<T> {
         self.bytes.fetch_sub(bytes, Ordering::Relaxed);
         self.counters.note_shrink(chunks as u64);
         chunks
+    }
+}
+
+/// Records reserved by `grow`, given back if the chunk never gets installed.
+struct Reservation<'a> {
+    records: &'a AtomicUsize,
+    slots: usize,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.records.fetch_sub(self.slots, Ordering::Relaxed);
     }
 }
 
@@ -434,6 +440,30 @@ mod tests {
         drop(local);
         drop(pool);
         assert_eq!(DROPS.load(Ordering::Relaxed) - before, 12 + 8);
+    }
+
+    #[test]
+    #[cfg(feature = "std")]
+    fn a_panicking_init_leaves_the_pool_usable() {
+        use core::sync::atomic::AtomicBool as StdAtomicBool;
+        static FAIL: StdAtomicBool = StdAtomicBool::new(true);
+        let pool = Pool::new(config(4, 2, Growth::Bounded { capacity: 4 }), || {
+            assert!(!FAIL.load(Ordering::Relaxed), "init failed");
+            7u32
+        })
+        .unwrap();
+        let local = pool.local();
+        let caught = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+            drop(local.try_acquire());
+        }));
+        assert!(caught.is_err());
+        assert_eq!(pool.metrics().records, 0, "the reservation was handed back");
+        FAIL.store(false, Ordering::Relaxed);
+        let held: Vec<_> = core::iter::from_fn(|| local.try_acquire())
+            .take(10)
+            .collect();
+        assert_eq!(held.len(), 4, "the full capacity is still available");
+        assert!(held.iter().all(|r| **r == 7));
     }
 
     #[test]
