@@ -98,19 +98,21 @@ impl<T> Directory<T> {
             .map_or(ptr::null_mut(), |e| e.load(Ordering::Acquire))
     }
 
-    /// Installs `chunk` in the first empty entry; gives it back if none is.
-    pub(crate) fn install(&self, chunk: Box<Chunk<T>>) -> Result<usize, Box<Chunk<T>>> {
+    /// Installs `chunk` in the first empty entry and returns its index, or
+    /// drops it and returns `None` if every entry is taken.
+    pub(crate) fn install(&self, chunk: Box<Chunk<T>>) -> Option<usize> {
         let raw = Box::into_raw(chunk);
         for (index, entry) in self.entries.iter().enumerate() {
             if entry
                 .compare_exchange(ptr::null_mut(), raw, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
             {
-                return Ok(index);
+                return Some(index);
             }
         }
         // SAFETY: `raw` came from `Box::into_raw` above and was not published.
-        Err(unsafe { Box::from_raw(raw) })
+        drop(unsafe { Box::from_raw(raw) });
+        None
     }
 
     /// Clears entry `index`, returning the chunk it held (null if none).

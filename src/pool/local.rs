@@ -128,7 +128,7 @@ impl<'p, T> LocalPool<'p, T> {
                 chain
             }
         };
-        self.pool.counters.add(self.counts.take());
+        self.publish_counts();
         // Keep the first `keep` records (return the first, cache the rest)
         // and give the remainder back.
         let keep = chain.len.min(half);
@@ -185,13 +185,18 @@ impl<'p, T> LocalPool<'p, T> {
             self.magazine[i - count].set(self.magazine[i].get());
         }
         self.len.set(len - count);
-        self.pool.counters.add(self.counts.take());
+        self.publish_counts();
     }
 
     /// Returns every cached record to the shared list and publishes this
     /// front end's counts.
     pub fn flush(&self) {
         self.spill(self.len.get());
+        self.publish_counts();
+    }
+
+    /// Adds this front end's counts to the pool's shared counters.
+    fn publish_counts(&self) {
         self.pool.counters.add(self.counts.take());
     }
 

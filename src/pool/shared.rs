@@ -119,23 +119,24 @@ impl<T> Pool<T> {
 
     /// A snapshot of the pool's counters.
     pub fn metrics(&self) -> PoolMetrics {
-        let records = self.records.load(Ordering::Relaxed);
-        let free = self.free_records.load(Ordering::Relaxed);
         self.counters.snapshot(
             self.chunks.load(Ordering::Relaxed) as u64,
-            records as u64,
-            records.saturating_sub(free) as u64,
+            self.records.load(Ordering::Relaxed) as u64,
+            self.checked_out() as u64,
             self.bytes.load(Ordering::Relaxed) as u64,
         )
     }
 
+    /// Records off the shared free list: in use, or cached in a magazine.
+    fn checked_out(&self) -> usize {
+        self.records
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.free_records.load(Ordering::Relaxed))
+    }
+
     /// Updates the high-water mark of records off the shared free list.
     fn note_checked_out(&self) {
-        let out = self
-            .records
-            .load(Ordering::Relaxed)
-            .saturating_sub(self.free_records.load(Ordering::Relaxed));
-        self.counters.note_checked_out(out as u64);
+        self.counters.note_checked_out(self.checked_out() as u64);
     }
 
     /// Takes up to `max` records off the shared free list. The caller must
@@ -176,7 +177,7 @@ impl<T> Pool<T> {
         };
         let chunk = Chunk::new(slots as u32, &*self.init)?;
         let bytes = chunk.bytes();
-        let index = self.directory.install(chunk).ok()?;
+        let index = self.directory.install(chunk)?;
         core::mem::forget(reservation);
         self.chunks.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);

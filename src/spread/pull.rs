@@ -40,13 +40,19 @@ impl RowKernel {
         if matches!(
             Kernels::best().backend(),
             Backend::Avx2Fma | Backend::Avx512
-        ) && Backend::Avx2Fma.is_available()
-            && inc.node_count() <= i32::MAX as usize
+        ) && RowKernel::avx2_can_run(inc)
         {
             return RowKernel::Avx2;
         }
         let _ = inc;
         RowKernel::Scalar
+    }
+
+    /// Whether the AVX2 kernel may run on `inc`: the CPU has AVX2 and every
+    /// node id fits the gather's signed 32-bit indices.
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    fn avx2_can_run(inc: CsrView<'_>) -> bool {
+        Backend::Avx2Fma.is_available() && inc.node_count() <= i32::MAX as usize
     }
 }
 
@@ -78,7 +84,7 @@ pub(crate) fn pull_with(
         }),
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         RowKernel::Avx2 => {
-            assert!(Backend::Avx2Fma.is_available() && inc.node_count() <= i32::MAX as usize);
+            assert!(RowKernel::avx2_can_run(inc));
             // SAFETY: AVX2 is available (checked above); every source id is
             // below `inc.node_count()` (a `CsrView` invariant), which is
             // `strength.len()` and at most `i32::MAX`.
