@@ -10,8 +10,13 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
+use axonal::graph::CsrView;
 use axonal::graph::{Graph, generate};
-use axonal::spread::{Activation, Seed, SpreadParams, Spreader, SpreaderConfig, dense_hop};
+use axonal::spread::{
+    Activation, Decay, Fan, MAX_HOPS, ParallelSpreader, Seed, SpreadParams, Spreader,
+    SpreaderConfig, Threshold, dense_hop,
+};
+use axonal::workers::Workers;
 use common::baseline::Baseline;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -117,7 +122,150 @@ fn rmat20_queries(c: &mut Criterion) {
             }
         })
     });
+    for threads in thread_counts() {
+        bench_parallel(&mut group, &w.reordered, threads, &mapped[..batch], &wide_p);
+    }
     group.finish();
+}
+
+/// Worker counts to bench: 1 and 2 always (the 2-core figure), then powers
+/// of two and every core, up to the machine's CPUs.
+fn thread_counts() -> Vec<usize> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut t: Vec<usize> = [1, 2, 4, 8, 16, cpus]
+        .into_iter()
+        .filter(|&t| t <= cpus.max(2))
+        .collect();
+    t.sort_unstable();
+    t.dedup();
+    t
+}
+
+/// `spread/<group>/t<threads>`: `queries` on a `ParallelSpreader` over
+/// `threads` pinned workers.
+fn bench_parallel(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    graph: &Graph,
+    threads: usize,
+    queries: &[Vec<Seed>],
+    params: &SpreadParams,
+) {
+    let workers = Workers::new(threads).expect("worker threads");
+    let mut spreader = ParallelSpreader::new(graph, &workers);
+    let mut out = Vec::with_capacity(params.top_k);
+    group.bench_function(format!("t{threads}"), |b| {
+        b.iter(|| {
+            for q in queries {
+                black_box(spreader.spread(graph, q, params, &mut out).unwrap());
+            }
+        })
+    });
+}
+
+/// `spread/rmat22_query_wide/{t1,t<cores>}`: the scaling figure of a large
+/// machine (R-MAT scale 22, same parameters as rmat20; ~1.3 GiB to build).
+/// Runs on machines with at least 8 CPUs, or when `AXONAL_BENCH_RMAT22` is set.
+fn rmat22_query_wide(c: &mut Criterion) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 8 && std::env::var_os("AXONAL_BENCH_RMAT22").is_none() {
+        return;
+    }
+    let original = generate::Rmat::graph500(22).generate();
+    let (graph, perm) = original.reorder(axonal::graph::Ordering::DegreeDescending);
+    let queries: Vec<Vec<Seed>> = common::rmat_queries(&original, 4, 7)
+        .iter()
+        .map(|q| {
+            q.iter()
+                .map(|s| Seed::new(perm.to_new(s.node), s.activation))
+                .collect()
+        })
+        .collect();
+    drop(original);
+    let p = SpreadParams::default();
+    let mut group = c.benchmark_group("spread/rmat22_query_wide");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(15))
+        .warm_up_time(Duration::from_secs(1));
+    group.throughput(Throughput::Elements(edges_of(&graph, &queries, &p)));
+    for threads in [1, cpus.min(16)] {
+        bench_parallel(&mut group, &graph, threads, &queries, &p);
+    }
+    group.finish();
+}
+
+/// The bandwidth-bound case: every node seeded (`a0 = 0.001`), 20 hops,
+/// threshold `Uniform(0.0)`, decay `Table` of 0.85, `fan = Sqrt`, and every
+/// hop a pull over all in-edges (`pull_fraction = 0`: as nodes saturate, or
+/// their gains fall below an `f32` step of their activation, the frontier
+/// shrinks from all 1M nodes to a few hundred by hop 20, and would otherwise
+/// fall back to push). `stream_read` reads the
+/// same arrays (sources, weights, offsets) once per hop on the same workers,
+/// doing nothing else: the edges/s the memory bandwidth allows. Both count
+/// edges scanned.
+fn rmat20_pagerank_like(c: &mut Criterion) {
+    let g = &common::rmat20().reordered;
+    let n = g.node_count() as u32;
+    let hops = 20;
+    let p = SpreadParams {
+        max_hops: hops,
+        threshold: Threshold::Uniform(0.0),
+        decay: Decay::Table([0.85; MAX_HOPS]),
+        fan: Fan::Sqrt,
+        ..SpreadParams::default()
+    };
+    let seeds: Vec<Seed> = (0..n).map(|v| Seed::new(v, 0.001)).collect();
+    let workers = Workers::per_core().expect("worker threads");
+    let config = SpreaderConfig {
+        pull_fraction: 0.0,
+        ..SpreaderConfig::for_nodes(g.node_count())
+    };
+    let mut spreader = ParallelSpreader::with_config(g, &workers, config);
+    let mut out = Vec::with_capacity(p.top_k);
+    let stats = spreader.spread(g, &seeds, &p, &mut out).unwrap();
+    assert_eq!(
+        (stats.pull_hops, stats.edges_scanned),
+        (hops as u32, hops as u64 * g.edge_count() as u64),
+        "every hop pulls over every edge"
+    );
+    let mut group = c.benchmark_group("spread/rmat20_pagerank_like");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10))
+        .warm_up_time(Duration::from_secs(1));
+    group.throughput(Throughput::Elements(stats.edges_scanned));
+    group.bench_function("axonal", |b| {
+        b.iter(|| black_box(spreader.spread(g, &seeds, &p, &mut out).unwrap()))
+    });
+    let (inc, bounds) = (g.in_edges(), spreader.bounds().to_vec());
+    group.bench_function("stream_read", |b| {
+        b.iter(|| {
+            for _ in 0..hops {
+                workers.run(&|w| {
+                    black_box(stream_rows(inc, bounds[w]..bounds[w + 1]));
+                });
+            }
+        })
+    });
+    group.finish();
+    println!(
+        "rmat20_pagerank_like: {} workers ({} pinned), {} edges per hop",
+        workers.threads(),
+        workers.pinned(),
+        g.edge_count()
+    );
+}
+
+/// Reads every array a pull over `rows` reads sequentially (offsets,
+/// sources, weights), summing their bits so nothing is skipped.
+fn stream_rows(inc: CsrView<'_>, rows: std::ops::Range<u32>) -> u64 {
+    let offsets = &inc.offsets()[rows.start as usize..=rows.end as usize];
+    let edges = offsets[0] as usize..offsets[offsets.len() - 1] as usize;
+    let sum = |xs: &[u32]| xs.iter().fold(0u32, |a, &x| a.wrapping_add(x));
+    let weights: &[u32] = bytemuck::cast_slice(&inc.weights()[edges.clone()]);
+    u64::from(sum(&inc.targets()[edges]))
+        + u64::from(sum(weights))
+        + offsets.iter().fold(0u64, |a, &o| a.wrapping_add(o))
 }
 
 fn rmat20_spmv(c: &mut Criterion) {
@@ -299,12 +447,14 @@ fn rmat20_query_std_8q(c: &mut Criterion) {
     });
     group.finish();
     let m = workspaces.metrics();
-    println!(
-        "rmat20_query_std_8q: the pool made {} workspaces for {} acquires (hit rate {:.3})",
-        m.records,
-        m.acquires,
-        m.hit_rate()
-    );
+    if m.acquires > 0 {
+        println!(
+            "rmat20_query_std_8q: the pool made {} workspaces for {} acquires (hit rate {:.3})",
+            m.records,
+            m.acquires,
+            m.hit_rate()
+        );
+    }
 }
 
 criterion_group!(
@@ -312,6 +462,8 @@ criterion_group!(
     engram,
     rmat20_queries,
     rmat20_spmv,
-    rmat20_query_std_8q
+    rmat20_query_std_8q,
+    rmat20_pagerank_like,
+    rmat22_query_wide
 );
 criterion_main!(benches);

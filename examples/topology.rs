@@ -1,10 +1,43 @@
 //! Prints what axonal detects about this machine: packages, NUMA nodes,
-//! cores, SMT siblings and caches (compare with `lscpu` / `lstopo`).
+//! cores, SMT siblings and caches (compare with `lscpu` / `lstopo`), where
+//! one worker per core would be pinned, and, with `--features hwloc`,
+//! whether hwloc sees the same machine.
+//!
+//! ```sh
+//! cargo run --example topology
+//! cargo run --example topology --features hwloc
+//! ```
 
 use axonal::topology::Topology;
 
 fn main() {
     let t = Topology::detect();
+    print(&t);
+    #[cfg(feature = "parallel")]
+    {
+        let cores = t.cores().count();
+        println!(
+            "one worker per core would be pinned to CPUs {:?}",
+            axonal::workers::Workers::plan(&t, cores, None)
+        );
+    }
+    #[cfg(feature = "hwloc")]
+    match Topology::from_hwloc() {
+        Ok(h) => {
+            let same = h.cpus() == t.cpus() && h.nodes() == t.nodes() && h.caches() == t.caches();
+            println!();
+            print(&h);
+            println!(
+                "hwloc and {:?} {}",
+                t.source(),
+                if same { "agree" } else { "DISAGREE" }
+            );
+        }
+        Err(e) => println!("hwloc failed: {e}"),
+    }
+}
+
+fn print(t: &Topology) {
     println!("source: {:?}", t.source());
     println!(
         "CPUs: {}, cores: {}, packages: {}, NUMA nodes: {}",

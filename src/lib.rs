@@ -18,7 +18,14 @@
 //! - [`simd`]: `dot`, `cosine`, `l2_squared` and one-vs-many top-k scoring,
 //!   dispatched to AVX-512, AVX2+FMA, NEON or scalar code.
 //! - [`spread`]: the deterministic, allocation-free spreading kernel
-//!   ([`Spreader`](spread::Spreader)).
+//!   ([`Spreader`](spread::Spreader)), and on pinned workers
+//!   ([`ParallelSpreader`](spread::ParallelSpreader), bit-identical for any
+//!   worker count; [`ConcurrentSpreader`](spread::ConcurrentSpreader) for many
+//!   small queries side by side).
+//! - [`pool`]: a lock-free pool of cache-line records with per-thread
+//!   magazines.
+//! - [`topology`], [`numa`], [`workers`] (`std`): what the machine is made of,
+//!   NUMA-placed buffers, and worker threads pinned one per core.
 //!
 //! ## Features
 //!
@@ -27,6 +34,12 @@
 //! - `alloc`: everything that owns heap memory (graphs, embedding matrices,
 //!   spreading workspaces). Without it only [`layout`]'s plain records and
 //!   [`simd`] are available.
+//! - `parallel` (default): pinned worker threads ([`workers`], through
+//!   `core_affinity`) and the parallel spreaders. Implies `std`.
+//! - `hwloc`: [`Topology::from_hwloc`](topology::Topology::from_hwloc), the
+//!   topology through the hwloc C library (`hwlocality`; on Debian it links
+//!   the system's hwloc 2.8+: `apt-get install libhwloc-dev libudev-dev
+//!   pkg-config`). Without it the sysfs reader needs no C library.
 //!
 //! With `--no-default-features --features alloc` the crate builds for bare-metal
 //! targets such as `x86_64-unknown-none`.
@@ -45,6 +58,8 @@ mod math;
 
 #[cfg(feature = "alloc")]
 pub mod graph;
+#[cfg(feature = "std")]
+pub mod numa;
 #[cfg(feature = "alloc")]
 pub mod pool;
 #[cfg(feature = "alloc")]
@@ -53,6 +68,8 @@ pub mod rng;
 pub mod spread;
 #[cfg(feature = "std")]
 pub mod topology;
+#[cfg(feature = "parallel")]
+pub mod workers;
 
 /// The README's code examples, compiled and run as doc tests.
 #[cfg(all(doctest, feature = "std"))]

@@ -1,6 +1,6 @@
 //! After warm-up, a spreading query makes zero heap allocations, on one
-//! thread with its own workspace and on several threads sharing a pool of
-//! workspaces and activation records.
+//! thread with its own workspace, on several threads sharing a pool of
+//! workspaces and activation records, and on a `ParallelSpreader`'s workers.
 //!
 //! A counting global allocator wraps the system one; this file holds a single
 //! test so no other test thread allocates while it counts.
@@ -102,6 +102,66 @@ fn queries_after_warm_up_do_not_allocate() {
         }
     }
     pooled_queries_on_threads_do_not_allocate(&rmat, query_count);
+    #[cfg(feature = "parallel")]
+    parallel_queries_do_not_allocate(&rmat, query_count);
+}
+
+/// A `ParallelSpreader` allocates nothing once its push bins and result
+/// buffers have grown to the queries' needs (a first pass over the same
+/// queries), through every hop kind; nor does starting work on its workers.
+#[cfg(feature = "parallel")]
+fn parallel_queries_do_not_allocate(graph: &Graph, query_count: u32) {
+    use axonal::spread::ParallelSpreader;
+    use axonal::workers::Workers;
+
+    let workers = if cfg!(miri) {
+        Workers::unpinned(3)
+    } else {
+        Workers::new(3)
+    }
+    .unwrap();
+    let n = graph.node_count() as u32;
+    let queries: Vec<Vec<Seed>> = (0..query_count)
+        .map(|q| {
+            (0..8)
+                .map(|i| Seed::new((q * 7919 + i * 104_729) % n, 1.0))
+                .collect()
+        })
+        .collect();
+    let params = SpreadParams::default();
+    for config in [
+        SpreaderConfig::for_nodes(1 << 20),
+        SpreaderConfig {
+            pull_fraction: f32::INFINITY,
+            sparse_capacity: 16,
+        },
+        SpreaderConfig {
+            pull_fraction: -1.0,
+            ..SpreaderConfig::for_nodes(1 << 20)
+        },
+    ] {
+        let mut spreader = ParallelSpreader::with_config(graph, &workers, config);
+        let mut results = Vec::with_capacity(100);
+        for seeds in &queries {
+            spreader
+                .spread(graph, seeds, &params, &mut results)
+                .unwrap();
+        }
+        let before = ALLOCATIONS.load(Relaxed);
+        for seeds in &queries {
+            spreader
+                .spread(graph, seeds, &params, &mut results)
+                .unwrap();
+            assert!(!results.is_empty());
+        }
+        let after = ALLOCATIONS.load(Relaxed);
+        assert_eq!(
+            after - before,
+            0,
+            "{config:?}: {} allocations in {query_count} parallel queries",
+            after - before
+        );
+    }
 }
 
 /// Several threads take workspaces and result records from shared pools:

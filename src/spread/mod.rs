@@ -52,13 +52,18 @@ mod accumulator;
 mod error;
 mod fixed;
 mod list;
+#[cfg(feature = "parallel")]
+mod parallel;
 mod params;
 mod pooled;
 mod pull;
 mod push;
 mod spreader;
+mod state;
 
 pub use error::SpreadError;
+#[cfg(feature = "parallel")]
+pub use parallel::{ConcurrentSpreader, ParallelSpreader, QueryJob};
 pub use params::{Decay, Fan, MAX_HOPS, SpreadParams, Threshold, TierConfidence};
 pub use pooled::{WorkspacePool, pool_results};
 pub use pull::dense_hop;

@@ -14,6 +14,8 @@
 //! (Soft-float x86-64 targets such as `x86_64-unknown-none` keep vector
 //! registers off; they compile only the scalar kernel.)
 
+use core::ops::Range;
+
 use super::SpreadError;
 use super::fixed::{SCALE, UNIT, contribution};
 use crate::graph::{CsrView, GraphView};
@@ -56,16 +58,23 @@ impl RowKernel {
     }
 }
 
-/// Calls `settle(v, units)` for every node `v` whose in-edges carry a non-zero
-/// fixed-point sum, in ascending `v`. `strength[u] * scale` is source `u`'s
+/// Calls `settle(v, units)` for every node `v` in `rows` whose in-edges carry
+/// a non-zero fixed-point sum, in ascending `v`. `strength[u] * scale` is source `u`'s
 /// strength in fixed-point units (0 for nodes outside the frontier); `scale`
 /// must be a power of two, so that the product is exact.
 ///
 /// # Panics
-/// If `strength` does not hold one value per node.
+/// If `strength` does not hold one value per node, or `rows` is not a range
+/// of nodes.
 #[inline(always)]
-pub(crate) fn pull(inc: CsrView<'_>, strength: &[f32], scale: f32, settle: impl FnMut(u32, u64)) {
-    pull_with(RowKernel::best_for(inc), inc, strength, scale, settle);
+pub(crate) fn pull(
+    inc: CsrView<'_>,
+    rows: Range<u32>,
+    strength: &[f32],
+    scale: f32,
+    settle: impl FnMut(u32, u64),
+) {
+    pull_with(RowKernel::best_for(inc), inc, rows, strength, scale, settle);
 }
 
 /// [`pull`] on a given kernel.
@@ -73,13 +82,14 @@ pub(crate) fn pull(inc: CsrView<'_>, strength: &[f32], scale: f32, settle: impl 
 pub(crate) fn pull_with(
     kernel: RowKernel,
     inc: CsrView<'_>,
+    rows: Range<u32>,
     strength: &[f32],
     scale: f32,
     settle: impl FnMut(u32, u64),
 ) {
     assert_eq!(strength.len(), inc.node_count(), "one strength per node");
     match kernel {
-        RowKernel::Scalar => pull_rows(inc, settle, |sources, weights| {
+        RowKernel::Scalar => pull_rows(inc, rows, settle, |sources, weights| {
             row_units_scalar(sources, weights, strength, scale)
         }),
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -88,26 +98,27 @@ pub(crate) fn pull_with(
             // SAFETY: AVX2 is available (checked above); every source id is
             // below `inc.node_count()` (a `CsrView` invariant), which is
             // `strength.len()` and at most `i32::MAX`.
-            unsafe { avx2::pull(inc, strength, scale, settle) }
+            unsafe { avx2::pull(inc, rows, strength, scale, settle) }
         }
     }
 }
 
-/// The loop over nodes, shared by every kernel: `row(sources, weights)` sums
-/// one node's in-edges.
+/// The loop over nodes `rows`, shared by every kernel: `row(sources,
+/// weights)` sums one node's in-edges.
 #[inline(always)]
 fn pull_rows(
     inc: CsrView<'_>,
+    rows: Range<u32>,
     mut settle: impl FnMut(u32, u64),
     mut row: impl FnMut(&[u32], &[f32]) -> u64,
 ) {
-    let offsets = inc.offsets();
+    let offsets = &inc.offsets()[rows.start as usize..=rows.end as usize];
     let (sources, weights) = (inc.targets(), inc.weights());
-    for (v, bounds) in offsets.windows(2).enumerate() {
+    for (v, bounds) in (rows.start..).zip(offsets.windows(2)) {
         let range = bounds[0] as usize..bounds[1] as usize;
         let sum = row(&sources[range.clone()], &weights[range]);
         if sum != 0 {
-            settle(v as u32, sum);
+            settle(v, sum);
         }
     }
 }
@@ -125,6 +136,7 @@ fn row_units_scalar(sources: &[u32], weights: &[f32], strength: &[f32], scale: f
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod avx2 {
     use core::arch::x86_64::*;
+    use core::ops::Range;
 
     use super::pull_rows;
     use crate::graph::CsrView;
@@ -137,11 +149,12 @@ mod avx2 {
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn pull(
         inc: CsrView<'_>,
+        rows: Range<u32>,
         strength: &[f32],
         scale: f32,
         settle: impl FnMut(u32, u64),
     ) {
-        pull_rows(inc, settle, |sources, weights| {
+        pull_rows(inc, rows, settle, |sources, weights| {
             // SAFETY: AVX2 is available and the ids are in range (this
             // function's contract).
             unsafe { row_units(sources, weights, strength, scale) }
@@ -245,7 +258,7 @@ pub fn dense_hop<'g>(
     }
     // Scaling by a power of two is exact: the strength of `u` is `x[u]` in units.
     out.fill(0.0);
-    pull(graph.in_edges(), x, SCALE, |v, sum| {
+    pull(graph.in_edges(), 0..n as u32, x, SCALE, |v, sum| {
         // A node has fewer than 2^32 in-edges, so `sum < 2^62`: the signed
         // conversion (one instruction, unlike `u64 as f64`) is exact in range.
         out[v as usize] = (sum as i64 as f64 * UNIT) as f32;
@@ -281,9 +294,14 @@ mod tests {
 
     fn run(kernel: RowKernel, g: &Graph, strength: &[f32], scale: f32) -> Vec<(u32, u64)> {
         let mut sums = Vec::new();
-        pull_with(kernel, g.in_edges(), strength, scale, |v, s| {
-            sums.push((v, s))
-        });
+        pull_with(
+            kernel,
+            g.in_edges(),
+            0..g.node_count() as u32,
+            strength,
+            scale,
+            |v, s| sums.push((v, s)),
+        );
         sums
     }
 

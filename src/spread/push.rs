@@ -7,7 +7,7 @@
 use super::accumulator::SparseAccumulator;
 use super::fixed::{contribution, strength};
 use super::params::Fan;
-use super::spreader::FrontierEntry;
+use super::state::FrontierEntry;
 use crate::graph::CsrView;
 
 /// Where a push hop sums its contributions.

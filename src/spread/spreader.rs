@@ -5,11 +5,12 @@ use core::cmp::Ordering;
 
 use super::SpreadError;
 use super::accumulator::SparseAccumulator;
-use super::fixed::{SCALE, apply, strength};
+use super::fixed::{SCALE, strength};
 use super::list::NodeList;
 use super::params::{MAX_HOPS, SpreadParams};
 use super::pull::pull;
-use super::push::{Accumulate, push};
+use super::push::push;
+use super::state::{FrontierEntry, Hop, NodeState, UNREACHED, key_node, top_keys};
 use crate::graph::GraphView;
 
 /// A seed of a query: a node and its initial activation in `[0, 1]`.
@@ -120,103 +121,6 @@ impl SpreaderConfig {
     }
 }
 
-/// A frontier node and the activation it newly gained (and now spreads).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct FrontierEntry {
-    pub(crate) node: u32,
-    pub(crate) delta: f32,
-}
-
-/// `hop` value of a node not reached.
-const UNREACHED: u8 = u8::MAX;
-
-/// A node's activation and the fixed-point sum pending for it this hop,
-/// side by side: a push hop touches one cache line per node, not two.
-#[derive(Debug, Clone, Copy, Default)]
-#[repr(C, align(8))]
-struct NodeCell {
-    activation: f32,
-    pending: u32,
-}
-
-/// Per-node state of the current query; also the dense push accumulator.
-///
-/// A node is reached exactly when its activation is positive, so the hop
-/// array is written once per node and never read on the hot path.
-struct NodeState {
-    cells: Vec<NodeCell>,
-    hop: Vec<u8>,
-    /// Nodes reached, in the order reached. Their `hop` entries are written
-    /// once per hop in a separate pass (`record_hops`).
-    activated: NodeList<u32>,
-    /// Dense push: the nodes whose `pending` is non-zero.
-    touched: NodeList<u32>,
-}
-
-/// What the current hop is doing, for [`NodeState::settle`].
-#[derive(Clone, Copy)]
-struct Hop {
-    index: u8,
-    spreads_on: bool,
-    threshold: f32,
-}
-
-impl Accumulate for NodeState {
-    /// Branch-free: whether a node is new depends on a load that often misses
-    /// cache, and a mispredicted branch on it would serialise the scattered
-    /// updates. The id is always written; the list grows only for new nodes.
-    #[inline(always)]
-    fn add(&mut self, node: u32, units: u32) {
-        let cell = &mut self.cells[node as usize];
-        let is_new = (cell.pending == 0) & (units != 0);
-        cell.pending = cell.pending.saturating_add(units);
-        self.touched.push_if(node, is_new);
-    }
-
-    #[inline(always)]
-    fn prefetch(&self, node: u32) {
-        crate::hint::prefetch(&self.cells, node as usize);
-    }
-}
-
-impl NodeState {
-    /// Applies `units` of incoming activation to `v`; if `v` gained at least
-    /// the threshold, it spreads next hop. Branch-free (see [`NodeList`]).
-    #[inline(always)]
-    fn settle(&mut self, next: &mut NodeList<FrontierEntry>, hop: Hop, v: u32, units: u32) {
-        let cell = &mut self.cells[v as usize];
-        let current = cell.activation;
-        let new = apply(current, units);
-        let gained = new - current;
-        cell.activation = new;
-        self.activated.push_if(v, (current == 0.0) & (gained > 0.0));
-        next.push_if(
-            FrontierEntry {
-                node: v,
-                delta: gained,
-            },
-            hop.spreads_on & (gained > 0.0) & (gained >= hop.threshold),
-        );
-    }
-
-    /// Settles every node the dense accumulator touched.
-    fn drain_dense(&mut self, next: &mut NodeList<FrontierEntry>, hop: Hop) {
-        for i in 0..self.touched.len() {
-            let v = self.touched[i];
-            let units = core::mem::take(&mut self.cells[v as usize].pending);
-            self.settle(next, hop, v, units);
-        }
-        self.touched.clear();
-    }
-
-    /// Writes `hop` for the nodes first reached since `activated[..from]`.
-    fn record_hops(&mut self, from: usize, hop: u8) {
-        for &v in &self.activated[from..] {
-            self.hop[v as usize] = hop;
-        }
-    }
-}
-
 /// Runs spreading queries on graphs of one size, reusing its buffers: after
 /// the first query (which sizes the result buffer), a query allocates nothing.
 ///
@@ -253,19 +157,26 @@ pub struct Spreader {
 /// Per-hop constants of the last validated parameters: engines repeat the
 /// same parameters query after query, so validation and `exp` / `pow` run
 /// only when they change.
-struct Schedule {
+pub(crate) struct Schedule {
     params: Option<SpreadParams>,
     /// `decay(h) * 2^30`, rounded to `f32` once (index 0 unused).
-    decay_scaled: [f32; MAX_HOPS + 1],
-    threshold: [f32; MAX_HOPS + 1],
+    pub(crate) decay_scaled: [f32; MAX_HOPS + 1],
+    pub(crate) threshold: [f32; MAX_HOPS + 1],
 }
 
 impl Schedule {
+    pub(crate) fn empty() -> Schedule {
+        Schedule {
+            params: None,
+            decay_scaled: [0.0; MAX_HOPS + 1],
+            threshold: [0.0; MAX_HOPS + 1],
+        }
+    }
+
     fn new(params: &SpreadParams) -> Schedule {
         let mut s = Schedule {
             params: Some(*params),
-            decay_scaled: [0.0; MAX_HOPS + 1],
-            threshold: [0.0; MAX_HOPS + 1],
+            ..Schedule::empty()
         };
         for h in 0..=params.max_hops {
             s.threshold[h] = params.threshold.at(h);
@@ -275,6 +186,74 @@ impl Schedule {
         }
         s
     }
+
+    /// Checks a query against a workspace of `workspace` nodes and makes
+    /// this the schedule of `params`. Changes nothing on error.
+    pub(crate) fn prepare(
+        &mut self,
+        workspace: usize,
+        graph: GraphView<'_>,
+        seeds: &[Seed],
+        params: &SpreadParams,
+    ) -> Result<(), SpreadError> {
+        let n = graph.node_count();
+        if n != workspace {
+            return Err(SpreadError::WorkspaceMismatch {
+                workspace,
+                graph: n,
+            });
+        }
+        if self.params != Some(*params) {
+            params.validate()?;
+            *self = Schedule::new(params);
+        }
+        for (index, seed) in seeds.iter().enumerate() {
+            if seed.node as usize >= n || !(0.0..=1.0).contains(&seed.activation) {
+                return Err(SpreadError::InvalidSeed {
+                    index,
+                    node: seed.node,
+                    activation: seed.activation,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The constants of hop `h` (>= 1).
+    pub(crate) fn hop(&self, h: usize, params: &SpreadParams) -> Hop {
+        Hop {
+            index: h as u8,
+            spreads_on: h < params.max_hops,
+            threshold: self.threshold[h],
+        }
+    }
+}
+
+/// A pulled row's `u64` sum as the `u32` a settle takes (saturated: a sum
+/// that large caps the node at 1 anyway).
+#[inline(always)]
+pub(crate) fn saturate(units: u64) -> u32 {
+    units.min(u64::from(u32::MAX)) as u32
+}
+
+/// The results of a query from its ranked keys (see [`top_keys`]).
+pub(crate) fn write_results(
+    keys: &[u64],
+    params: &SpreadParams,
+    lookup: impl Fn(u32) -> (f32, u8),
+    results: &mut Vec<Activation>,
+) {
+    results.clear();
+    results.extend(keys.iter().map(|&key| {
+        let v = key_node(key);
+        let (activation, hop) = lookup(v);
+        Activation {
+            node: v,
+            activation,
+            hop,
+            confidence: activation * params.confidence.at(hop),
+        }
+    }));
 }
 
 impl Spreader {
@@ -288,28 +267,19 @@ impl Spreader {
     pub fn with_config(nodes: usize, config: SpreaderConfig) -> Spreader {
         Spreader {
             config,
-            state: NodeState {
-                cells: alloc::vec![NodeCell::default(); nodes],
-                hop: alloc::vec![UNREACHED; nodes],
-                activated: NodeList::with_capacity(nodes),
-                touched: NodeList::with_capacity(nodes),
-            },
+            state: NodeState::new(0, nodes),
             frontier: NodeList::with_capacity(nodes),
             next: NodeList::with_capacity(nodes),
             sparse: SparseAccumulator::new(config.sparse_capacity.min(nodes.next_power_of_two())),
             strength: alloc::vec![0.0; nodes],
             ranked: Vec::with_capacity(nodes),
-            schedule: Schedule {
-                params: None,
-                decay_scaled: [0.0; MAX_HOPS + 1],
-                threshold: [0.0; MAX_HOPS + 1],
-            },
+            schedule: Schedule::empty(),
         }
     }
 
     /// Number of nodes this spreader serves.
     pub fn node_count(&self) -> usize {
-        self.state.cells.len()
+        self.state.len()
     }
 
     /// The configuration.
@@ -319,11 +289,7 @@ impl Spreader {
 
     /// Bytes of workspace held.
     pub fn memory_bytes(&self) -> usize {
-        let s = &self.state;
-        s.cells.len() * core::mem::size_of::<NodeCell>()
-            + s.hop.len()
-            + s.activated.memory_bytes()
-            + s.touched.memory_bytes()
+        self.state.memory_bytes()
             + self.frontier.memory_bytes()
             + self.next.memory_bytes()
             + self.sparse.memory_bytes()
@@ -333,24 +299,25 @@ impl Spreader {
 
     /// Activation of `node` after the last query (0 if not reached or out of range).
     pub fn activation(&self, node: u32) -> f32 {
-        self.state
-            .cells
-            .get(node as usize)
-            .map_or(0.0, |c| c.activation)
+        if (node as usize) < self.node_count() {
+            self.state.activation(node)
+        } else {
+            0.0
+        }
     }
 
     /// Activation of every node after the last query, by node id.
     pub fn activations(&self) -> impl ExactSizeIterator<Item = f32> + '_ {
-        self.state.cells.iter().map(|c| c.activation)
+        self.state.activations()
     }
 
     /// The hop at which `node` was first reached in the last query.
     pub fn hop_of(&self, node: u32) -> Option<u8> {
-        self.state
-            .hop
-            .get(node as usize)
-            .copied()
-            .filter(|&h| h != UNREACHED)
+        if (node as usize) < self.node_count() {
+            Some(self.state.hop(node)).filter(|&h| h != UNREACHED)
+        } else {
+            None
+        }
     }
 
     /// Nodes reached by the last query, in the order they were reached.
@@ -371,69 +338,34 @@ impl Spreader {
         results: &mut Vec<Activation>,
     ) -> Result<SpreadStats, SpreadError> {
         let graph = graph.into();
-        let n = graph.node_count();
-        if n != self.node_count() {
-            return Err(SpreadError::WorkspaceMismatch {
-                workspace: self.node_count(),
-                graph: n,
-            });
-        }
-        if self.schedule.params != Some(*params) {
-            params.validate()?;
-            self.schedule = Schedule::new(params);
-        }
-        for (index, seed) in seeds.iter().enumerate() {
-            if seed.node as usize >= n || !(0.0..=1.0).contains(&seed.activation) {
-                return Err(SpreadError::InvalidSeed {
-                    index,
-                    node: seed.node,
-                    activation: seed.activation,
-                });
-            }
-        }
-        self.reset();
+        self.schedule
+            .prepare(self.node_count(), graph, seeds, params)?;
+        self.state.reset();
         let stats = self.run(graph, seeds, params);
-        self.rank(params, results);
+        self.ranked.clear();
+        self.state
+            .rank_keys(params.min_activation, &mut self.ranked);
+        top_keys(&mut self.ranked, params.top_k);
+        let state = &self.state;
+        write_results(
+            &self.ranked,
+            params,
+            |v| (state.activation(v), state.hop(v)),
+            results,
+        );
         Ok(stats)
-    }
-
-    /// Clears the previous query's state: sparsely when it touched few nodes.
-    fn reset(&mut self) {
-        let s = &mut self.state;
-        if s.activated.len() > s.cells.len() / 16 {
-            s.cells.fill(NodeCell::default());
-            s.hop.fill(UNREACHED);
-        } else {
-            for &v in &s.activated {
-                s.cells[v as usize].activation = 0.0;
-                s.hop[v as usize] = UNREACHED;
-            }
-        }
-        s.activated.clear();
     }
 
     fn run(&mut self, graph: GraphView<'_>, seeds: &[Seed], params: &SpreadParams) -> SpreadStats {
         let out = graph.out_edges();
         let mut stats = SpreadStats::default();
-        let s = &mut self.state;
         for seed in seeds {
-            let cell = &mut s.cells[seed.node as usize];
-            let reached = cell.activation > 0.0;
-            cell.activation = (cell.activation + seed.activation).min(1.0);
-            if !reached && cell.activation > 0.0 {
-                s.hop[seed.node as usize] = 0;
-                s.activated.push(seed.node);
-            }
+            self.state.seed(seed.node, seed.activation);
         }
         self.frontier.clear();
-        let theta0 = self.schedule.threshold[0];
         if params.max_hops > 0 {
-            for &v in &s.activated {
-                let a = s.cells[v as usize].activation;
-                if a >= theta0 {
-                    self.frontier.push(FrontierEntry { node: v, delta: a });
-                }
-            }
+            self.state
+                .seed_frontier(&mut self.frontier, self.schedule.threshold[0]);
         }
 
         let pull_above = self.config.pull_fraction * graph.edge_count() as f32;
@@ -450,11 +382,7 @@ impl Spreader {
             stats.edges_traversed += frontier_edges;
             stats.hops += 1;
             let decay_scaled = self.schedule.decay_scaled[h];
-            let hop = Hop {
-                index: h as u8,
-                spreads_on: h < params.max_hops,
-                threshold: self.schedule.threshold[h],
-            };
+            let hop = self.schedule.hop(h, params);
             let reached_before = self.state.activated.len();
             let (state, next) = (&mut self.state, &mut self.next);
             next.clear();
@@ -468,8 +396,9 @@ impl Spreader {
                             strength(e.delta, decay_scaled, params.fan, degree);
                     }
                 }
-                pull(graph.in_edges(), &self.strength, 1.0, |v, units| {
-                    state.settle(next, hop, v, units.min(u64::from(u32::MAX)) as u32)
+                let rows = 0..graph.node_count() as u32;
+                pull(graph.in_edges(), rows, &self.strength, 1.0, |v, units| {
+                    state.settle(next, hop, v, saturate(units))
                 });
                 for e in &self.frontier {
                     self.strength[e.node as usize] = 0.0;
@@ -498,45 +427,4 @@ impl Spreader {
         stats.activated = self.state.activated.len() as u32;
         stats
     }
-
-    /// Ranks the reached nodes above `min_activation` into `results`.
-    fn rank(&mut self, params: &SpreadParams, results: &mut Vec<Activation>) {
-        let s = &self.state;
-        self.ranked.clear();
-        self.ranked.extend(s.activated.iter().filter_map(|&v| {
-            let activation = s.cells[v as usize].activation;
-            (activation >= params.min_activation).then(|| rank_key(v, activation))
-        }));
-        let k = params.top_k.min(self.ranked.len());
-        if k == 0 {
-            results.clear();
-            return;
-        }
-        if k < self.ranked.len() {
-            self.ranked.select_nth_unstable(k - 1);
-        }
-        let top = &mut self.ranked[..k];
-        top.sort_unstable();
-        results.clear();
-        results.extend(top.iter().map(|&key| {
-            let v = key as u32;
-            let (activation, hop) = (s.cells[v as usize].activation, s.hop[v as usize]);
-            Activation {
-                node: v,
-                activation,
-                hop,
-                confidence: activation * params.confidence.at(hop),
-            }
-        }));
-    }
-}
-
-/// A key whose ascending order is [`Activation::rank`]'s: the activation's
-/// bits inverted (a positive `f32` orders like its bits), then the node id.
-/// Sorting plain integers instead of comparing structs field by field keeps
-/// ranking cheap when a query reaches thousands of nodes.
-#[inline(always)]
-fn rank_key(node: u32, activation: f32) -> u64 {
-    debug_assert!(activation > 0.0);
-    (u64::from(!activation.to_bits()) << 32) | u64::from(node)
 }

@@ -21,6 +21,8 @@
 //! ```
 
 mod cpulist;
+#[cfg(feature = "hwloc")]
+mod hwloc;
 #[cfg(target_os = "linux")]
 mod sysfs;
 
@@ -52,7 +54,7 @@ pub struct NumaNode {
 }
 
 /// What a cache holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CacheKind {
     /// Data only (L1d).
     Data,
@@ -86,6 +88,8 @@ pub enum Source {
     Fallback,
     /// Built by [`TopologyBuilder`].
     Synthetic,
+    /// The hwloc library (the `hwloc` feature).
+    Hwloc,
 }
 
 /// The machine's shape.
@@ -117,6 +121,8 @@ pub enum TopologyError {
     },
     /// No online CPU was found.
     NoCpus,
+    /// The hwloc library failed (its message).
+    Library(alloc::string::String),
 }
 
 impl fmt::Display for TopologyError {
@@ -127,6 +133,7 @@ impl fmt::Display for TopologyError {
                 write!(f, "{}: unexpected contents {text:?}", path.display())
             }
             TopologyError::NoCpus => f.write_str("no online CPU found"),
+            TopologyError::Library(message) => write!(f, "hwloc: {message}"),
         }
     }
 }
@@ -159,6 +166,14 @@ impl Topology {
         sysfs::read(root)
     }
 
+    /// This machine through the hwloc library (packages, NUMA nodes, cores,
+    /// caches as [`detect`](Topology::detect) reports them, so the two can be
+    /// compared; hwloc also covers platforms without sysfs).
+    #[cfg(feature = "hwloc")]
+    pub fn from_hwloc() -> Result<Topology, TopologyError> {
+        hwloc::read()
+    }
+
     /// `cpus` CPUs, each its own core, one package, one node, no caches known.
     pub fn fallback(cpus: usize) -> Topology {
         let mut t = TopologyBuilder::new(1, 1, cpus.max(1) as u32, 1).build();
@@ -174,7 +189,9 @@ impl Topology {
     ) -> Topology {
         cpus.sort_unstable_by_key(|c| c.id);
         nodes.sort_unstable_by_key(|n| n.id);
-        caches.sort_by(|a, b| (a.level, a.cpus.first()).cmp(&(b.level, b.cpus.first())));
+        caches.sort_by(|a, b| {
+            (a.level, a.kind, a.cpus.first()).cmp(&(b.level, b.kind, b.cpus.first()))
+        });
         Topology {
             cpus,
             nodes,
