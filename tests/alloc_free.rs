@@ -40,6 +40,32 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Every direction and accumulator: default, dense push only, pull only.
+fn hop_configs() -> [SpreaderConfig; 3] {
+    [
+        SpreaderConfig::for_nodes(1 << 20),
+        SpreaderConfig {
+            pull_fraction: f32::INFINITY,
+            sparse_capacity: 16,
+        },
+        SpreaderConfig {
+            pull_fraction: -1.0,
+            ..SpreaderConfig::for_nodes(1 << 20)
+        },
+    ]
+}
+
+/// `count` queries of 8 seeds spread over `n` nodes.
+fn queries(n: u32, count: u32) -> Vec<Vec<Seed>> {
+    (0..count)
+        .map(|q| {
+            (0..8)
+                .map(|i| Seed::new((q * 7919 + i * 104_729) % n, 1.0))
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
 fn queries_after_warm_up_do_not_allocate() {
     // Small graphs under Miri, which interprets every instruction.
@@ -57,27 +83,10 @@ fn queries_after_warm_up_do_not_allocate() {
     let wide = SpreadParams::default();
     for graph in [&rmat, &ba] {
         let n = graph.node_count() as u32;
-        // Every direction and accumulator: default, dense push only, pull only.
-        for config in [
-            SpreaderConfig::for_nodes(1 << 20),
-            SpreaderConfig {
-                pull_fraction: f32::INFINITY,
-                sparse_capacity: 16,
-            },
-            SpreaderConfig {
-                pull_fraction: -1.0,
-                ..SpreaderConfig::for_nodes(1 << 20)
-            },
-        ] {
+        for config in hop_configs() {
             let mut spreader = Spreader::with_config(graph.node_count(), config);
             let mut results = Vec::with_capacity(100);
-            let queries: Vec<Vec<Seed>> = (0..query_count)
-                .map(|q| {
-                    (0..8)
-                        .map(|i| Seed::new((q * 7919 + i * 104_729) % n, 1.0))
-                        .collect()
-                })
-                .collect();
+            let queries = queries(n, query_count);
             spreader
                 .spread(graph, &queries[0], &wide, &mut results)
                 .unwrap();
@@ -121,25 +130,9 @@ fn parallel_queries_do_not_allocate(graph: &Graph, query_count: u32) {
     }
     .unwrap();
     let n = graph.node_count() as u32;
-    let queries: Vec<Vec<Seed>> = (0..query_count)
-        .map(|q| {
-            (0..8)
-                .map(|i| Seed::new((q * 7919 + i * 104_729) % n, 1.0))
-                .collect()
-        })
-        .collect();
+    let queries = queries(n, query_count);
     let params = SpreadParams::default();
-    for config in [
-        SpreaderConfig::for_nodes(1 << 20),
-        SpreaderConfig {
-            pull_fraction: f32::INFINITY,
-            sparse_capacity: 16,
-        },
-        SpreaderConfig {
-            pull_fraction: -1.0,
-            ..SpreaderConfig::for_nodes(1 << 20)
-        },
-    ] {
+    for config in hop_configs() {
         let mut spreader = ParallelSpreader::with_config(graph, &workers, config);
         let mut results = Vec::with_capacity(100);
         for seeds in &queries {
