@@ -13,8 +13,8 @@ use std::time::Duration;
 use axonal::graph::CsrView;
 use axonal::graph::{Graph, generate};
 use axonal::spread::{
-    Activation, Decay, Fan, MAX_HOPS, ParallelSpreader, Seed, SpreadParams, Spreader,
-    SpreaderConfig, Threshold, dense_hop,
+    Activation, ConcurrentSpreader, Decay, Fan, MAX_HOPS, ParallelSpreader, QueryJob, Seed,
+    SpreadParams, Spreader, SpreaderConfig, Threshold, dense_hop,
 };
 use axonal::workers::Workers;
 use common::baseline::Baseline;
@@ -160,6 +160,35 @@ fn bench_parallel(
             }
         })
     });
+}
+
+/// `spread/rmat20_query_std_concurrent/t<threads>`: 64 independent
+/// `query_std` queries, each run whole by one worker of a
+/// `ConcurrentSpreader` (throughput scaling for many small queries).
+fn rmat20_query_std_concurrent(c: &mut Criterion) {
+    let w = common::rmat20();
+    let g = &w.reordered;
+    let seeds: Vec<Vec<Seed>> = common::rmat_queries(&w.original, 64, 13)
+        .iter()
+        .map(|q| w.to_reordered(q))
+        .collect();
+    let p = SpreadParams::query_std();
+    let mut group = c.benchmark_group("spread/rmat20_query_std_concurrent");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8))
+        .warm_up_time(Duration::from_secs(1));
+    group.throughput(Throughput::Elements(seeds.len() as u64));
+    for threads in thread_counts() {
+        let workers = Workers::new(threads).expect("worker threads");
+        let mut spreaders = ConcurrentSpreader::new(g.node_count(), &workers);
+        let mut jobs: Vec<QueryJob> = seeds.iter().map(|s| QueryJob::new(s)).collect();
+        group.bench_function(format!("t{threads}"), |b| {
+            b.iter(|| spreaders.spread(g, &p, &mut jobs))
+        });
+        assert!(jobs.iter().all(|j| matches!(j.outcome, Some(Ok(_)))));
+    }
+    group.finish();
 }
 
 /// `spread/rmat22_query_wide/{t1,t<cores>}`: the scaling figure of a large
@@ -464,6 +493,7 @@ criterion_group!(
     rmat20_spmv,
     rmat20_query_std_8q,
     rmat20_pagerank_like,
+    rmat20_query_std_concurrent,
     rmat22_query_wide
 );
 criterion_main!(benches);

@@ -7,7 +7,11 @@
 //! cargo run --release --example recall -- --workload rmat20_query_wide --queries 100
 //! cargo run --release --example recall -- --graph my.mtx      # your graph
 //! cargo run --release --example recall -- --order none        # skip locality reordering
+//! cargo run --release --example recall -- --workload rmat20_query_wide --threads 2
 //! ```
+//!
+//! `--threads N` spreads each query on `N` pinned workers (a
+//! `ParallelSpreader`, bit-identical results); the default is one thread.
 //!
 //! Queries are drawn in the graph's own ids; the graph is renumbered for
 //! locality first (`--order degree` by default) and seeds are mapped through
@@ -22,7 +26,10 @@ use axonal::graph::{Graph, GraphBuilder, Ordering, Permutation, generate, io};
 use axonal::layout::EmbeddingMatrix;
 use axonal::rng::SplitMix64;
 use axonal::simd::{Hit, Kernels, TopK};
-use axonal::spread::{Activation, Seed, SpreadParams, SpreadStats, Spreader};
+use axonal::spread::{
+    Activation, ParallelSpreader, Seed, SpreadError, SpreadParams, SpreadStats, Spreader,
+};
+use axonal::workers::Workers;
 
 const DIM: usize = 384;
 const SEEDS_PER_QUERY: usize = 16;
@@ -40,6 +47,44 @@ struct Args {
     queries: usize,
     graph: Option<String>,
     order: Option<Ordering>,
+    threads: usize,
+}
+
+/// One query at a time, on the calling thread or on pinned workers.
+enum Engine {
+    Serial(Box<Spreader>),
+    Parallel(Box<ParallelSpreader>),
+}
+
+impl Engine {
+    fn new(graph: &Graph, threads: usize) -> Result<Engine, String> {
+        Ok(if threads == 1 {
+            Engine::Serial(Box::new(Spreader::new(graph.node_count())))
+        } else {
+            let workers = Workers::new(threads).map_err(|e| e.to_string())?;
+            Engine::Parallel(Box::new(ParallelSpreader::new(graph, &workers)))
+        })
+    }
+
+    fn spread(
+        &mut self,
+        graph: &Graph,
+        seeds: &[Seed],
+        params: &SpreadParams,
+        results: &mut Vec<Activation>,
+    ) -> Result<SpreadStats, SpreadError> {
+        match self {
+            Engine::Serial(s) => s.spread(graph, seeds, params, results),
+            Engine::Parallel(s) => s.spread(graph, seeds, params, results),
+        }
+    }
+
+    fn memory_bytes(&mut self) -> usize {
+        match self {
+            Engine::Serial(s) => s.memory_bytes(),
+            Engine::Parallel(s) => s.memory_bytes(),
+        }
+    }
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -48,6 +93,7 @@ fn parse_args() -> Result<Args, String> {
         queries: 1000,
         graph: None,
         order: Some(Ordering::DegreeDescending),
+        threads: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -63,6 +109,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--queries" => args.queries = value()?.parse().map_err(|e| format!("--queries: {e}"))?,
             "--graph" => args.graph = Some(value()?),
+            "--threads" => args.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
             "--order" => {
                 args.order = match value()?.as_str() {
                     "degree" => Some(Ordering::DegreeDescending),
@@ -72,13 +119,16 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "-h" | "--help" => {
-                return Err("usage: recall [--workload recall|rmat20_query_std|rmat20_query_wide] [--queries N] [--graph FILE] [--order degree|bfs|none]".into())
+                return Err("usage: recall [--workload recall|rmat20_query_std|rmat20_query_wide] [--queries N] [--graph FILE] [--order degree|bfs|none] [--threads N]".into())
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
     if args.queries == 0 {
         return Err("--queries must be at least 1".into());
+    }
+    if args.threads == 0 {
+        return Err("--threads must be at least 1".into());
     }
     Ok(args)
 }
@@ -160,7 +210,7 @@ fn run(args: Args) -> Result<(), String> {
         _ => SpreadParams::query_std(),
     };
     let kernels = Kernels::best();
-    let mut spreader = Spreader::new(graph.node_count());
+    let mut spreader = Engine::new(&graph, args.threads)?;
     let mut results: Vec<Activation> = Vec::with_capacity(params.top_k);
     let mut top = TopK::new(SEEDS_PER_QUERY);
     let mut hits: Vec<Hit> = Vec::with_capacity(SEEDS_PER_QUERY);
@@ -224,7 +274,8 @@ fn run(args: Args) -> Result<(), String> {
         &format!("{name}, order {order}"),
         &graph,
         matrix.as_ref(),
-        &spreader,
+        spreader.memory_bytes(),
+        args.threads,
         &samples,
         measured_wall,
         build_graph,
@@ -250,7 +301,8 @@ fn report(
     name: &str,
     graph: &Graph,
     matrix: Option<&EmbeddingMatrix>,
-    spreader: &Spreader,
+    workspace_bytes: usize,
+    threads: usize,
     samples: &[Sample],
     wall: Duration,
     build_graph: Duration,
@@ -289,8 +341,12 @@ fn report(
             build_embeddings
         );
     }
+    let threads = match threads {
+        1 => "single thread".to_string(),
+        t => format!("each spread on {t} pinned workers"),
+    };
     println!(
-        "queries: {} measured (after warm-up), single thread\n",
+        "queries: {} measured (after warm-up), {threads}\n",
         samples.len()
     );
     println!(
@@ -339,7 +395,7 @@ fn report(
         "memory: graph {:.1} MiB (both directions), embeddings {:.1} MiB, spreader workspace {:.1} MiB",
         mib(graph.memory_bytes()),
         mib(emb),
-        mib(spreader.memory_bytes())
+        mib(workspace_bytes)
     );
     println!(
         "{{\"workload\":\"{}\",\"queries\":{},\"p50_us\":{:.1},\"p95_us\":{:.1},\"p99_us\":{:.1},\"spread_p50_us\":{:.1},\"spread_p95_us\":{:.1},\"qps\":{:.1},\"edges_per_s\":{:.0},\"edges_per_query\":{:.0}}}",
