@@ -53,6 +53,8 @@ pub mod layout;
 pub mod simd;
 
 #[cfg(feature = "alloc")]
+pub mod batch;
+#[cfg(feature = "alloc")]
 mod hint;
 mod math;
 

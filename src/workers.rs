@@ -286,8 +286,16 @@ impl Workers {
     /// returns when all calls have returned. Allocation-free. If a call
     /// panics, the others still run to the end, then the panic is resumed
     /// here. Calls from several threads at once take turns.
+    ///
+    /// # Panics
+    /// If called from one of this pool's own workers (inside a job), which
+    /// could never finish: that worker would wait for itself.
     pub fn run(&self, f: &(dyn Fn(usize) + Sync)) {
         let shared = &*self.inner.shared;
+        assert!(
+            WORKER_OF.get() != shared as *const Shared as usize,
+            "Workers::run called from one of its own workers: it would wait for itself"
+        );
         let _turn = lock(&self.inner.running);
         // SAFETY: erasing the lifetime is sound because no worker touches the
         // job after `remaining` reaches zero, and this function does not
@@ -360,7 +368,13 @@ struct SendPtr<T>(*mut T);
 // worker, and `T: Send` is required where it is built.
 unsafe impl<T: Send> Sync for SendPtr<T> {}
 
+std::thread_local! {
+    /// The pool (its `Shared` address) whose worker this thread is; 0 elsewhere.
+    static WORKER_OF: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
 fn worker_loop(shared: &Shared, w: usize) {
+    WORKER_OF.set(shared as *const Shared as usize);
     let mut seen = 0u64;
     loop {
         let mut spins = 0;
@@ -482,6 +496,28 @@ mod tests {
             done.fetch_add(1, Ordering::Relaxed);
         });
         assert_eq!(done.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn a_job_cannot_wait_for_its_own_pool() {
+        let workers = Workers::unpinned(2).unwrap();
+        let other = Workers::unpinned(1).unwrap();
+        let nested_ok = AtomicUsize::new(0);
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            workers.run(&|w| {
+                // Another pool is fine; this one would deadlock.
+                other.run(&|_| {
+                    nested_ok.fetch_add(1, Ordering::Relaxed);
+                });
+                if w == 0 {
+                    workers.run(&|_| {});
+                }
+            })
+        }));
+        let payload = result.expect_err("nested run on the same pool panics");
+        let message = payload.downcast_ref::<&str>().copied().unwrap_or_default();
+        assert!(message.contains("its own workers"), "{message}");
+        assert_eq!(nested_ok.load(Ordering::Relaxed), 2);
     }
 
     #[test]

@@ -67,4 +67,4 @@ pub use parallel::{ConcurrentSpreader, ParallelSpreader, QueryJob};
 pub use params::{Decay, Fan, MAX_HOPS, SpreadParams, Threshold, TierConfidence};
 pub use pooled::{WorkspacePool, pool_results};
 pub use pull::dense_hop;
-pub use spreader::{Activation, Seed, SpreadStats, Spreader, SpreaderConfig};
+pub use spreader::{Activation, HopPlan, Seed, SpreadStats, Spreader, SpreaderConfig};

@@ -38,7 +38,7 @@ use super::pull::pull;
 use super::push::{Accumulate, push};
 use super::spreader::{Schedule, saturate, write_results};
 use super::state::{FrontierEntry, Hop, NodeState, UNREACHED, top_keys};
-use super::{Activation, Seed, SpreadStats, Spreader, SpreaderConfig};
+use super::{Activation, HopPlan, Seed, SpreadStats, Spreader, SpreaderConfig};
 use crate::graph::{CsrView, GraphView};
 use crate::numa::{self, NotApplied};
 use crate::topology::Topology;
@@ -300,6 +300,19 @@ impl ParallelSpreader {
         params: &SpreadParams,
         results: &mut Vec<Activation>,
     ) -> Result<SpreadStats, SpreadError> {
+        self.spread_gated(graph, seeds, params, results, |_| true)
+    }
+
+    /// [`spread`](ParallelSpreader::spread) with a gate before every hop,
+    /// as [`Spreader::spread_gated`] (the same gate sees the same plans).
+    pub fn spread_gated<'g>(
+        &mut self,
+        graph: impl Into<GraphView<'g>>,
+        seeds: &[Seed],
+        params: &SpreadParams,
+        results: &mut Vec<Activation>,
+        mut gate: impl FnMut(&HopPlan) -> bool,
+    ) -> Result<SpreadStats, SpreadError> {
         let graph = graph.into();
         self.schedule.prepare(self.nodes, graph, seeds, params)?;
         let out = graph.out_edges();
@@ -328,13 +341,26 @@ impl ParallelSpreader {
         let mut stats = SpreadStats::default();
         let pull_above = self.config.pull_fraction * graph.edge_count() as f32;
         for h in 1..=params.max_hops {
-            let (mut frontier, mut frontier_edges) = (0u32, 0u64);
+            let (mut frontier, mut frontier_edges, mut reached) = (0u32, 0u64, 0);
             for part in &mut self.parts {
                 let p = part_mut(part);
                 frontier += p.frontier.len() as u32;
                 frontier_edges += p.frontier_edges;
+                reached += p.state.activated.len();
             }
             if frontier == 0 {
+                break;
+            }
+            let plan = HopPlan::new(
+                h,
+                frontier as usize,
+                frontier_edges,
+                frontier_edges as f32 > pull_above,
+                graph,
+                reached,
+            );
+            if !gate(&plan) {
+                stats.truncated = true;
                 break;
             }
             stats.frontier[h - 1] = frontier;
@@ -342,7 +368,7 @@ impl ParallelSpreader {
             stats.hops += 1;
             let hop = self.schedule.hop(h, params);
             let decay_scaled = self.schedule.decay_scaled[h];
-            if frontier_edges as f32 > pull_above {
+            if plan.pull {
                 stats.pull_hops += 1;
                 stats.edges_scanned += graph.edge_count() as u64;
                 self.pull_hop(graph, hop, decay_scaled, params);

@@ -71,6 +71,29 @@ pub struct SpreadStats {
     pub activated: u32,
     /// `frontier[h]`: nodes spreading from hop `h`.
     pub frontier: [u32; MAX_HOPS + 1],
+    /// Whether a gate stopped the query before its last hop
+    /// ([`Spreader::spread_gated`]): the results are those of the `hops`
+    /// hops that ran.
+    pub truncated: bool,
+}
+
+/// What the next hop will do: what a gate ([`Spreader::spread_gated`]) sees
+/// before deciding whether it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HopPlan {
+    /// The hop (1 for the first).
+    pub hop: u32,
+    /// Nodes that would spread.
+    pub frontier: u32,
+    /// Their out-edges.
+    pub frontier_edges: u64,
+    /// Whether the hop would pull over every in-edge (else push).
+    pub pull: bool,
+    /// Edges the hop would read: every edge for a pull, `frontier_edges` for
+    /// a push.
+    pub edges_to_read: u64,
+    /// Nodes reached so far.
+    pub reached: u32,
 }
 
 impl Default for SpreadStats {
@@ -83,6 +106,7 @@ impl Default for SpreadStats {
             edges_scanned: 0,
             activated: 0,
             frontier: [0; MAX_HOPS + 1],
+            truncated: false,
         }
     }
 }
@@ -229,6 +253,30 @@ impl Schedule {
     }
 }
 
+impl HopPlan {
+    pub(crate) fn new(
+        hop: usize,
+        frontier: usize,
+        frontier_edges: u64,
+        pull: bool,
+        graph: GraphView<'_>,
+        reached: usize,
+    ) -> HopPlan {
+        HopPlan {
+            hop: hop as u32,
+            frontier: frontier as u32,
+            frontier_edges,
+            pull,
+            edges_to_read: if pull {
+                graph.edge_count() as u64
+            } else {
+                frontier_edges
+            },
+            reached: reached as u32,
+        }
+    }
+}
+
 /// A pulled row's `u64` sum as the `u32` a settle takes (saturated: a sum
 /// that large caps the node at 1 anyway).
 #[inline(always)]
@@ -337,11 +385,26 @@ impl Spreader {
         params: &SpreadParams,
         results: &mut Vec<Activation>,
     ) -> Result<SpreadStats, SpreadError> {
+        self.spread_gated(graph, seeds, params, results, |_| true)
+    }
+
+    /// [`spread`](Spreader::spread), asking `gate` before every hop whether
+    /// it runs: once it says no, the query stops there and ranks what it has
+    /// (`SpreadStats::truncated`). Budgets are built on this: a deadline
+    /// (`batch::DeadlineSpreader`), a cap on edges read, cancellation.
+    pub fn spread_gated<'g>(
+        &mut self,
+        graph: impl Into<GraphView<'g>>,
+        seeds: &[Seed],
+        params: &SpreadParams,
+        results: &mut Vec<Activation>,
+        mut gate: impl FnMut(&HopPlan) -> bool,
+    ) -> Result<SpreadStats, SpreadError> {
         let graph = graph.into();
         self.schedule
             .prepare(self.node_count(), graph, seeds, params)?;
         self.state.reset();
-        let stats = self.run(graph, seeds, params);
+        let stats = self.run(graph, seeds, params, &mut gate);
         self.ranked.clear();
         self.state
             .rank_keys(params.min_activation, &mut self.ranked);
@@ -356,7 +419,13 @@ impl Spreader {
         Ok(stats)
     }
 
-    fn run(&mut self, graph: GraphView<'_>, seeds: &[Seed], params: &SpreadParams) -> SpreadStats {
+    fn run(
+        &mut self,
+        graph: GraphView<'_>,
+        seeds: &[Seed],
+        params: &SpreadParams,
+        gate: &mut impl FnMut(&HopPlan) -> bool,
+    ) -> SpreadStats {
         let out = graph.out_edges();
         let mut stats = SpreadStats::default();
         for seed in seeds {
@@ -378,6 +447,18 @@ impl Spreader {
                 .iter()
                 .map(|e| u64::from(out.degree(e.node)))
                 .sum();
+            let plan = HopPlan::new(
+                h,
+                self.frontier.len(),
+                frontier_edges,
+                frontier_edges as f32 > pull_above,
+                graph,
+                self.state.activated.len(),
+            );
+            if !gate(&plan) {
+                stats.truncated = true;
+                break;
+            }
             stats.frontier[h - 1] = self.frontier.len() as u32;
             stats.edges_traversed += frontier_edges;
             stats.hops += 1;
@@ -386,7 +467,7 @@ impl Spreader {
             let reached_before = self.state.activated.len();
             let (state, next) = (&mut self.state, &mut self.next);
             next.clear();
-            if frontier_edges as f32 > pull_above {
+            if plan.pull {
                 stats.pull_hops += 1;
                 stats.edges_scanned += graph.edge_count() as u64;
                 for e in &self.frontier {

@@ -1,0 +1,26 @@
+//! Serving queries under a latency budget.
+//!
+//! Engines receive a stream of recall queries, each with a budget. Meeting it
+//! takes knowing how long work will take, before and while it runs:
+//!
+//! - [`LatencyPredictor`] learns, online, how long a request of a given shape
+//!   (seeds, their degrees, hops, batch size) takes, for admission and
+//!   batching decisions made before it starts;
+//! - [`DeadlineSpreader`] decides hop by hop: it stops a query whose next hop
+//!   would end after the deadline and returns the partial results, flagged.
+//!
+//! Time comes from a [`Clock`]: the [`SystemClock`], or a [`ManualClock`]
+//! in tests and simulations, so that every decision can be replayed exactly.
+//! (The adaptive batcher and the multi-query kernels build on these.)
+
+mod clock;
+mod deadline;
+mod predictor;
+
+#[cfg(feature = "std")]
+pub use clock::SystemClock;
+pub use clock::{Clock, ManualClock};
+pub use deadline::{CostLine, DeadlineSpreader, HopCostModel};
+pub use predictor::{
+    FEATURES, LatencyPredictor, PRIOR_US, Prediction, PredictorConfig, PredictorError, RequestShape,
+};
