@@ -109,3 +109,103 @@ fn best_is_the_fastest_available() {
     }
     assert!(best.is_available());
 }
+
+/// The batch scan gives every query exactly the one-query scan's hits (ids
+/// and score bits), on every backend, for any batch size (short groups of
+/// three, several passes) and dimensions through every tail of the kernel.
+#[test]
+fn batch_scan_matches_one_query_scans_on_every_backend() {
+    use axonal::layout::{EmbeddingError, EmbeddingMatrix};
+    use axonal::simd::{Hit, SCAN_BATCH, TopK};
+
+    let mut rng = SplitMix64::new(77);
+    let dims: &[usize] = if cfg!(miri) {
+        &[7, 40]
+    } else {
+        &[1, 7, 8, 31, 32, 33, 100, 384]
+    };
+    let rows = if cfg!(miri) { 70 } else { 300 };
+    let counts: &[usize] = if cfg!(miri) {
+        &[1, 4]
+    } else {
+        &[1, 2, 3, 4, 7, SCAN_BATCH + 2]
+    };
+    let kernels: Vec<Kernels> = Backend::ALL
+        .into_iter()
+        .filter_map(Kernels::for_backend)
+        .collect();
+    for &dim in dims {
+        let flat: Vec<f32> = (0..rows * dim)
+            .map(|_| rng.next_f32() * 2.0 - 1.0)
+            .collect();
+        let matrix = EmbeddingMatrix::from_rows(dim, &flat).unwrap();
+        for &count in counts {
+            let queries: Vec<Vec<f32>> = (0..count)
+                .map(|q| {
+                    (0..dim)
+                        .map(|_| if q == 1 { 0.0 } else { rng.next_f32() - 0.5 })
+                        .collect()
+                })
+                .collect();
+            for &k in &kernels {
+                for cosine in [false, true] {
+                    let mut tops: Vec<TopK> =
+                        (0..count).map(|q| TopK::new([10, 0, 3][q % 3])).collect();
+                    if cosine {
+                        k.top_k_cosine_batch(&queries, &matrix, &mut tops).unwrap();
+                    } else {
+                        k.top_k_dot_batch(&queries, &matrix, &mut tops).unwrap();
+                    }
+                    for (q, top) in tops.iter_mut().enumerate() {
+                        let mut one = TopK::new(top.k());
+                        if cosine {
+                            k.top_k_cosine(&queries[q], &matrix, &mut one).unwrap();
+                        } else {
+                            k.top_k_dot(&queries[q], &matrix, &mut one).unwrap();
+                        }
+                        let (mut got, mut want): (Vec<Hit>, Vec<Hit>) = (Vec::new(), Vec::new());
+                        top.drain_sorted(&mut got);
+                        one.drain_sorted(&mut want);
+                        let bits = |h: &[Hit]| {
+                            h.iter()
+                                .map(|h| (h.id, h.score.to_bits()))
+                                .collect::<Vec<_>>()
+                        };
+                        assert_eq!(
+                            bits(&got),
+                            bits(&want),
+                            "{k:?} dim {dim} batch {count} query {q} cosine {cosine}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    // Errors name the query and leave the selectors alone.
+    let matrix = EmbeddingMatrix::from_rows(4, &[1.0; 8]).unwrap();
+    let k = Kernels::best();
+    let mut tops = vec![TopK::new(2), TopK::new(2)];
+    let bad = [vec![1.0; 4], vec![1.0, f32::NAN, 0.0, 0.0]];
+    assert_eq!(
+        k.top_k_dot_batch(&bad, &matrix, &mut tops),
+        Err(EmbeddingError::NonFinite { row: 1, col: 1 })
+    );
+    assert_eq!(
+        k.top_k_cosine_batch(&[vec![1.0; 3]], &matrix, &mut tops[..1]),
+        Err(EmbeddingError::DimensionMismatch {
+            expected: 4,
+            found: 3
+        })
+    );
+    assert_eq!(
+        k.top_k_dot_batch(&[vec![1.0; 4]], &matrix, &mut tops),
+        Err(EmbeddingError::BatchMismatch {
+            queries: 1,
+            selectors: 2
+        })
+    );
+    let mut out = Vec::new();
+    tops[0].drain_sorted(&mut out);
+    assert!(out.is_empty(), "a rejected batch offered nothing");
+}

@@ -168,13 +168,21 @@ pub enum EmbeddingError {
     },
     /// A value was NaN or infinite.
     NonFinite {
-        /// Row index (for a query: 0).
+        /// Row index (for a query: its index in the batch, 0 for one query).
         row: usize,
         /// Column of the first bad value.
         col: usize,
     },
     /// The matrix would exceed `u32::MAX` rows or the address space.
     TooLarge,
+    /// A batch scan was given a different number of top-k selectors than
+    /// queries.
+    BatchMismatch {
+        /// Queries given.
+        queries: usize,
+        /// Selectors given.
+        selectors: usize,
+    },
 }
 
 impl fmt::Display for EmbeddingError {
@@ -188,6 +196,10 @@ impl fmt::Display for EmbeddingError {
                 write!(f, "row {row} has a NaN or infinite value at column {col}")
             }
             EmbeddingError::TooLarge => f.write_str("embedding matrix too large"),
+            EmbeddingError::BatchMismatch { queries, selectors } => write!(
+                f,
+                "a batch of {queries} queries needs as many top-k selectors, got {selectors}"
+            ),
         }
     }
 }

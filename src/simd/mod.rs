@@ -32,7 +32,7 @@ mod vector;
 mod topk;
 
 #[cfg(feature = "alloc")]
-pub use topk::{Hit, TopK};
+pub use topk::{Hit, SCAN_BATCH, TopK};
 
 use core::fmt;
 
@@ -123,7 +123,12 @@ pub(crate) struct RawKernels {
     pub(crate) l2_squared: unsafe fn(&[f32], &[f32]) -> f32,
     #[cfg_attr(not(feature = "alloc"), allow(dead_code))] // used by the top-k scan
     pub(crate) dot_rows: unsafe fn(&[f32], &[f32], usize, &mut [f32]),
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))] // used by the batch scan
+    pub(crate) dot_rows4: DotRows4,
 }
+
+/// The batch scan's kernel: four queries against a block of rows.
+type DotRows4 = unsafe fn([&[f32]; 4], &[f32], usize, &mut [[f32; 4]]);
 
 /// The kernels of one backend that this CPU supports.
 ///
@@ -223,6 +228,28 @@ impl Kernels {
         // SAFETY: `self` exists only for an available backend; the bounds
         // were just checked (and the kernel slices with checks as well).
         unsafe { (self.0.dot_rows)(query, rows, stride, out) }
+    }
+
+    /// [`dot_rows`](Self::dot_rows) for four queries of one length at
+    /// once, `out[r][m]` the score of query `m`: each score has the bits
+    /// `dot_rows` gives it, each row is read once.
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))] // used by the batch scan
+    pub(crate) fn dot_rows4(
+        self,
+        queries: [&[f32]; 4],
+        rows: &[f32],
+        stride: usize,
+        out: &mut [[f32; 4]],
+    ) {
+        let dim = queries[0].len();
+        assert!(
+            queries.iter().all(|q| q.len() == dim)
+                && stride >= dim
+                && (out.is_empty() || rows.len() >= (out.len() - 1) * stride + dim)
+        );
+        // SAFETY: `self` exists only for an available backend; the bounds
+        // were just checked (and the kernel slices with checks as well).
+        unsafe { (self.0.dot_rows4)(queries, rows, stride, out) }
     }
 }
 

@@ -33,17 +33,20 @@ impl Hit {
 struct Worst(Hit);
 
 impl PartialEq for Worst {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
 impl Eq for Worst {}
 impl PartialOrd for Worst {
+    #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 impl Ord for Worst {
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
         self.0.rank(&other.0)
     }
@@ -54,6 +57,10 @@ impl Ord for Worst {
 pub struct TopK {
     k: usize,
     heap: BinaryHeap<Worst>,
+    /// Once `k` hits are kept: the worst kept score. A hit scoring below it
+    /// is turned away with one comparison (a scan offers every row, and
+    /// almost all of them are turned away).
+    floor: f32,
 }
 
 impl TopK {
@@ -62,6 +69,7 @@ impl TopK {
         TopK {
             k,
             heap: BinaryHeap::with_capacity(k),
+            floor: f32::NEG_INFINITY,
         }
     }
 
@@ -73,11 +81,15 @@ impl TopK {
     /// Forgets all hits (keeps the memory).
     pub fn clear(&mut self) {
         self.heap.clear();
+        self.floor = f32::NEG_INFINITY;
     }
 
     /// Offers a hit.
     #[inline]
     pub fn push(&mut self, id: u32, score: f32) {
+        if score < self.floor {
+            return;
+        }
         let hit = Worst(Hit { id, score });
         if self.heap.len() < self.k {
             self.heap.push(hit);
@@ -85,6 +97,11 @@ impl TopK {
             && hit < *worst
         {
             *worst = hit;
+        } else {
+            return;
+        }
+        if self.heap.len() == self.k {
+            self.floor = self.heap.peek().map_or(f32::NEG_INFINITY, |w| w.0.score);
         }
     }
 
@@ -94,6 +111,7 @@ impl TopK {
         out.clear();
         out.extend(self.heap.drain().map(|w| w.0));
         out.sort_unstable_by(Hit::rank);
+        self.floor = f32::NEG_INFINITY;
     }
 }
 
@@ -157,6 +175,119 @@ impl Kernels {
             }
         }
     }
+}
+
+/// Queries one pass of the batch scan serves: more are scanned in passes of
+/// this many.
+pub const SCAN_BATCH: usize = 32;
+
+/// Rows per block of the batch scan: a block (64 rows of 384 floats, 96 KiB)
+/// stays in L2 while every query of the pass goes over it.
+const BATCH_BLOCK: usize = 64;
+
+impl Kernels {
+    /// [`top_k_cosine`](Self::top_k_cosine) for many queries at once:
+    /// query `m`'s hits go to `tops[m]`, with exactly the scores (bits) the
+    /// one-query scan gives. The matrix is read once per [`SCAN_BATCH`]
+    /// queries instead of once per query, so a batch costs little more
+    /// than one query: the scan turns from memory-bound into compute-bound.
+    ///
+    /// Errors (a query of the wrong length or with a non-finite value,
+    /// `row` naming the query; as many selectors as queries) are reported
+    /// before any selector changes.
+    pub fn top_k_cosine_batch<Q: AsRef<[f32]>>(
+        self,
+        queries: &[Q],
+        matrix: &EmbeddingMatrix,
+        tops: &mut [TopK],
+    ) -> Result<(), EmbeddingError> {
+        check_batch(queries, matrix, tops)?;
+        for (queries, tops) in queries.chunks(SCAN_BATCH).zip(tops.chunks_mut(SCAN_BATCH)) {
+            let mut inv_q = [0.0f32; SCAN_BATCH];
+            for (inv, q) in inv_q.iter_mut().zip(queries) {
+                let q = q.as_ref();
+                let norm_sq = self.dot(q, q).expect("same slice");
+                *inv = if norm_sq > 0.0 {
+                    1.0 / crate::math::sqrtf(norm_sq)
+                } else {
+                    0.0
+                };
+            }
+            self.scan_batch(queries, matrix, tops, |score, m, row| {
+                score * inv_q[m] * matrix.inv_norms()[row]
+            });
+        }
+        Ok(())
+    }
+
+    /// Like [`top_k_cosine_batch`](Self::top_k_cosine_batch), scored by the
+    /// plain dot product (as [`top_k_dot`](Self::top_k_dot)).
+    pub fn top_k_dot_batch<Q: AsRef<[f32]>>(
+        self,
+        queries: &[Q],
+        matrix: &EmbeddingMatrix,
+        tops: &mut [TopK],
+    ) -> Result<(), EmbeddingError> {
+        check_batch(queries, matrix, tops)?;
+        for (queries, tops) in queries.chunks(SCAN_BATCH).zip(tops.chunks_mut(SCAN_BATCH)) {
+            self.scan_batch(queries, matrix, tops, |score, _, _| score);
+        }
+        Ok(())
+    }
+
+    /// One pass over `matrix` for up to [`SCAN_BATCH`] queries: block by
+    /// block of rows, four queries at a time (`generic::dot_rows4`).
+    fn scan_batch<Q: AsRef<[f32]>>(
+        self,
+        queries: &[Q],
+        matrix: &EmbeddingMatrix,
+        tops: &mut [TopK],
+        score: impl Fn(f32, usize, usize) -> f32,
+    ) {
+        let (data, stride) = (matrix.as_padded_slice(), matrix.stride());
+        let mut scores = [[0f32; 4]; BATCH_BLOCK];
+        for first in (0..matrix.rows()).step_by(BATCH_BLOCK) {
+            let n = BATCH_BLOCK.min(matrix.rows() - first);
+            for (t, group) in queries.chunks(4).enumerate() {
+                // A short last group repeats its first query (scores unused).
+                let q = |m: usize| group.get(m).unwrap_or(&group[0]).as_ref();
+                self.dot_rows4(
+                    [q(0), q(1), q(2), q(3)],
+                    &data[first * stride..],
+                    stride,
+                    &mut scores[..n],
+                );
+                for (m, top) in tops[4 * t..].iter_mut().take(group.len()).enumerate() {
+                    if top.k() == 0 {
+                        continue;
+                    }
+                    for (i, s) in scores[..n].iter().enumerate() {
+                        top.push((first + i) as u32, score(s[m], 4 * t + m, first + i));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn check_batch<Q: AsRef<[f32]>>(
+    queries: &[Q],
+    matrix: &EmbeddingMatrix,
+    tops: &[TopK],
+) -> Result<(), EmbeddingError> {
+    if queries.len() != tops.len() {
+        return Err(EmbeddingError::BatchMismatch {
+            queries: queries.len(),
+            selectors: tops.len(),
+        });
+    }
+    for (index, q) in queries.iter().enumerate() {
+        check_query(q.as_ref(), matrix).map_err(|e| match e {
+            EmbeddingError::NonFinite { col, .. } => EmbeddingError::NonFinite { row: index, col },
+            other => other,
+        })?;
+    }
+    Ok(())
 }
 
 fn check_query(query: &[f32], matrix: &EmbeddingMatrix) -> Result<(), EmbeddingError> {

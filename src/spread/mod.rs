@@ -52,6 +52,7 @@ mod accumulator;
 mod error;
 mod fixed;
 mod list;
+mod multi;
 #[cfg(feature = "parallel")]
 mod parallel;
 mod params;
@@ -62,6 +63,7 @@ mod spreader;
 mod state;
 
 pub use error::SpreadError;
+pub use multi::{BatchStats, MAX_BATCH, MultiSpreader};
 #[cfg(feature = "parallel")]
 pub use parallel::{ConcurrentSpreader, ParallelSpreader, QueryJob};
 pub use params::{Decay, Fan, MAX_HOPS, SpreadParams, Threshold, TierConfidence};

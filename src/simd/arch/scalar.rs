@@ -28,10 +28,18 @@ fn dot_rows(query: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
     }
 }
 
+fn dot_rows4(queries: [&[f32]; 4], rows: &[f32], stride: usize, out: &mut [[f32; 4]]) {
+    for (r, scores) in out.iter_mut().enumerate() {
+        let row = &rows[r * stride..r * stride + queries[0].len()];
+        *scores = queries.map(|q| dot(q, row));
+    }
+}
+
 pub(crate) static KERNELS: RawKernels = RawKernels {
     backend: Backend::Scalar,
     dot,
     dot_norms,
     l2_squared,
     dot_rows,
+    dot_rows4,
 };

@@ -60,6 +60,10 @@ fn dot_rows(q: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
     // SAFETY: as above.
     unsafe { generic::dot_rows::<F32x4>(q, rows, stride, out) }
 }
+fn dot_rows4(q: [&[f32]; 4], rows: &[f32], stride: usize, out: &mut [[f32; 4]]) {
+    // SAFETY: as above.
+    unsafe { generic::dot_rows4::<F32x4>(q, rows, stride, out) }
+}
 
 pub(crate) static KERNELS: crate::simd::RawKernels = crate::simd::RawKernels {
     backend: Backend::Neon,
@@ -67,4 +71,5 @@ pub(crate) static KERNELS: crate::simd::RawKernels = crate::simd::RawKernels {
     dot_norms,
     l2_squared,
     dot_rows,
+    dot_rows4,
 };

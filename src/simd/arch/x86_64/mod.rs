@@ -31,6 +31,16 @@ macro_rules! target_kernels {
                 // SAFETY: as above.
                 unsafe { generic::dot_rows::<$v>(q, rows, stride, out) }
             }
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn dot_rows4(
+                q: [&[f32]; 4],
+                rows: &[f32],
+                stride: usize,
+                out: &mut [[f32; 4]],
+            ) {
+                // SAFETY: as above.
+                unsafe { generic::dot_rows4::<$v>(q, rows, stride, out) }
+            }
         }
 
         /// Sound to call only where the CPU has the backend's features:
@@ -41,6 +51,7 @@ macro_rules! target_kernels {
             dot_norms: entry::dot_norms,
             l2_squared: entry::l2_squared,
             dot_rows: entry::dot_rows,
+            dot_rows4: entry::dot_rows4,
         };
     };
 }

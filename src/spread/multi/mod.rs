@@ -1,0 +1,661 @@
+//! Multi-query spreading: a batch of up to 32 queries in one pass over the
+//! edges.
+//!
+//! Queries of a recall stream often overlap: wide queries on a power-law
+//! graph all reach the hubs, and a pull hop reads every in-edge whatever the
+//! query. Run one by one, 32 `query_wide` queries on `rmat20` read 732 M
+//! edges; together they expand only 33 M distinct (node, hop) pairs. The
+//! batch kernel reads each edge once per hop for the whole batch and applies
+//! it to every query at once: a node's activations are a row of one `f32`
+//! lane per query, eight lanes per vector, so one random read of a source's
+//! strengths serves every query and the memory-bound single-query kernel
+//! becomes a compute-bound one.
+//!
+//! ## Exactly the single-query results
+//! Each lane runs the contract of [`spread`](crate::spread) for its own
+//! query: the same `f32` strength per source, the same rounded fixed-point
+//! contribution per edge, order-free integer sums (capped where they would
+//! cap the node anyway), the same settle. So every query's results are
+//! bit-identical to [`Spreader`](super::Spreader) running it alone, whatever
+//! the batch around it (`tests/multi.rs`).
+//!
+//! ## Memory: sparse where it can be
+//! Activations (and first-reach hops) are dense per node and query (`4 + 1`
+//! bytes each, 160 MiB for 32 queries on a million nodes, allocated once),
+//! because wide queries reach most of the graph. Everything per hop is
+//! compact: the frontier is the union of the queries' frontiers, one row of
+//! strengths per union node (not per graph node); a push hop gives a row of
+//! sums only to the nodes it touches.
+//!
+//! Each hop runs in the cheaper direction for the union frontier, as the
+//! single-query kernel does for its own: push from a small union frontier,
+//! pull over every in-edge from a large one.
+
+mod lanes;
+
+use alloc::vec::Vec;
+
+use self::lanes::{GROUP, Scalar, pull_rows, push_edges, settle_pending};
+use super::SpreadError;
+use super::fixed::strength;
+use super::params::SpreadParams;
+use super::spreader::{Activation, Schedule, Seed, SpreadStats, SpreaderConfig, write_results};
+use super::state::{UNREACHED, rank_key, top_keys};
+use crate::graph::GraphView;
+
+/// Runs `$generic::<V, G>(args)` on the kernel's lanes with `G = width / 8`
+/// groups (AVX2 through its `#[target_feature]` entry point `$avx2`).
+macro_rules! dispatch {
+    ($kernel:expr, $width:expr, $generic:ident, $avx2:ident($($arg:expr),*)) => {
+        match ($kernel, $width / GROUP) {
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            (Kernel::Avx2, 1) => lanes::avx2::$avx2::<1>($($arg),*),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            (Kernel::Avx2, 2) => lanes::avx2::$avx2::<2>($($arg),*),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            (Kernel::Avx2, 3) => lanes::avx2::$avx2::<3>($($arg),*),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            (Kernel::Avx2, _) => lanes::avx2::$avx2::<4>($($arg),*),
+            (_, 1) => $generic::<Scalar, 1>($($arg),*),
+            (_, 2) => $generic::<Scalar, 2>($($arg),*),
+            (_, 3) => $generic::<Scalar, 3>($($arg),*),
+            (_, _) => $generic::<Scalar, 4>($($arg),*),
+        }
+    };
+}
+
+/// The most queries one batch holds.
+pub const MAX_BATCH: usize = 32;
+
+/// What a batch did as a whole (each query's own [`SpreadStats`] are
+/// returned beside it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchStats {
+    /// Queries in the batch.
+    pub queries: u32,
+    /// Hops the batch ran (the longest query's).
+    pub hops: u32,
+    /// Of those, hops that pulled over every in-edge.
+    pub pull_hops: u32,
+    /// Edges read, counted once however many queries they served.
+    pub edges_scanned: u64,
+    /// The sum of the queries' `edges_traversed`: what running them one by
+    /// one would have traversed.
+    pub edges_traversed: u64,
+    /// Nodes reached by at least one query.
+    pub reached: u32,
+}
+
+/// Which lane implementation the batch kernels run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    Scalar,
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    Avx2,
+}
+
+impl Kernel {
+    /// AVX2 where the SIMD dispatch chose an x86 vector backend (so
+    /// `AXONAL_SIMD=scalar` turns it off) and the CPU has it.
+    fn best() -> Kernel {
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        {
+            use crate::simd::{Backend, Kernels};
+            if matches!(
+                Kernels::best().backend(),
+                Backend::Avx2Fma | Backend::Avx512
+            ) && Backend::Avx2Fma.is_available()
+            {
+                return Kernel::Avx2;
+            }
+        }
+        Kernel::Scalar
+    }
+}
+
+/// Runs batches of up to `max_queries` queries (with the same parameters)
+/// on graphs of one size, reusing its buffers: after the first batch of a
+/// given shape, a batch allocates nothing.
+///
+/// ```
+/// use axonal::graph::generate;
+/// use axonal::spread::{MultiSpreader, Seed, SpreadParams, Spreader};
+///
+/// let graph = generate::barabasi_albert(2_000, 3, 7);
+/// let queries = [vec![Seed::new(1, 1.0)], vec![Seed::new(5, 1.0), Seed::new(9, 0.5)]];
+/// let mut batch = MultiSpreader::new(graph.node_count(), 8)?;
+/// let mut results = Vec::new();
+/// batch.spread(&graph, &queries, &SpreadParams::default(), &mut results)?;
+///
+/// // Each query's results are exactly what it gets alone.
+/// let mut alone = Spreader::new(graph.node_count());
+/// let mut one = Vec::new();
+/// alone.spread(&graph, &queries[1], &SpreadParams::default(), &mut one)?;
+/// assert_eq!(results[1], one);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct MultiSpreader {
+    nodes: usize,
+    /// Lanes per node in `activation` / `hop`: `max_queries` rounded up to 8.
+    stride: usize,
+    config: SpreaderConfig,
+    kernel: Kernel,
+    schedule: Schedule,
+    /// `activation[v * stride + q]`.
+    activation: Vec<f32>,
+    /// `hop[v * stride + q]`: the hop `q` first reached `v` at.
+    hop: Vec<u8>,
+    /// Bit `q`: query `q` reached `v`.
+    reached_by: Vec<u32>,
+    /// Nodes reached by any query, in the order first reached.
+    reached: Vec<u32>,
+    /// Per hop: a node's row (from 1) in `strength` (pull) or `pending`
+    /// (push); 0 for none.
+    slot: Vec<u32>,
+    /// The union frontier and each node's newly gained activation per lane.
+    frontier: Frontier,
+    next: Frontier,
+    /// Per hop: a node's row in `next`, from 1; 0 for none.
+    next_slot: Vec<u32>,
+    /// Per-hop strengths by lane group: group `g` is a table of eight-lane
+    /// rows, an all-zero row 0 and then one row per frontier node.
+    strength: Vec<f32>,
+    /// Push: sums per touched node (row 0 unused) and the nodes, in order.
+    pending: Vec<u32>,
+    touched: Vec<u32>,
+    stats: Vec<SpreadStats>,
+    ranked: Vec<Vec<u64>>,
+}
+
+/// A union frontier: nodes and one row of `width` deltas per node.
+#[derive(Default)]
+struct Frontier {
+    nodes: Vec<u32>,
+    delta: Vec<f32>,
+}
+
+impl Frontier {
+    fn clear(&mut self) {
+        self.nodes.clear();
+        self.delta.clear();
+    }
+
+    /// Appends `v` with all-zero deltas.
+    fn push(&mut self, v: u32, width: usize) {
+        self.nodes.push(v);
+        self.delta.resize(self.delta.len() + width, 0.0);
+    }
+}
+
+impl MultiSpreader {
+    /// A batch spreader for graphs of `nodes` nodes and batches of up to
+    /// `max_queries` queries (1 to [`MAX_BATCH`]), configured by
+    /// [`SpreaderConfig::for_nodes`].
+    pub fn new(nodes: usize, max_queries: usize) -> Result<MultiSpreader, SpreadError> {
+        MultiSpreader::with_config(nodes, max_queries, SpreaderConfig::for_nodes(nodes))
+    }
+
+    /// A batch spreader with a given direction configuration (its
+    /// `sparse_capacity` is not used).
+    pub fn with_config(
+        nodes: usize,
+        max_queries: usize,
+        config: SpreaderConfig,
+    ) -> Result<MultiSpreader, SpreadError> {
+        if !(1..=MAX_BATCH).contains(&max_queries) {
+            return Err(SpreadError::InvalidParameter {
+                name: "max_queries",
+                expected: "between 1 and 32",
+            });
+        }
+        let stride = max_queries.div_ceil(GROUP) * GROUP;
+        Ok(MultiSpreader {
+            nodes,
+            stride,
+            config,
+            kernel: Kernel::best(),
+            schedule: Schedule::empty(),
+            activation: alloc::vec![0.0; nodes * stride],
+            hop: alloc::vec![UNREACHED; nodes * stride],
+            reached_by: alloc::vec![0; nodes],
+            reached: Vec::with_capacity(nodes),
+            slot: alloc::vec![0; nodes],
+            next_slot: alloc::vec![0; nodes],
+            frontier: Frontier::default(),
+            next: Frontier::default(),
+            strength: Vec::new(),
+            pending: Vec::new(),
+            touched: Vec::new(),
+            stats: Vec::with_capacity(max_queries),
+            ranked: (0..max_queries).map(|_| Vec::new()).collect(),
+        })
+    }
+
+    /// Number of nodes this spreader serves.
+    pub fn node_count(&self) -> usize {
+        self.nodes
+    }
+
+    /// The largest batch it runs.
+    pub fn max_queries(&self) -> usize {
+        self.ranked.len()
+    }
+
+    /// Bytes of workspace held.
+    pub fn memory_bytes(&self) -> usize {
+        self.activation.capacity() * 4
+            + self.hop.capacity()
+            + (self.reached_by.capacity() + self.reached.capacity()) * 4
+            + (self.slot.capacity() + self.next_slot.capacity()) * 4
+            + (self.frontier.nodes.capacity() + self.frontier.delta.capacity()) * 4
+            + (self.next.nodes.capacity() + self.next.delta.capacity()) * 4
+            + (self.strength.capacity() + self.pending.capacity() + self.touched.capacity()) * 4
+            + self.ranked.iter().map(|r| r.capacity() * 8).sum::<usize>()
+    }
+
+    /// Each query's own statistics from the last batch, as
+    /// [`Spreader::spread`](super::Spreader::spread) would report them
+    /// (`pull_hops` / `push_hops` / `edges_scanned` say what the batch did on
+    /// the query's hops).
+    pub fn query_stats(&self) -> &[SpreadStats] {
+        &self.stats
+    }
+
+    /// Runs every query of `queries` (each a list of seeds) with `params`
+    /// and writes query `q`'s ranked results into `results[q]` (resized to
+    /// the batch, each cleared first). Per-query statistics are in
+    /// [`query_stats`](MultiSpreader::query_stats).
+    ///
+    /// Errors (too many queries, bad seeds or parameters, a graph of
+    /// another size) are reported before anything changes.
+    pub fn spread<'g, Q: AsRef<[Seed]>>(
+        &mut self,
+        graph: impl Into<GraphView<'g>>,
+        queries: &[Q],
+        params: &SpreadParams,
+        results: &mut Vec<Vec<Activation>>,
+    ) -> Result<BatchStats, SpreadError> {
+        let graph = graph.into();
+        if queries.len() > self.max_queries() {
+            return Err(SpreadError::InvalidParameter {
+                name: "queries",
+                expected: "at most the spreader's max_queries",
+            });
+        }
+        for q in queries {
+            self.schedule
+                .prepare(self.nodes, graph, q.as_ref(), params)?;
+        }
+        if queries.is_empty() {
+            self.schedule.prepare(self.nodes, graph, &[], params)?;
+        }
+        self.reset();
+        let width = queries.len().div_ceil(GROUP).max(1) * GROUP;
+        self.stats.clear();
+        self.stats.resize(queries.len(), SpreadStats::default());
+        self.seed(queries, params, width);
+        let mut batch = self.run(graph, params, width);
+        batch.queries = queries.len() as u32;
+        batch.reached = self.reached.len() as u32;
+        self.rank(queries.len(), params, results);
+        for s in &self.stats {
+            batch.edges_traversed += s.edges_traversed;
+        }
+        Ok(batch)
+    }
+
+    /// Clears the previous batch's state: sparsely when it reached few nodes.
+    fn reset(&mut self) {
+        let stride = self.stride;
+        // Clearing a reached node's rows costs about what streaming them
+        // does: clear everything only when most nodes were reached.
+        if self.reached.len() > self.nodes / 2 {
+            self.activation.fill(0.0);
+            self.hop.fill(UNREACHED);
+            self.reached_by.fill(0);
+        } else {
+            for &v in &self.reached {
+                let row = v as usize * stride..(v as usize + 1) * stride;
+                self.activation[row.clone()].fill(0.0);
+                self.hop[row].fill(UNREACHED);
+                self.reached_by[v as usize] = 0;
+            }
+        }
+        self.reached.clear();
+    }
+
+    /// Applies the seeds and builds the first union frontier.
+    fn seed<Q: AsRef<[Seed]>>(&mut self, queries: &[Q], params: &SpreadParams, width: usize) {
+        let stride = self.stride;
+        for (q, seeds) in queries.iter().enumerate() {
+            for seed in seeds.as_ref() {
+                let v = seed.node as usize;
+                let i = v * stride + q;
+                let before = self.activation[i];
+                self.activation[i] = (before + seed.activation).min(1.0);
+                if before == 0.0 && self.activation[i] > 0.0 {
+                    self.hop[i] = 0;
+                    mark_reached(&mut self.reached_by, &mut self.reached, seed.node, q);
+                    self.stats[q].activated += 1;
+                }
+            }
+        }
+        self.frontier.clear();
+        if params.max_hops == 0 {
+            return;
+        }
+        let threshold = self.schedule.threshold[0];
+        for (q, seeds) in queries.iter().enumerate() {
+            for seed in seeds.as_ref() {
+                let v = seed.node as usize;
+                let a = self.activation[v * stride + q];
+                if a == 0.0 || a < threshold {
+                    continue;
+                }
+                if self.slot[v] == 0 {
+                    self.frontier.push(seed.node, width);
+                    self.slot[v] = self.frontier.nodes.len() as u32;
+                }
+                let delta = &mut self.frontier.delta[(self.slot[v] as usize - 1) * width + q];
+                if *delta == 0.0 {
+                    *delta = a;
+                    self.stats[q].frontier[0] += 1;
+                }
+            }
+        }
+        for &v in &self.frontier.nodes {
+            self.slot[v as usize] = 0;
+        }
+    }
+
+    fn run(&mut self, graph: GraphView<'_>, params: &SpreadParams, width: usize) -> BatchStats {
+        let out = graph.out_edges();
+        let mut batch = BatchStats::default();
+        let pull_above = self.config.pull_fraction * graph.edge_count() as f32;
+        for h in 1..=params.max_hops {
+            if self.frontier.nodes.is_empty() {
+                break;
+            }
+            let union_edges: u64 = self
+                .frontier
+                .nodes
+                .iter()
+                .map(|&u| u64::from(out.degree(u)))
+                .sum();
+            let pull = union_edges as f32 > pull_above;
+            batch.hops += 1;
+            batch.pull_hops += u32::from(pull);
+            batch.edges_scanned += if pull {
+                graph.edge_count() as u64
+            } else {
+                union_edges
+            };
+            // Each query's own view of the hop, as it would run alone.
+            for s in &mut self.stats {
+                if s.frontier[h - 1] > 0 {
+                    s.hops += 1;
+                    if pull {
+                        s.pull_hops += 1;
+                        s.edges_scanned += graph.edge_count() as u64;
+                    } else {
+                        s.push_hops += 1;
+                    }
+                }
+            }
+            self.strengths(graph, params, h, width, pull);
+            let hop = HopCtx {
+                index: h as u8,
+                spreads_on: h < params.max_hops,
+                threshold: self.schedule.threshold[h],
+                width,
+            };
+            self.next.clear();
+            if pull {
+                self.pull_hop(graph, hop);
+            } else {
+                self.push_hop(graph, hop);
+            }
+            core::mem::swap(&mut self.frontier, &mut self.next);
+        }
+        batch
+    }
+
+    /// Fills `strength` from the frontier's deltas (row 0 all zeros) and
+    /// counts each query's frontier edges.
+    fn strengths(
+        &mut self,
+        graph: GraphView<'_>,
+        params: &SpreadParams,
+        h: usize,
+        width: usize,
+        pull: bool,
+    ) {
+        let out = graph.out_edges();
+        let decay_scaled = self.schedule.decay_scaled[h];
+        let queries = self.stats.len();
+        self.strength.clear();
+        self.strength
+            .resize((self.frontier.nodes.len() + 1) * width, 0.0);
+        for (i, &u) in self.frontier.nodes.iter().enumerate() {
+            let degree = out.degree(u);
+            if degree == 0 {
+                continue;
+            }
+            let deltas = &self.frontier.delta[i * width..][..queries];
+            for (q, (&d, stats)) in deltas.iter().zip(&mut self.stats).enumerate() {
+                if d > 0.0 {
+                    self.strength[(i + 1) * width + q] =
+                        strength(d, decay_scaled, params.fan, degree);
+                    stats.edges_traversed += u64::from(degree);
+                    if !pull {
+                        stats.edges_scanned += u64::from(degree);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Splits the workspace into what a hop's settling writes (the
+    /// activations, and the bookkeeping of [`Settler`]) and what its edge
+    /// loop reads.
+    #[allow(clippy::type_complexity)]
+    fn split(&mut self, hop: HopCtx) -> (Settler<'_>, &mut [f32], &mut [u32], &[u32], &[f32]) {
+        (
+            Settler {
+                stride: self.stride,
+                hop,
+                hops: &mut self.hop,
+                reached_by: &mut self.reached_by,
+                reached: &mut self.reached,
+                next: &mut self.next,
+                next_slot: &mut self.next_slot,
+                stats: &mut self.stats,
+            },
+            &mut self.activation,
+            &mut self.slot,
+            &self.frontier.nodes,
+            &self.strength,
+        )
+    }
+
+    /// Forgets which nodes the next frontier holds (after a hop).
+    fn clear_next_slots(&mut self) {
+        for &v in &self.next.nodes {
+            self.next_slot[v as usize] = 0;
+        }
+    }
+
+    fn pull_hop(&mut self, graph: GraphView<'_>, hop: HopCtx) {
+        let (kernel, stride, threshold) = (self.kernel, self.stride, hop.spread_threshold());
+        let (mut settler, activation, slot, nodes, strength) = self.split(hop);
+        for (i, &u) in nodes.iter().enumerate() {
+            slot[u as usize] = i as u32 + 1;
+        }
+        let (inc, rows) = (graph.in_edges(), 0..graph.node_count() as u32);
+        let changed =
+            |v, first, spreads, gained: &[f32]| settler.changed(v, first, spreads, gained);
+        // SAFETY: `dispatch!` runs the AVX2 lanes only when `Kernel::best`
+        // found AVX2 on this CPU.
+        unsafe {
+            dispatch!(
+                kernel,
+                hop.width,
+                pull_rows,
+                pull_avx2(
+                    inc, rows, slot, strength, activation, stride, threshold, changed
+                )
+            );
+        }
+        for &u in nodes {
+            slot[u as usize] = 0;
+        }
+        self.clear_next_slots();
+    }
+
+    fn push_hop(&mut self, graph: GraphView<'_>, hop: HopCtx) {
+        let (kernel, stride, threshold) = (self.kernel, self.stride, hop.spread_threshold());
+        let (width, out) = (hop.width, graph.out_edges());
+        let mut pending = core::mem::take(&mut self.pending);
+        let mut touched = core::mem::take(&mut self.touched);
+        pending.clear();
+        pending.resize(width, 0);
+        touched.clear();
+        let (mut settler, activation, slot, nodes, strength) = self.split(hop);
+        // SAFETY: as in `pull_hop`.
+        unsafe {
+            dispatch!(
+                kernel,
+                width,
+                push_edges,
+                push_avx2(out, nodes, strength, slot, &mut pending, &mut touched)
+            );
+        }
+        for &v in &touched {
+            slot[v as usize] = 0;
+        }
+        let changed =
+            |v, first, spreads, gained: &[f32]| settler.changed(v, first, spreads, gained);
+        // SAFETY: as in `pull_hop`.
+        unsafe {
+            dispatch!(
+                kernel,
+                width,
+                settle_pending,
+                settle_avx2(&touched, &pending, activation, stride, threshold, changed)
+            );
+        }
+        self.pending = pending;
+        self.touched = touched;
+        self.clear_next_slots();
+    }
+
+    /// Ranks each query's reached nodes into its results.
+    fn rank(&mut self, queries: usize, params: &SpreadParams, results: &mut Vec<Vec<Activation>>) {
+        let stride = self.stride;
+        for keys in &mut self.ranked[..queries] {
+            keys.clear();
+        }
+        for &v in &self.reached {
+            let mut bits = self.reached_by[v as usize];
+            while bits != 0 {
+                let q = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let a = self.activation[v as usize * stride + q];
+                if a >= params.min_activation {
+                    self.ranked[q].push(rank_key(v, a));
+                }
+            }
+        }
+        results.resize_with(queries, Vec::new);
+        for (q, out) in results.iter_mut().enumerate() {
+            let keys = &mut self.ranked[q];
+            top_keys(keys, params.top_k);
+            let (activation, hop) = (&self.activation, &self.hop);
+            write_results(
+                keys,
+                params,
+                |v| {
+                    let i = v as usize * stride + q;
+                    (activation[i], hop[i])
+                },
+                out,
+            );
+        }
+    }
+}
+
+/// What the current hop is doing, for [`Settler::changed`].
+#[derive(Clone, Copy)]
+struct HopCtx {
+    index: u8,
+    spreads_on: bool,
+    threshold: f32,
+    /// Lanes per frontier row.
+    width: usize,
+}
+
+impl HopCtx {
+    /// The gain that makes a node spread: never on the last hop.
+    fn spread_threshold(self) -> f32 {
+        if self.spreads_on {
+            self.threshold
+        } else {
+            f32::INFINITY
+        }
+    }
+}
+
+/// The bookkeeping of a hop's settling, borrowed apart from the
+/// activations and what the hop's edge loop reads.
+struct Settler<'a> {
+    stride: usize,
+    hop: HopCtx,
+    hops: &'a mut [u8],
+    reached_by: &'a mut [u32],
+    reached: &'a mut Vec<u32>,
+    next: &'a mut Frontier,
+    next_slot: &'a mut [u32],
+    stats: &'a mut [SpreadStats],
+}
+
+/// Records that query `q` reached `v` (first time for `q`).
+#[inline(always)]
+fn mark_reached(reached_by: &mut [u32], reached: &mut Vec<u32>, v: u32, q: usize) {
+    let bits = &mut reached_by[v as usize];
+    if *bits == 0 {
+        reached.push(v);
+    }
+    *bits |= 1 << q;
+}
+
+impl Settler<'_> {
+    /// Node `v` settled: the queries of `first` reached it for the first
+    /// time, those of `spreads` spread from it next hop, with `gained[q]`.
+    /// Exactly the single-query settle's bookkeeping, lane by lane.
+    #[inline(always)]
+    fn changed(&mut self, v: u32, mut first: u32, mut spreads: u32, gained: &[f32]) {
+        let (index, width) = (self.hop.index, self.hop.width);
+        while first != 0 {
+            let q = first.trailing_zeros() as usize;
+            first &= first - 1;
+            self.hops[v as usize * self.stride + q] = index;
+            mark_reached(self.reached_by, self.reached, v, q);
+            self.stats[q].activated += 1;
+        }
+        if spreads == 0 {
+            return;
+        }
+        let slot = &mut self.next_slot[v as usize];
+        if *slot == 0 {
+            self.next.push(v, width);
+            *slot = self.next.nodes.len() as u32;
+        }
+        let row = &mut self.next.delta[(*slot as usize - 1) * width..][..width];
+        while spreads != 0 {
+            let q = spreads.trailing_zeros() as usize;
+            spreads &= spreads - 1;
+            row[q] = gained[q];
+            self.stats[q].frontier[usize::from(index)] += 1;
+        }
+    }
+}
