@@ -7,24 +7,10 @@ mod common;
 use axonal::graph::Graph;
 use axonal::graph::generate::{self, Rmat};
 use axonal::spread::{
-    Activation, Decay, Fan, MAX_BATCH, MAX_HOPS, MultiSpreader, Seed, SpreadError, SpreadParams,
-    SpreadStats, Spreader, SpreaderConfig, Threshold,
+    Decay, Fan, MAX_BATCH, MAX_HOPS, MultiSpreader, Seed, SpreadError, SpreadParams, SpreadStats,
+    Spreader, SpreaderConfig, Threshold,
 };
-use common::{random_graph, random_seeds};
-
-fn bits(results: &[Activation]) -> Vec<(u32, u32, u8, u32)> {
-    results
-        .iter()
-        .map(|r| {
-            (
-                r.node,
-                r.activation.to_bits(),
-                r.hop,
-                r.confidence.to_bits(),
-            )
-        })
-        .collect()
-}
+use common::{bits, random_graph, random_seeds};
 
 /// The statistics that do not depend on how a hop was run.
 fn semantic(s: &SpreadStats) -> (u32, u64, u32, [u32; MAX_HOPS + 1]) {

@@ -9,11 +9,11 @@ mod common;
 use axonal::graph::Graph;
 use axonal::graph::generate::{self, Rmat};
 use axonal::spread::{
-    Activation, ConcurrentSpreader, Decay, Fan, MAX_HOPS, ParallelSpreader, QueryJob, Seed,
-    SpreadParams, SpreadStats, Spreader, SpreaderConfig, Threshold,
+    ConcurrentSpreader, Decay, Fan, MAX_HOPS, ParallelSpreader, QueryJob, Seed, SpreadParams,
+    SpreadStats, Spreader, SpreaderConfig, Threshold,
 };
 use axonal::workers::Workers;
-use common::{random_graph, random_seeds};
+use common::{bits, random_graph, random_seeds};
 
 /// Worker counts checked (Miri: fewer, it runs every thread interpreted).
 const THREADS: &[usize] = if cfg!(miri) {
@@ -38,20 +38,6 @@ struct Outcome {
     stats: SpreadStats,
     activations: Vec<u32>,
     hops: Vec<Option<u8>>,
-}
-
-fn bits(results: &[Activation]) -> Vec<(u32, u32, u8, u32)> {
-    results
-        .iter()
-        .map(|r| {
-            (
-                r.node,
-                r.activation.to_bits(),
-                r.hop,
-                r.confidence.to_bits(),
-            )
-        })
-        .collect()
 }
 
 fn serial(graph: &Graph, config: SpreaderConfig, seeds: &[Seed], p: &SpreadParams) -> Outcome {

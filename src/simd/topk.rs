@@ -131,12 +131,7 @@ impl Kernels {
         top: &mut TopK,
     ) -> Result<(), EmbeddingError> {
         check_query(query, matrix)?;
-        let norm_sq = self.dot(query, query).expect("same slice");
-        let inv_q = if norm_sq > 0.0 {
-            1.0 / crate::math::sqrtf(norm_sq)
-        } else {
-            0.0
-        };
+        let inv_q = self.inv_norm(query);
         self.scan(query, matrix, top, |score, row| {
             score * inv_q * matrix.inv_norms()[row]
         });
@@ -205,13 +200,7 @@ impl Kernels {
         for (queries, tops) in queries.chunks(SCAN_BATCH).zip(tops.chunks_mut(SCAN_BATCH)) {
             let mut inv_q = [0.0f32; SCAN_BATCH];
             for (inv, q) in inv_q.iter_mut().zip(queries) {
-                let q = q.as_ref();
-                let norm_sq = self.dot(q, q).expect("same slice");
-                *inv = if norm_sq > 0.0 {
-                    1.0 / crate::math::sqrtf(norm_sq)
-                } else {
-                    0.0
-                };
+                *inv = self.inv_norm(q.as_ref());
             }
             self.scan_batch(queries, matrix, tops, |score, m, row| {
                 score * inv_q[m] * matrix.inv_norms()[row]
@@ -233,6 +222,16 @@ impl Kernels {
             self.scan_batch(queries, matrix, tops, |score, _, _| score);
         }
         Ok(())
+    }
+
+    /// `1 / |query|`, or 0 for a query of zero norm (which then scores 0).
+    fn inv_norm(self, query: &[f32]) -> f32 {
+        let norm_sq = self.dot(query, query).expect("same slice");
+        if norm_sq > 0.0 {
+            1.0 / crate::math::sqrtf(norm_sq)
+        } else {
+            0.0
+        }
     }
 
     /// One pass over `matrix` for up to [`SCAN_BATCH`] queries: block by

@@ -212,3 +212,18 @@ pub fn random_seeds(seed: u64, n: u32, count: usize) -> Vec<Seed> {
         .map(|_| Seed::new(rng.below(u64::from(n)) as u32, rng.next_f32().min(1.0)))
         .collect()
 }
+
+/// A query's results as bits: node, activation, hop, confidence.
+pub fn bits(results: &[Activation]) -> Vec<(u32, u32, u8, u32)> {
+    results
+        .iter()
+        .map(|r| {
+            (
+                r.node,
+                r.activation.to_bits(),
+                r.hop,
+                r.confidence.to_bits(),
+            )
+        })
+        .collect()
+}
