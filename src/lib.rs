@@ -26,6 +26,12 @@
 //!   magazines.
 //! - [`topology`], [`numa`], [`workers`] (`std`): what the machine is made of,
 //!   NUMA-placed buffers, and worker threads pinned one per core.
+//! - [`batch`]: serving under a latency budget: the latency predictor,
+//!   deadline-aware spreading, the adaptive batcher.
+//! - [`metrics`]: latency and prediction-error histograms, batch, pool and
+//!   (where readable) hardware cache figures, cheap enough to stay on.
+//! - [`tuning`]: the hardware profile `cargo bench --bench tune` measures and
+//!   writes, read back at start-up.
 //!
 //! ## Features
 //!
@@ -36,6 +42,8 @@
 //!   [`simd`] are available.
 //! - `parallel` (default): pinned worker threads ([`workers`], through
 //!   `core_affinity`) and the parallel spreaders. Implies `std`.
+//! - `tuning` (default): [`tuning`], the profile as JSON (`serde_json`).
+//!   Implies `std`.
 //! - `hwloc`: [`Topology::from_hwloc`](topology::Topology::from_hwloc), the
 //!   topology through the hwloc C library (`hwlocality`; on Debian it links
 //!   the system's hwloc 2.8+: `apt-get install libhwloc-dev libudev-dev
@@ -57,6 +65,8 @@ pub mod batch;
 #[cfg(feature = "alloc")]
 mod hint;
 mod math;
+#[cfg(feature = "alloc")]
+pub mod metrics;
 
 #[cfg(feature = "alloc")]
 pub mod graph;
@@ -70,6 +80,8 @@ pub mod rng;
 pub mod spread;
 #[cfg(feature = "std")]
 pub mod topology;
+#[cfg(feature = "tuning")]
+pub mod tuning;
 #[cfg(feature = "parallel")]
 pub mod workers;
 

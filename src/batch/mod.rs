@@ -11,12 +11,18 @@
 //!
 //! Time comes from a [`Clock`]: the [`SystemClock`], or a [`ManualClock`]
 //! in tests and simulations, so that every decision can be replayed exactly.
-//! (The adaptive batcher and the multi-query kernels build on these.)
+//! - [`AdaptiveBatcher`] chooses how many queries share a pass: it starts
+//!   from the machine ([`BatchSizing`]) and searches, damped, for the most
+//!   queries per second whose batches meet the latency objective.
 
+mod batcher;
 mod clock;
 mod deadline;
 mod predictor;
 
+pub use batcher::{
+    AdaptiveBatcher, BatchSizing, BatcherConfig, BatcherError, BatcherPhase, WindowReport,
+};
 #[cfg(feature = "std")]
 pub use clock::SystemClock;
 pub use clock::{Clock, ManualClock};

@@ -373,6 +373,16 @@ impl Spreader {
         &self.state.activated
     }
 
+    /// Forgets the last query: [`reached`](Spreader::reached) becomes
+    /// empty, every activation zero. The next query does this itself, so
+    /// calling it changes no result; a serving loop calls it after taking
+    /// a query's results, so that the query's latency includes its own
+    /// cleanup and none of it lands on the next query (whose cost then
+    /// depends on that query alone, which makes it predictable).
+    pub fn clear(&mut self) {
+        self.state.reset();
+    }
+
     /// Runs one query and writes its ranked results into `results` (cleared
     /// first). Returns what the query did.
     ///
