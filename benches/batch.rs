@@ -9,6 +9,9 @@
 //! - `batch/scan_f32_384x100000/{q1,q32}`: 32 cosine top-16 scans of a
 //!   100,000 x 384 matrix, one by one (`Kernels::top_k_cosine`) and as one
 //!   batch (`Kernels::top_k_cosine_batch`).
+//! - `batch/metrics/{record_query,report}`: what keeping the serving metrics
+//!   costs: recording one query's latency and prediction (throughput in
+//!   queries), and computing a report from 100,000 of them.
 
 mod common;
 
@@ -16,6 +19,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use axonal::layout::EmbeddingMatrix;
+use axonal::metrics::SpreadingPerformanceMetrics;
 use axonal::rng::SplitMix64;
 use axonal::simd::{Hit, Kernels, TopK};
 use axonal::spread::{MultiSpreader, Seed, SpreadParams, Spreader};
@@ -108,5 +112,30 @@ fn scan_384x100000(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, scan_384x100000, rmat20_batches);
+fn metrics(c: &mut Criterion) {
+    let mut rng = SplitMix64::new(5);
+    let latencies: Vec<Duration> = (0..1024)
+        .map(|_| Duration::from_nanos(1_000 + rng.below(10_000_000)))
+        .collect();
+    let predicted = Some(Duration::from_micros(500));
+    let mut m = SpreadingPerformanceMetrics::new();
+    let mut group = c.benchmark_group("batch/metrics");
+    group.throughput(Throughput::Elements(latencies.len() as u64));
+    group.bench_function("record_query", |b| {
+        b.iter(|| {
+            for &latency in &latencies {
+                m.record_query(black_box(latency), predicted);
+            }
+        })
+    });
+    group.throughput(Throughput::Elements(1));
+    let mut full = SpreadingPerformanceMetrics::new();
+    for i in 0..100_000 {
+        full.record_query(latencies[i % latencies.len()], predicted);
+    }
+    group.bench_function("report", |b| b.iter(|| black_box(full.report())));
+    group.finish();
+}
+
+criterion_group!(benches, scan_384x100000, rmat20_batches, metrics);
 criterion_main!(benches);

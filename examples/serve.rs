@@ -202,6 +202,7 @@ fn run(args: Args) -> Result<(), String> {
     let mut spreader = Spreader::new(graph.node_count());
     let mut predicted = SpreadingPerformanceMetrics::new();
     let mut rerun = ErrorHistogram::new();
+    let mut covered = 0usize;
     let timed = |spreader: &mut Spreader, seeds: &[Seed], p: &SpreadParams, out: &mut Vec<_>| {
         let t = Instant::now();
         let result = spreader.spread(&graph, seeds, p, out).map(|_| ());
@@ -222,6 +223,7 @@ fn run(args: Args) -> Result<(), String> {
         let took = timed(&mut spreader, &seeds, &p, &mut results)?;
         let again = timed(&mut spreader, &seeds, &p, &mut results)?;
         if i >= 100 {
+            covered += usize::from(took.as_secs_f64() * 1e6 <= guess.upper_us);
             let guess = Duration::from_secs_f64(guess.median_us * 1e-6);
             predicted.record_query(took, Some(guess));
             rerun.record(again.as_secs_f64(), took.as_secs_f64());
@@ -236,6 +238,10 @@ fn run(args: Args) -> Result<(), String> {
         report.predictions,
         100.0 * report.predicted_within_10pct,
         100.0 * report.predicted_within_20pct
+    );
+    println!(
+        "  the predicted P95 bound covered {:.1}% of them",
+        100.0 * covered as f64 / report.predictions as f64
     );
     println!(
         "  the same queries rerun at once: {:.1}% within +-10% of their first run, {:.1}% within +-20% (service time P50 {:.0?}, P95 {:.0?})",

@@ -186,8 +186,11 @@ impl std::error::Error for PredictorError {}
 /// A prediction, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Prediction {
-    /// Typical (median) latency.
+    /// Median latency: the accuracy figures judge this one.
     pub median_us: f64,
+    /// Mean latency (latencies are skewed: a few slow requests pull the mean
+    /// above the median). For throughput planning.
+    pub mean_us: f64,
     /// Upper bound at the configured quantile (the 95th percentile by default).
     pub upper_us: f64,
     /// Whether this is the prior (not enough samples yet).
@@ -199,8 +202,11 @@ struct Sample {
     x: [f64; FEATURES],
     /// `ln(measured / prior)`: what the model fits.
     y: f64,
-    /// `measured / predicted`, predicted before this sample was learned.
+    /// `measured / predicted` (the median), predicted before this sample
+    /// was learned.
     ratio: f64,
+    /// Whether that prediction came from a fit (not from the prior).
+    fitted: bool,
 }
 
 type Matrix = [[f64; FEATURES]; FEATURES];
@@ -223,16 +229,19 @@ type Matrix = [[f64; FEATURES]; FEATURES];
 ///   leaves the window is taken out), and solved again, so the model follows
 ///   a drifting workload at once; every `retrain_every` samples they are
 ///   rebuilt from the window, so rounding errors of the running sums never
-///   accumulate;
+///   accumulate, and the residual factors below are refreshed;
 /// - the ridge pulls every weight toward zero, that is the prediction toward
 ///   the **prior** (the seed design's 100 us + 50 ns per vector + 200 us per
 ///   hop, [`RequestShape::prior_us`]), in proportion to each feature's own
 ///   scale: with few samples the prediction is the prior, and features the
 ///   workload never varies leave it alone;
-/// - the prediction is the typical (median) latency; the upper bound for the
-///   95th percentile is the prediction times the 95th percentile of
-///   `measured / predicted` over the window, each ratio taken *before* its
-///   sample was learned (honest out-of-sample errors).
+/// - a fit in log space gives the geometric mean; the median and the mean
+///   are that times the median and the mean of the fit's residual factors
+///   over the window (Duan's smearing: a few slow requests pull the mean
+///   above the median); the upper bound for the 95th percentile is the
+///   median times the 95th percentile of `measured / predicted` over the
+///   window, each ratio taken *before* its sample was learned, by a fit
+///   (honest out-of-sample errors).
 ///
 /// The predictor keeps no clock; callers time requests with whatever clock
 /// they use (tests use a simulated one).
@@ -262,7 +271,10 @@ pub struct LatencyPredictor {
     normal: Matrix,
     moment: [f64; FEATURES],
     weights: [f64; FEATURES],
-    /// Quantile of `measured / predicted` over the window.
+    /// Median and mean of the fit's residual factors over the window.
+    median_factor: f64,
+    mean_factor: f64,
+    /// Quantile of the out-of-sample `measured / predicted`.
     upper_factor: f64,
     since_rebuild: usize,
     observed: u64,
@@ -291,6 +303,8 @@ impl LatencyPredictor {
             normal: [[0.0; FEATURES]; FEATURES],
             moment: [0.0; FEATURES],
             weights: [0.0; FEATURES],
+            median_factor: 1.0,
+            mean_factor: 1.0,
             upper_factor: DEFAULT_UPPER_FACTOR,
             since_rebuild: 0,
             observed: 0,
@@ -315,9 +329,11 @@ impl LatencyPredictor {
 
     /// Predicts the latency of a request of this shape.
     pub fn predict(&self, shape: &RequestShape) -> Prediction {
-        let median_us = self.typical_us(shape, &shape.features());
+        let typical = self.typical_us(shape, &shape.features());
+        let median_us = typical * self.median_factor;
         Prediction {
             median_us,
+            mean_us: typical * self.mean_factor,
             upper_us: median_us * self.upper_factor.max(1.0),
             from_prior: self.samples.len() < self.config.min_samples,
         }
@@ -335,12 +351,13 @@ impl LatencyPredictor {
             return Err(PredictorError::InvalidLatency(measured_us));
         }
         let x = shape.features();
-        let predicted = self.typical_us(shape, &x);
+        let predicted = self.typical_us(shape, &x) * self.median_factor;
         let measured_us = measured_us.max(MIN_LATENCY_US);
         let sample = Sample {
             x,
             y: libm::log(measured_us / shape.prior_us()),
             ratio: measured_us / predicted,
+            fitted: self.samples.len() >= self.config.min_samples,
         };
         if self.samples.len() < self.config.window {
             self.samples.push(sample);
@@ -357,6 +374,9 @@ impl LatencyPredictor {
         }
         if self.samples.len() >= self.config.min_samples {
             self.solve();
+            if self.since_rebuild == 0 {
+                self.refresh_factors();
+            }
         }
         Ok(())
     }
@@ -375,14 +395,13 @@ impl LatencyPredictor {
         (within(0.1), within(0.2))
     }
 
-    /// The model's latency for a shape with features `x`.
+    /// The model's geometric-mean latency for a shape with features `x`.
     fn typical_us(&self, shape: &RequestShape, x: &[f64; FEATURES]) -> f64 {
         let log_ratio = dot(&self.weights, x).clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO);
         shape.prior_us() * libm::exp(log_ratio)
     }
 
-    /// Recomputes the normal equations and the upper-bound factor from the
-    /// window.
+    /// Recomputes the normal equations from the window.
     fn rebuild(&mut self) {
         self.since_rebuild = 0;
         self.normal = [[0.0; FEATURES]; FEATURES];
@@ -390,11 +409,33 @@ impl LatencyPredictor {
         for s in &self.samples {
             accumulate(&mut self.normal, &mut self.moment, s, 1.0);
         }
-        if self.samples.len() >= self.config.min_samples {
-            let mut ratios: Vec<f64> = self.samples.iter().map(|s| s.ratio).collect();
+    }
+
+    /// Recomputes, from the window, the factors that turn the fitted
+    /// geometric mean into a median and a mean (the median and the mean of
+    /// the fit's residuals `measured / fitted`: Duan's smearing), and the
+    /// upper-bound factor (the quantile of the out-of-sample `measured /
+    /// predicted` of predictions made by a fit, not by the prior).
+    fn refresh_factors(&mut self) {
+        let mut residuals: Vec<f64> = self
+            .samples
+            .iter()
+            .map(|s| {
+                libm::exp((s.y - dot(&self.weights, &s.x)).clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO))
+            })
+            .collect();
+        residuals.sort_by(f64::total_cmp);
+        self.median_factor = quantile(&residuals, 0.5);
+        self.mean_factor = residuals.iter().sum::<f64>() / residuals.len() as f64;
+        let mut ratios: Vec<f64> = self
+            .samples
+            .iter()
+            .filter(|s| s.fitted)
+            .map(|s| s.ratio)
+            .collect();
+        if ratios.len() >= self.config.min_samples {
             ratios.sort_by(f64::total_cmp);
-            let i = libm::ceil((ratios.len() - 1) as f64 * self.config.quantile) as usize;
-            self.upper_factor = ratios[i];
+            self.upper_factor = quantile(&ratios, self.config.quantile);
         }
     }
 
@@ -425,6 +466,11 @@ const MIN_LATENCY_US: f64 = 1e-3;
 
 /// Predictions stay within `e^(+-40)` of the prior, whatever the weights.
 const MAX_LOG_RATIO: f64 = 40.0;
+
+/// The `q` quantile of sorted, non-empty `values` (the `ceil((n - 1) q)`-th).
+fn quantile(values: &[f64], q: f64) -> f64 {
+    values[libm::ceil((values.len() - 1) as f64 * q) as usize]
+}
 
 fn dot(a: &[f64; FEATURES], b: &[f64; FEATURES]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -566,7 +612,38 @@ mod tests {
     }
 
     #[test]
-    fn follows_a_workload_shift_within_one_window() {
+    fn mean_and_upper_bound_follow_skewed_latencies() {
+        // One request in ten takes 3x as long (a cache-cold outlier): the
+        // median stays at the base, the mean is 1.2x it, the 95th
+        // percentile 3x.
+        let mut rng = SplitMix64::new(3);
+        let mut p = LatencyPredictor::new(PredictorConfig::default()).unwrap();
+        let base = |s: &RequestShape| s.prior_us() * libm::exp(dot(&TRUE_W, &s.features()));
+        for _ in 0..1000 {
+            let s = shape(&mut rng);
+            let slow = if rng.below(10) == 0 { 3.0 } else { 1.0 };
+            let noise = 0.99 + 0.02 * rng.next_f64();
+            p.observe(&s, base(&s) * slow * noise).unwrap();
+        }
+        let s = shape(&mut rng);
+        let guess = p.predict(&s);
+        let want = base(&s);
+        assert!(
+            (guess.median_us / want - 1.0).abs() < 0.05,
+            "{guess:?} vs {want}"
+        );
+        assert!(
+            (guess.mean_us / want - 1.2).abs() < 0.06,
+            "{guess:?} vs {want}"
+        );
+        assert!(
+            (guess.upper_us / want - 3.0).abs() < 0.15,
+            "{guess:?} vs {want}"
+        );
+    }
+
+    #[test]
+    fn follows_a_workload_shift_within_a_window_and_a_retraining() {
         let mut rng = SplitMix64::new(2);
         let config = PredictorConfig {
             window: 256,
@@ -577,8 +654,10 @@ mod tests {
             let s = shape(&mut rng);
             p.observe(&s, latency(&s, &TRUE_W, 1.0, &mut rng)).unwrap();
         }
-        // The machine got twice as slow.
-        for _ in 0..config.window {
+        // The machine got twice as slow. The weights follow with every
+        // sample; the residual factors at the next retraining once the
+        // window holds only the new samples.
+        for _ in 0..config.window + config.retrain_every {
             let s = shape(&mut rng);
             p.observe(&s, latency(&s, &TRUE_W, 2.0, &mut rng)).unwrap();
         }

@@ -221,20 +221,26 @@ impl core::fmt::Display for MetricsReport {
             d(self.p99),
             d(self.max)
         )?;
+        if self.predictions > 0 {
+            writeln!(
+                f,
+                "predictions {}: {:.1}% within 10%, {:.1}% within 20%",
+                self.predictions,
+                100.0 * self.predicted_within_10pct,
+                100.0 * self.predicted_within_20pct
+            )?;
+        }
+        if let Some(mean) = self.mean_batch {
+            writeln!(
+                f,
+                "batches: mean {mean:.1} queries, utilisation {}",
+                pct(self.batch_utilisation)
+            )?;
+        }
         writeln!(
             f,
-            "predictions {}: {:.1}% within 10%, {:.1}% within 20%",
-            self.predictions,
-            100.0 * self.predicted_within_10pct,
-            100.0 * self.predicted_within_20pct
-        )?;
-        writeln!(
-            f,
-            "batches: mean {} queries, utilisation {}; truncated {}, deadline misses {}",
-            self.mean_batch.map_or("-".into(), |m| format!("{m:.1}")),
-            pct(self.batch_utilisation),
-            self.truncated,
-            self.deadline_misses
+            "truncated {}, deadline misses {}",
+            self.truncated, self.deadline_misses
         )?;
         write!(
             f,
@@ -325,6 +331,10 @@ mod tests {
         assert_eq!(r.prefetch_useful_rate, None);
         assert_eq!(m.cache_unavailable, Some(Unavailable::Errno(2)));
         let text = r.to_string();
+        assert!(
+            !text.contains("predictions") && !text.contains("batches"),
+            "{text}"
+        );
         assert!(text.contains("pool hit rate 90.0%"), "{text}");
         assert!(text.contains("prefetch useful unavailable"), "{text}");
     }
