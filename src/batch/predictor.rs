@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::graph::GraphView;
-use crate::spread::{Fan, Seed, SpreadParams};
+use crate::spread::{Seed, SpreadParams, fixed};
 
 /// Number of features in a [`RequestShape`]'s feature vector.
 pub const FEATURES: usize = 16;
@@ -70,12 +70,8 @@ impl RequestShape {
         {
             let degree = out.degree(seed.node);
             shape.seed_edges += u64::from(degree);
-            let fan = match params.fan {
-                Fan::None => 1.0,
-                Fan::Divide => 1.0 / degree.max(1) as f32,
-                Fan::Sqrt => 1.0 / libm::sqrtf(degree.max(1) as f32),
-            };
-            let strength = seed.activation.min(1.0) * decay * fan;
+            // The kernels' strength, in activation units (an unscaled decay).
+            let strength = fixed::strength(seed.activation.min(1.0), decay, params.fan, degree);
             let spreads = seed.activation >= first;
             let (neighbours, weights) = out.neighbors(seed.node);
             for (&v, &w) in neighbours.iter().zip(weights) {

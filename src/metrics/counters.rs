@@ -26,23 +26,22 @@ pub struct CacheCounts {
 impl CacheCounts {
     /// `self - earlier`, field by field (a field missing in either is `None`).
     pub fn since(&self, earlier: &CacheCounts) -> CacheCounts {
-        let d = |a: Option<u64>, b: Option<u64>| Some(a?.saturating_sub(b?));
-        CacheCounts {
-            references: d(self.references, earlier.references),
-            misses: d(self.misses, earlier.misses),
-            prefetches: d(self.prefetches, earlier.prefetches),
-            prefetch_fills: d(self.prefetch_fills, earlier.prefetch_fills),
-        }
+        self.zip(earlier, u64::saturating_sub)
     }
 
     /// `self + other`, field by field (a field missing in either is `None`).
     pub fn plus(&self, other: &CacheCounts) -> CacheCounts {
-        let s = |a: Option<u64>, b: Option<u64>| Some(a?.saturating_add(b?));
+        self.zip(other, u64::saturating_add)
+    }
+
+    /// `op` field by field, `None` where either is `None`.
+    fn zip(&self, other: &CacheCounts, op: fn(u64, u64) -> u64) -> CacheCounts {
+        let f = |a: Option<u64>, b: Option<u64>| Some(op(a?, b?));
         CacheCounts {
-            references: s(self.references, other.references),
-            misses: s(self.misses, other.misses),
-            prefetches: s(self.prefetches, other.prefetches),
-            prefetch_fills: s(self.prefetch_fills, other.prefetch_fills),
+            references: f(self.references, other.references),
+            misses: f(self.misses, other.misses),
+            prefetches: f(self.prefetches, other.prefetches),
+            prefetch_fills: f(self.prefetch_fills, other.prefetch_fills),
         }
     }
 

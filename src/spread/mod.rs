@@ -50,7 +50,7 @@
 
 mod accumulator;
 mod error;
-mod fixed;
+pub(crate) mod fixed;
 mod list;
 mod multi;
 #[cfg(feature = "parallel")]
