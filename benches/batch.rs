@@ -42,7 +42,7 @@ fn rmat20_batches(c: &mut Criterion) {
         ("rmat20_query_wide", SpreadParams::default(), &[8, 32][..]),
         ("rmat20_query_std", SpreadParams::query_std(), &[32][..]),
     ] {
-        let stats = batch.spread(g, &queries, &params, &mut many).unwrap();
+        let stats = batch.spread_batch(g, &queries, &params, &mut many).unwrap();
         println!(
             "{name}: 32 queries traverse {} M edges one by one, {} M in one batch ({} hops, {} pulled)",
             stats.edges_traversed / 1_000_000,
@@ -67,7 +67,7 @@ fn rmat20_batches(c: &mut Criterion) {
             group.bench_function(format!("q{size}"), |b| {
                 b.iter(|| {
                     for chunk in queries.chunks(size) {
-                        black_box(batch.spread(g, chunk, &params, &mut many).unwrap());
+                        black_box(batch.spread_batch(g, chunk, &params, &mut many).unwrap());
                     }
                 })
             });

@@ -245,10 +245,7 @@ fn rmat20_pagerank_like(c: &mut Criterion) {
     };
     let seeds: Vec<Seed> = (0..n).map(|v| Seed::new(v, 0.001)).collect();
     let workers = Workers::per_core().expect("worker threads");
-    let config = SpreaderConfig {
-        pull_fraction: 0.0,
-        ..SpreaderConfig::for_nodes(g.node_count())
-    };
+    let config = SpreaderConfig::for_nodes(g.node_count()).with_pull_fraction(0.0);
     let mut spreader = ParallelSpreader::with_config(g, &workers, config);
     let mut out = Vec::with_capacity(p.top_k);
     let stats = spreader.spread(g, &seeds, &p, &mut out).unwrap();

@@ -206,10 +206,8 @@ fn switch_point(graph: &axonal::graph::Graph, queries: &[Vec<Seed>]) -> f32 {
     let mut spreaders: Vec<Spreader> = fractions
         .iter()
         .map(|&pull_fraction| {
-            let config = SpreaderConfig {
-                pull_fraction,
-                ..SpreaderConfig::for_nodes(graph.node_count())
-            };
+            let config =
+                SpreaderConfig::for_nodes(graph.node_count()).with_pull_fraction(pull_fraction);
             Spreader::with_config(graph.node_count(), config)
         })
         .collect();
@@ -271,7 +269,7 @@ fn best_batch(graph: &axonal::graph::Graph, queries: &[Vec<Seed>]) -> (u32, f64)
             for chunk in queries.chunks(size) {
                 black_box(
                     multi
-                        .spread(graph, chunk, &params, &mut many)
+                        .spread_batch(graph, chunk, &params, &mut many)
                         .expect("valid batch"),
                 );
             }

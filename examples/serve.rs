@@ -299,7 +299,7 @@ fn adaptive_batching(graph: &Graph, pool: &SeedPool, objective: Duration) -> Res
             .collect();
         let t = Instant::now();
         multi
-            .spread(graph, &queries, &SpreadParams::default(), &mut results)
+            .spread_batch(graph, &queries, &SpreadParams::default(), &mut results)
             .map_err(|e| e.to_string())?;
         let took = t.elapsed();
         metrics.record_batch(size, size);

@@ -44,14 +44,10 @@ static GLOBAL: Counting = Counting;
 fn hop_configs() -> [SpreaderConfig; 3] {
     [
         SpreaderConfig::for_nodes(1 << 20),
-        SpreaderConfig {
-            pull_fraction: f32::INFINITY,
-            sparse_capacity: 16,
-        },
-        SpreaderConfig {
-            pull_fraction: -1.0,
-            ..SpreaderConfig::for_nodes(1 << 20)
-        },
+        SpreaderConfig::for_nodes(0)
+            .with_pull_fraction(f32::INFINITY)
+            .with_sparse_capacity(16),
+        SpreaderConfig::for_nodes(1 << 20).with_pull_fraction(-1.0),
     ]
 }
 

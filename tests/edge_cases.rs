@@ -87,7 +87,7 @@ fn invalid_seeds_are_typed_errors_and_change_nothing() {
     let mut out = Vec::new();
     s.spread(&g, &[Seed::new(0, 1.0)], &SpreadParams::default(), &mut out)
         .unwrap();
-    let before = (s.activations().collect::<Vec<f32>>(), out.clone());
+    let before = (s.activations(), out.clone());
     for (i, bad) in [
         Seed::new(3, 0.5),
         Seed::new(u32::MAX, 0.5),
@@ -107,7 +107,7 @@ fn invalid_seeds_are_typed_errors_and_change_nothing() {
             "case {i}: {err}"
         );
         assert_eq!(
-            s.activations().collect::<Vec<f32>>(),
+            s.activations(),
             before.0,
             "a rejected query leaves the last result in place"
         );
@@ -208,7 +208,7 @@ fn saturated_nodes_stop_spreading() {
         .spread(&g, &[Seed::new(0, 1.0)], &p, &mut Vec::new())
         .unwrap();
     assert_eq!(stats.hops, 2);
-    assert_eq!(s.activations().collect::<Vec<f32>>(), [1.0, 1.0]);
+    assert_eq!(s.activations(), [1.0, 1.0]);
 }
 
 #[test]

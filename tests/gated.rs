@@ -32,9 +32,9 @@ fn stopping_before_hop_k_plus_1_equals_max_hops_k() {
                 plan.hop as usize <= k
             })
             .unwrap();
-        let gated_activations: Vec<u32> = s.activations().map(f32::to_bits).collect();
+        let gated_activations: Vec<u32> = s.activations().into_iter().map(f32::to_bits).collect();
         let want = s.spread(&graph, &seeds, &params(k), &mut plain).unwrap();
-        let plain_activations: Vec<u32> = s.activations().map(f32::to_bits).collect();
+        let plain_activations: Vec<u32> = s.activations().into_iter().map(f32::to_bits).collect();
         assert_eq!(gated, plain, "k = {k}");
         assert_eq!(gated_activations, plain_activations, "k = {k}");
         assert_eq!(stats.hops, want.hops);

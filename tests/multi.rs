@@ -21,14 +21,8 @@ fn semantic(s: &SpreadStats) -> (u32, u64, u32, [u32; MAX_HOPS + 1]) {
 fn configs(nodes: usize) -> [SpreaderConfig; 3] {
     let default = SpreaderConfig::for_nodes(nodes);
     [
-        SpreaderConfig {
-            pull_fraction: 0.0,
-            ..default
-        },
-        SpreaderConfig {
-            pull_fraction: 2.0,
-            ..default
-        },
+        default.with_pull_fraction(0.0),
+        default.with_pull_fraction(2.0),
         default,
     ]
 }
@@ -68,7 +62,7 @@ fn check_batch(
     p: &SpreadParams,
 ) {
     let mut results = Vec::new();
-    let stats = batch.spread(graph, queries, p, &mut results).unwrap();
+    let stats = batch.spread_batch(graph, queries, p, &mut results).unwrap();
     assert_eq!(results.len(), queries.len());
     assert_eq!(stats.queries as usize, queries.len());
     let mut alone = Spreader::with_config(graph.node_count(), config);
@@ -189,7 +183,7 @@ fn batches_do_not_leak_into_each_other() {
     }
     let mut results = Vec::new();
     batch
-        .spread(&g, &[] as &[Vec<Seed>], &p, &mut results)
+        .spread_batch(&g, &[] as &[Vec<Seed>], &p, &mut results)
         .unwrap();
     assert!(results.is_empty());
 }
@@ -209,7 +203,7 @@ fn bad_batches_are_rejected_and_change_nothing() {
     let p = SpreadParams::default();
     let good: Vec<Vec<Seed>> = (0..4).map(|q| random_seeds(q, 100, 3)).collect();
     let mut results = Vec::new();
-    batch.spread(&g, &good, &p, &mut results).unwrap();
+    batch.spread_batch(&g, &good, &p, &mut results).unwrap();
     let before: Vec<_> = results.iter().map(|r| bits(r)).collect();
 
     let too_many: Vec<Vec<Seed>> = (0..5).map(|q| random_seeds(q, 100, 3)).collect();
@@ -223,23 +217,27 @@ fn bad_batches_are_rejected_and_change_nothing() {
     };
     let other = random_graph(4, 101, 400, false);
     assert!(matches!(
-        batch.spread(&g, &too_many, &p, &mut results),
+        batch.spread_batch(&g, &too_many, &p, &mut results),
         Err(SpreadError::InvalidParameter {
             name: "queries",
             ..
         })
     ));
     assert!(matches!(
-        batch.spread(&g, &bad_seed, &p, &mut results),
+        batch.spread_batch(&g, &bad_seed, &p, &mut results),
         Err(SpreadError::InvalidSeed { node: 100, .. })
     ));
     assert!(matches!(
-        batch.spread(&g, &bad_activation, &p, &mut results),
+        batch.spread_batch(&g, &bad_activation, &p, &mut results),
         Err(SpreadError::InvalidSeed { index: 0, .. })
     ));
-    assert!(batch.spread(&g, &good, &bad_params, &mut results).is_err());
+    assert!(
+        batch
+            .spread_batch(&g, &good, &bad_params, &mut results)
+            .is_err()
+    );
     assert!(matches!(
-        batch.spread(&other, &good, &p, &mut results),
+        batch.spread_batch(&other, &good, &p, &mut results),
         Err(SpreadError::WorkspaceMismatch { .. })
     ));
     let after: Vec<_> = results.iter().map(|r| bits(r)).collect();

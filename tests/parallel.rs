@@ -47,7 +47,7 @@ fn serial(graph: &Graph, config: SpreaderConfig, seeds: &[Seed], p: &SpreadParam
     Outcome {
         results: bits(&results),
         stats,
-        activations: s.activations().map(f32::to_bits).collect(),
+        activations: s.activations().into_iter().map(f32::to_bits).collect(),
         hops: (0..graph.node_count() as u32)
             .map(|v| s.hop_of(v))
             .collect(),
@@ -99,18 +99,13 @@ fn configs(nodes: usize) -> [SpreaderConfig; 4] {
     let d = SpreaderConfig::for_nodes(nodes);
     [
         d,
-        SpreaderConfig {
-            pull_fraction: 0.0,
-            ..d
-        },
-        SpreaderConfig {
-            pull_fraction: f32::INFINITY,
-            sparse_capacity: 16,
-        },
-        SpreaderConfig {
-            pull_fraction: f32::INFINITY,
-            sparse_capacity: 1 << 16,
-        },
+        d.with_pull_fraction(0.0),
+        SpreaderConfig::for_nodes(0)
+            .with_pull_fraction(f32::INFINITY)
+            .with_sparse_capacity(16),
+        SpreaderConfig::for_nodes(0)
+            .with_pull_fraction(f32::INFINITY)
+            .with_sparse_capacity(1 << 16),
     ]
 }
 

@@ -59,7 +59,7 @@ fn a_batcher_sized_multi_query_loop_settles_and_its_metrics_add_up() {
         let predicted = predictor.predict(&shape);
         let start = clock.now();
         let stats = multi
-            .spread(&graph, &queries, &params, &mut results)
+            .spread_batch(&graph, &queries, &params, &mut results)
             .unwrap();
         assert_eq!(results.len(), size as usize);
         clock.advance(batch_cost(stats.edges_scanned, size));

@@ -54,22 +54,18 @@ fn params() -> impl Strategy<Value = SpreadParams> {
 
 /// Configurations that force each direction and accumulator.
 const CONFIGS: [SpreaderConfig; 4] = [
-    SpreaderConfig {
-        pull_fraction: 0.05,
-        sparse_capacity: 1 << 14,
-    },
-    SpreaderConfig {
-        pull_fraction: f32::INFINITY,
-        sparse_capacity: 16,
-    }, // push, dense
-    SpreaderConfig {
-        pull_fraction: f32::INFINITY,
-        sparse_capacity: 1 << 20,
-    }, // push, sparse
-    SpreaderConfig {
-        pull_fraction: -1.0,
-        sparse_capacity: 16,
-    }, // pull always
+    SpreaderConfig::for_nodes(0)
+        .with_pull_fraction(0.05)
+        .with_sparse_capacity(1 << 14),
+    SpreaderConfig::for_nodes(0)
+        .with_pull_fraction(f32::INFINITY)
+        .with_sparse_capacity(16), // push, dense
+    SpreaderConfig::for_nodes(0)
+        .with_pull_fraction(f32::INFINITY)
+        .with_sparse_capacity(1 << 20), // push, sparse
+    SpreaderConfig::for_nodes(0)
+        .with_pull_fraction(-1.0)
+        .with_sparse_capacity(16), // pull always
 ];
 
 fn run(
@@ -81,7 +77,7 @@ fn run(
     let mut s = Spreader::with_config(graph.node_count(), config);
     let mut out = Vec::new();
     s.spread(graph, seeds, p, &mut out).unwrap();
-    (s.activations().map(f32::to_bits).collect(), out)
+    (s.activations().into_iter().map(f32::to_bits).collect(), out)
 }
 
 proptest! {
@@ -105,11 +101,11 @@ proptest! {
             let mut s = Spreader::with_config(g.node_count(), config);
             let mut out = Vec::new();
             s.spread(&g, &seeds, &p, &mut out).unwrap();
-            let activations: Vec<f32> = s.activations().collect();
+            let activations: Vec<f32> = s.activations();
             if let Err(e) = check(&r, &activations, &out, &p) {
                 return Err(TestCaseError::fail(format!("{config:?}: {e}")));
             }
-            let bits: Vec<u32> = s.activations().map(f32::to_bits).collect();
+            let bits: Vec<u32> = s.activations().into_iter().map(f32::to_bits).collect();
             match &first {
                 None => first = Some((bits, out)),
                 Some((b, o)) => {
@@ -137,13 +133,16 @@ fn repeated_queries_are_bit_identical_and_independent() {
         .iter()
         .map(|seeds| {
             s.spread(&g, seeds, &p, &mut out).unwrap();
-            (s.activations().map(f32::to_bits).collect(), out.clone())
+            (
+                s.activations().into_iter().map(f32::to_bits).collect(),
+                out.clone(),
+            )
         })
         .collect();
     // Same queries, reverse order, on the same (dirty) workspace and on fresh ones.
     for (q, seeds) in queries.iter().enumerate().rev() {
         s.spread(&g, seeds, &p, &mut out).unwrap();
-        let bits: Vec<u32> = s.activations().map(f32::to_bits).collect();
+        let bits: Vec<u32> = s.activations().into_iter().map(f32::to_bits).collect();
         assert_eq!(bits, first[q].0, "query {q}");
         assert_eq!(out, first[q].1, "query {q}");
         assert_eq!(run(CONFIGS[3], &g, seeds, &p), first[q], "query {q}, pull");

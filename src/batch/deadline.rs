@@ -14,7 +14,9 @@ use core::time::Duration;
 
 use super::clock::Clock;
 use crate::graph::GraphView;
-use crate::spread::{Activation, HopPlan, Seed, SpreadError, SpreadParams, SpreadStats, Spreader};
+use crate::spread::{
+    Activation, HopPlan, Seed, Spread, SpreadError, SpreadParams, SpreadStats, Spreader,
+};
 use alloc::vec::Vec;
 
 /// A cost that grows linearly with some amount of work (`fixed_ns +
@@ -134,7 +136,8 @@ fn nanos(ns: f64) -> Duration {
     Duration::from_nanos(ns.clamp(0.0, u64::MAX as f64) as u64)
 }
 
-/// A [`Spreader`] that meets a time budget per query by stopping early.
+/// A spreading backend (any [`Spread`]: [`Spreader`] by default) that meets
+/// a time budget per query by stopping early.
 ///
 /// ```
 /// use axonal::batch::{DeadlineSpreader, SystemClock};
@@ -152,20 +155,20 @@ fn nanos(ns: f64) -> Duration {
 /// }
 /// # Ok::<(), axonal::spread::SpreadError>(())
 /// ```
-pub struct DeadlineSpreader<C: Clock> {
-    spreader: Spreader,
+pub struct DeadlineSpreader<C: Clock, S: Spread = Spreader> {
+    spreader: S,
     clock: C,
     model: HopCostModel,
 }
 
-impl<C: Clock> DeadlineSpreader<C> {
+impl<C: Clock, S: Spread> DeadlineSpreader<C, S> {
     /// Wraps `spreader`, timing hops with `clock`, from [`HopCostModel::PRIOR`].
-    pub fn new(spreader: Spreader, clock: C) -> DeadlineSpreader<C> {
+    pub fn new(spreader: S, clock: C) -> DeadlineSpreader<C, S> {
         DeadlineSpreader::with_model(spreader, clock, HopCostModel::PRIOR)
     }
 
     /// Wraps `spreader` with a given starting model (one learned earlier).
-    pub fn with_model(spreader: Spreader, clock: C, model: HopCostModel) -> DeadlineSpreader<C> {
+    pub fn with_model(spreader: S, clock: C, model: HopCostModel) -> DeadlineSpreader<C, S> {
         DeadlineSpreader {
             spreader,
             clock,
@@ -179,8 +182,13 @@ impl<C: Clock> DeadlineSpreader<C> {
     }
 
     /// The spreader (activations and hops of the last query).
-    pub fn spreader(&self) -> &Spreader {
+    pub fn spreader(&self) -> &S {
         &self.spreader
+    }
+
+    /// The spreader, mutably (for queries without a budget).
+    pub fn spreader_mut(&mut self) -> &mut S {
+        &mut self.spreader
     }
 
     /// The clock.
@@ -191,7 +199,7 @@ impl<C: Clock> DeadlineSpreader<C> {
     /// Runs a query that should end within `budget` of now: before each hop,
     /// if the model predicts that the hop and the ranking would end after the
     /// deadline, stops and ranks what it has (`SpreadStats::truncated`).
-    /// Errors are those of [`Spreader::spread`], reported before any work.
+    /// Errors are those of [`Spread::spread`], reported before any work.
     pub fn spread<'g>(
         &mut self,
         graph: impl Into<GraphView<'g>>,
@@ -205,23 +213,23 @@ impl<C: Clock> DeadlineSpreader<C> {
         let (clock, model) = (&self.clock, &mut self.model);
         let mut running: Option<(HopPlan, Duration)> = None;
         let mut last = start;
-        let stats = self
-            .spreader
-            .spread_gated(graph, seeds, params, results, |plan| {
-                let now = clock.now();
-                if let Some((hop, began)) = running.take() {
-                    model.learn_hop(&hop, now.saturating_sub(began));
-                }
-                last = now;
-                // Every edge read may reach a new node: an upper bound.
-                let reached_after = u64::from(plan.reached) + plan.frontier_edges;
-                let end = now + model.hop(plan) + model.rank.predict(reached_after);
-                if end > deadline {
-                    return false;
-                }
-                running = Some((*plan, now));
-                true
-            })?;
+        let stats =
+            self.spreader
+                .spread_gated(graph.into(), seeds, params, results, &mut |plan| {
+                    let now = clock.now();
+                    if let Some((hop, began)) = running.take() {
+                        model.learn_hop(&hop, now.saturating_sub(began));
+                    }
+                    last = now;
+                    // Every edge read may reach a new node: an upper bound.
+                    let reached_after = u64::from(plan.reached) + plan.frontier_edges;
+                    let end = now + model.hop(plan) + model.rank.predict(reached_after);
+                    if end > deadline {
+                        return false;
+                    }
+                    running = Some((*plan, now));
+                    true
+                })?;
         let took = self.clock.now().saturating_sub(last);
         let last_hop = running.map(|(plan, _)| plan);
         self.model

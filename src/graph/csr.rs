@@ -151,6 +151,12 @@ impl<'a> CsrView<'a> {
         (self.offsets[v as usize + 1] - self.offsets[v as usize]) as u32
     }
 
+    /// The degrees of `nodes`, summed: a frontier's edges.
+    #[inline]
+    pub fn degree_sum(&self, nodes: impl IntoIterator<Item = u32>) -> u64 {
+        nodes.into_iter().map(|v| u64::from(self.degree(v))).sum()
+    }
+
     /// Neighbour ids (ascending) and edge weights of node `v`.
     #[inline]
     pub fn neighbors(&self, v: u32) -> (&'a [u32], &'a [f32]) {
@@ -216,6 +222,13 @@ impl Graph {
     #[inline]
     pub fn in_edges(&self) -> CsrView<'_> {
         self.inc.view()
+    }
+
+    /// Both directions, borrowed: what the spreading backends read
+    /// (the same as `GraphView::from(&graph)`).
+    #[inline]
+    pub fn view(&self) -> GraphView<'_> {
+        GraphView::from(self)
     }
 
     /// Out-degree of `v`.

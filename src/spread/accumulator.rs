@@ -1,13 +1,24 @@
-//! The sparse accumulator for the incoming activation of small push hops.
+//! Where a push hop sums its contributions: the [`Accumulate`] interface and
+//! the sparse accumulator for small hops.
 //!
 //! (The dense accumulator is the `pending` field of every node's state cell,
-//! next to its activation: see `spreader.rs`.) Like the dense one, it
-//! remembers which nodes it touched, so a hop costs time in the number of
-//! edges it reads, never in the graph size.
+//! next to its activation: see `state.rs`.) Like the dense one, the sparse
+//! one remembers which nodes it touched, so a hop costs time in the number
+//! of edges it reads, never in the graph size.
 
 #[cfg(test)]
 use alloc::vec;
 use alloc::vec::Vec;
+
+/// Where a push hop sums its contributions.
+pub(crate) trait Accumulate {
+    fn add(&mut self, node: u32, units: u32);
+
+    /// Hints that `node` will be added to soon. Accumulators whose writes
+    /// miss cache start the load early; the default does nothing.
+    #[inline(always)]
+    fn prefetch(&self, _node: u32) {}
+}
 
 /// An open-addressing hash map `node -> sum` of fixed power-of-two capacity,
 /// for hops that touch few nodes: it stays in L1/L2 where a dense array
@@ -33,6 +44,7 @@ impl SparseAccumulator {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
         self.keys.len()
     }
@@ -76,6 +88,13 @@ impl SparseAccumulator {
             }
         }
         self.used.clear();
+    }
+}
+
+impl Accumulate for SparseAccumulator {
+    #[inline(always)]
+    fn add(&mut self, node: u32, units: u32) {
+        SparseAccumulator::add(self, node, units);
     }
 }
 

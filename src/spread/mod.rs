@@ -49,8 +49,11 @@
 //! contribution, far inside the numerical contract.
 
 mod accumulator;
+mod driver;
 mod error;
 pub(crate) mod fixed;
+mod interface;
+mod isa;
 mod list;
 mod multi;
 #[cfg(feature = "parallel")]
@@ -59,14 +62,17 @@ mod params;
 mod pooled;
 mod pull;
 mod push;
+mod query;
 mod spreader;
 mod state;
 
 pub use error::SpreadError;
+pub use interface::Spread;
 pub use multi::{BatchStats, MAX_BATCH, MultiSpreader};
 #[cfg(feature = "parallel")]
 pub use parallel::{ConcurrentSpreader, ParallelSpreader, QueryJob};
 pub use params::{Decay, Fan, MAX_HOPS, SpreadParams, Threshold, TierConfidence};
 pub use pooled::{WorkspacePool, pool_results};
 pub use pull::dense_hop;
-pub use spreader::{Activation, HopPlan, Seed, SpreadStats, Spreader, SpreaderConfig};
+pub use query::{Activation, HopPlan, Seed, SpreadStats, SpreaderConfig};
+pub use spreader::Spreader;

@@ -29,16 +29,17 @@
 use alloc::vec::Vec;
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
-use super::SpreadError;
-use super::accumulator::SparseAccumulator;
+use super::accumulator::{Accumulate, SparseAccumulator};
+use super::driver::{self, FrontierSize, HopBackend, HopKind, HopStep, Schedule, write_results};
 use super::fixed::strength;
 use super::list::NodeList;
 use super::params::SpreadParams;
-use super::pull::pull;
-use super::push::{Accumulate, push};
-use super::spreader::{Schedule, saturate, write_results};
+use super::pull::{pull, saturate};
+use super::push::push;
 use super::state::{FrontierEntry, Hop, NodeState, UNREACHED, top_keys};
-use super::{Activation, HopPlan, Seed, SpreadStats, Spreader, SpreaderConfig};
+use super::{
+    Activation, HopPlan, Seed, Spread, SpreadError, SpreadStats, Spreader, SpreaderConfig,
+};
 use crate::graph::{CsrView, GraphView};
 use crate::numa::{self, NotApplied};
 use crate::topology::Topology;
@@ -76,11 +77,7 @@ impl Part {
     fn finish_hop(&mut self, hop: Hop, out: CsrView<'_>) {
         self.state.record_hops(self.reached_before, hop.index);
         core::mem::swap(&mut self.frontier, &mut self.next);
-        self.frontier_edges = self
-            .frontier
-            .iter()
-            .map(|e| u64::from(out.degree(e.node)))
-            .sum();
+        self.frontier_edges = out.degree_sum(self.frontier.iter().map(|e| e.node));
     }
 
     /// Starts a hop.
@@ -179,7 +176,7 @@ impl ParallelSpreader {
                 .map(|_| RwLock::new((0..threads).map(|_| Vec::new()).collect()))
                 .collect(),
             strength: alloc::vec![0.0; nodes],
-            sparse: SparseAccumulator::new(config.sparse_capacity.min(nodes.next_power_of_two())),
+            sparse: SparseAccumulator::new(config.sparse_slots(nodes)),
             ranked: Vec::new(),
             schedule: Schedule::empty(),
         }
@@ -236,18 +233,18 @@ impl ParallelSpreader {
     }
 
     /// Bytes of workspace held.
-    pub fn memory_bytes(&mut self) -> usize {
+    pub fn memory_bytes(&self) -> usize {
         let mut bytes =
             self.strength.len() * 4 + self.sparse.memory_bytes() + self.ranked.capacity() * 8;
-        for part in &mut self.parts {
-            let p = part_mut(part);
+        for part in &self.parts {
+            let p = lock(part);
             bytes += p.state.memory_bytes()
                 + p.frontier.memory_bytes()
                 + p.next.memory_bytes()
                 + p.keys.capacity() * 8;
         }
-        for row in &mut self.bins {
-            let row = row.get_mut().unwrap_or_else(PoisonError::into_inner);
+        for row in &self.bins {
+            let row = row.read().unwrap_or_else(PoisonError::into_inner);
             bytes += row.iter().map(|b| b.capacity() * 8).sum::<usize>();
         }
         bytes
@@ -313,115 +310,14 @@ impl ParallelSpreader {
         results: &mut Vec<Activation>,
         mut gate: impl FnMut(&HopPlan) -> bool,
     ) -> Result<SpreadStats, SpreadError> {
-        let graph = graph.into();
-        self.schedule.prepare(self.nodes, graph, seeds, params)?;
-        let out = graph.out_edges();
-        let parts = &self.parts;
-        self.workers.run(&|w| lock(&parts[w]).state.reset());
-        for seed in seeds {
-            let w = owner_of(&self.bounds, seed.node);
-            part_mut(&mut self.parts[w])
-                .state
-                .seed(seed.node, seed.activation);
-        }
-        let theta0 = self.schedule.threshold[0];
-        for part in &mut self.parts {
-            let p = part_mut(part);
-            p.frontier.clear();
-            if params.max_hops > 0 {
-                p.state.seed_frontier(&mut p.frontier, theta0);
-            }
-            p.frontier_edges = p
-                .frontier
-                .iter()
-                .map(|e| u64::from(out.degree(e.node)))
-                .sum();
-        }
-
-        let mut stats = SpreadStats::default();
-        let pull_above = self.config.pull_fraction * graph.edge_count() as f32;
-        for h in 1..=params.max_hops {
-            let (mut frontier, mut frontier_edges, mut reached) = (0u32, 0u64, 0);
-            for part in &mut self.parts {
-                let p = part_mut(part);
-                frontier += p.frontier.len() as u32;
-                frontier_edges += p.frontier_edges;
-                reached += p.state.activated.len();
-            }
-            if frontier == 0 {
-                break;
-            }
-            let plan = HopPlan::new(
-                h,
-                frontier as usize,
-                frontier_edges,
-                frontier_edges as f32 > pull_above,
-                graph,
-                reached,
-            );
-            if !gate(&plan) {
-                stats.truncated = true;
-                break;
-            }
-            stats.frontier[h - 1] = frontier;
-            stats.edges_traversed += frontier_edges;
-            stats.hops += 1;
-            let hop = self.schedule.hop(h, params);
-            let decay_scaled = self.schedule.decay_scaled[h];
-            if plan.pull {
-                stats.pull_hops += 1;
-                stats.edges_scanned += graph.edge_count() as u64;
-                self.pull_hop(graph, hop, decay_scaled, params);
-            } else {
-                stats.push_hops += 1;
-                stats.edges_scanned += frontier_edges;
-                if frontier_edges <= self.sparse.capacity() as u64 / 2 {
-                    self.small_push_hop(out, hop, decay_scaled, params);
-                } else {
-                    self.push_hop(out, hop, decay_scaled, params);
-                }
-            }
-        }
-
-        // Each worker keeps its own best `top_k`; the best of those are the
-        // query's.
-        let (parts, min, k) = (&self.parts, params.min_activation, params.top_k);
-        self.workers.run(&|w| {
-            let p = &mut *lock(&parts[w]);
-            p.keys.clear();
-            p.state.rank_keys(min, &mut p.keys);
-            top_keys(&mut p.keys, k);
-        });
-        self.ranked.clear();
-        for part in &mut self.parts {
-            let p = part_mut(part);
-            stats.activated += p.state.activated.len() as u32;
-            self.ranked.extend_from_slice(&p.keys);
-        }
-        top_keys(&mut self.ranked, k);
-        let (bounds, parts) = (&self.bounds, &self.parts);
-        write_results(
-            &self.ranked,
-            params,
-            |v| {
-                let p = lock(&parts[owner_of(bounds, v)]);
-                (p.state.activation(v), p.state.hop(v))
-            },
-            results,
-        );
-        Ok(stats)
+        driver::run(self, graph.into(), &[seeds], params, results, &mut gate)
     }
 
     /// A pull hop: strengths in, then every worker gathers its own rows.
-    fn pull_hop(
-        &mut self,
-        graph: GraphView<'_>,
-        hop: Hop,
-        decay_scaled: f32,
-        params: &SpreadParams,
-    ) {
+    fn pull_hop(&mut self, graph: GraphView<'_>, step: HopStep) {
         let (out, inc) = (graph.out_edges(), graph.in_edges());
-        let (parts, bounds, fan) = (&self.parts, &self.bounds, params.fan);
+        let (hop, decay_scaled, fan) = (step.hop, step.decay_scaled, step.fan);
+        let (parts, bounds) = (&self.parts, &self.bounds);
         // A worker's frontier lies in its own range: it writes its own part
         // of the strength array.
         self.workers
@@ -459,8 +355,9 @@ impl ParallelSpreader {
     /// A push hop over many edges: every worker pushes its frontier, keeping
     /// contributions to its own nodes and binning the rest by owner; then
     /// every worker adds the bins addressed to it and settles its nodes.
-    fn push_hop(&mut self, out: CsrView<'_>, hop: Hop, decay_scaled: f32, params: &SpreadParams) {
-        let (parts, bins, bounds, fan) = (&self.parts, &self.bins, &self.bounds, params.fan);
+    fn push_hop(&mut self, out: CsrView<'_>, step: HopStep) {
+        let (hop, decay_scaled, fan) = (step.hop, step.decay_scaled, step.fan);
+        let (parts, bins, bounds) = (&self.parts, &self.bins, &self.bounds);
         self.workers.run(&|w| {
             let p = &mut *lock(&parts[w]);
             p.start_hop();
@@ -488,16 +385,11 @@ impl ParallelSpreader {
     }
 
     /// A push hop over few edges, on the calling thread.
-    fn small_push_hop(
-        &mut self,
-        out: CsrView<'_>,
-        hop: Hop,
-        decay_scaled: f32,
-        params: &SpreadParams,
-    ) {
+    fn small_push_hop(&mut self, out: CsrView<'_>, step: HopStep) {
+        let (hop, decay_scaled, fan) = (step.hop, step.decay_scaled, step.fan);
         for part in &mut self.parts {
             let p = part_mut(part);
-            push(out, &p.frontier, decay_scaled, params.fan, &mut self.sparse);
+            push(out, &p.frontier, decay_scaled, fan, &mut self.sparse);
             p.start_hop();
         }
         let (bounds, parts) = (&self.bounds, &mut self.parts);
@@ -508,6 +400,137 @@ impl ParallelSpreader {
         for part in &mut self.parts {
             part_mut(part).finish_hop(hop, out);
         }
+    }
+}
+
+impl HopBackend for ParallelSpreader {
+    type Results = Vec<Activation>;
+
+    fn node_count(&self) -> usize {
+        self.nodes
+    }
+
+    fn config(&self) -> &SpreaderConfig {
+        &self.config
+    }
+
+    fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    fn schedule_mut(&mut self) -> &mut Schedule {
+        &mut self.schedule
+    }
+
+    fn start<Q: AsRef<[Seed]>>(
+        &mut self,
+        graph: GraphView<'_>,
+        queries: &[Q],
+        theta0: f32,
+        spreads: bool,
+    ) {
+        let out = graph.out_edges();
+        let parts = &self.parts;
+        self.workers.run(&|w| lock(&parts[w]).state.reset());
+        for seed in queries.iter().flat_map(AsRef::as_ref) {
+            let w = owner_of(&self.bounds, seed.node);
+            part_mut(&mut self.parts[w])
+                .state
+                .seed(seed.node, seed.activation);
+        }
+        for part in &mut self.parts {
+            let p = part_mut(part);
+            p.frontier.clear();
+            if spreads {
+                p.state.seed_frontier(&mut p.frontier, theta0);
+            }
+            p.frontier_edges = out.degree_sum(p.frontier.iter().map(|e| e.node));
+        }
+    }
+
+    fn frontier(&self, _out: CsrView<'_>) -> FrontierSize {
+        let mut size = FrontierSize::default();
+        for part in &self.parts {
+            let p = lock(part);
+            size.nodes += p.frontier.len();
+            size.edges += p.frontier_edges;
+        }
+        size
+    }
+
+    fn reached_count(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|part| lock(part).state.activated.len())
+            .sum()
+    }
+
+    fn hop(&mut self, graph: GraphView<'_>, step: HopStep) {
+        match step.kind {
+            HopKind::Pull => self.pull_hop(graph, step),
+            HopKind::PushSparse => self.small_push_hop(graph.out_edges(), step),
+            HopKind::PushDense => self.push_hop(graph.out_edges(), step),
+        }
+    }
+
+    /// Each worker keeps its own best `top_k`; the best of those are the
+    /// query's.
+    fn rank(&mut self, params: &SpreadParams, results: &mut Vec<Activation>) {
+        let (parts, min, k) = (&self.parts, params.min_activation, params.top_k);
+        self.workers.run(&|w| {
+            let p = &mut *lock(&parts[w]);
+            p.keys.clear();
+            p.state.rank_keys(min, &mut p.keys);
+            top_keys(&mut p.keys, k);
+        });
+        self.ranked.clear();
+        for part in &mut self.parts {
+            self.ranked.extend_from_slice(&part_mut(part).keys);
+        }
+        top_keys(&mut self.ranked, k);
+        let (bounds, parts) = (&self.bounds, &self.parts);
+        write_results(
+            &self.ranked,
+            params,
+            |v| {
+                let p = lock(&parts[owner_of(bounds, v)]);
+                (p.state.activation(v), p.state.hop(v))
+            },
+            results,
+        );
+    }
+}
+
+impl Spread for ParallelSpreader {
+    fn node_count(&self) -> usize {
+        self.nodes
+    }
+
+    fn memory_bytes(&self) -> usize {
+        ParallelSpreader::memory_bytes(self)
+    }
+
+    fn spread_gated(
+        &mut self,
+        graph: GraphView<'_>,
+        seeds: &[Seed],
+        params: &SpreadParams,
+        results: &mut Vec<Activation>,
+        gate: &mut dyn FnMut(&HopPlan) -> bool,
+    ) -> Result<SpreadStats, SpreadError> {
+        driver::run(self, graph, &[seeds], params, results, gate)
+    }
+
+    fn activation(&self, node: u32) -> f32 {
+        ParallelSpreader::activation(self, node)
+    }
+
+    fn hop_of(&self, node: u32) -> Option<u8> {
+        ParallelSpreader::hop_of(self, node)
+    }
+
+    fn activations(&self) -> Vec<f32> {
+        ParallelSpreader::activations(self)
     }
 }
 

@@ -18,44 +18,31 @@ use core::ops::Range;
 
 use super::SpreadError;
 use super::fixed::{SCALE, UNIT, contribution};
+use super::isa::Isa;
 use crate::graph::{CsrView, GraphView};
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-use crate::simd::{Backend, Kernels};
 
-/// The row kernels a pull can run on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RowKernel {
-    /// Portable: one edge at a time.
-    Scalar,
-    /// x86-64 AVX2: eight edges per gather.
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    Avx2,
+/// The row kernel for `inc`: the spreading kernels' [`Isa`], unless node
+/// ids do not fit the AVX2 gather's signed 32-bit indices.
+fn row_isa(inc: CsrView<'_>) -> Isa {
+    match Isa::best() {
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        Isa::Avx2 if !gather_fits(inc) => Isa::Scalar,
+        isa => isa,
+    }
 }
 
-impl RowKernel {
-    /// The fastest kernel for `inc`: AVX2 where the SIMD dispatch chose an
-    /// x86 vector backend (so `AXONAL_SIMD=scalar` turns it off) and the
-    /// CPU has AVX2, unless node ids do not fit the gather's signed 32-bit
-    /// indices.
-    pub(crate) fn best_for(inc: CsrView<'_>) -> RowKernel {
-        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        if matches!(
-            Kernels::best().backend(),
-            Backend::Avx2Fma | Backend::Avx512
-        ) && RowKernel::avx2_can_run(inc)
-        {
-            return RowKernel::Avx2;
-        }
-        let _ = inc;
-        RowKernel::Scalar
-    }
+/// Whether every node id of `inc` fits the AVX2 gather's signed 32-bit
+/// indices.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+fn gather_fits(inc: CsrView<'_>) -> bool {
+    inc.node_count() <= i32::MAX as usize
+}
 
-    /// Whether the AVX2 kernel may run on `inc`: the CPU has AVX2 and every
-    /// node id fits the gather's signed 32-bit indices.
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    fn avx2_can_run(inc: CsrView<'_>) -> bool {
-        Backend::Avx2Fma.is_available() && inc.node_count() <= i32::MAX as usize
-    }
+/// A pulled row's `u64` sum as the `u32` a settle takes (saturated: a sum
+/// that large caps the node at 1 anyway).
+#[inline(always)]
+pub(crate) fn saturate(units: u64) -> u32 {
+    units.min(u64::from(u32::MAX)) as u32
 }
 
 /// Calls `settle(v, units)` for every node `v` in `rows` whose in-edges carry
@@ -74,13 +61,13 @@ pub(crate) fn pull(
     scale: f32,
     settle: impl FnMut(u32, u64),
 ) {
-    pull_with(RowKernel::best_for(inc), inc, rows, strength, scale, settle);
+    pull_with(row_isa(inc), inc, rows, strength, scale, settle);
 }
 
 /// [`pull`] on a given kernel.
 #[inline(always)]
 pub(crate) fn pull_with(
-    kernel: RowKernel,
+    kernel: Isa,
     inc: CsrView<'_>,
     rows: Range<u32>,
     strength: &[f32],
@@ -89,12 +76,12 @@ pub(crate) fn pull_with(
 ) {
     assert_eq!(strength.len(), inc.node_count(), "one strength per node");
     match kernel {
-        RowKernel::Scalar => pull_rows(inc, rows, settle, |sources, weights| {
+        Isa::Scalar => pull_rows(inc, rows, settle, |sources, weights| {
             row_units_scalar(sources, weights, strength, scale)
         }),
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        RowKernel::Avx2 => {
-            assert!(RowKernel::avx2_can_run(inc));
+        Isa::Avx2 => {
+            assert!(Isa::Avx2.is_available() && gather_fits(inc));
             // SAFETY: AVX2 is available (checked above); every source id is
             // below `inc.node_count()` (a `CsrView` invariant), which is
             // `strength.len()` and at most `i32::MAX`.
@@ -292,7 +279,7 @@ mod tests {
         b.build().unwrap()
     }
 
-    fn run(kernel: RowKernel, g: &Graph, strength: &[f32], scale: f32) -> Vec<(u32, u64)> {
+    fn run(kernel: Isa, g: &Graph, strength: &[f32], scale: f32) -> Vec<(u32, u64)> {
         let mut sums = Vec::new();
         pull_with(
             kernel,
@@ -309,7 +296,7 @@ mod tests {
     fn scalar_kernel_sums_contributions_per_node() {
         let g = graph(40, 1);
         let strength: Vec<f32> = (0..40).map(|u| (u as f32) * 1000.0).collect();
-        let got = run(RowKernel::Scalar, &g, &strength, 1.0);
+        let got = run(Isa::Scalar, &g, &strength, 1.0);
         let mut want = alloc::vec![0u64; 40];
         for (u, v, w) in g.edges() {
             want[v as usize] += u64::from(contribution(strength[u as usize], w));
@@ -325,14 +312,14 @@ mod tests {
     #[test]
     fn kernels_agree_bit_for_bit() {
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        let kernels: &[RowKernel] = if Backend::Avx2Fma.is_available() {
-            &[RowKernel::Avx2]
+        let kernels: &[Isa] = if Isa::Avx2.is_available() {
+            &[Isa::Avx2]
         } else {
             std::println!("SKIPPED: AVX2 pull kernel (CPU lacks AVX2)");
             &[]
         };
         #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-        let kernels: &[RowKernel] = &[];
+        let kernels: &[Isa] = &[];
         let n = if cfg!(miri) { 60 } else { 300 };
         for seed in 0..4 {
             let g = graph(n, seed);
@@ -349,7 +336,7 @@ mod tests {
                 .collect();
             let unit: Vec<f32> = units.iter().map(|s| s / SCALE).collect();
             for (strength, scale) in [(&units, 1.0), (&unit, SCALE)] {
-                let want = run(RowKernel::Scalar, &g, strength, scale);
+                let want = run(Isa::Scalar, &g, strength, scale);
                 for &k in kernels {
                     assert_eq!(run(k, &g, strength, scale), want, "{k:?}, seed {seed}");
                 }

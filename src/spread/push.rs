@@ -4,34 +4,17 @@
 //! frontier is small. Writes are scattered; the accumulator choice (dense
 //! array or small hash map) decides where they land.
 
-use super::accumulator::SparseAccumulator;
+use super::accumulator::Accumulate;
 use super::fixed::{contribution, strength};
 use super::params::Fan;
 use super::state::FrontierEntry;
 use crate::graph::CsrView;
-
-/// Where a push hop sums its contributions.
-pub(crate) trait Accumulate {
-    fn add(&mut self, node: u32, units: u32);
-
-    /// Hints that `node` will be added to soon. Accumulators whose writes
-    /// miss cache start the load early; the default does nothing.
-    #[inline(always)]
-    fn prefetch(&self, _node: u32) {}
-}
 
 /// How many edges ahead a push prefetches its target. A scattered write that
 /// misses cache costs more than the loop body; 16 edges ahead keeps several
 /// in flight (8 to 10% faster `rmat20_query_std` than none, 8 and 32 about
 /// the same).
 const PREFETCH_DISTANCE: usize = 16;
-
-impl Accumulate for SparseAccumulator {
-    #[inline(always)]
-    fn add(&mut self, node: u32, units: u32) {
-        SparseAccumulator::add(self, node, units);
-    }
-}
 
 /// Adds every frontier node's contributions to its out-neighbours into `acc`.
 #[inline(always)]

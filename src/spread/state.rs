@@ -8,9 +8,9 @@
 
 use alloc::vec::Vec;
 
+use super::accumulator::Accumulate;
 use super::fixed::apply;
 use super::list::NodeList;
-use super::push::Accumulate;
 
 /// A frontier node and the activation it newly gained (and now spreads).
 #[derive(Debug, Clone, Copy, Default)]

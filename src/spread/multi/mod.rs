@@ -36,12 +36,14 @@ mod lanes;
 use alloc::vec::Vec;
 
 use self::lanes::{GROUP, Scalar, pull_rows, push_edges, settle_pending};
-use super::SpreadError;
+use super::driver::{self, FrontierSize, HopBackend, HopKind, HopStep, Schedule, write_results};
 use super::fixed::strength;
+use super::isa::Isa;
 use super::params::SpreadParams;
-use super::spreader::{Activation, Schedule, Seed, SpreadStats, SpreaderConfig, write_results};
+use super::query::{Activation, HopPlan, Seed, SpreadStats, SpreaderConfig};
 use super::state::{UNREACHED, rank_key, top_keys};
-use crate::graph::GraphView;
+use super::{Spread, SpreadError};
+use crate::graph::{CsrView, GraphView};
 
 /// Runs `$generic::<V, G>(args)` on the kernel's lanes with `G = width / 8`
 /// groups (AVX2 through its `#[target_feature]` entry point `$avx2`).
@@ -49,13 +51,13 @@ macro_rules! dispatch {
     ($kernel:expr, $width:expr, $generic:ident, $avx2:ident($($arg:expr),*)) => {
         match ($kernel, $width / GROUP) {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-            (Kernel::Avx2, 1) => lanes::avx2::$avx2::<1>($($arg),*),
+            (Isa::Avx2, 1) => lanes::avx2::$avx2::<1>($($arg),*),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-            (Kernel::Avx2, 2) => lanes::avx2::$avx2::<2>($($arg),*),
+            (Isa::Avx2, 2) => lanes::avx2::$avx2::<2>($($arg),*),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-            (Kernel::Avx2, 3) => lanes::avx2::$avx2::<3>($($arg),*),
+            (Isa::Avx2, 3) => lanes::avx2::$avx2::<3>($($arg),*),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-            (Kernel::Avx2, _) => lanes::avx2::$avx2::<4>($($arg),*),
+            (Isa::Avx2, _) => lanes::avx2::$avx2::<4>($($arg),*),
             (_, 1) => $generic::<Scalar, 1>($($arg),*),
             (_, 2) => $generic::<Scalar, 2>($($arg),*),
             (_, 3) => $generic::<Scalar, 3>($($arg),*),
@@ -86,33 +88,6 @@ pub struct BatchStats {
     pub reached: u32,
 }
 
-/// Which lane implementation the batch kernels run on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kernel {
-    Scalar,
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    Avx2,
-}
-
-impl Kernel {
-    /// AVX2 where the SIMD dispatch chose an x86 vector backend (so
-    /// `AXONAL_SIMD=scalar` turns it off) and the CPU has it.
-    fn best() -> Kernel {
-        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        {
-            use crate::simd::{Backend, Kernels};
-            if matches!(
-                Kernels::best().backend(),
-                Backend::Avx2Fma | Backend::Avx512
-            ) && Backend::Avx2Fma.is_available()
-            {
-                return Kernel::Avx2;
-            }
-        }
-        Kernel::Scalar
-    }
-}
-
 /// Runs batches of up to `max_queries` queries (with the same parameters)
 /// on graphs of one size, reusing its buffers: after the first batch of a
 /// given shape, a batch allocates nothing.
@@ -125,7 +100,7 @@ impl Kernel {
 /// let queries = [vec![Seed::new(1, 1.0)], vec![Seed::new(5, 1.0), Seed::new(9, 0.5)]];
 /// let mut batch = MultiSpreader::new(graph.node_count(), 8)?;
 /// let mut results = Vec::new();
-/// batch.spread(&graph, &queries, &SpreadParams::default(), &mut results)?;
+/// batch.spread_batch(&graph, &queries, &SpreadParams::default(), &mut results)?;
 ///
 /// // Each query's results are exactly what it gets alone.
 /// let mut alone = Spreader::new(graph.node_count());
@@ -139,8 +114,11 @@ pub struct MultiSpreader {
     /// Lanes per node in `activation` / `hop`: `max_queries` rounded up to 8.
     stride: usize,
     config: SpreaderConfig,
-    kernel: Kernel,
+    isa: Isa,
     schedule: Schedule,
+    /// Lanes per frontier row in the current batch: its queries rounded up
+    /// to 8.
+    width: usize,
     /// `activation[v * stride + q]`.
     activation: Vec<f32>,
     /// `hop[v * stride + q]`: the hop `q` first reached `v` at.
@@ -213,8 +191,9 @@ impl MultiSpreader {
             nodes,
             stride,
             config,
-            kernel: Kernel::best(),
+            isa: Isa::best(),
             schedule: Schedule::empty(),
+            width: GROUP,
             activation: alloc::vec![0.0; nodes * stride],
             hop: alloc::vec![UNREACHED; nodes * stride],
             reached_by: alloc::vec![0; nodes],
@@ -268,40 +247,90 @@ impl MultiSpreader {
     ///
     /// Errors (too many queries, bad seeds or parameters, a graph of
     /// another size) are reported before anything changes.
-    pub fn spread<'g, Q: AsRef<[Seed]>>(
+    pub fn spread_batch<'g, Q: AsRef<[Seed]>>(
         &mut self,
         graph: impl Into<GraphView<'g>>,
         queries: &[Q],
         params: &SpreadParams,
         results: &mut Vec<Vec<Activation>>,
     ) -> Result<BatchStats, SpreadError> {
-        let graph = graph.into();
+        self.spread_batch_gated(graph, queries, params, results, |_| true)
+    }
+
+    /// [`spread_batch`](MultiSpreader::spread_batch), asking `gate` before
+    /// every hop of the batch whether it runs (it sees the union frontier's
+    /// [`HopPlan`]); once it says no, every query stops there, and those
+    /// that had a frontier left are flagged `truncated` in
+    /// [`query_stats`](MultiSpreader::query_stats).
+    pub fn spread_batch_gated<'g, Q: AsRef<[Seed]>>(
+        &mut self,
+        graph: impl Into<GraphView<'g>>,
+        queries: &[Q],
+        params: &SpreadParams,
+        results: &mut Vec<Vec<Activation>>,
+        mut gate: impl FnMut(&HopPlan) -> bool,
+    ) -> Result<BatchStats, SpreadError> {
         if queries.len() > self.max_queries() {
             return Err(SpreadError::InvalidParameter {
                 name: "queries",
                 expected: "at most the spreader's max_queries",
             });
         }
-        for q in queries {
-            self.schedule
-                .prepare(self.nodes, graph, q.as_ref(), params)?;
+        // Grown for the batch before the driver validates it, and shrunk
+        // back if it is rejected: a rejected batch leaves `results` alone.
+        let before = results.len();
+        if before < queries.len() {
+            results.resize_with(queries.len(), Vec::new);
         }
-        if queries.is_empty() {
-            self.schedule.prepare(self.nodes, graph, &[], params)?;
-        }
-        self.reset();
-        let width = queries.len().div_ceil(GROUP).max(1) * GROUP;
-        self.stats.clear();
-        self.stats.resize(queries.len(), SpreadStats::default());
-        self.seed(queries, params, width);
-        let mut batch = self.run(graph, params, width);
-        batch.queries = queries.len() as u32;
-        batch.reached = self.reached.len() as u32;
-        self.rank(queries.len(), params, results);
-        for s in &self.stats {
-            batch.edges_traversed += s.edges_traversed;
-        }
-        Ok(batch)
+        let outcome = driver::run(
+            self,
+            graph.into(),
+            queries,
+            params,
+            &mut results[..queries.len()],
+            &mut gate,
+        );
+        results.truncate(if outcome.is_ok() {
+            queries.len()
+        } else {
+            before
+        });
+        let union = outcome?;
+        Ok(BatchStats {
+            queries: queries.len() as u32,
+            hops: union.hops,
+            pull_hops: union.pull_hops,
+            edges_scanned: union.edges_scanned,
+            edges_traversed: self.stats.iter().map(|s| s.edges_traversed).sum(),
+            reached: union.activated,
+        })
+    }
+
+    /// Runs one query (a batch of one) and writes its ranked results into
+    /// `results` (cleared first): the [`Spreader::spread`](super::Spreader::spread)
+    /// signature, for engines written against [`Spread`].
+    pub fn spread<'g>(
+        &mut self,
+        graph: impl Into<GraphView<'g>>,
+        seeds: &[Seed],
+        params: &SpreadParams,
+        results: &mut Vec<Activation>,
+    ) -> Result<SpreadStats, SpreadError> {
+        self.spread_gated(graph, seeds, params, results, |_| true)
+    }
+
+    /// [`spread`](MultiSpreader::spread) with a gate before every hop.
+    pub fn spread_gated<'g>(
+        &mut self,
+        graph: impl Into<GraphView<'g>>,
+        seeds: &[Seed],
+        params: &SpreadParams,
+        results: &mut Vec<Activation>,
+        mut gate: impl FnMut(&HopPlan) -> bool,
+    ) -> Result<SpreadStats, SpreadError> {
+        let results = core::slice::from_mut(results);
+        driver::run(self, graph.into(), &[seeds], params, results, &mut gate)?;
+        Ok(self.stats[0])
     }
 
     /// Clears the previous batch's state: sparsely when it reached few nodes.
@@ -324,9 +353,10 @@ impl MultiSpreader {
         self.reached.clear();
     }
 
-    /// Applies the seeds and builds the first union frontier.
-    fn seed<Q: AsRef<[Seed]>>(&mut self, queries: &[Q], params: &SpreadParams, width: usize) {
-        let stride = self.stride;
+    /// Applies the seeds and (when `spreads`) builds the first union
+    /// frontier from the seeds with activation at least `theta0`.
+    fn seed<Q: AsRef<[Seed]>>(&mut self, queries: &[Q], theta0: f32, spreads: bool) {
+        let (stride, width) = (self.stride, self.width);
         for (q, seeds) in queries.iter().enumerate() {
             for seed in seeds.as_ref() {
                 let v = seed.node as usize;
@@ -341,15 +371,14 @@ impl MultiSpreader {
             }
         }
         self.frontier.clear();
-        if params.max_hops == 0 {
+        if !spreads {
             return;
         }
-        let threshold = self.schedule.threshold[0];
         for (q, seeds) in queries.iter().enumerate() {
             for seed in seeds.as_ref() {
                 let v = seed.node as usize;
                 let a = self.activation[v * stride + q];
-                if a == 0.0 || a < threshold {
+                if a == 0.0 || a < theta0 {
                     continue;
                 }
                 if self.slot[v] == 0 {
@@ -368,70 +397,11 @@ impl MultiSpreader {
         }
     }
 
-    fn run(&mut self, graph: GraphView<'_>, params: &SpreadParams, width: usize) -> BatchStats {
-        let out = graph.out_edges();
-        let mut batch = BatchStats::default();
-        let pull_above = self.config.pull_fraction * graph.edge_count() as f32;
-        for h in 1..=params.max_hops {
-            if self.frontier.nodes.is_empty() {
-                break;
-            }
-            let union_edges: u64 = self
-                .frontier
-                .nodes
-                .iter()
-                .map(|&u| u64::from(out.degree(u)))
-                .sum();
-            let pull = union_edges as f32 > pull_above;
-            batch.hops += 1;
-            batch.pull_hops += u32::from(pull);
-            batch.edges_scanned += if pull {
-                graph.edge_count() as u64
-            } else {
-                union_edges
-            };
-            // Each query's own view of the hop, as it would run alone.
-            for s in &mut self.stats {
-                if s.frontier[h - 1] > 0 {
-                    s.hops += 1;
-                    if pull {
-                        s.pull_hops += 1;
-                        s.edges_scanned += graph.edge_count() as u64;
-                    } else {
-                        s.push_hops += 1;
-                    }
-                }
-            }
-            self.strengths(graph, params, h, width, pull);
-            let hop = HopCtx {
-                index: h as u8,
-                spreads_on: h < params.max_hops,
-                threshold: self.schedule.threshold[h],
-                width,
-            };
-            self.next.clear();
-            if pull {
-                self.pull_hop(graph, hop);
-            } else {
-                self.push_hop(graph, hop);
-            }
-            core::mem::swap(&mut self.frontier, &mut self.next);
-        }
-        batch
-    }
-
     /// Fills `strength` from the frontier's deltas (row 0 all zeros) and
     /// counts each query's frontier edges.
-    fn strengths(
-        &mut self,
-        graph: GraphView<'_>,
-        params: &SpreadParams,
-        h: usize,
-        width: usize,
-        pull: bool,
-    ) {
-        let out = graph.out_edges();
-        let decay_scaled = self.schedule.decay_scaled[h];
+    fn strengths(&mut self, out: CsrView<'_>, step: &HopStep) {
+        let (width, pull) = (self.width, step.kind == HopKind::Pull);
+        let (decay_scaled, fan) = (step.decay_scaled, step.fan);
         let queries = self.stats.len();
         self.strength.clear();
         self.strength
@@ -444,8 +414,7 @@ impl MultiSpreader {
             let deltas = &self.frontier.delta[i * width..][..queries];
             for (q, (&d, stats)) in deltas.iter().zip(&mut self.stats).enumerate() {
                 if d > 0.0 {
-                    self.strength[(i + 1) * width + q] =
-                        strength(d, decay_scaled, params.fan, degree);
+                    self.strength[(i + 1) * width + q] = strength(d, decay_scaled, fan, degree);
                     stats.edges_traversed += u64::from(degree);
                     if !pull {
                         stats.edges_scanned += u64::from(degree);
@@ -486,7 +455,7 @@ impl MultiSpreader {
     }
 
     fn pull_hop(&mut self, graph: GraphView<'_>, hop: HopCtx) {
-        let (kernel, stride, threshold) = (self.kernel, self.stride, hop.spread_threshold());
+        let (isa, stride, threshold) = (self.isa, self.stride, hop.spread_threshold());
         let (mut settler, activation, slot, nodes, strength) = self.split(hop);
         for (i, &u) in nodes.iter().enumerate() {
             slot[u as usize] = i as u32 + 1;
@@ -494,11 +463,11 @@ impl MultiSpreader {
         let (inc, rows) = (graph.in_edges(), 0..graph.node_count() as u32);
         let changed =
             |v, first, spreads, gained: &[f32]| settler.changed(v, first, spreads, gained);
-        // SAFETY: `dispatch!` runs the AVX2 lanes only when `Kernel::best`
+        // SAFETY: `dispatch!` runs the AVX2 lanes only when `Isa::best`
         // found AVX2 on this CPU.
         unsafe {
             dispatch!(
-                kernel,
+                isa,
                 hop.width,
                 pull_rows,
                 pull_avx2(
@@ -513,7 +482,7 @@ impl MultiSpreader {
     }
 
     fn push_hop(&mut self, graph: GraphView<'_>, hop: HopCtx) {
-        let (kernel, stride, threshold) = (self.kernel, self.stride, hop.spread_threshold());
+        let (isa, stride, threshold) = (self.isa, self.stride, hop.spread_threshold());
         let (width, out) = (hop.width, graph.out_edges());
         let mut pending = core::mem::take(&mut self.pending);
         let mut touched = core::mem::take(&mut self.touched);
@@ -524,7 +493,7 @@ impl MultiSpreader {
         // SAFETY: as in `pull_hop`.
         unsafe {
             dispatch!(
-                kernel,
+                isa,
                 width,
                 push_edges,
                 push_avx2(out, nodes, strength, slot, &mut pending, &mut touched)
@@ -538,7 +507,7 @@ impl MultiSpreader {
         // SAFETY: as in `pull_hop`.
         unsafe {
             dispatch!(
-                kernel,
+                isa,
                 width,
                 settle_pending,
                 settle_avx2(&touched, &pending, activation, stride, threshold, changed)
@@ -550,8 +519,8 @@ impl MultiSpreader {
     }
 
     /// Ranks each query's reached nodes into its results.
-    fn rank(&mut self, queries: usize, params: &SpreadParams, results: &mut Vec<Vec<Activation>>) {
-        let stride = self.stride;
+    fn rank_queries(&mut self, params: &SpreadParams, results: &mut [Vec<Activation>]) {
+        let (stride, queries) = (self.stride, results.len());
         for keys in &mut self.ranked[..queries] {
             keys.clear();
         }
@@ -566,7 +535,6 @@ impl MultiSpreader {
                 }
             }
         }
-        results.resize_with(queries, Vec::new);
         for (q, out) in results.iter_mut().enumerate() {
             let keys = &mut self.ranked[q];
             top_keys(keys, params.top_k);
@@ -581,6 +549,145 @@ impl MultiSpreader {
                 out,
             );
         }
+    }
+}
+
+impl HopBackend for MultiSpreader {
+    type Results = [Vec<Activation>];
+
+    fn node_count(&self) -> usize {
+        self.nodes
+    }
+
+    fn config(&self) -> &SpreaderConfig {
+        &self.config
+    }
+
+    fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    fn schedule_mut(&mut self) -> &mut Schedule {
+        &mut self.schedule
+    }
+
+    fn start<Q: AsRef<[Seed]>>(
+        &mut self,
+        _graph: GraphView<'_>,
+        queries: &[Q],
+        theta0: f32,
+        spreads: bool,
+    ) {
+        self.reset();
+        self.width = queries.len().div_ceil(GROUP).max(1) * GROUP;
+        self.stats.clear();
+        self.stats.resize(queries.len(), SpreadStats::default());
+        self.seed(queries, theta0, spreads);
+    }
+
+    fn frontier(&self, out: CsrView<'_>) -> FrontierSize {
+        FrontierSize {
+            nodes: self.frontier.nodes.len(),
+            edges: out.degree_sum(self.frontier.nodes.iter().copied()),
+        }
+    }
+
+    fn reached_count(&self) -> usize {
+        self.reached.len()
+    }
+
+    /// One hop for every query with a frontier: each query's own view of
+    /// the hop (as it would run alone), the strengths, then the union's
+    /// pull or push (one push kind: rows of lanes have no sparse variant).
+    fn hop(&mut self, graph: GraphView<'_>, step: HopStep) {
+        let h = usize::from(step.hop.index);
+        let pull = step.kind == HopKind::Pull;
+        for s in &mut self.stats {
+            if s.frontier[h - 1] > 0 {
+                s.hops += 1;
+                if pull {
+                    s.pull_hops += 1;
+                    s.edges_scanned += graph.edge_count() as u64;
+                } else {
+                    s.push_hops += 1;
+                }
+            }
+        }
+        self.strengths(graph.out_edges(), &step);
+        let hop = HopCtx {
+            index: step.hop.index,
+            spreads_on: step.hop.spreads_on,
+            threshold: step.hop.threshold,
+            width: self.width,
+        };
+        self.next.clear();
+        if pull {
+            self.pull_hop(graph, hop);
+        } else {
+            self.push_hop(graph, hop);
+        }
+        core::mem::swap(&mut self.frontier, &mut self.next);
+    }
+
+    /// The queries that had a frontier left were stopped; their frontier
+    /// did not spread, so it is not counted (as [`Spreader`](super::Spreader)
+    /// counts a frontier when its hop runs).
+    fn truncated(&mut self, hop: usize) {
+        for s in &mut self.stats {
+            s.truncated = s.frontier[hop - 1] > 0;
+            s.frontier[hop - 1] = 0;
+        }
+    }
+
+    fn rank(&mut self, params: &SpreadParams, results: &mut [Vec<Activation>]) {
+        self.rank_queries(params, results);
+    }
+}
+
+impl Spread for MultiSpreader {
+    fn node_count(&self) -> usize {
+        self.nodes
+    }
+
+    fn memory_bytes(&self) -> usize {
+        MultiSpreader::memory_bytes(self)
+    }
+
+    fn spread_gated(
+        &mut self,
+        graph: GraphView<'_>,
+        seeds: &[Seed],
+        params: &SpreadParams,
+        results: &mut Vec<Activation>,
+        gate: &mut dyn FnMut(&HopPlan) -> bool,
+    ) -> Result<SpreadStats, SpreadError> {
+        MultiSpreader::spread_gated(self, graph, seeds, params, results, gate)
+    }
+
+    /// The activation of `node` for the first query of the last batch (the
+    /// only one, after [`Spread::spread`]).
+    fn activation(&self, node: u32) -> f32 {
+        if (node as usize) < self.nodes {
+            self.activation[node as usize * self.stride]
+        } else {
+            0.0
+        }
+    }
+
+    /// The hop at which the first query of the last batch reached `node`.
+    fn hop_of(&self, node: u32) -> Option<u8> {
+        ((node as usize) < self.nodes)
+            .then(|| self.hop[node as usize * self.stride])
+            .filter(|&h| h != UNREACHED)
+    }
+
+    /// The activations of the first query of the last batch.
+    fn activations(&self) -> Vec<f32> {
+        self.activation
+            .iter()
+            .step_by(self.stride)
+            .copied()
+            .collect()
     }
 }
 
