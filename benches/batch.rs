@@ -23,7 +23,7 @@ use axonal::metrics::SpreadingPerformanceMetrics;
 use axonal::rng::SplitMix64;
 use axonal::simd::{Hit, Kernels, TopK};
 use axonal::spread::{MultiSpreader, Seed, SpreadParams, Spreader};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 
 const QUERIES: usize = 32;
 
@@ -138,4 +138,4 @@ fn metrics(c: &mut Criterion) {
 }
 
 criterion_group!(benches, scan_384x100000, rmat20_batches, metrics);
-criterion_main!(benches);
+common::bench_main!(benches);
