@@ -1,5 +1,5 @@
 //! Batch benches: many queries at once against one at a time, in one run.
-//! Criterion IDs are fixed (see the README) so runs compare; throughput is in
+//! Criterion IDs are fixed (see BENCHMARKS.md) so runs compare; throughput is in
 //! queries.
 //!
 //! - `batch/rmat20_query_wide/{q1,q8,q32}`: 32 `query_wide` queries on

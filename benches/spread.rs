@@ -1,5 +1,5 @@
 //! Spreading benches: the standard workloads against `baseline` and `sprs`,
-//! in one run. Criterion IDs are fixed (see the README) so runs compare.
+//! in one run. Criterion IDs are fixed (see BENCHMARKS.md) so runs compare.
 //!
 //! axonal runs on the degree-reordered graph (its layout), `baseline` on the
 //! graph as generated, with the same queries (seeds mapped through the
