@@ -1,5 +1,5 @@
 //! Batch benches: many queries at once against one at a time, in one run.
-//! Criterion IDs are fixed (see the README) so runs compare; throughput is in
+//! Criterion IDs are fixed (see BENCHMARKS.md) so runs compare; throughput is in
 //! queries.
 //!
 //! - `batch/rmat20_query_wide/{q1,q8,q32}`: 32 `query_wide` queries on
@@ -23,7 +23,7 @@ use axonal::metrics::SpreadingPerformanceMetrics;
 use axonal::rng::SplitMix64;
 use axonal::simd::{Hit, Kernels, TopK};
 use axonal::spread::{MultiSpreader, Seed, SpreadParams, Spreader};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 
 const QUERIES: usize = 32;
 
@@ -138,4 +138,4 @@ fn metrics(c: &mut Criterion) {
 }
 
 criterion_group!(benches, scan_384x100000, rmat20_batches, metrics);
-criterion_main!(benches);
+common::bench_main!(benches);

@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use axonal::layout::{AlignedBuf, Node};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 
 const HOPS: u16 = 2;
 
@@ -231,4 +231,4 @@ fn traverse(c: &mut Criterion) {
 }
 
 criterion_group!(benches, traverse);
-criterion_main!(benches);
+common::bench_main!(benches);

@@ -1,12 +1,17 @@
 //! Record pools: one 64-byte record acquired and released, on one thread and
 //! on two at once, against `Box` (the system allocator) and the pool crates
-//! `sharded-slab` and `lockfree-object-pool`, in the same run.
+//! `sharded-slab` and `lockfree-object-pool`, in the same run; and
+//! `register_only`, a probe that touches no memory: how far its throughput
+//! scales from one thread to two is how far this machine lets any loop
+//! scale, the bound of the pools' 2-thread figures.
+
+mod common;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use axonal::pool::{ActivationRecord, ActivationRecordPool, PoolConfig};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use lockfree_object_pool::LinearObjectPool;
 use sharded_slab::Clear;
 
@@ -63,6 +68,15 @@ fn run(pools: &Pools, name: &str, n: u64) {
                 pools.slab.clear(key);
             }
         }
+        "register_only" => {
+            // A dependent multiply-add per iteration (about a pool pair's
+            // length), in registers: no loads, no stores, nothing shared.
+            let mut x = 1u64;
+            for i in 0..n {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i);
+            }
+            black_box(x);
+        }
         "lockfree_object_pool" => {
             for i in 0..n {
                 let mut r = pools.linear.pull();
@@ -74,7 +88,13 @@ fn run(pools: &Pools, name: &str, n: u64) {
     }
 }
 
-const CONTENDERS: [&str; 4] = ["axonal", "box", "sharded_slab", "lockfree_object_pool"];
+const CONTENDERS: [&str; 5] = [
+    "axonal",
+    "box",
+    "sharded_slab",
+    "lockfree_object_pool",
+    "register_only",
+];
 
 /// One group: each contender's acquire + release pairs on `threads`
 /// threads at once, sharing one pool (throughput counts every thread's).
@@ -116,4 +136,4 @@ fn acquire_release_2t(c: &mut Criterion) {
 }
 
 criterion_group!(benches, acquire_release, acquire_release_2t);
-criterion_main!(benches);
+common::bench_main!(benches);

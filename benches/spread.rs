@@ -1,5 +1,5 @@
 //! Spreading benches: the standard workloads against `baseline` and `sprs`,
-//! in one run. Criterion IDs are fixed (see the README) so runs compare.
+//! in one run. Criterion IDs are fixed (see BENCHMARKS.md) so runs compare.
 //!
 //! axonal runs on the degree-reordered graph (its layout), `baseline` on the
 //! graph as generated, with the same queries (seeds mapped through the
@@ -7,10 +7,10 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration;
 
-use axonal::graph::CsrView;
 use axonal::graph::{Graph, generate};
 use axonal::spread::{
     Activation, ConcurrentSpreader, Decay, Fan, MAX_HOPS, ParallelSpreader, QueryJob, Seed,
@@ -18,7 +18,8 @@ use axonal::spread::{
 };
 use axonal::workers::Workers;
 use common::baseline::Baseline;
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use common::probes;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 
 /// Runs `queries` on a fresh spreader; returns the edges they traverse.
 fn edges_of(graph: &Graph, queries: &[Vec<Seed>], params: &SpreadParams) -> u64 {
@@ -34,28 +35,55 @@ fn edges_of(graph: &Graph, queries: &[Vec<Seed>], params: &SpreadParams) -> u64 
         .sum()
 }
 
-/// Checks that baseline and axonal agree on the top results before timing them.
+/// Checks, before timing, that axonal and `baseline` return the same top
+/// results for every query benched: the same nodes, activations within
+/// tolerance, except nodes tied at the top-k or `min_activation` boundary.
+/// Both sides are within `tol_v = max(1e-5, 1e-7 * c_v)` of the exact
+/// evaluation (the numerical contract, `axonal::spread` module docs; `c_v`:
+/// contributions node `v` received, counted by the baseline), so they may
+/// differ by twice that. `queries` are in the baseline's ids, `mapped` the
+/// same in `graph`'s, `to_old` maps `graph`'s ids back.
 fn agree(
-    w_graph: &Graph,
+    label: &str,
+    graph: &Graph,
     base: &Baseline,
     to_old: impl Fn(u32) -> u32,
-    seeds: &[Seed],
-    reordered: &[Seed],
+    queries: &[Vec<Seed>],
+    mapped: &[Vec<Seed>],
     p: &SpreadParams,
 ) {
-    let mut s = Spreader::new(w_graph.node_count());
+    let mut s = Spreader::new(graph.node_count());
     let mut out: Vec<Activation> = Vec::new();
-    s.spread(w_graph, reordered, p, &mut out).unwrap();
-    let ours: Vec<u64> = out
-        .iter()
-        .take(10)
-        .map(|a| u64::from(to_old(a.node)))
-        .collect();
-    let theirs: Vec<u64> = base.query(seeds, p).iter().take(10).map(|x| x.0).collect();
-    let common = ours.iter().filter(|v| theirs.contains(v)).count();
-    assert!(
-        common + 1 >= ours.len(),
-        "baseline and axonal disagree: {ours:?} vs {theirs:?}"
+    let mut ties = 0;
+    for (i, (q, m)) in queries.iter().zip(mapped).enumerate() {
+        s.spread(graph, m, p, &mut out).unwrap();
+        let ours: Vec<(u64, f64)> = out
+            .iter()
+            .map(|a| (u64::from(to_old(a.node)), f64::from(a.activation)))
+            .collect();
+        let mut contributions: HashMap<u64, u64> = HashMap::new();
+        let theirs: Vec<(u64, f64)> = base
+            .query_counting(q, p, |v| *contributions.entry(v).or_default() += 1)
+            .into_iter()
+            .map(|(v, a)| (v, f64::from(a)))
+            .collect();
+        ties += common::assert_same_top(
+            &format!("{label} query {i}: axonal vs baseline"),
+            &ours,
+            &theirs,
+            p.top_k,
+            f64::from(p.min_activation),
+            |v| {
+                2.0 * f64::max(
+                    1e-5,
+                    1e-7 * contributions.get(&v).copied().unwrap_or(0) as f64,
+                )
+            },
+        );
+    }
+    println!(
+        "{label}: axonal and baseline agree on all {} queries ({ties} nodes tied at a boundary)",
+        queries.len()
     );
 }
 
@@ -65,12 +93,14 @@ fn rmat20_queries(c: &mut Criterion) {
     let queries = common::rmat_queries(&w.original, 64, 7);
     let mapped: Vec<Vec<Seed>> = queries.iter().map(|q| w.to_reordered(q)).collect();
     let std_p = SpreadParams::query_std();
+    let batch = 16;
     agree(
+        "spread/rmat20_query_std",
         &w.reordered,
         &base,
         |v| w.perm.to_old(v),
-        &queries[0],
-        &mapped[0],
+        &queries[..batch],
+        &mapped[..batch],
         &std_p,
     );
 
@@ -79,7 +109,6 @@ fn rmat20_queries(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(8))
         .warm_up_time(Duration::from_secs(1));
-    let batch = 16;
     group.throughput(Throughput::Elements(edges_of(
         &w.reordered,
         &mapped[..batch],
@@ -125,6 +154,10 @@ fn rmat20_queries(c: &mut Criterion) {
     for threads in thread_counts() {
         bench_parallel(&mut group, &w.reordered, threads, &mapped[..batch], &wide_p);
     }
+    group.throughput(Throughput::Elements(w.reordered.edge_count() as u64));
+    for threads in thread_counts() {
+        bench_probes_on_workers(&mut group, &w.reordered, threads);
+    }
     group.finish();
 }
 
@@ -162,6 +195,42 @@ fn bench_parallel(
     });
 }
 
+/// `spread/<group>/{stream_edges,gather_only}_t<threads>`: the probes of
+/// `common::probes` over every in-edge once, on `threads` pinned workers,
+/// each over its own node range (a `ParallelSpreader`'s split). How far this
+/// machine's bandwidth and random gather scale with workers bounds how far
+/// `t<threads>` can scale over `t1`.
+fn bench_probes_on_workers(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    graph: &Graph,
+    threads: usize,
+) {
+    let workers = Workers::new(threads).expect("worker threads");
+    let bounds: Vec<usize> = ParallelSpreader::new(graph, &workers)
+        .bounds()
+        .iter()
+        .map(|&b| b as usize)
+        .collect();
+    let (inc, x) = (graph.in_edges(), dense_input(graph.node_count()));
+    let mut out = vec![0u32; graph.node_count()];
+    group.bench_function(format!("stream_edges_t{threads}"), |b| {
+        b.iter(|| {
+            workers.run_split(&mut out, &bounds, |w, part| {
+                probes::stream_edges(inc, bounds[w], part)
+            });
+            black_box(&out);
+        })
+    });
+    group.bench_function(format!("gather_only_t{threads}"), |b| {
+        b.iter(|| {
+            workers.run_split(&mut out, &bounds, |w, part| {
+                probes::gather_only(inc, black_box(&x), bounds[w], part)
+            });
+            black_box(&out);
+        })
+    });
+}
+
 /// `spread/rmat20_query_std_concurrent/t<threads>`: 64 independent
 /// `query_std` queries, each run whole by one worker of a
 /// `ConcurrentSpreader` (throughput scaling for many small queries).
@@ -183,10 +252,13 @@ fn rmat20_query_std_concurrent(c: &mut Criterion) {
         let workers = Workers::new(threads).expect("worker threads");
         let mut spreaders = ConcurrentSpreader::new(g.node_count(), &workers);
         let mut jobs: Vec<QueryJob> = seeds.iter().map(|s| QueryJob::new(s)).collect();
+        // Checked before timing: the timed closure does not run when a
+        // filter skips this bench.
+        spreaders.spread(g, &p, &mut jobs);
+        assert!(jobs.iter().all(|j| matches!(j.outcome, Some(Ok(_)))));
         group.bench_function(format!("t{threads}"), |b| {
             b.iter(|| spreaders.spread(g, &p, &mut jobs))
         });
-        assert!(jobs.iter().all(|j| matches!(j.outcome, Some(Ok(_)))));
     }
     group.finish();
 }
@@ -228,10 +300,11 @@ fn rmat22_query_wide(c: &mut Criterion) {
 /// hop a pull over all in-edges (`pull_fraction = 0`: as nodes saturate, or
 /// their gains fall below an `f32` step of their activation, the frontier
 /// shrinks from all 1M nodes to a few hundred by hop 20, and would otherwise
-/// fall back to push). `stream_read` reads the
-/// same arrays (sources, weights, offsets) once per hop on the same workers,
-/// doing nothing else: the edges/s the memory bandwidth allows. Both count
-/// edges scanned.
+/// fall back to push). The probes run once per hop on the same workers, each
+/// over its worker's node range: `stream_read` is `probes::stream_edges`
+/// (the edges/s the memory bandwidth allows), `gather_only` the random
+/// gather of source strengths alone (the limit of any pull). All count edges
+/// scanned.
 fn rmat20_pagerank_like(c: &mut Criterion) {
     let g = &common::rmat20().reordered;
     let n = g.node_count() as u32;
@@ -263,13 +336,27 @@ fn rmat20_pagerank_like(c: &mut Criterion) {
     group.bench_function("axonal", |b| {
         b.iter(|| black_box(spreader.spread(g, &seeds, &p, &mut out).unwrap()))
     });
-    let (inc, bounds) = (g.in_edges(), spreader.bounds().to_vec());
+    let inc = g.in_edges();
+    let bounds: Vec<usize> = spreader.bounds().iter().map(|&b| b as usize).collect();
+    let x = dense_input(g.node_count());
+    let mut probed = vec![0u32; g.node_count()];
     group.bench_function("stream_read", |b| {
         b.iter(|| {
             for _ in 0..hops {
-                workers.run(&|w| {
-                    black_box(stream_rows(inc, bounds[w]..bounds[w + 1]));
+                workers.run_split(&mut probed, &bounds, |w, part| {
+                    probes::stream_edges(inc, bounds[w], part)
                 });
+                black_box(&probed);
+            }
+        })
+    });
+    group.bench_function("gather_only", |b| {
+        b.iter(|| {
+            for _ in 0..hops {
+                workers.run_split(&mut probed, &bounds, |w, part| {
+                    probes::gather_only(inc, black_box(&x), bounds[w], part)
+                });
+                black_box(&probed);
             }
         })
     });
@@ -282,23 +369,18 @@ fn rmat20_pagerank_like(c: &mut Criterion) {
     );
 }
 
-/// Reads every array a pull over `rows` reads sequentially (offsets,
-/// sources, weights), summing their bits so nothing is skipped.
-fn stream_rows(inc: CsrView<'_>, rows: std::ops::Range<u32>) -> u64 {
-    let offsets = &inc.offsets()[rows.start as usize..=rows.end as usize];
-    let edges = offsets[0] as usize..offsets[offsets.len() - 1] as usize;
-    let sum = |xs: &[u32]| xs.iter().fold(0u32, |a, &x| a.wrapping_add(x));
-    let weights: &[u32] = bytemuck::cast_slice(&inc.weights()[edges.clone()]);
-    u64::from(sum(&inc.targets()[edges]))
-        + u64::from(sum(weights))
-        + offsets.iter().fold(0u64, |a, &o| a.wrapping_add(o))
+/// The input of a dense hop: one value in `[0, 1)` per node (seeded).
+fn dense_input(n: usize) -> Vec<f32> {
+    let mut rng = axonal::rng::SplitMix64::new(5);
+    (0..n).map(|_| rng.next_f32()).collect()
 }
 
+/// `spread/rmat20_spmv/{axonal,sprs}`: one dense hop against the `sprs`
+/// crate's CSR matrix-vector product on the same arrays.
 fn rmat20_spmv(c: &mut Criterion) {
     let g = &common::rmat20().reordered;
     let n = g.node_count();
-    let mut rng = axonal::rng::SplitMix64::new(5);
-    let x: Vec<f32> = (0..n).map(|_| rng.next_f32()).collect();
+    let x = dense_input(n);
     let mut y = vec![0f32; n];
     // sprs gets the same in-edge CSR (row v, column u, value w(u, v)).
     let inc = g.in_edges();
@@ -331,6 +413,55 @@ fn rmat20_spmv(c: &mut Criterion) {
         b.iter(|| {
             y_sprs.fill(0.0);
             sprs::prod::mul_acc_mat_vec_csr(m.view(), black_box(&x[..]), &mut y_sprs[..]);
+        })
+    });
+    group.finish();
+}
+
+/// `spread/rmat20_pull_limits/{axonal,plain_pull,gather_only,stream_edges}`:
+/// one pull over all of `rmat20`'s in-edges on one thread, by axonal
+/// (`dense_hop`: the pull hop's loop with its exact fixed-point sums) and by
+/// the probes of `common::probes` (the plain `f32` loop, the random gather
+/// alone, the edge arrays streamed), so that a pull hop's figure reads
+/// against this machine's limits of the same run.
+fn rmat20_pull_limits(c: &mut Criterion) {
+    let g = &common::rmat20().reordered;
+    let (n, inc) = (g.node_count(), g.in_edges());
+    let x = dense_input(n);
+    let (mut y, mut plain, mut bits) = (vec![0f32; n], vec![0f32; n], vec![0u32; n]);
+    dense_hop(g, &x, &mut y).unwrap();
+    probes::plain_pull(inc, &x, 0, &mut plain);
+    let worst = y
+        .iter()
+        .zip(&plain)
+        .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-4, "dense_hop and plain_pull disagree by {worst}");
+
+    let mut group = c.benchmark_group("spread/rmat20_pull_limits");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Elements(g.edge_count() as u64));
+    group.bench_function("axonal", |b| {
+        b.iter(|| dense_hop(g, black_box(&x), &mut y).unwrap())
+    });
+    group.bench_function("plain_pull", |b| {
+        b.iter(|| {
+            probes::plain_pull(inc, black_box(&x), 0, &mut plain);
+            black_box(&plain);
+        })
+    });
+    group.bench_function("gather_only", |b| {
+        b.iter(|| {
+            probes::gather_only(inc, black_box(&x), 0, &mut bits);
+            black_box(&bits);
+        })
+    });
+    group.bench_function("stream_edges", |b| {
+        b.iter(|| {
+            probes::stream_edges(inc, 0, &mut bits);
+            black_box(&bits);
         })
     });
     group.finish();
@@ -369,8 +500,10 @@ fn engram(c: &mut Criterion) {
             ..SpreadParams::default()
         };
         let base = Baseline::new(&graph);
-        agree(&graph, &base, |v| v, &seeds, &seeds, &p);
-        let mut group = c.benchmark_group(format!("spread/engram_{name}"));
+        let id = format!("spread/engram_{name}");
+        let one = [seeds.clone()];
+        agree(&id, &graph, &base, |v| v, &one, &one, &p);
+        let mut group = c.benchmark_group(id);
         group
             .sample_size(30)
             .measurement_time(Duration::from_secs(2))
@@ -488,9 +621,10 @@ criterion_group!(
     engram,
     rmat20_queries,
     rmat20_spmv,
+    rmat20_pull_limits,
     rmat20_query_std_8q,
     rmat20_pagerank_like,
     rmat20_query_std_concurrent,
     rmat22_query_wide
 );
-criterion_main!(benches);
+common::bench_main!(benches);

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use axonal::layout::EmbeddingMatrix;
 use axonal::rng::SplitMix64;
-use axonal::simd::{Backend, Kernels, TopK};
+use axonal::simd::{Backend, Kernels, Platform, TopK};
 use axonal::spread::{MultiSpreader, Seed, SpreadParams, Spreader, SpreaderConfig};
 use axonal::tuning::{MachineId, Tuning};
 
@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
+    println!("{}", Platform::detect());
     let here = MachineId::detect();
     println!("tune: {here}");
     let bandwidth = stream_bandwidth();

@@ -175,6 +175,7 @@ struct Sample {
 }
 
 fn run(args: Args) -> Result<(), String> {
+    println!("{}", axonal::simd::Platform::detect());
     let t = Instant::now();
     let (name, graph) = match (&args.graph, args.workload) {
         (Some(path), _) => (

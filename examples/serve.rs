@@ -92,6 +92,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), String> {
+    println!("{}", axonal::simd::Platform::detect());
     let t = Instant::now();
     let (graph, _) = generate::standard::rmat20().reorder(Ordering::DegreeDescending);
     println!(

@@ -1,4 +1,5 @@
-//! Prints what axonal detects about this machine: packages, NUMA nodes,
+//! Prints what axonal detects about this machine: the CPU model and SIMD
+//! backend, packages, NUMA nodes,
 //! cores, SMT siblings and caches (compare with `lscpu` / `lstopo`), where
 //! one worker per core would be pinned, and, with `--features hwloc`,
 //! whether hwloc sees the same machine.
@@ -11,6 +12,7 @@
 use axonal::topology::Topology;
 
 fn main() {
+    println!("{}", axonal::simd::Platform::detect());
     let t = Topology::detect();
     print(&t);
     #[cfg(feature = "parallel")]

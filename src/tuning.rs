@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use crate::batch::BatchSizing;
-use crate::simd::{Backend, Kernels};
+use crate::simd::{Backend, Kernels, Platform};
 use crate::spread::SpreaderConfig;
 use crate::topology::Topology;
 
@@ -53,10 +53,9 @@ pub struct MachineId {
 }
 
 impl MachineId {
-    /// This machine, from `/proc/cpuinfo` and [`Topology::detect`].
+    /// This machine, from `/proc/cpuinfo` ([`Platform`]) and [`Topology::detect`].
     pub fn detect() -> MachineId {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        MachineId::from_topology(&Topology::detect(), cpu_model(&cpuinfo))
+        MachineId::from_topology(&Topology::detect(), &Platform::detect().cpu_model)
     }
 
     /// The identity of a machine with this topology and CPU model.
@@ -113,21 +112,6 @@ impl fmt::Display for MachineId {
             kib(self.llc_bytes)
         )
     }
-}
-
-/// The first `model name` (x86) or `Model` / `Hardware` line of a
-/// `/proc/cpuinfo` text, or `"unknown"`.
-fn cpu_model(cpuinfo: &str) -> &str {
-    ["model name", "Model", "Hardware"]
-        .iter()
-        .find_map(|key| {
-            cpuinfo.lines().find_map(|line| {
-                let (k, v) = line.split_once(':')?;
-                (k.trim() == *key).then(|| v.trim())
-            })
-        })
-        .filter(|v| !v.is_empty())
-        .unwrap_or("unknown")
 }
 
 /// What was measured. `None` (the [`Default`]) means "not measured: use the
@@ -705,12 +689,7 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_cpu_model() {
-        let x86 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n";
-        assert_eq!(cpu_model(x86), "AMD EPYC 7B13");
-        assert_eq!(cpu_model("Hardware\t: BCM2835\n"), "BCM2835");
-        assert_eq!(cpu_model("processor : 0\n"), "unknown");
-        assert_eq!(cpu_model("model name :   \n"), "unknown");
+    fn machine_id_names_the_cpu() {
         let id = MachineId::from_topology(&TopologyBuilder::new(1, 1, 2, 1).build(), "X");
         assert_eq!(id.cpus, 2);
         assert!(id.to_string().starts_with("X (2 CPUs"));

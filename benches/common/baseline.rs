@@ -31,8 +31,22 @@ impl Baseline {
 
     /// Runs a query; returns `(node, activation)` ranked, top-k.
     pub fn query(&self, seeds: &[Seed], p: &SpreadParams) -> Vec<(u64, f32)> {
+        self.query_counting(seeds, p, |_| {})
+    }
+
+    /// [`query`](Baseline::query), calling `contribution(v)` for every
+    /// contribution node `v` receives (seeds included): the `c_v` of the
+    /// numerical contract's tolerance. The timed `query` passes a no-op,
+    /// which compiles away.
+    pub fn query_counting(
+        &self,
+        seeds: &[Seed],
+        p: &SpreadParams,
+        mut contribution: impl FnMut(u64),
+    ) -> Vec<(u64, f32)> {
         let mut records: HashMap<u64, Box<Record>> = HashMap::new();
         for s in seeds {
+            contribution(u64::from(s.node));
             let r = records.entry(u64::from(s.node)).or_insert_with(|| {
                 Box::new(Record {
                     node: u64::from(s.node),
@@ -69,6 +83,7 @@ impl Baseline {
                     Fan::Sqrt => 1.0 / (edges.len() as f32).sqrt(),
                 };
                 for &(v, w) in edges {
+                    contribution(v);
                     *deltas.entry(v).or_insert(0.0) += d * w * fan * decay;
                 }
             }

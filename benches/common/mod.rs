@@ -1,9 +1,13 @@
 //! Shared bench fixtures: the standard workloads (built once per process),
-//! their query sets, and the `baseline` implementation of the contract.
+//! their query sets, the `baseline` implementation of the contract, the
+//! top-k agreement check every bench runs before timing, and `bench_main!`,
+//! which names the machine before any figure is printed.
 #![allow(dead_code)]
 
 pub mod baseline;
+pub mod probes;
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use axonal::graph::{Graph, Ordering, Permutation, generate};
@@ -55,4 +59,67 @@ pub fn rmat_queries(graph: &Graph, count: usize, seed: u64) -> Vec<Vec<Seed>> {
                 .collect()
         })
         .collect()
+}
+
+/// `criterion_main!`, printing first the CPU model and the SIMD backend
+/// this run uses (`axonal::simd::Platform`): a figure is only reproducible
+/// with the machine it came from. (Unused by `tune`, which is not criterion.)
+#[allow(unused_macros)]
+macro_rules! bench_main {
+    ($($group:path),+ $(,)?) => {
+        fn main() {
+            println!("{}", axonal::simd::Platform::detect());
+            $($group();)+
+            criterion::Criterion::default()
+                .configure_from_args()
+                .final_summary();
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use bench_main;
+
+/// Asserts that two ranked top-`k` lists of `(id, value)` (highest first)
+/// are the same results, exactly up to documented ties: an id in both must
+/// have values within `tol(id)` of each other; an id in only one list may
+/// only be a tie at a boundary of the other, that is, within `tol(id)` of
+/// the other list's `k`-th value (when it holds `k`) or of `floor` (the
+/// minimum a result must reach). `tol(id)` is the most the two sides may
+/// differ by for that id. Returns how many ids were such boundary ties.
+pub fn assert_same_top(
+    what: &str,
+    ours: &[(u64, f64)],
+    theirs: &[(u64, f64)],
+    k: usize,
+    floor: f64,
+    tol: impl Fn(u64) -> f64,
+) -> usize {
+    assert!(
+        ours.len() <= k && theirs.len() <= k,
+        "{what}: more than k = {k} results"
+    );
+    let mut ties = 0;
+    for (a, b, side) in [(ours, theirs, "only ours"), (theirs, ours, "only theirs")] {
+        let others: HashMap<u64, f64> = b.iter().copied().collect();
+        for &(id, value) in a {
+            let t = tol(id);
+            match others.get(&id) {
+                Some(&other) => assert!(
+                    (value - other).abs() <= t,
+                    "{what}: id {id} is {value} vs {other} (tolerance {t})"
+                ),
+                None => {
+                    let at_kth = b.len() == k && value <= b[k - 1].1 + t;
+                    let at_floor = value < floor + t;
+                    assert!(
+                        at_kth || at_floor,
+                        "{what}: id {id} ({value}) is {side} and not a tie at a boundary \
+                         (tolerance {t}): {ours:?} vs {theirs:?}"
+                    );
+                    ties += 1;
+                }
+            }
+        }
+    }
+    ties
 }

@@ -28,8 +28,13 @@ mod arch;
 mod generic;
 mod vector;
 
+#[cfg(feature = "std")]
+mod platform;
 #[cfg(feature = "alloc")]
 mod topk;
+
+#[cfg(feature = "std")]
+pub use platform::Platform;
 
 #[cfg(feature = "alloc")]
 pub use topk::{Hit, SCAN_BATCH, TopK};
