@@ -30,8 +30,23 @@
 //! counts the contributions `v` received (`tests/spread_reference.rs` checks
 //! this against a reference implementation).
 //!
-//! [`Spreader`] owns every buffer a query needs, sized to the graph once, so a
-//! query allocates nothing. Each hop runs in the cheaper direction:
+//! ## Backends
+//! Every backend runs this loop through one hop driver (`driver.rs`: the
+//! validation, the per-hop direction and accumulator choice, the gate, the
+//! statistics and the ranking are written there once) and differs only in how
+//! a hop's edges are traversed. Engines program against the [`Spread`]
+//! trait and pick a backend for their workload:
+//!
+//! | backend | for |
+//! |---|---|
+//! | [`Spreader`] | one query at a time on the calling thread; local queries |
+//! | `ParallelSpreader` (`parallel`) | one large query over pinned workers |
+//! | `ConcurrentSpreader` (`parallel`) | many small queries side by side, one per worker |
+//! | [`MultiSpreader`] | batches of up to 32 queries in one pass over the edges |
+//!
+//! Each owns every buffer a query needs, sized to the graph once, so a
+//! query allocates nothing after warm-up. Each hop runs in the cheaper
+//! direction:
 //!
 //! - **push** from a small frontier along out-edges, into a small hash
 //!   accumulator (frontiers touching a few thousand edges, which stays in

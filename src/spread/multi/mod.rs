@@ -72,6 +72,7 @@ pub const MAX_BATCH: usize = 32;
 /// What a batch did as a whole (each query's own [`SpreadStats`] are
 /// returned beside it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BatchStats {
     /// Queries in the batch.
     pub queries: u32,
