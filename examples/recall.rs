@@ -27,7 +27,7 @@ use axonal::layout::EmbeddingMatrix;
 use axonal::rng::SplitMix64;
 use axonal::simd::{Hit, Kernels, TopK};
 use axonal::spread::{
-    Activation, ParallelSpreader, Seed, SpreadError, SpreadParams, SpreadStats, Spreader,
+    Activation, ParallelSpreader, Seed, Spread, SpreadParams, SpreadStats, Spreader,
 };
 use axonal::workers::Workers;
 
@@ -50,41 +50,15 @@ struct Args {
     threads: usize,
 }
 
-/// One query at a time, on the calling thread or on pinned workers.
-enum Engine {
-    Serial(Box<Spreader>),
-    Parallel(Box<ParallelSpreader>),
-}
-
-impl Engine {
-    fn new(graph: &Graph, threads: usize) -> Result<Engine, String> {
-        Ok(if threads == 1 {
-            Engine::Serial(Box::new(Spreader::new(graph.node_count())))
-        } else {
-            let workers = Workers::new(threads).map_err(|e| e.to_string())?;
-            Engine::Parallel(Box::new(ParallelSpreader::new(graph, &workers)))
-        })
-    }
-
-    fn spread(
-        &mut self,
-        graph: &Graph,
-        seeds: &[Seed],
-        params: &SpreadParams,
-        results: &mut Vec<Activation>,
-    ) -> Result<SpreadStats, SpreadError> {
-        match self {
-            Engine::Serial(s) => s.spread(graph, seeds, params, results),
-            Engine::Parallel(s) => s.spread(graph, seeds, params, results),
-        }
-    }
-
-    fn memory_bytes(&mut self) -> usize {
-        match self {
-            Engine::Serial(s) => s.memory_bytes(),
-            Engine::Parallel(s) => s.memory_bytes(),
-        }
-    }
+/// One query at a time, on the calling thread or on pinned workers: either
+/// backend behind the one spreading interface.
+fn spreader(graph: &Graph, threads: usize) -> Result<Box<dyn Spread>, String> {
+    Ok(if threads == 1 {
+        Box::new(Spreader::new(graph.node_count()))
+    } else {
+        let workers = Workers::new(threads).map_err(|e| e.to_string())?;
+        Box::new(ParallelSpreader::new(graph, &workers))
+    })
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -211,7 +185,7 @@ fn run(args: Args) -> Result<(), String> {
         _ => SpreadParams::query_std(),
     };
     let kernels = Kernels::best();
-    let mut spreader = Engine::new(&graph, args.threads)?;
+    let mut spreader = spreader(&graph, args.threads)?;
     let mut results: Vec<Activation> = Vec::with_capacity(params.top_k);
     let mut top = TopK::new(SEEDS_PER_QUERY);
     let mut hits: Vec<Hit> = Vec::with_capacity(SEEDS_PER_QUERY);
@@ -253,7 +227,7 @@ fn run(args: Args) -> Result<(), String> {
         }
         let t1 = Instant::now();
         let stats = spreader
-            .spread(&graph, &seeds, &params, &mut results)
+            .spread(graph.view(), &seeds, &params, &mut results)
             .map_err(|e| e.to_string())?;
         let t2 = Instant::now();
         if q >= warmup {
