@@ -9,7 +9,7 @@
 //! The crate is built from small, composable layers:
 //!
 //! - [`layout`]: the 64-byte, cache-line-aligned [`Node`](layout::Node) record,
-//!   its [`NodeFlags`](layout::NodeFlags) and [`StorageTier`](layout::StorageTier),
+//!   its [`NodeFlags`](layout::NodeFlags), [`StorageTier`](layout::StorageTier) and [`HopTier`](layout::HopTier),
 //!   and 64-byte-aligned buffers ([`AlignedBuf`](layout::AlignedBuf),
 //!   [`EmbeddingMatrix`](layout::EmbeddingMatrix)).
 //! - [`graph`]: a CSR [`Graph`](graph::Graph) with its transpose, built by a

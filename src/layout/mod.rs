@@ -13,14 +13,16 @@
 
 mod flags;
 mod node;
+mod tier;
 
 #[cfg(feature = "alloc")]
 mod aligned;
 #[cfg(feature = "alloc")]
 mod embedding;
 
-pub use flags::{NodeFlags, StorageTier};
+pub use flags::NodeFlags;
 pub use node::{LayoutError, Node};
+pub use tier::{HopTier, StorageTier};
 
 #[cfg(feature = "alloc")]
 pub use aligned::{AlignedBuf, CacheLine};
