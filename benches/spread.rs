@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use axonal::graph::CsrView;
 use axonal::graph::{Graph, generate};
+use axonal::machine::workers::Workers;
 use axonal::spread::{
     Activation, ConcurrentSpreader, Decay, Fan, MAX_HOPS, ParallelSpreader, QueryJob, Seed,
     SpreadParams, Spreader, SpreaderConfig, Threshold, dense_hop,
 };
-use axonal::workers::Workers;
 use common::baseline::Baseline;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 

@@ -24,12 +24,12 @@ use std::time::{Duration, Instant};
 
 use axonal::graph::{Graph, GraphBuilder, Ordering, Permutation, generate, io};
 use axonal::layout::EmbeddingMatrix;
+use axonal::machine::workers::Workers;
 use axonal::rng::SplitMix64;
 use axonal::simd::{Hit, Kernels, TopK};
 use axonal::spread::{
     Activation, ParallelSpreader, Seed, SpreadError, SpreadParams, SpreadStats, Spreader,
 };
-use axonal::workers::Workers;
 
 const DIM: usize = 384;
 const SEEDS_PER_QUERY: usize = 16;

@@ -25,10 +25,10 @@ use axonal::batch::{
 };
 use axonal::graph::generate::standard::SeedPool;
 use axonal::graph::{Graph, Ordering, generate};
+use axonal::machine::topology::Topology;
 use axonal::metrics::{ErrorHistogram, HardwareCounters, SpreadingPerformanceMetrics};
 use axonal::rng::SplitMix64;
 use axonal::spread::{Fan, MAX_BATCH, MultiSpreader, Seed, SpreadParams, Spreader, Threshold};
-use axonal::topology::Topology;
 use axonal::tuning::Tuning;
 
 struct Args {

@@ -71,19 +71,21 @@ pub mod metrics;
 #[cfg(feature = "alloc")]
 pub mod graph;
 #[cfg(feature = "std")]
-pub mod numa;
+pub mod machine;
+/// Transitional, not API: the doc examples of `spread::parallel` (being
+/// rewritten) still name `axonal::workers`; they move to
+/// `axonal::machine::workers` with that rewrite, and this alias goes.
+#[cfg(feature = "parallel")]
+#[doc(hidden)]
+pub use machine::workers;
 #[cfg(feature = "alloc")]
 pub mod pool;
 #[cfg(feature = "alloc")]
 pub mod rng;
 #[cfg(feature = "alloc")]
 pub mod spread;
-#[cfg(feature = "std")]
-pub mod topology;
 #[cfg(feature = "tuning")]
 pub mod tuning;
-#[cfg(feature = "parallel")]
-pub mod workers;
 
 /// The README's code examples, compiled and run as doc tests.
 #[cfg(all(doctest, feature = "std"))]

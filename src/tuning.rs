@@ -25,9 +25,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use crate::batch::BatchSizing;
+use crate::machine::topology::Topology;
 use crate::simd::{Backend, Kernels};
 use crate::spread::SpreaderConfig;
-use crate::topology::Topology;
 
 /// The profile format's name, the value of its `format` field.
 pub const FORMAT: &str = "axonal-tuning";
@@ -460,7 +460,7 @@ fn optional_u64(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::{CacheKind, TopologyBuilder};
+    use crate::machine::topology::{CacheKind, TopologyBuilder};
     use std::ffi::OsString;
 
     fn machine(model: &str) -> MachineId {

@@ -40,9 +40,9 @@ use super::spreader::{Schedule, saturate, write_results};
 use super::state::{FrontierEntry, Hop, NodeState, UNREACHED, top_keys};
 use super::{Activation, HopPlan, Seed, SpreadStats, Spreader, SpreaderConfig};
 use crate::graph::{CsrView, GraphView};
-use crate::numa::{self, NotApplied};
-use crate::topology::Topology;
-use crate::workers::Workers;
+use crate::machine::numa::{self, NotApplied};
+use crate::machine::topology::Topology;
+use crate::machine::workers::Workers;
 
 /// One worker's share of a query: the state of its node range and its part
 /// of the frontier.

@@ -11,7 +11,7 @@
 //! tested on shapes this machine does not have.
 //!
 //! ```
-//! use axonal::topology::{CacheKind, TopologyBuilder};
+//! use axonal::machine::topology::{CacheKind, TopologyBuilder};
 //!
 //! // 2 packages x 2 NUMA nodes x 8 cores x 2 SMT threads.
 //! let t = TopologyBuilder::new(2, 2, 8, 2).cache(2, CacheKind::Unified, 1 << 20, 1).build();
