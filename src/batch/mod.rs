@@ -27,6 +27,4 @@ pub use batcher::{
 pub use clock::SystemClock;
 pub use clock::{Clock, ManualClock};
 pub use deadline::{CostLine, DeadlineSpreader, HopCostModel};
-pub use predictor::{
-    FEATURES, LatencyPredictor, PRIOR_US, Prediction, PredictorConfig, PredictorError, RequestShape,
-};
+pub use predictor::{LatencyPredictor, Prediction, PredictorConfig, PredictorError, RequestShape};
