@@ -4,8 +4,8 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use axonal::graph::generate::SplitMix64;
 use axonal::layout::EmbeddingMatrix;
-use axonal::rng::SplitMix64;
 use axonal::simd::{Kernels, TopK};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use simsimd::SpatialSimilarity;

@@ -300,7 +300,7 @@ fn stream_rows(inc: CsrView<'_>, rows: std::ops::Range<u32>) -> u64 {
 fn rmat20_spmv(c: &mut Criterion) {
     let g = &common::rmat20().reordered;
     let n = g.node_count();
-    let mut rng = axonal::rng::SplitMix64::new(5);
+    let mut rng = axonal::graph::generate::SplitMix64::new(5);
     let x: Vec<f32> = (0..n).map(|_| rng.next_f32()).collect();
     let mut y = vec![0f32; n];
     // sprs gets the same in-edge CSR (row v, column u, value w(u, v)).

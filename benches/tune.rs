@@ -23,8 +23,8 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use axonal::graph::generate::SplitMix64;
 use axonal::layout::EmbeddingMatrix;
-use axonal::rng::SplitMix64;
 use axonal::simd::{Backend, Kernels, TopK};
 use axonal::spread::{MultiSpreader, Seed, SpreadParams, Spreader, SpreaderConfig};
 use axonal::tuning::{MachineId, Tuning};

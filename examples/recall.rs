@@ -22,10 +22,10 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use axonal::graph::generate::SplitMix64;
 use axonal::graph::{Graph, GraphBuilder, Ordering, Permutation, generate, io};
 use axonal::layout::EmbeddingMatrix;
 use axonal::machine::workers::Workers;
-use axonal::rng::SplitMix64;
 use axonal::simd::{Hit, Kernels, TopK};
 use axonal::spread::{
     Activation, ParallelSpreader, Seed, SpreadError, SpreadParams, SpreadStats, Spreader,

@@ -23,11 +23,11 @@ use axonal::batch::{
     AdaptiveBatcher, BatcherConfig, BatcherPhase, DeadlineSpreader, LatencyPredictor,
     PredictorConfig, RequestShape, SystemClock,
 };
+use axonal::graph::generate::SplitMix64;
 use axonal::graph::generate::standard::SeedPool;
 use axonal::graph::{Graph, Ordering, generate};
 use axonal::machine::topology::Topology;
 use axonal::metrics::{ErrorHistogram, HardwareCounters, SpreadingPerformanceMetrics};
-use axonal::rng::SplitMix64;
 use axonal::spread::{Fan, MAX_BATCH, MultiSpreader, Seed, SpreadParams, Spreader, Threshold};
 use axonal::tuning::Tuning;
 

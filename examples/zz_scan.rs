@@ -1,7 +1,7 @@
 //! probe
 #![allow(missing_docs)]
+use axonal::graph::generate::SplitMix64;
 use axonal::layout::EmbeddingMatrix;
-use axonal::rng::SplitMix64;
 use axonal::simd::{Kernels, TopK};
 use std::time::Instant;
 fn main() {

@@ -81,7 +81,7 @@ pub use machine::workers;
 #[cfg(feature = "alloc")]
 pub mod pool;
 #[cfg(feature = "alloc")]
-pub mod rng;
+mod rng;
 #[cfg(feature = "alloc")]
 pub mod spread;
 #[cfg(feature = "tuning")]

@@ -4,8 +4,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use axonal::graph::generate::SplitMix64;
 use axonal::pool::{Growth, Pool, PoolConfig};
-use axonal::rng::SplitMix64;
 
 /// A record that knows its owner (0 when free).
 #[derive(Default)]
