@@ -276,11 +276,9 @@ fn adaptive_batching(graph: &Graph, pool: &SeedPool, objective: Duration) -> Res
         sizing.estimates()[1],
         sizing.estimates()[2]
     );
-    let config = BatcherConfig {
-        objective,
-        window: 4,
-        ..BatcherConfig::default()
-    };
+    let config = BatcherConfig::default()
+        .with_objective(objective)
+        .with_window(4);
     let mut batcher = AdaptiveBatcher::new(config, initial).map_err(|e| e.to_string())?;
     let mut multi = MultiSpreader::new(graph.node_count(), MAX_BATCH).map_err(|e| e.to_string())?;
     let mut rng = SplitMix64::new(7);

@@ -40,7 +40,10 @@ pub const PATH_VAR: &str = "AXONAL_TUNING";
 
 /// What identifies a machine: a profile measured on a machine with another
 /// identity is not applied.
+///
+/// Later versions may add fields (`#[non_exhaustive]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MachineId {
     /// The CPU's model name (`/proc/cpuinfo`), or `"unknown"`.
     pub cpu_model: String,
@@ -132,7 +135,10 @@ fn cpu_model(cpuinfo: &str) -> &str {
 
 /// What was measured. `None` (the [`Default`]) means "not measured: use the
 /// built-in default".
+///
+/// Later versions may add measurements (`#[non_exhaustive]`).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
 pub struct Tuning {
     /// The fastest SIMD backend for the similarity scan.
     pub simd: Option<Backend>,

@@ -6,7 +6,10 @@
 use core::fmt;
 
 /// Counts read from the hardware counters (`None`: not available here).
+///
+/// Later versions may add counters (`#[non_exhaustive]`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CacheCounts {
     /// Last-level cache references.
     pub references: Option<u64>,

@@ -49,7 +49,10 @@ use crate::pool::PoolMetrics;
 /// # #[cfg(feature = "std")]
 /// println!("{report}");
 /// ```
+///
+/// Later versions may add fields (`#[non_exhaustive]`).
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct SpreadingPerformanceMetrics {
     /// Query latencies, nanoseconds.
     pub latency: Histogram,
@@ -167,7 +170,10 @@ impl SpreadingPerformanceMetrics {
 
 /// [`SpreadingPerformanceMetrics`] as figures (`None`: nothing recorded, or
 /// not measurable here).
+///
+/// Later versions may add figures (`#[non_exhaustive]`).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct MetricsReport {
     /// Queries recorded.
     pub queries: u64,

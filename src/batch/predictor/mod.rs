@@ -18,7 +18,11 @@ use shape::FEATURES;
 pub use shape::RequestShape;
 
 /// How the predictor learns.
+///
+/// Later versions may add fields (`#[non_exhaustive]`): start from
+/// [`default()`](PredictorConfig::default) and set fields with the `with_*` methods.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct PredictorConfig {
     /// Samples kept (the fit's window); at least the number of features
     /// (16, listed in the [`LatencyPredictor`] docs).
@@ -42,6 +46,43 @@ impl Default for PredictorConfig {
             min_samples: 2 * FEATURES,
             quantile: 0.95,
         }
+    }
+}
+
+impl PredictorConfig {
+    /// This configuration with [`window`](PredictorConfig::window) = `window`.
+    #[must_use]
+    pub const fn with_window(mut self, window: usize) -> PredictorConfig {
+        self.window = window;
+        self
+    }
+
+    /// This configuration with [`retrain_every`](PredictorConfig::retrain_every) = `retrain_every`.
+    #[must_use]
+    pub const fn with_retrain_every(mut self, retrain_every: usize) -> PredictorConfig {
+        self.retrain_every = retrain_every;
+        self
+    }
+
+    /// This configuration with [`ridge`](PredictorConfig::ridge) = `ridge`.
+    #[must_use]
+    pub const fn with_ridge(mut self, ridge: f64) -> PredictorConfig {
+        self.ridge = ridge;
+        self
+    }
+
+    /// This configuration with [`min_samples`](PredictorConfig::min_samples) = `min_samples`.
+    #[must_use]
+    pub const fn with_min_samples(mut self, min_samples: usize) -> PredictorConfig {
+        self.min_samples = min_samples;
+        self
+    }
+
+    /// This configuration with [`quantile`](PredictorConfig::quantile) = `quantile`.
+    #[must_use]
+    pub const fn with_quantile(mut self, quantile: f64) -> PredictorConfig {
+        self.quantile = quantile;
+        self
     }
 }
 
@@ -73,8 +114,10 @@ impl fmt::Display for PredictorError {
 #[cfg(feature = "std")]
 impl std::error::Error for PredictorError {}
 
-/// A prediction, in microseconds.
+/// A prediction, in microseconds (`#[non_exhaustive]`: later versions may
+/// report more).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Prediction {
     /// Median latency: the accuracy figures judge this one.
     pub median_us: f64,
@@ -142,7 +185,7 @@ struct Sample {
 /// use axonal::batch::{LatencyPredictor, PredictorConfig, RequestShape};
 ///
 /// let mut p = LatencyPredictor::new(PredictorConfig::default())?;
-/// let shape = |hops| RequestShape { batch: 1, seeds: 8, hops, ..Default::default() };
+/// let shape = |hops| RequestShape::default().with_seeds(8).with_hops(hops);
 /// assert!(p.predict(&shape(4)).from_prior); // 100 us + 4 x 200 us
 /// assert_eq!(p.predict(&shape(4)).median_us, 900.0);
 /// for i in 0..200 {

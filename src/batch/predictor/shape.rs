@@ -10,7 +10,13 @@ use crate::spread::{Seed, SpreadParams, fixed};
 pub(super) const FEATURES: usize = 16;
 
 /// What is known about a request before it runs.
+///
+/// [`RequestShape::for_query`] measures one spreading query. Later versions
+/// may add fields (`#[non_exhaustive]`): to describe a request by hand,
+/// start from [`default()`](RequestShape::default) (one query, nothing
+/// known) and set fields with the `with_*` methods.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
 pub struct RequestShape {
     /// Queries in the request (1 for a single query; 0 counts as 1).
     pub batch: u32,
@@ -41,6 +47,62 @@ const THRESHOLD_FLOOR: f64 = 1e-4;
 const PRIOR_US: [f64; 3] = [100.0, 200.0, 0.05];
 
 impl RequestShape {
+    /// This shape with [`batch`](RequestShape::batch) = `batch`.
+    #[must_use]
+    pub const fn with_batch(mut self, batch: u32) -> RequestShape {
+        self.batch = batch;
+        self
+    }
+
+    /// This shape with [`seeds`](RequestShape::seeds) = `seeds`.
+    #[must_use]
+    pub const fn with_seeds(mut self, seeds: u32) -> RequestShape {
+        self.seeds = seeds;
+        self
+    }
+
+    /// This shape with [`seed_edges`](RequestShape::seed_edges) = `seed_edges`.
+    #[must_use]
+    pub const fn with_seed_edges(mut self, seed_edges: u64) -> RequestShape {
+        self.seed_edges = seed_edges;
+        self
+    }
+
+    /// This shape with [`two_hop_edges`](RequestShape::two_hop_edges) = `two_hop_edges`.
+    #[must_use]
+    pub const fn with_two_hop_edges(mut self, two_hop_edges: u64) -> RequestShape {
+        self.two_hop_edges = two_hop_edges;
+        self
+    }
+
+    /// This shape with [`spreading_edges`](RequestShape::spreading_edges) = `spreading_edges`.
+    #[must_use]
+    pub const fn with_spreading_edges(mut self, spreading_edges: u64) -> RequestShape {
+        self.spreading_edges = spreading_edges;
+        self
+    }
+
+    /// This shape with [`hops`](RequestShape::hops) = `hops`.
+    #[must_use]
+    pub const fn with_hops(mut self, hops: u32) -> RequestShape {
+        self.hops = hops;
+        self
+    }
+
+    /// This shape with [`threshold`](RequestShape::threshold) = `threshold`.
+    #[must_use]
+    pub const fn with_threshold(mut self, threshold: f32) -> RequestShape {
+        self.threshold = threshold;
+        self
+    }
+
+    /// This shape with [`vectors`](RequestShape::vectors) = `vectors`.
+    #[must_use]
+    pub const fn with_vectors(mut self, vectors: u64) -> RequestShape {
+        self.vectors = vectors;
+        self
+    }
+
     /// The shape of one spreading query: its seeds, their degrees, the
     /// two-hop look-ahead ([`two_hop_edges`](RequestShape::two_hop_edges),
     /// [`spreading_edges`](RequestShape::spreading_edges)), hops and

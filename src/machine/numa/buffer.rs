@@ -14,7 +14,10 @@ use super::{NotApplied, Policy};
 use crate::machine::topology::Topology;
 
 /// What a [`NumaBuffer`] got.
+///
+/// Later versions may add fields (`#[non_exhaustive]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NumaStats {
     /// The policy asked for.
     pub requested: Policy,

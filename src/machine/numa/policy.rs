@@ -9,7 +9,10 @@ use super::sys;
 use crate::machine::topology::Topology;
 
 /// Where a buffer's pages go.
+///
+/// Later versions may add policies (Linux has more modes) (`#[non_exhaustive]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Policy {
     /// On the node of the thread that first touches each page (the kernel's
     /// default; pair it with [`NumaBuffer::first_touch`]).
