@@ -111,6 +111,7 @@ impl fmt::Display for BatcherError {
 }
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl std::error::Error for BatcherError {}
 
 /// What the machine and the workload say about a good first batch size.

@@ -24,6 +24,7 @@ pub use batcher::{
     AdaptiveBatcher, BatchSizing, BatcherConfig, BatcherError, BatcherPhase, WindowReport,
 };
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub use clock::SystemClock;
 pub use clock::{Clock, ManualClock};
 pub use deadline::{CostLine, DeadlineSpreader, HopCostModel};

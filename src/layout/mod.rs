@@ -25,8 +25,10 @@ pub use node::{LayoutError, Node};
 pub use tier::{HopTier, StorageTier};
 
 #[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub use aligned::{AlignedBuf, CacheLine};
 #[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub use embedding::{EmbeddingError, EmbeddingMatrix};
 
 /// The size of one cache line on every CPU axonal targets, in bytes.

@@ -12,9 +12,7 @@
 //! rather than fails where the OS says no: a portable topology, plain
 //! allocations, unpinned threads.
 
-#[cfg(feature = "std")]
 pub mod numa;
-#[cfg(feature = "std")]
 pub mod topology;
 #[cfg(feature = "parallel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]

@@ -210,6 +210,7 @@ pub struct MetricsReport {
 }
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl core::fmt::Display for MetricsReport {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let d = |v: Option<Duration>| v.map_or("-".into(), |v| format!("{v:.1?}"));

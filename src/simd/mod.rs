@@ -32,6 +32,7 @@ mod vector;
 mod topk;
 
 #[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub use topk::{Hit, SCAN_BATCH, TopK};
 
 use core::fmt;

@@ -112,6 +112,7 @@ impl fmt::Display for PredictorError {
 }
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl std::error::Error for PredictorError {}
 
 /// A prediction, in microseconds (`#[non_exhaustive]`: later versions may

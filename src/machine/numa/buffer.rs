@@ -152,6 +152,7 @@ impl<T: bytemuck::Zeroable + Copy> NumaBuffer<T> {
 }
 
 #[cfg(feature = "parallel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]
 impl<T: bytemuck::Zeroable + Copy + Send + Sync> NumaBuffer<T> {
     /// Has worker `w` write `value` to elements `bounds[w]..bounds[w + 1]`,
     /// so that with [`Policy::Local`] each part's pages land on its worker's

@@ -15,7 +15,7 @@ use crate::machine::topology::Topology;
 #[non_exhaustive]
 pub enum Policy {
     /// On the node of the thread that first touches each page (the kernel's
-    /// default; pair it with [`NumaBuffer::first_touch`]).
+    /// default; pair it with [`NumaBuffer::first_touch`](super::NumaBuffer::first_touch)).
     Local,
     /// Only on this node.
     Bind(u32),

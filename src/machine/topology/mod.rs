@@ -182,6 +182,7 @@ impl Topology {
     /// caches as [`detect`](Topology::detect) reports them, so the two can be
     /// compared; hwloc also covers platforms without sysfs).
     #[cfg(feature = "hwloc")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "hwloc")))]
     pub fn from_hwloc() -> Result<Topology, TopologyError> {
         hwloc::read()
     }
