@@ -39,6 +39,7 @@ impl StorageTier {
     /// Transitional: `spread::pooled` (being rewritten) still names the hop
     /// class through this path; it moves to [`HopTier::of_hop`] with that
     /// rewrite, and this goes.
+    #[cfg(feature = "alloc")]
     pub(crate) const fn of_hop(hop: u8) -> HopTier {
         HopTier::of_hop(hop)
     }
