@@ -226,8 +226,8 @@ impl<T: bytemuck::Zeroable + Copy + fmt::Debug> fmt::Debug for NumaBuffer<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::NodeSet;
     use super::*;
+    use crate::machine::numa::NodeSet;
     use crate::machine::topology::TopologyBuilder;
 
     fn one_node() -> Topology {

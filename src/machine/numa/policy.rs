@@ -10,7 +10,8 @@ use crate::machine::topology::Topology;
 
 /// Where a buffer's pages go.
 ///
-/// Later versions may add policies (Linux has more modes) (`#[non_exhaustive]`).
+/// Later versions may add policies, as Linux has more modes
+/// (`#[non_exhaustive]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Policy {

@@ -47,7 +47,7 @@ pub struct Cpu {
 
 /// A NUMA node: CPUs and memory at the same distance.
 ///
-/// Later versions may add fields (distances, ...) (`#[non_exhaustive]`).
+/// Later versions may add fields, such as distances (`#[non_exhaustive]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NumaNode {
