@@ -18,9 +18,9 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
+use axonal::graph::generate::SplitMix64;
 use axonal::layout::EmbeddingMatrix;
 use axonal::metrics::SpreadingPerformanceMetrics;
-use axonal::rng::SplitMix64;
 use axonal::simd::{Hit, Kernels, TopK};
 use axonal::spread::{MultiSpreader, Seed, SpreadParams, Spreader};
 use criterion::{Criterion, Throughput, criterion_group};

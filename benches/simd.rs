@@ -8,8 +8,8 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
+use axonal::graph::generate::SplitMix64;
 use axonal::layout::EmbeddingMatrix;
-use axonal::rng::SplitMix64;
 use axonal::simd::{Backend, Hit, Kernels, TopK};
 use criterion::{Criterion, Throughput, criterion_group};
 use simsimd::SpatialSimilarity;

@@ -12,11 +12,11 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use axonal::graph::{Graph, generate};
+use axonal::machine::workers::Workers;
 use axonal::spread::{
     Activation, ConcurrentSpreader, Decay, Fan, MAX_HOPS, ParallelSpreader, QueryJob, Seed,
     SpreadParams, Spreader, SpreaderConfig, Threshold, dense_hop,
 };
-use axonal::workers::Workers;
 use common::baseline::Baseline;
 use common::probes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
@@ -371,7 +371,7 @@ fn rmat20_pagerank_like(c: &mut Criterion) {
 
 /// The input of a dense hop: one value in `[0, 1)` per node (seeded).
 fn dense_input(n: usize) -> Vec<f32> {
-    let mut rng = axonal::rng::SplitMix64::new(5);
+    let mut rng = axonal::graph::generate::SplitMix64::new(5);
     (0..n).map(|_| rng.next_f32()).collect()
 }
 

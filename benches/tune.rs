@@ -23,8 +23,8 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use axonal::graph::generate::SplitMix64;
 use axonal::layout::EmbeddingMatrix;
-use axonal::rng::SplitMix64;
 use axonal::simd::{Backend, Kernels, Platform, TopK};
 use axonal::spread::{MultiSpreader, Seed, SpreadParams, Spreader, SpreaderConfig};
 use axonal::tuning::{MachineId, Tuning};
@@ -63,15 +63,16 @@ fn main() -> ExitCode {
         .collect();
     let pull_fraction = switch_point(&w.reordered, &queries[..8]);
     let (batch_size, query_bandwidth) = best_batch(&w.reordered, &queries);
-    let tuning = Tuning {
-        simd: Some(simd),
-        pull_fraction: Some(pull_fraction),
-        batch_size: Some(batch_size),
-        bandwidth: Some(bandwidth),
-        query_bandwidth: Some(query_bandwidth),
-        l2_effective_bytes: Some(l2),
-        llc_effective_bytes: Some(llc),
-    };
+    // Every field measured: a field added to `Tuning` later starts as
+    // "not measured" until this bench learns to measure it.
+    let mut tuning = Tuning::default();
+    tuning.simd = Some(simd);
+    tuning.pull_fraction = Some(pull_fraction);
+    tuning.batch_size = Some(batch_size);
+    tuning.bandwidth = Some(bandwidth);
+    tuning.query_bandwidth = Some(query_bandwidth);
+    tuning.l2_effective_bytes = Some(l2);
+    tuning.llc_effective_bytes = Some(llc);
     if dry_run {
         print!("{}", tuning.to_json(&here));
         return ExitCode::SUCCESS;

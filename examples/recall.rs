@@ -22,14 +22,14 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use axonal::graph::generate::SplitMix64;
 use axonal::graph::{Graph, GraphBuilder, Ordering, Permutation, generate, io};
 use axonal::layout::EmbeddingMatrix;
-use axonal::rng::SplitMix64;
+use axonal::machine::workers::Workers;
 use axonal::simd::{Hit, Kernels, TopK};
 use axonal::spread::{
     Activation, ParallelSpreader, Seed, Spread, SpreadParams, SpreadStats, Spreader,
 };
-use axonal::workers::Workers;
 
 const DIM: usize = 384;
 const SEEDS_PER_QUERY: usize = 16;

@@ -23,12 +23,12 @@ use axonal::batch::{
     AdaptiveBatcher, BatcherConfig, BatcherPhase, DeadlineSpreader, LatencyPredictor,
     PredictorConfig, RequestShape, SystemClock,
 };
+use axonal::graph::generate::SplitMix64;
 use axonal::graph::generate::standard::SeedPool;
 use axonal::graph::{Graph, Ordering, generate};
+use axonal::machine::topology::Topology;
 use axonal::metrics::{ErrorHistogram, HardwareCounters, SpreadingPerformanceMetrics};
-use axonal::rng::SplitMix64;
 use axonal::spread::{Fan, MAX_BATCH, MultiSpreader, Seed, SpreadParams, Spreader, Threshold};
-use axonal::topology::Topology;
 use axonal::tuning::Tuning;
 
 struct Args {
@@ -277,11 +277,9 @@ fn adaptive_batching(graph: &Graph, pool: &SeedPool, objective: Duration) -> Res
         sizing.estimates()[1],
         sizing.estimates()[2]
     );
-    let config = BatcherConfig {
-        objective,
-        window: 4,
-        ..BatcherConfig::default()
-    };
+    let config = BatcherConfig::default()
+        .with_objective(objective)
+        .with_window(4);
     let mut batcher = AdaptiveBatcher::new(config, initial).map_err(|e| e.to_string())?;
     let mut multi = MultiSpreader::new(graph.node_count(), MAX_BATCH).map_err(|e| e.to_string())?;
     let mut rng = SplitMix64::new(7);

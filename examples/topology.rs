@@ -9,7 +9,7 @@
 //! cargo run --example topology --features hwloc
 //! ```
 
-use axonal::topology::Topology;
+use axonal::machine::topology::Topology;
 
 fn main() {
     println!("{}", axonal::simd::Platform::detect());
@@ -20,7 +20,7 @@ fn main() {
         let cores = t.cores().count();
         println!(
             "one worker per core would be pinned to CPUs {:?}",
-            axonal::workers::Workers::plan(&t, cores, None)
+            axonal::machine::workers::Workers::plan(&t, cores, None)
         );
     }
     #[cfg(feature = "hwloc")]

@@ -4,6 +4,10 @@
 //! build, forever: the generator is therefore part of the crate and fixed.
 //! [`SplitMix64`] (Steele, Lea & Flood, 2014) passes BigCrush, needs one word of
 //! state and is the usual seeder of the xoshiro family.
+//!
+//! Users see it as [`graph::generate::SplitMix64`](crate::graph::generate::SplitMix64),
+//! the generator of the standard workloads (and of queries drawn over them);
+//! inside the crate, tests draw their random inputs from it too.
 
 /// The SplitMix64 generator.
 #[derive(Debug, Clone)]

@@ -25,9 +25,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use crate::batch::BatchSizing;
+use crate::machine::topology::Topology;
 use crate::simd::{Backend, Kernels, Platform};
 use crate::spread::SpreaderConfig;
-use crate::topology::Topology;
 
 /// The profile format's name, the value of its `format` field.
 pub const FORMAT: &str = "axonal-tuning";
@@ -40,7 +40,10 @@ pub const PATH_VAR: &str = "AXONAL_TUNING";
 
 /// What identifies a machine: a profile measured on a machine with another
 /// identity is not applied.
+///
+/// Later versions may add fields (`#[non_exhaustive]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MachineId {
     /// The CPU's model name (`/proc/cpuinfo`), or `"unknown"`.
     pub cpu_model: String,
@@ -116,7 +119,10 @@ impl fmt::Display for MachineId {
 
 /// What was measured. `None` (the [`Default`]) means "not measured: use the
 /// built-in default".
+///
+/// Later versions may add measurements (`#[non_exhaustive]`).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
 pub struct Tuning {
     /// The fastest SIMD backend for the similarity scan.
     pub simd: Option<Backend>,
@@ -444,7 +450,7 @@ fn optional_u64(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::{CacheKind, TopologyBuilder};
+    use crate::machine::topology::{CacheKind, TopologyBuilder};
     use std::ffi::OsString;
 
     fn machine(model: &str) -> MachineId {

@@ -116,8 +116,8 @@ fn queries_after_warm_up_do_not_allocate() {
 /// queries), through every hop kind; nor does starting work on its workers.
 #[cfg(feature = "parallel")]
 fn parallel_queries_do_not_allocate(graph: &Graph, query_count: u32) {
+    use axonal::machine::workers::Workers;
     use axonal::spread::ParallelSpreader;
-    use axonal::workers::Workers;
 
     let workers = if cfg!(miri) {
         Workers::unpinned(3)

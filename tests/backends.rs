@@ -28,7 +28,7 @@ fn backends(graph: &Graph, config: SpreaderConfig) -> Vec<(String, Box<dyn Sprea
     ];
     #[cfg(feature = "parallel")]
     for threads in [1, 3] {
-        let workers = axonal::workers::Workers::new(threads).unwrap();
+        let workers = axonal::machine::workers::Workers::new(threads).unwrap();
         all.push((
             format!("parallel{threads}"),
             Box::new(axonal::spread::ParallelSpreader::with_config(

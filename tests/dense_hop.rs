@@ -3,7 +3,7 @@
 mod common;
 
 use axonal::graph::Ordering;
-use axonal::rng::SplitMix64;
+use axonal::graph::generate::SplitMix64;
 use axonal::spread::{SpreadError, dense_hop};
 
 #[test]

@@ -273,3 +273,28 @@ fn changed_parameters_take_effect_on_a_reused_spreader() {
         Err(SpreadError::InvalidParameter { .. })
     ));
 }
+
+#[test]
+fn results_are_weighted_and_recorded_by_hop_tier() {
+    use axonal::layout::HopTier;
+    let g = line(&[1.0; 5]);
+    let p = SpreadParams::default();
+    let mut s = Spreader::new(g.node_count());
+    let mut out = Vec::new();
+    s.spread(&g, &[Seed::new(0, 1.0)], &p, &mut out).unwrap();
+    let hops: Vec<u8> = out.iter().map(|a| a.hop).collect();
+    assert!(
+        hops.contains(&0) && hops.contains(&1) && hops.contains(&3),
+        "{hops:?}"
+    );
+    for a in &out {
+        let tier = HopTier::of_hop(a.hop);
+        let factor = match tier {
+            HopTier::Hot => p.confidence.hot,
+            HopTier::Warm => p.confidence.warm,
+            HopTier::Cold => p.confidence.cold,
+        };
+        assert_eq!(a.confidence, a.activation * factor, "{a:?}");
+        assert_eq!(a.to_record(7).tier, tier as u8, "{a:?}");
+    }
+}

@@ -57,8 +57,8 @@ fn stopping_before_hop_k_plus_1_equals_max_hops_k() {
 #[cfg(feature = "parallel")]
 #[test]
 fn the_parallel_gate_sees_the_same_plans_and_stops_the_same_way() {
+    use axonal::machine::workers::Workers;
     use axonal::spread::ParallelSpreader;
-    use axonal::workers::Workers;
 
     let n = if cfg!(miri) { 60 } else { 3_000 };
     let graph = random_graph(12, n, n * 8, true);

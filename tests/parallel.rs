@@ -8,11 +8,11 @@ mod common;
 
 use axonal::graph::Graph;
 use axonal::graph::generate::{self, Rmat};
+use axonal::machine::workers::Workers;
 use axonal::spread::{
     ConcurrentSpreader, Decay, Fan, MAX_HOPS, ParallelSpreader, QueryJob, Seed, SpreadParams,
     SpreadStats, Spreader, SpreaderConfig, Threshold,
 };
-use axonal::workers::Workers;
 use common::{bits, random_graph, random_seeds};
 
 /// Worker counts checked (Miri: fewer, it runs every thread interpreted).
@@ -267,8 +267,8 @@ fn concurrent_queries_match_running_each_alone() {
 #[test]
 #[cfg_attr(miri, ignore = "reads sysfs, calls mbind")]
 fn placing_the_graph_on_nodes_changes_no_result() {
-    use axonal::numa::NotApplied;
-    use axonal::topology::Topology;
+    use axonal::machine::numa::NotApplied;
+    use axonal::machine::topology::Topology;
 
     let graph = random_graph(3, 5_000, 60_000, false);
     let seeds = random_seeds(4, 5_000, 8);

@@ -17,12 +17,11 @@ use loom::thread;
 /// Tiny chunks and magazines, so that a few operations already trade with
 /// the shared list, grow and refuse.
 fn pool(capacity: usize) -> Arc<Pool<AtomicU32>> {
-    let config = PoolConfig {
-        chunk_len: 2,
-        magazine: 2,
-        growth: Growth::Bounded { capacity },
-        max_records: capacity,
-    };
+    let config = PoolConfig::default()
+        .with_chunk_len(2)
+        .with_magazine(2)
+        .with_growth(Growth::Bounded { capacity })
+        .with_max_records(capacity);
     Arc::new(Pool::new(config, || AtomicU32::new(0)).unwrap())
 }
 

@@ -4,8 +4,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use axonal::graph::generate::SplitMix64;
 use axonal::pool::{Growth, Pool, PoolConfig};
-use axonal::rng::SplitMix64;
 
 /// A record that knows its owner (0 when free).
 #[derive(Default)]
@@ -63,12 +63,11 @@ fn ops() -> usize {
 fn bounded_pool_under_contention() {
     for threads in threads() {
         let capacity = 512;
-        let config = PoolConfig {
-            chunk_len: 64,
-            magazine: 16,
-            growth: Growth::Bounded { capacity },
-            max_records: capacity,
-        };
+        let config = PoolConfig::default()
+            .with_chunk_len(64)
+            .with_magazine(16)
+            .with_growth(Growth::Bounded { capacity })
+            .with_max_records(capacity);
         let pool = Pool::new(config, Tagged::default).unwrap();
         hammer(&pool, threads, ops(), 200);
         let m = pool.metrics();
@@ -86,12 +85,11 @@ fn bounded_pool_under_contention() {
 #[test]
 fn growing_pool_under_contention_with_shrinks() {
     for threads in threads() {
-        let config = PoolConfig {
-            chunk_len: 32,
-            magazine: 8,
-            growth: Growth::Grow,
-            max_records: 1 << 14,
-        };
+        let config = PoolConfig::default()
+            .with_chunk_len(32)
+            .with_magazine(8)
+            .with_growth(Growth::Grow)
+            .with_max_records(1 << 14);
         let pool = Pool::new(config, Tagged::default).unwrap();
         std::thread::scope(|s| {
             s.spawn(|| hammer(&pool, threads, ops(), 64));

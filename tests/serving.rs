@@ -29,11 +29,9 @@ fn a_batcher_sized_multi_query_loop_settles_and_its_metrics_add_up() {
         max_hops: 3,
         ..SpreadParams::query_std()
     };
-    let config = BatcherConfig {
-        objective: Duration::from_millis(2),
-        window: 4,
-        ..BatcherConfig::default()
-    };
+    let config = BatcherConfig::default()
+        .with_objective(Duration::from_millis(2))
+        .with_window(4);
     let mut batcher = AdaptiveBatcher::new(config, 2).unwrap();
     let mut multi = MultiSpreader::new(graph.node_count(), 32).unwrap();
     let mut predictor = LatencyPredictor::new(PredictorConfig::default()).unwrap();
@@ -50,12 +48,10 @@ fn a_batcher_sized_multi_query_loop_settles_and_its_metrics_add_up() {
                 common::random_seeds(next_seed, graph.node_count() as u32, 4)
             })
             .collect();
-        let shape = RequestShape {
-            batch: size,
-            seeds: 4 * size,
-            hops: params.max_hops as u32,
-            ..RequestShape::default()
-        };
+        let shape = RequestShape::default()
+            .with_batch(size)
+            .with_seeds(4 * size)
+            .with_hops(params.max_hops as u32);
         let predicted = predictor.predict(&shape);
         let start = clock.now();
         let stats = multi

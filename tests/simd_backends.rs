@@ -1,7 +1,7 @@
 //! Every SIMD backend against an `f64` reference, for every length 0..=1100,
 //! with unaligned starts and tails.
 
-use axonal::rng::SplitMix64;
+use axonal::graph::generate::SplitMix64;
 use axonal::simd::{Backend, Kernels};
 
 fn reference(a: &[f32], b: &[f32]) -> (f64, f64, f64, f64, f64) {

@@ -1,7 +1,7 @@
 //! The sysfs reader and hwloc describe this machine the same way.
 #![cfg(feature = "hwloc")]
 
-use axonal::topology::{Source, Topology};
+use axonal::machine::topology::{Source, Topology};
 
 #[test]
 #[cfg_attr(miri, ignore = "calls the hwloc C library")]

@@ -10,8 +10,8 @@ pub mod probes;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use axonal::graph::generate::SplitMix64;
 use axonal::graph::{Graph, Ordering, Permutation, generate};
-use axonal::rng::SplitMix64;
 use axonal::spread::Seed;
 
 /// A workload graph as generated ("insertion order", what the baseline

@@ -5,7 +5,11 @@ use core::fmt;
 use core::time::Duration;
 
 /// How the [`AdaptiveBatcher`] controls.
+///
+/// Later versions may add fields (`#[non_exhaustive]`): start from
+/// [`default()`](BatcherConfig::default) and set fields with the `with_*` methods.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct BatcherConfig {
     /// Latency objective of one batch, met by the 95th percentile of a
     /// window's batch latencies.
@@ -41,6 +45,50 @@ impl Default for BatcherConfig {
     }
 }
 
+impl BatcherConfig {
+    /// This configuration with [`objective`](BatcherConfig::objective) = `objective`.
+    #[must_use]
+    pub const fn with_objective(mut self, objective: Duration) -> BatcherConfig {
+        self.objective = objective;
+        self
+    }
+
+    /// This configuration with [`min_batch`](BatcherConfig::min_batch) = `min_batch`.
+    #[must_use]
+    pub const fn with_min_batch(mut self, min_batch: u32) -> BatcherConfig {
+        self.min_batch = min_batch;
+        self
+    }
+
+    /// This configuration with [`max_batch`](BatcherConfig::max_batch) = `max_batch`.
+    #[must_use]
+    pub const fn with_max_batch(mut self, max_batch: u32) -> BatcherConfig {
+        self.max_batch = max_batch;
+        self
+    }
+
+    /// This configuration with [`window`](BatcherConfig::window) = `window`.
+    #[must_use]
+    pub const fn with_window(mut self, window: u32) -> BatcherConfig {
+        self.window = window;
+        self
+    }
+
+    /// This configuration with [`tolerance`](BatcherConfig::tolerance) = `tolerance`.
+    #[must_use]
+    pub const fn with_tolerance(mut self, tolerance: f64) -> BatcherConfig {
+        self.tolerance = tolerance;
+        self
+    }
+
+    /// This configuration with [`shift`](BatcherConfig::shift) = `shift`.
+    #[must_use]
+    pub const fn with_shift(mut self, shift: f64) -> BatcherConfig {
+        self.shift = shift;
+        self
+    }
+}
+
 /// Why a batcher configuration was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -63,6 +111,7 @@ impl fmt::Display for BatcherError {
 }
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl std::error::Error for BatcherError {}
 
 /// What the machine and the workload say about a good first batch size.
@@ -77,7 +126,11 @@ impl std::error::Error for BatcherError {}
 ///   alone saturate the memory bandwidth (`bandwidth / query_bandwidth`):
 ///   past it, a shared pass is no longer memory-bound and sharing gains
 ///   little.
+///
+/// Later versions may add estimates (`#[non_exhaustive]`): make one with
+/// [`BatchSizing::new`] or [`Tuning::batch_sizing`](crate::tuning::Tuning::batch_sizing).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct BatchSizing {
     /// Cores that run queries.
     pub cores: u32,
@@ -93,6 +146,25 @@ pub struct BatchSizing {
 }
 
 impl BatchSizing {
+    /// The estimates' inputs: `cores` running queries, a last-level cache of
+    /// `cache_bytes`, `query_bytes` of hot state per query, and bandwidths
+    /// (bytes per second) of the memory and of one query alone.
+    pub const fn new(
+        cores: u32,
+        cache_bytes: u64,
+        query_bytes: u64,
+        bandwidth: f64,
+        query_bandwidth: f64,
+    ) -> BatchSizing {
+        BatchSizing {
+            cores,
+            cache_bytes,
+            query_bytes,
+            bandwidth,
+            query_bandwidth,
+        }
+    }
+
     /// The three estimates: cache, cores, bandwidth (each at least 1).
     pub fn estimates(&self) -> [f64; 3] {
         let ratio = |a: f64, b: f64| {
@@ -115,8 +187,10 @@ impl BatchSizing {
     }
 }
 
-/// What the batcher is doing.
+/// What the batcher is doing (`#[non_exhaustive]`: later versions may add
+/// phases).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BatcherPhase {
     /// Measuring sizes to find the best.
     Searching,
@@ -124,8 +198,10 @@ pub enum BatcherPhase {
     Settled,
 }
 
-/// A judged window: one size, its throughput and tail latency.
+/// A judged window: one size, its throughput and tail latency
+/// (`#[non_exhaustive]`: later versions may report more).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct WindowReport {
     /// The batch size measured.
     pub size: u32,

@@ -18,12 +18,14 @@ impl<C: Clock + ?Sized> Clock for &C {
 
 /// The system's monotonic clock (`std::time::Instant`), from its creation.
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 #[derive(Debug, Clone, Copy)]
 pub struct SystemClock {
     origin: std::time::Instant,
 }
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl SystemClock {
     /// A clock starting now.
     pub fn new() -> SystemClock {
@@ -34,6 +36,7 @@ impl SystemClock {
 }
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl Default for SystemClock {
     fn default() -> Self {
         SystemClock::new()
@@ -41,6 +44,7 @@ impl Default for SystemClock {
 }
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl Clock for SystemClock {
     fn now(&self) -> Duration {
         self.origin.elapsed()

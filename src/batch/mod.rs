@@ -24,9 +24,8 @@ pub use batcher::{
     AdaptiveBatcher, BatchSizing, BatcherConfig, BatcherError, BatcherPhase, WindowReport,
 };
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub use clock::SystemClock;
 pub use clock::{Clock, ManualClock};
 pub use deadline::{CostLine, DeadlineSpreader, HopCostModel};
-pub use predictor::{
-    FEATURES, LatencyPredictor, PRIOR_US, Prediction, PredictorConfig, PredictorError, RequestShape,
-};
+pub use predictor::{LatencyPredictor, Prediction, PredictorConfig, PredictorError, RequestShape};

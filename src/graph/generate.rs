@@ -2,10 +2,14 @@
 //!
 //! Every generator is a pure function of its parameters and seed, built on the
 //! crate's own [`SplitMix64`], so the standard workloads (see
-//! [`standard`]) are the same graphs on every machine.
+//! [`standard`]) are the same graphs on every machine. The generator is
+//! exported here, as part of the workloads, so that queries over them
+//! ([`SeedPool::draw`](standard::SeedPool::draw)) can be drawn the same way
+//! everywhere too; it is not offered as a general-purpose random number
+//! generator.
 
 use super::{Graph, GraphBuilder};
-use crate::rng::SplitMix64;
+pub use crate::rng::SplitMix64;
 
 /// How edge weights are drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]

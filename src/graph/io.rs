@@ -27,6 +27,7 @@ pub fn parse_matrix_market(text: &str, builder: GraphBuilder) -> Result<Graph, P
 
 /// Reads an edge list (see [`parse_edge_list`]) from a reader.
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub fn read_edge_list<R: std::io::BufRead>(
     reader: R,
     builder: GraphBuilder,
@@ -36,6 +37,7 @@ pub fn read_edge_list<R: std::io::BufRead>(
 
 /// Reads a Matrix Market file (see [`parse_matrix_market`]) from a reader.
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub fn read_matrix_market<R: std::io::BufRead>(
     reader: R,
     builder: GraphBuilder,
@@ -46,6 +48,7 @@ pub fn read_matrix_market<R: std::io::BufRead>(
 /// Reads a graph file, choosing the format by extension: `.mtx` is Matrix
 /// Market, anything else an edge list.
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub fn read_path(
     path: impl AsRef<std::path::Path>,
     builder: GraphBuilder,

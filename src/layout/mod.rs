@@ -13,18 +13,22 @@
 
 mod flags;
 mod node;
+mod tier;
 
 #[cfg(feature = "alloc")]
 mod aligned;
 #[cfg(feature = "alloc")]
 mod embedding;
 
-pub use flags::{NodeFlags, StorageTier};
+pub use flags::NodeFlags;
 pub use node::{LayoutError, Node};
+pub use tier::{HopTier, StorageTier};
 
 #[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub use aligned::{AlignedBuf, CacheLine};
 #[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub use embedding::{EmbeddingError, EmbeddingMatrix};
 
 /// The size of one cache line on every CPU axonal targets, in bytes.

@@ -14,15 +14,17 @@
 //!   `perf_event_open`), reported as unavailable, never as an error, where
 //!   they cannot be read.
 
-mod histogram;
-
+mod cache;
 #[cfg(feature = "std")]
 mod counters;
+mod histogram;
 
 use core::time::Duration;
 
+pub use cache::{CacheCounts, Unavailable};
 #[cfg(feature = "std")]
-pub use counters::{CacheCounts, HardwareCounters, Unavailable};
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+pub use counters::HardwareCounters;
 pub use histogram::{ErrorHistogram, Histogram};
 
 use crate::pool::PoolMetrics;
@@ -47,7 +49,10 @@ use crate::pool::PoolMetrics;
 /// # #[cfg(feature = "std")]
 /// println!("{report}");
 /// ```
+///
+/// Later versions may add fields (`#[non_exhaustive]`).
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct SpreadingPerformanceMetrics {
     /// Query latencies, nanoseconds.
     pub latency: Histogram,
@@ -67,11 +72,11 @@ pub struct SpreadingPerformanceMetrics {
     /// The latest pool snapshot, if a pool is in use.
     pub pool: Option<PoolMetrics>,
     /// Cache counters accumulated over measured work (`None` fields: not
-    /// readable on this machine).
-    #[cfg(feature = "std")]
+    /// readable on this machine, or never recorded: without `std` there are
+    /// no [`HardwareCounters`] to read, so these stay `None` unless counts
+    /// from elsewhere are recorded).
     pub cache: CacheCounts,
     /// Why cache counters are unavailable, if they are.
-    #[cfg(feature = "std")]
     pub cache_unavailable: Option<Unavailable>,
 }
 
@@ -114,7 +119,6 @@ impl SpreadingPerformanceMetrics {
 
     /// Adds cache counts measured over some work (e.g.
     /// `counters.read().since(&before)`), and why counters are missing.
-    #[cfg(feature = "std")]
     pub fn record_cache(&mut self, counts: CacheCounts, unavailable: Option<Unavailable>) {
         self.cache = if self.cache == CacheCounts::default() {
             counts
@@ -135,7 +139,6 @@ impl SpreadingPerformanceMetrics {
         self.truncated += other.truncated;
         self.deadline_misses += other.deadline_misses;
         self.pool = self.pool.or(other.pool);
-        #[cfg(feature = "std")]
         self.record_cache(other.cache, other.cache_unavailable);
     }
 
@@ -159,9 +162,7 @@ impl SpreadingPerformanceMetrics {
             deadline_misses: self.deadline_misses,
             pool_hit_rate: self.pool.map(|p| p.hit_rate()),
             pool_high_water: self.pool.map(|p| p.high_water),
-            #[cfg(feature = "std")]
             cache_miss_rate: self.cache.miss_rate(),
-            #[cfg(feature = "std")]
             prefetch_useful_rate: self.cache.prefetch_useful_rate(),
         }
     }
@@ -169,7 +170,10 @@ impl SpreadingPerformanceMetrics {
 
 /// [`SpreadingPerformanceMetrics`] as figures (`None`: nothing recorded, or
 /// not measurable here).
+///
+/// Later versions may add figures (`#[non_exhaustive]`).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct MetricsReport {
     /// Queries recorded.
     pub queries: u64,
@@ -200,14 +204,13 @@ pub struct MetricsReport {
     /// Most pool records out at once.
     pub pool_high_water: Option<u64>,
     /// Last-level cache misses per reference.
-    #[cfg(feature = "std")]
     pub cache_miss_rate: Option<f64>,
     /// Share of L1 data prefetches that brought a line in.
-    #[cfg(feature = "std")]
     pub prefetch_useful_rate: Option<f64>,
 }
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl core::fmt::Display for MetricsReport {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let d = |v: Option<Duration>| v.map_or("-".into(), |v| format!("{v:.1?}"));

@@ -13,7 +13,10 @@
 use super::sync::{AtomicU64, Ordering};
 
 /// A snapshot of a pool's counters ([`Pool::metrics`](super::Pool::metrics)).
+///
+/// Later versions may add fields (`#[non_exhaustive]`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PoolMetrics {
     /// Records handed out.
     pub acquires: u64,

@@ -33,7 +33,7 @@
 //! ```
 //! use axonal::pool::{ActivationRecordPool, Growth, PoolConfig};
 //!
-//! let config = PoolConfig { growth: Growth::Bounded { capacity: 128 }, ..PoolConfig::default() };
+//! let config = PoolConfig::default().with_growth(Growth::Bounded { capacity: 128 });
 //! let pool = ActivationRecordPool::with_default(config)?;
 //! let local = pool.local();
 //! let mut held = Vec::new();
@@ -62,8 +62,10 @@ pub use metrics::PoolMetrics;
 pub use record::{ActivationRecord, ActivationRecordPool};
 pub use shared::Pool;
 
-/// What a pool does when every record is taken.
+/// What a pool does when every record is taken (`#[non_exhaustive]`: other
+/// growth policies may come).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Growth {
     /// Allocate another chunk (up to [`PoolConfig::max_records`]).
     Grow,
@@ -75,7 +77,11 @@ pub enum Growth {
 }
 
 /// How a pool allocates and caches.
+///
+/// Later versions may add fields (`#[non_exhaustive]`): start from
+/// [`default()`](PoolConfig::default) and set fields with the `with_*` methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PoolConfig {
     /// Records per chunk (rounded up to a power of two). Larger chunks mean
     /// fewer allocations; smaller ones let `shrink` return memory sooner.
@@ -102,6 +108,36 @@ impl Default for PoolConfig {
             growth: Growth::Grow,
             max_records: 1 << 20,
         }
+    }
+}
+
+impl PoolConfig {
+    /// This configuration with [`chunk_len`](PoolConfig::chunk_len) = `chunk_len`.
+    #[must_use]
+    pub const fn with_chunk_len(mut self, chunk_len: u32) -> PoolConfig {
+        self.chunk_len = chunk_len;
+        self
+    }
+
+    /// This configuration with [`magazine`](PoolConfig::magazine) = `magazine`.
+    #[must_use]
+    pub const fn with_magazine(mut self, magazine: usize) -> PoolConfig {
+        self.magazine = magazine;
+        self
+    }
+
+    /// This configuration with [`growth`](PoolConfig::growth) = `growth`.
+    #[must_use]
+    pub const fn with_growth(mut self, growth: Growth) -> PoolConfig {
+        self.growth = growth;
+        self
+    }
+
+    /// This configuration with [`max_records`](PoolConfig::max_records) = `max_records`: the bound of a growing pool.
+    #[must_use]
+    pub const fn with_max_records(mut self, max_records: usize) -> PoolConfig {
+        self.max_records = max_records;
+        self
     }
 }
 

@@ -22,7 +22,7 @@ pub struct ActivationRecord {
     pub query: u64,
     /// The hop at which the node was first reached.
     pub hop: u8,
-    /// `StorageTier` of `hop`, as its `u8` value.
+    /// The [`HopTier`](crate::layout::HopTier) of `hop`, as its `u8` value.
     pub tier: u8,
     /// Engine-defined flags.
     pub flags: u16,

@@ -37,6 +37,7 @@ mod topk;
 pub use platform::Platform;
 
 #[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub use topk::{Hit, SCAN_BATCH, TopK};
 
 use core::fmt;

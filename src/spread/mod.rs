@@ -85,6 +85,7 @@ pub use error::SpreadError;
 pub use interface::Spread;
 pub use multi::{BatchStats, MAX_BATCH, MultiSpreader};
 #[cfg(feature = "parallel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]
 pub use parallel::{ConcurrentSpreader, ParallelSpreader, QueryJob};
 pub use params::{Decay, Fan, MAX_HOPS, SpreadParams, Threshold, TierConfidence};
 pub use pooled::{WorkspacePool, pool_results};

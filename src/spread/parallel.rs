@@ -41,9 +41,9 @@ use super::{
     Activation, HopPlan, Seed, Spread, SpreadError, SpreadStats, Spreader, SpreaderConfig,
 };
 use crate::graph::{CsrView, GraphView};
-use crate::numa::{self, NotApplied};
-use crate::topology::Topology;
-use crate::workers::Workers;
+use crate::machine::numa::{self, NotApplied};
+use crate::machine::topology::Topology;
+use crate::machine::workers::Workers;
 
 /// One worker's share of a query: the state of its node range and its part
 /// of the frontier.
@@ -106,7 +106,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// ```
 /// use axonal::graph::generate;
 /// use axonal::spread::{ParallelSpreader, Seed, SpreadParams, Spreader};
-/// use axonal::workers::Workers;
+/// use axonal::machine::workers::Workers;
 ///
 /// let graph = generate::barabasi_albert(2_000, 3, 7);
 /// let workers = Workers::new(2)?;
@@ -609,7 +609,7 @@ fn partition(offsets: &[u64], parts: usize) -> Vec<u32> {
 /// ```
 /// use axonal::graph::generate;
 /// use axonal::spread::{ConcurrentSpreader, QueryJob, Seed, SpreadParams};
-/// use axonal::workers::Workers;
+/// use axonal::machine::workers::Workers;
 ///
 /// let graph = generate::barabasi_albert(2_000, 3, 7);
 /// let mut spreaders = ConcurrentSpreader::new(graph.node_count(), &Workers::new(2)?);

@@ -1,7 +1,7 @@
 //! Query parameters, their defaults and their validation.
 
 use super::SpreadError;
-use crate::layout::StorageTier;
+use crate::layout::HopTier;
 
 /// The largest `max_hops` accepted.
 pub const MAX_HOPS: usize = 32;
@@ -87,13 +87,11 @@ impl Threshold {
     pub fn at(&self, hop: usize) -> f32 {
         match *self {
             Threshold::Uniform(x) => x,
-            Threshold::Tiered { hot, warm, cold } => {
-                match StorageTier::of_hop(hop.min(255) as u8) {
-                    StorageTier::Hot => hot,
-                    StorageTier::Warm => warm,
-                    StorageTier::Cold => cold,
-                }
-            }
+            Threshold::Tiered { hot, warm, cold } => match HopTier::of_hop(hop.min(255) as u8) {
+                HopTier::Hot => hot,
+                HopTier::Warm => warm,
+                HopTier::Cold => cold,
+            },
         }
     }
 }
@@ -124,10 +122,10 @@ pub struct TierConfidence {
 impl TierConfidence {
     /// The factor for a node first reached at `hop`.
     pub fn at(&self, hop: u8) -> f32 {
-        match StorageTier::of_hop(hop) {
-            StorageTier::Hot => self.hot,
-            StorageTier::Warm => self.warm,
-            StorageTier::Cold => self.cold,
+        match HopTier::of_hop(hop) {
+            HopTier::Hot => self.hot,
+            HopTier::Warm => self.warm,
+            HopTier::Cold => self.cold,
         }
     }
 }

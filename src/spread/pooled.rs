@@ -12,7 +12,7 @@
 use alloc::vec::Vec;
 
 use super::{Activation, Spreader, SpreaderConfig};
-use crate::layout::StorageTier;
+use crate::layout::HopTier;
 use crate::pool::{ActivationRecord, Growth, LocalPool, Pool, PoolConfig, Pooled};
 
 /// A pool of spreading workspaces for one graph size ([`Spreader::pool`]).
@@ -69,7 +69,7 @@ impl Activation {
             confidence: self.confidence,
             query,
             hop: self.hop,
-            tier: StorageTier::of_hop(self.hop) as u8,
+            tier: HopTier::of_hop(self.hop) as u8,
             ..ActivationRecord::default()
         }
     }

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use axonal::graph::Graph;
-use axonal::rng::SplitMix64;
+use axonal::graph::generate::SplitMix64;
 use axonal::spread::{Activation, Fan, Seed, SpreadParams};
 
 /// The reference's view of one query.

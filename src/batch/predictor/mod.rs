@@ -1,133 +1,31 @@
 //! Latency prediction: how long will this request take, before it starts?
 //! (See [`LatencyPredictor`].)
+//!
+//! Three concerns, three files: what a request looks like before it runs
+//! and the features derived from it (`shape.rs`, [`RequestShape`]), the
+//! ridge least-squares algebra (`ridge.rs`), and here the online predictor
+//! that keeps the window of samples, refits, and turns a fit into a
+//! median, a mean and an upper bound.
+
+mod ridge;
+mod shape;
 
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::graph::GraphView;
-use crate::spread::{Seed, SpreadParams, fixed};
-
-/// Number of features in a [`RequestShape`]'s feature vector.
-pub const FEATURES: usize = 16;
-
-/// What is known about a request before it runs.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct RequestShape {
-    /// Queries in the request (1 for a single query; 0 counts as 1).
-    pub batch: u32,
-    /// Seeds over all its queries.
-    pub seeds: u32,
-    /// Out-edges of the seeds: the first hop's work.
-    pub seed_edges: u64,
-    /// Out-edges of the seeds' out-neighbours: the second hop's work if every
-    /// neighbour spreads (a cheap look-ahead at whether a query reaches hubs).
-    pub two_hop_edges: u64,
-    /// Of those, the out-edges of the neighbours that one seed alone lifts to
-    /// the threshold of hop 1: the second hop's work as far as single seeds
-    /// decide it (0 if not computed).
-    pub spreading_edges: u64,
-    /// Hops asked for.
-    pub hops: u32,
-    /// The activation threshold (the smallest of a schedule); 0 if unknown.
-    pub threshold: f32,
-    /// Embedding vectors scanned to find the seeds (0 if the seeds are given).
-    pub vectors: u64,
-}
-
-/// Thresholds are taken as at least this (and 0, unknown, as this).
-const THRESHOLD_FLOOR: f64 = 1e-4;
-
-/// The prior's terms, microseconds: the seed design's 100 us + 200 us per
-/// hop + 50 ns per vector scanned.
-pub const PRIOR_US: [f64; 3] = [100.0, 200.0, 0.05];
-
-impl RequestShape {
-    /// The shape of one spreading query: its seeds, their degrees, the
-    /// two-hop look-ahead ([`two_hop_edges`](RequestShape::two_hop_edges),
-    /// [`spreading_edges`](RequestShape::spreading_edges)), hops and
-    /// threshold. Costs one pass over the seeds' out-edges. Seeds outside
-    /// the graph are counted but not followed.
-    pub fn for_query<'g>(
-        graph: impl Into<GraphView<'g>>,
-        seeds: &[Seed],
-        params: &SpreadParams,
-    ) -> RequestShape {
-        let out = graph.into().out_edges();
-        let decay = params.decay.at(1) as f32;
-        let (first, second) = (params.threshold.at(0), params.threshold.at(1));
-        let mut shape = RequestShape {
-            batch: 1,
-            seeds: seeds.len() as u32,
-            hops: params.max_hops as u32,
-            threshold: (0..=params.max_hops)
-                .map(|h| params.threshold.at(h))
-                .fold(1.0, f32::min),
-            ..RequestShape::default()
-        };
-        for seed in seeds
-            .iter()
-            .filter(|s| (s.node as usize) < out.node_count())
-        {
-            let degree = out.degree(seed.node);
-            shape.seed_edges += u64::from(degree);
-            // The kernels' strength, in activation units (an unscaled decay).
-            let strength = fixed::strength(seed.activation.min(1.0), decay, params.fan, degree);
-            let spreads = seed.activation >= first;
-            let (neighbours, weights) = out.neighbors(seed.node);
-            for (&v, &w) in neighbours.iter().zip(weights) {
-                let edges = u64::from(out.degree(v));
-                shape.two_hop_edges += edges;
-                if spreads && strength * w >= second {
-                    shape.spreading_edges += edges;
-                }
-            }
-        }
-        shape
-    }
-
-    /// The prior's prediction: 100 us + 200 us per hop + 50 ns per vector.
-    pub fn prior_us(&self) -> f64 {
-        PRIOR_US[0] + PRIOR_US[1] * f64::from(self.hops) + PRIOR_US[2] * self.vectors as f64
-    }
-
-    /// The feature vector the log-ratio to the prior is linear in: a
-    /// constant; hops, hops squared, hops capped at 2 (the first hops cost
-    /// differently); the logs of the batch size, seeds, seed edges, two-hop
-    /// edges, threshold and vectors; hops x log threshold, hops x log
-    /// two-hop edges, log threshold x log two-hop edges (how far a query
-    /// spreads depends on both together); and the log of the spreading
-    /// edges, alone and times hops and log threshold.
-    pub fn features(&self) -> [f64; FEATURES] {
-        let hops = f64::from(self.hops);
-        let ln1p = |x: f64| libm::log1p(x);
-        let threshold = libm::log(f64::from(self.threshold).clamp(THRESHOLD_FLOOR, 1.0));
-        let two_hop = ln1p(self.two_hop_edges as f64);
-        let spreading = ln1p(self.spreading_edges as f64);
-        [
-            1.0,
-            hops,
-            hops * hops,
-            hops.min(2.0),
-            libm::log(f64::from(self.batch.max(1))),
-            ln1p(f64::from(self.seeds)),
-            ln1p(self.seed_edges as f64),
-            two_hop,
-            threshold,
-            ln1p(self.vectors as f64),
-            hops * threshold,
-            hops * two_hop,
-            threshold * two_hop,
-            spreading,
-            hops * spreading,
-            threshold * spreading,
-        ]
-    }
-}
+use ridge::{Matrix, accumulate, cholesky_solve, dot};
+use shape::FEATURES;
+pub use shape::RequestShape;
 
 /// How the predictor learns.
+///
+/// Later versions may add fields (`#[non_exhaustive]`): start from
+/// [`default()`](PredictorConfig::default) and set fields with the `with_*` methods.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct PredictorConfig {
-    /// Samples kept (the fit's window); at least [`FEATURES`].
+    /// Samples kept (the fit's window); at least the number of features
+    /// (16, listed in the [`LatencyPredictor`] docs).
     pub window: usize,
     /// Rebuild the normal equations from the window every this many samples.
     pub retrain_every: usize,
@@ -148,6 +46,43 @@ impl Default for PredictorConfig {
             min_samples: 2 * FEATURES,
             quantile: 0.95,
         }
+    }
+}
+
+impl PredictorConfig {
+    /// This configuration with [`window`](PredictorConfig::window) = `window`.
+    #[must_use]
+    pub const fn with_window(mut self, window: usize) -> PredictorConfig {
+        self.window = window;
+        self
+    }
+
+    /// This configuration with [`retrain_every`](PredictorConfig::retrain_every) = `retrain_every`.
+    #[must_use]
+    pub const fn with_retrain_every(mut self, retrain_every: usize) -> PredictorConfig {
+        self.retrain_every = retrain_every;
+        self
+    }
+
+    /// This configuration with [`ridge`](PredictorConfig::ridge) = `ridge`.
+    #[must_use]
+    pub const fn with_ridge(mut self, ridge: f64) -> PredictorConfig {
+        self.ridge = ridge;
+        self
+    }
+
+    /// This configuration with [`min_samples`](PredictorConfig::min_samples) = `min_samples`.
+    #[must_use]
+    pub const fn with_min_samples(mut self, min_samples: usize) -> PredictorConfig {
+        self.min_samples = min_samples;
+        self
+    }
+
+    /// This configuration with [`quantile`](PredictorConfig::quantile) = `quantile`.
+    #[must_use]
+    pub const fn with_quantile(mut self, quantile: f64) -> PredictorConfig {
+        self.quantile = quantile;
+        self
     }
 }
 
@@ -177,10 +112,13 @@ impl fmt::Display for PredictorError {
 }
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl std::error::Error for PredictorError {}
 
-/// A prediction, in microseconds.
+/// A prediction, in microseconds (`#[non_exhaustive]`: later versions may
+/// report more).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Prediction {
     /// Median latency: the accuracy figures judge this one.
     pub median_us: f64,
@@ -205,8 +143,6 @@ struct Sample {
     fitted: bool,
 }
 
-type Matrix = [[f64; FEATURES]; FEATURES];
-
 /// Online ridge regression of log latency on [`RequestShape`] features.
 ///
 /// An engine with a latency budget must decide, per request, how much work
@@ -217,9 +153,13 @@ type Matrix = [[f64; FEATURES]; FEATURES];
 /// 20 ms on `rmat20`) and their errors are relative, so the
 /// [`LatencyPredictor`] works in log space: it fits the **log of the ratio
 /// of the latency to the prior** as a linear function of the shape's
-/// features ([`RequestShape::features`]: hops, logs of seeds, degrees,
-/// threshold, batch size, and their products), by ridge-regularised least
-/// squares over a window of recent samples:
+/// features, by ridge-regularised least squares over a window of recent
+/// samples. The features: a constant; hops, hops squared, hops capped at 2
+/// (the first hops cost differently); the logs of the batch size, seeds,
+/// seed edges, two-hop edges, threshold and vectors; hops x log threshold,
+/// hops x log two-hop edges, log threshold x log two-hop edges (how far a
+/// query spreads depends on both together); and the log of the spreading
+/// edges, alone and times hops and log threshold. The fit:
 ///
 /// - the normal equations are updated with every sample (and the sample that
 ///   leaves the window is taken out), and solved again, so the model follows
@@ -246,7 +186,7 @@ type Matrix = [[f64; FEATURES]; FEATURES];
 /// use axonal::batch::{LatencyPredictor, PredictorConfig, RequestShape};
 ///
 /// let mut p = LatencyPredictor::new(PredictorConfig::default())?;
-/// let shape = |hops| RequestShape { batch: 1, seeds: 8, hops, ..Default::default() };
+/// let shape = |hops| RequestShape::default().with_seeds(8).with_hops(hops);
 /// assert!(p.predict(&shape(4)).from_prior); // 100 us + 4 x 200 us
 /// assert_eq!(p.predict(&shape(4)).median_us, 900.0);
 /// for i in 0..200 {
@@ -312,10 +252,12 @@ impl LatencyPredictor {
         self.config
     }
 
-    /// The current weights of the log-ratio to the prior (see
-    /// [`RequestShape::features`]); all zero: the prior.
-    pub fn weights(&self) -> [f64; FEATURES] {
-        self.weights
+    /// The current weights of the log-ratio to the prior, one per feature
+    /// in the order the [`LatencyPredictor`] docs list them; all zero: the
+    /// prior. For diagnostics: the features (and so this length) may change
+    /// between versions.
+    pub fn weights(&self) -> &[f64] {
+        &self.weights
     }
 
     /// Samples learned so far (not only those in the window).
@@ -360,9 +302,9 @@ impl LatencyPredictor {
         } else {
             let old = core::mem::replace(&mut self.samples[self.next], sample);
             self.next = (self.next + 1) % self.config.window;
-            accumulate(&mut self.normal, &mut self.moment, &old, -1.0);
+            accumulate(&mut self.normal, &mut self.moment, &old.x, old.y, -1.0);
         }
-        accumulate(&mut self.normal, &mut self.moment, &sample, 1.0);
+        accumulate(&mut self.normal, &mut self.moment, &sample.x, sample.y, 1.0);
         self.observed += 1;
         self.since_rebuild += 1;
         if self.since_rebuild >= self.config.retrain_every {
@@ -403,7 +345,7 @@ impl LatencyPredictor {
         self.normal = [[0.0; FEATURES]; FEATURES];
         self.moment = [0.0; FEATURES];
         for s in &self.samples {
-            accumulate(&mut self.normal, &mut self.moment, s, 1.0);
+            accumulate(&mut self.normal, &mut self.moment, &s.x, s.y, 1.0);
         }
     }
 
@@ -466,50 +408,6 @@ const MAX_LOG_RATIO: f64 = 40.0;
 /// The `q` quantile of sorted, non-empty `values` (the `ceil((n - 1) q)`-th).
 fn quantile(values: &[f64], q: f64) -> f64 {
     values[libm::ceil((values.len() - 1) as f64 * q) as usize]
-}
-
-fn dot(a: &[f64; FEATURES], b: &[f64; FEATURES]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// Adds (`sign = 1`) or removes (`-1`) one sample's terms.
-fn accumulate(normal: &mut Matrix, moment: &mut [f64; FEATURES], s: &Sample, sign: f64) {
-    for ((row, m), &xi) in normal.iter_mut().zip(moment.iter_mut()).zip(&s.x) {
-        *m += sign * xi * s.y;
-        for (cell, &xj) in row.iter_mut().zip(&s.x) {
-            *cell += sign * xi * xj;
-        }
-    }
-}
-
-/// Solves `a w = b` for symmetric positive definite `a`; `None` otherwise.
-fn cholesky_solve(a: Matrix, b: [f64; FEATURES]) -> Option<[f64; FEATURES]> {
-    // a = L L^T, L lower triangular.
-    let mut l = [[0.0; FEATURES]; FEATURES];
-    for i in 0..FEATURES {
-        for j in 0..=i {
-            let sum: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
-            if i == j {
-                let d = a[i][i] - sum;
-                if !(d > 0.0 && d.is_finite()) {
-                    return None;
-                }
-                l[i][i] = libm::sqrt(d);
-            } else {
-                l[i][j] = (a[i][j] - sum) / l[j][j];
-            }
-        }
-    }
-    // L z = b, then L^T w = z.
-    let mut z = [0.0; FEATURES];
-    for i in 0..FEATURES {
-        z[i] = (b[i] - (0..i).map(|k| l[i][k] * z[k]).sum::<f64>()) / l[i][i];
-    }
-    let mut w = [0.0; FEATURES];
-    for i in (0..FEATURES).rev() {
-        w[i] = (z[i] - (i + 1..FEATURES).map(|k| l[k][i] * w[k]).sum::<f64>()) / l[i][i];
-    }
-    w.iter().all(|v| v.is_finite()).then_some(w)
 }
 
 #[cfg(test)]
@@ -708,23 +606,5 @@ mod tests {
                 PredictorError::InvalidConfig { field }
             );
         }
-    }
-
-    #[test]
-    fn cholesky_solves_and_refuses_singular_systems() {
-        let mut a = [[0.0; FEATURES]; FEATURES];
-        for (i, row) in a.iter_mut().enumerate() {
-            row[i] = (i + 1) as f64;
-        }
-        a[0][1] = 0.5;
-        a[1][0] = 0.5;
-        let want = [
-            1.0, -2.0, 3.0, 0.5, 0.0, 7.0, -1.0, 2.0, 0.25, -4.0, 1.5, 0.0, 9.0, 0.1, -0.2, 5.0,
-        ];
-        let b: [f64; FEATURES] = core::array::from_fn(|i| dot(&a[i], &want));
-        let got = cholesky_solve(a, b).unwrap();
-        assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-12));
-        a[3][3] = 0.0;
-        assert!(cholesky_solve(a, b).is_none());
     }
 }

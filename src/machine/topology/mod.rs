@@ -11,7 +11,7 @@
 //! tested on shapes this machine does not have.
 //!
 //! ```
-//! use axonal::topology::{CacheKind, TopologyBuilder};
+//! use axonal::machine::topology::{CacheKind, TopologyBuilder};
 //!
 //! // 2 packages x 2 NUMA nodes x 8 cores x 2 SMT threads.
 //! let t = TopologyBuilder::new(2, 2, 8, 2).cache(2, CacheKind::Unified, 1 << 20, 1).build();
@@ -30,7 +30,10 @@ use alloc::vec::Vec;
 use core::fmt;
 
 /// One logical CPU (a hardware thread), as the OS numbers it.
+///
+/// Later versions may add fields (`#[non_exhaustive]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Cpu {
     /// The OS's CPU number (what affinity masks use).
     pub id: u32,
@@ -43,7 +46,10 @@ pub struct Cpu {
 }
 
 /// A NUMA node: CPUs and memory at the same distance.
+///
+/// Later versions may add fields, such as distances (`#[non_exhaustive]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NumaNode {
     /// The OS's node number.
     pub id: u32,
@@ -65,7 +71,10 @@ pub enum CacheKind {
 }
 
 /// One cache instance and the CPUs that share it.
+///
+/// Later versions may add fields (`#[non_exhaustive]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Cache {
     /// 1 for L1, ...
     pub level: u8,
@@ -80,7 +89,10 @@ pub struct Cache {
 }
 
 /// Where a [`Topology`] came from.
+///
+/// Later versions may add sources (`#[non_exhaustive]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Source {
     /// Linux sysfs.
     Sysfs,
@@ -170,6 +182,7 @@ impl Topology {
     /// caches as [`detect`](Topology::detect) reports them, so the two can be
     /// compared; hwloc also covers platforms without sysfs).
     #[cfg(feature = "hwloc")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "hwloc")))]
     pub fn from_hwloc() -> Result<Topology, TopologyError> {
         hwloc::read()
     }

@@ -18,7 +18,7 @@
 //! says so.
 //!
 //! ```
-//! use axonal::workers::Workers;
+//! use axonal::machine::workers::Workers;
 //!
 //! let workers = Workers::new(3)?;
 //! let mut squares = [0u64; 6];
@@ -30,7 +30,7 @@
 //!     }
 //! });
 //! assert_eq!(squares, [0, 1, 4, 9, 16, 25]);
-//! # Ok::<(), axonal::workers::WorkersError>(())
+//! # Ok::<(), axonal::machine::workers::WorkersError>(())
 //! ```
 
 use std::any::Any;
@@ -41,7 +41,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
-use crate::topology::Topology;
+use crate::machine::topology::Topology;
 
 /// Why a worker pool could not be built.
 #[derive(Debug)]
@@ -440,7 +440,7 @@ fn allowed_cpus() -> Option<Vec<u32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::TopologyBuilder;
+    use crate::machine::topology::TopologyBuilder;
 
     #[test]
     fn every_worker_runs_once_per_job() {
