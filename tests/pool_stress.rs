@@ -132,12 +132,19 @@ fn bounded_pool_refuses_beyond_its_capacity_while_every_record_is_held() {
                 assert_eq!(twice, 0, "thread {t}: records handed out twice");
                 assert_eq!(everything, capacity, "records held by all threads at once");
                 assert!(!again, "thread {t}: a record beyond the capacity");
-                assert!(!fresh, "thread {t}: a record beyond the capacity (fresh front end)");
+                assert!(
+                    !fresh,
+                    "thread {t}: a record beyond the capacity (fresh front end)"
+                );
             });
         }
     });
     let m = pool.metrics();
-    assert_eq!((m.records, m.high_water), (capacity as u64, capacity as u64), "{m:?}");
+    assert_eq!(
+        (m.records, m.high_water),
+        (capacity as u64, capacity as u64),
+        "{m:?}"
+    );
     assert_eq!((m.in_use, m.checked_out), (0, 0), "{m:?}");
 }
 

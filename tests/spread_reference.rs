@@ -8,8 +8,8 @@ use axonal::spread::{
 };
 use common::{check, random_graph, random_seeds, reference};
 use proptest::prelude::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use proptest::test_runner::{Config, RngSeed};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn decay() -> impl Strategy<Value = Decay> {
     prop_oneof![
@@ -140,7 +140,10 @@ proptest! {
 #[test]
 fn kernel_meets_the_numerical_contract() {
     kernel_matches_the_reference();
-    let (tried, discarded) = (TRIED.load(Ordering::Relaxed), DISCARDED.load(Ordering::Relaxed));
+    let (tried, discarded) = (
+        TRIED.load(Ordering::Relaxed),
+        DISCARDED.load(Ordering::Relaxed),
+    );
     println!(
         "reference test: {discarded} of {tried} generated cases discarded as ambiguous \
          (at most {MAX_DISCARDED})"

@@ -138,7 +138,11 @@ mod tests {
             for (i, x) in b.iter_mut().enumerate() {
                 *x = [i as f32, 0.5, -1.0];
             }
-            assert!(b.iter().enumerate().all(|(i, x)| *x == [i as f32, 0.5, -1.0]));
+            assert!(
+                b.iter()
+                    .enumerate()
+                    .all(|(i, x)| *x == [i as f32, 0.5, -1.0])
+            );
         }
         let b = AlignedBuf::from_slice(&[[1u8; 7], [2; 7], [3; 7]]);
         assert_eq!(&*b, &[[1; 7], [2; 7], [3; 7]]);
