@@ -159,9 +159,10 @@ fn number<T: core::str::FromStr>(
         .map_err(|_| ParseErrorKind::BadNumber { field, expected })
 }
 
-/// A field that must be a decimal integer (an optional `+`, then digits);
-/// one too large for a `u64` reads as `u64::MAX`, which every caller rejects
-/// as too large.
+/// A field that must be a decimal integer (an optional `+`, then digits).
+/// One too large for a `u64` reads as `u64::MAX`, a value every caller
+/// rejects (an id or index out of range, too many nodes, or an entry count
+/// the file cannot match), so the error is about its size, not its syntax.
 fn integer(field: &'static str, expected: &'static str, text: &str) -> Result<u64, ParseErrorKind> {
     let digits = text.strip_prefix('+').unwrap_or(text);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -172,6 +173,8 @@ fn integer(field: &'static str, expected: &'static str, text: &str) -> Result<u6
 
 /// The largest node id (`u32::MAX` is reserved).
 const MAX_ID: u32 = MAX_NODES - 1;
+// `node_id`'s message spells it out.
+static_assertions::const_assert_eq!(MAX_ID, 4_294_967_294);
 
 /// A field that must be a node id.
 fn node_id(field: &'static str, text: &str) -> Result<u32, ParseErrorKind> {
