@@ -1,8 +1,11 @@
 //! Many threads acquiring and releasing records with random holding times:
 //! no record is ever held by two owners, every record comes back, and a
-//! bounded pool never holds more than its capacity.
+//! bounded pool never holds more than its capacity; and more threads than a
+//! bounded pool can serve, all holding at once: exactly its capacity is
+//! handed out, and every acquisition beyond it is refused.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use axonal::graph::generate::SplitMix64;
 use axonal::pool::{Growth, Pool, PoolConfig};
@@ -75,11 +78,73 @@ fn bounded_pool_under_contention() {
         assert!(m.records <= capacity as u64);
         assert_eq!(m.acquires, m.releases, "every record came back: {m:?}");
         assert_eq!((m.in_use, m.checked_out), (0, 0), "{m:?}");
-        assert!(
-            m.refused > 0 || threads * 200 <= capacity,
-            "the bound was reached: {m:?}"
-        );
     }
+}
+
+/// Whether the bound bites does not depend on the schedule here: nothing is
+/// released until every thread has been refused, so the threads together must
+/// end up holding every record, and none beyond.
+#[test]
+fn bounded_pool_refuses_beyond_its_capacity_while_every_record_is_held() {
+    let capacity = if cfg!(miri) { 96 } else { 512 };
+    // Each thread alone would take more than its share, on any machine.
+    let threads = 4;
+    let config = PoolConfig {
+        chunk_len: 32,
+        magazine: 8,
+        growth: Growth::Bounded { capacity },
+        max_records: capacity,
+    };
+    let pool = Pool::new(config, Tagged::default).unwrap();
+    let all_refused = Barrier::new(threads);
+    let total = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (pool, all_refused, total) = (&pool, &all_refused, &total);
+            s.spawn(move || {
+                let me = t as u32 + 1;
+                let local = pool.local();
+                let mut held = Vec::new();
+                let mut twice = 0;
+                // Acquire until refused; release nothing. (No assertion
+                // before the barriers: a panicking thread would leave the
+                // others waiting there.)
+                while let Some(record) = local.try_acquire() {
+                    twice += usize::from(record.owner.swap(me, Ordering::Relaxed) != 0);
+                    held.push(record);
+                    if held.len() > capacity {
+                        break;
+                    }
+                }
+                total.fetch_add(held.len(), Ordering::Relaxed);
+                all_refused.wait();
+                // Every record is held now (the last thread refused had
+                // drained the shared list and its own magazine), so nobody
+                // gets another, from this front end or a fresh one.
+                let everything = total.load(Ordering::Relaxed);
+                let again = local.try_acquire().is_some();
+                let fresh = pool.local().try_acquire().is_some();
+                all_refused.wait();
+                for record in held.drain(..) {
+                    assert_eq!(record.owner.swap(0, Ordering::Relaxed), me);
+                }
+                assert_eq!(twice, 0, "thread {t}: records handed out twice");
+                assert_eq!(everything, capacity, "records held by all threads at once");
+                assert!(!again, "thread {t}: a record beyond the capacity");
+                assert!(
+                    !fresh,
+                    "thread {t}: a record beyond the capacity (fresh front end)"
+                );
+            });
+        }
+    });
+    let m = pool.metrics();
+    assert_eq!(
+        (m.records, m.high_water),
+        (capacity as u64, capacity as u64),
+        "{m:?}"
+    );
+    assert_eq!((m.in_use, m.checked_out), (0, 0), "{m:?}");
 }
 
 #[test]

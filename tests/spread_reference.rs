@@ -9,6 +9,7 @@ use axonal::spread::{
 use common::{check, random_graph, random_seeds, reference};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn decay() -> impl Strategy<Value = Decay> {
     prop_oneof![
@@ -80,11 +81,24 @@ fn run(
     (s.activations().into_iter().map(f32::to_bits).collect(), out)
 }
 
-proptest! {
-    #![proptest_config(Config { cases: 1000, rng_seed: RngSeed::Fixed(0xA7_0AA1), max_global_rejects: 4000, failure_persistence: None, ..Config::default() })]
+/// Cases the reference test generated, and those it discarded because the
+/// reference cannot judge them (`ambiguous`: some spread decision within
+/// tolerance of its threshold, where a correct `f32` kernel may diverge).
+static TRIED: AtomicUsize = AtomicUsize::new(0);
+static DISCARDED: AtomicUsize = AtomicUsize::new(0);
 
-    #[test]
-    fn kernel_meets_the_numerical_contract(
+/// At most 50 discarded cases next to the 1000 that run, under 5% of those
+/// generated (about 1% are, with this seed): more means the generators have
+/// drifted into ground the reference cannot judge, and proptest fails the test
+/// ("Too many global rejects") instead of quietly checking fewer cases.
+const MAX_DISCARDED: u32 = 50;
+
+proptest! {
+    #![proptest_config(Config { cases: 1000, rng_seed: RngSeed::Fixed(0xA7_0AA1), max_global_rejects: MAX_DISCARDED, failure_persistence: None, ..Config::default() })]
+
+    // Not a test by itself: `kernel_meets_the_numerical_contract` runs it and
+    // reports the discarded cases.
+    fn kernel_matches_the_reference(
         graph_seed in any::<u64>(),
         n in 1u32..600,
         density in 0u32..24,
@@ -95,6 +109,8 @@ proptest! {
         let g = random_graph(graph_seed, n, n * density, symmetric);
         let seeds = random_seeds(graph_seed, n, seed_count);
         let r = reference(&g, &seeds, &p);
+        TRIED.fetch_add(1, Ordering::Relaxed);
+        DISCARDED.fetch_add(usize::from(r.ambiguous), Ordering::Relaxed);
         prop_assume!(!r.ambiguous);
         let mut first: Option<(Vec<u32>, Vec<Activation>)> = None;
         for config in CONFIGS {
@@ -115,6 +131,19 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn kernel_meets_the_numerical_contract() {
+    kernel_matches_the_reference();
+    let (tried, discarded) = (
+        TRIED.load(Ordering::Relaxed),
+        DISCARDED.load(Ordering::Relaxed),
+    );
+    println!(
+        "reference test: {discarded} of {tried} generated cases discarded as ambiguous \
+         (at most {MAX_DISCARDED})"
+    );
 }
 
 #[test]

@@ -80,28 +80,63 @@ impl fmt::Display for GraphError {
 
 impl core::error::Error for GraphError {}
 
-/// A reader error, with the 1-based line it was found on.
+/// A reader error: what went wrong ([`kind`](ParseError::kind)) and where
+/// (the file, for [`read_path`](super::io::read_path), and the line).
+///
+/// Its text says all three and what the reader accepts instead, e.g.
+/// ``graph.el: line 3: expected 2 or 3 fields (`src dst [weight]`), found 4``.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ParseError {
-    /// 1-based line number (0 when the error is not tied to a line, e.g. I/O).
-    pub line: usize,
+    /// The file read, where the error came from [`read_path`](super::io::read_path).
+    #[cfg(feature = "std")]
+    pub path: Option<std::path::PathBuf>,
+    /// 1-based line number; `None` when the error concerns the whole input
+    /// (a file that cannot be opened).
+    pub line: Option<usize>,
     /// What went wrong.
     pub kind: ParseErrorKind,
+}
+
+impl ParseError {
+    /// An error on 1-based line `line` (of no named file).
+    pub(crate) fn at(line: usize, kind: ParseErrorKind) -> ParseError {
+        ParseError {
+            #[cfg(feature = "std")]
+            path: None,
+            line: Some(line),
+            kind,
+        }
+    }
 }
 
 /// What went wrong while reading a graph file.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ParseErrorKind {
-    /// A field is not a number of the expected type.
+    /// A field is not a number of the kind it must be.
     BadNumber {
-        /// Which field (`"src"`, `"dst"`, `"weight"`, `"rows"`, ...).
+        /// Which field (`"src"`, `"dst"`, `"weight"`, `"rows"`, `"row"`, ...).
         field: &'static str,
+        /// What the field accepts, in words (`"a node id: an integer in 0..=4294967294"`).
+        expected: &'static str,
+    },
+    /// An integer field is larger than any the reader accepts (a node id at
+    /// or above [`MAX_NODES`](super::MAX_NODES)).
+    NumberTooLarge {
+        /// Which field.
+        field: &'static str,
+        /// The largest value accepted.
+        max: u64,
     },
     /// The line has too few or too many fields.
     FieldCount {
-        /// Fields expected (minimum).
-        expected: usize,
+        /// The fields a line holds, e.g. ``"`src dst [weight]`"``.
+        layout: &'static str,
+        /// Fewest fields accepted.
+        min: usize,
+        /// Most fields accepted.
+        max: usize,
         /// Fields found.
         found: usize,
     },
@@ -111,7 +146,9 @@ pub enum ParseErrorKind {
     MissingSizeLine,
     /// Matrix Market: a 1-based index is 0 or above the declared size.
     IndexOutOfRange {
-        /// The index as written.
+        /// Which index (`"row"` or `"col"`).
+        field: &'static str,
+        /// The index as written (`u64::MAX` if it does not even fit a `u64`).
         index: u64,
         /// The declared dimension.
         limit: u64,
@@ -125,7 +162,7 @@ pub enum ParseErrorKind {
     },
     /// The line was read but the edge it names is invalid.
     Graph(GraphError),
-    /// The underlying reader failed (`std` only).
+    /// The underlying reader failed, or the file could not be opened (`std` only).
     Io(
         /// The I/O error kind.
         #[cfg(feature = "std")]
@@ -138,25 +175,72 @@ pub enum ParseErrorKind {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: ", self.line)?;
-        match &self.kind {
-            ParseErrorKind::BadNumber { field } => write!(f, "field `{field}` is not a valid number"),
-            ParseErrorKind::FieldCount { expected, found } => {
-                write!(f, "expected {expected} fields, found {found}")
+        #[cfg(feature = "std")]
+        if let Some(path) = &self.path {
+            write!(f, "{}: ", path.display())?;
+        }
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        write!(f, "{}", self.kind)
+    }
+}
+
+impl fmt::Display for ParseErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseErrorKind::BadNumber { field, expected } => {
+                write!(f, "field `{field}` is not {expected}")
+            }
+            ParseErrorKind::NumberTooLarge { field, max } => {
+                write!(f, "field `{field}` is too large: at most {max} is accepted")
+            }
+            ParseErrorKind::FieldCount {
+                layout,
+                min,
+                max,
+                found,
+            } => {
+                if min == max {
+                    write!(f, "expected {min} fields ({layout}), found {found}")
+                } else if min + 1 == *max {
+                    write!(f, "expected {min} or {max} fields ({layout}), found {found}")
+                } else {
+                    write!(f, "expected {min} to {max} fields ({layout}), found {found}")
+                }
             }
             ParseErrorKind::BadHeader => f.write_str(
-                "expected `%%MatrixMarket matrix coordinate <real|integer|pattern> <general|symmetric>`",
+                "the first line must be a Matrix Market header, \
+                 `%%MatrixMarket matrix coordinate <real|integer|double|pattern> <general|symmetric>`",
             ),
-            ParseErrorKind::MissingSizeLine => f.write_str("missing `rows cols entries` size line"),
-            ParseErrorKind::IndexOutOfRange { index, limit } => {
-                write!(f, "index {index} is outside 1..={limit}")
+            ParseErrorKind::MissingSizeLine => {
+                f.write_str("missing the `rows cols entries` size line after the header")
             }
-            ParseErrorKind::EntryCount { declared, found } => {
-                write!(f, "size line declares {declared} entries, file has {found}")
+            ParseErrorKind::IndexOutOfRange {
+                field,
+                index,
+                limit,
+            } => {
+                if *index == u64::MAX {
+                    write!(f, "{field} index above {}", u64::MAX)?;
+                } else {
+                    write!(f, "{field} index {index}")?;
+                }
+                write!(
+                    f,
+                    " is out of range: the size line declares {limit} {field}s, numbered 1..={limit}"
+                )
             }
+            ParseErrorKind::EntryCount { declared, found } => write!(
+                f,
+                "the size line declares {declared} entries, the file has {found}"
+            ),
             ParseErrorKind::Graph(e) => write!(f, "{e}"),
-            ParseErrorKind::Io(e) => write!(f, "I/O error: {e:?}"),
-            ParseErrorKind::NotUtf8 => f.write_str("not valid UTF-8"),
+            #[cfg(feature = "std")]
+            ParseErrorKind::Io(e) => write!(f, "I/O error: {e}"),
+            #[cfg(not(feature = "std"))]
+            ParseErrorKind::Io(()) => f.write_str("I/O error"),
+            ParseErrorKind::NotUtf8 => f.write_str("not valid UTF-8 (the readers take UTF-8 text)"),
         }
     }
 }

@@ -3,13 +3,14 @@
 //! Both formats are parsed line by line by a small state machine; the same machine runs over an in-memory string
 //! ([`parse_edge_list`], [`parse_matrix_market`], available without `std`) and
 //! over any [`std::io::BufRead`] ([`read_edge_list`], [`read_matrix_market`],
-//! [`read_path`]). Every error carries the 1-based line number, and bad input
+//! [`read_path`]). Every error says what was wrong, where (the 1-based line,
+//! and the file for [`read_path`]) and what is accepted instead; bad input
 //! never panics (the readers are fuzzed).
 //!
 //! Options such as a fixed node count or symmetrizing come from the
 //! [`GraphBuilder`] passed in, which also validates every edge.
 
-use super::{Graph, GraphBuilder, ParseError, ParseErrorKind};
+use super::{Graph, GraphBuilder, MAX_NODES, ParseError, ParseErrorKind};
 
 /// Parses a whitespace edge list held in memory: one `src dst [weight]` per
 /// line (weight 1.0 when absent), ids as `u32`, `#` or `%` starting a comment
@@ -46,7 +47,7 @@ pub fn read_matrix_market<R: std::io::BufRead>(
 }
 
 /// Reads a graph file, choosing the format by extension: `.mtx` is Matrix
-/// Market, anything else an edge list.
+/// Market, anything else an edge list. Errors name the file.
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub fn read_path(
@@ -54,19 +55,27 @@ pub fn read_path(
     builder: GraphBuilder,
 ) -> Result<Graph, ParseError> {
     let path = path.as_ref();
-    let file = std::fs::File::open(path).map_err(|e| ParseError {
-        line: 0,
-        kind: ParseErrorKind::Io(e.kind()),
-    })?;
-    let reader = std::io::BufReader::with_capacity(1 << 20, file);
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("mtx"))
-    {
-        read_matrix_market(reader, builder)
-    } else {
-        read_edge_list(reader, builder)
-    }
+    let read = std::fs::File::open(path)
+        .map_err(|e| ParseError {
+            path: None,
+            line: None,
+            kind: ParseErrorKind::Io(e.kind()),
+        })
+        .and_then(|file| {
+            let reader = std::io::BufReader::with_capacity(1 << 20, file);
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("mtx"))
+            {
+                read_matrix_market(reader, builder)
+            } else {
+                read_edge_list(reader, builder)
+            }
+        });
+    read.map_err(|e| ParseError {
+        path: Some(path.to_path_buf()),
+        ..e
+    })
 }
 
 /// A line-at-a-time parser of one file format.
@@ -83,7 +92,7 @@ fn parse_lines<P: LineParser>(text: &str, mut parser: P) -> Result<Graph, ParseE
         count = i + 1;
         parser
             .line(line)
-            .map_err(|kind| ParseError { line: count, kind })?;
+            .map_err(|kind| ParseError::at(count, kind))?;
     }
     parser.finish(count)
 }
@@ -97,51 +106,94 @@ fn read_lines<R: std::io::BufRead, P: LineParser>(
     let mut count = 0;
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|e| ParseError {
-            line: count + 1,
-            kind: ParseErrorKind::Io(e.kind()),
-        })?;
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| ParseError::at(count + 1, ParseErrorKind::Io(e.kind())))?;
         if n == 0 {
             return parser.finish(count);
         }
         count += 1;
-        let line = core::str::from_utf8(&buf).map_err(|_| ParseError {
-            line: count,
-            kind: ParseErrorKind::NotUtf8,
-        })?;
+        let line = core::str::from_utf8(&buf)
+            .map_err(|_| ParseError::at(count, ParseErrorKind::NotUtf8))?;
         let line = line.strip_suffix('\n').unwrap_or(line);
         let line = line.strip_suffix('\r').unwrap_or(line);
         parser
             .line(line)
-            .map_err(|kind| ParseError { line: count, kind })?;
+            .map_err(|kind| ParseError::at(count, kind))?;
     }
 }
 
-/// Splits `line` into at most `N` whitespace-separated fields; more is a
-/// [`ParseErrorKind::FieldCount`] error (expecting `expected`).
-fn split_fields<const N: usize>(
-    line: &str,
-    expected: usize,
-) -> Result<([&str; N], usize), ParseErrorKind> {
-    let mut fields = [""; N];
-    let mut words = line.split_ascii_whitespace();
-    for (i, word) in words.by_ref().take(N).enumerate() {
-        fields[i] = word;
+/// Splits `line` into whitespace-separated fields, laid out as `layout`:
+/// `min..=max` of them (`max` at most 3), or a [`ParseErrorKind::FieldCount`]
+/// error that says so.
+fn split_fields<'a>(
+    line: &'a str,
+    min: usize,
+    max: usize,
+    layout: &'static str,
+) -> Result<([&'a str; 3], usize), ParseErrorKind> {
+    let mut fields = [""; 3];
+    let mut found = 0;
+    for word in line.split_ascii_whitespace() {
+        if let Some(field) = fields[..max].get_mut(found) {
+            *field = word;
+        }
+        found += 1;
     }
-    let found = fields.iter().filter(|f| !f.is_empty()).count();
-    match words.count() {
-        0 => Ok((fields, found)),
-        extra => Err(ParseErrorKind::FieldCount {
-            expected,
-            found: N + extra,
-        }),
+    if (min..=max).contains(&found) {
+        Ok((fields, found))
+    } else {
+        Err(ParseErrorKind::FieldCount {
+            layout,
+            min,
+            max,
+            found,
+        })
     }
 }
 
-fn number<T: core::str::FromStr>(field: &'static str, text: &str) -> Result<T, ParseErrorKind> {
+/// A field that must be a number of type `T`, described by `expected`.
+fn number<T: core::str::FromStr>(
+    field: &'static str,
+    expected: &'static str,
+    text: &str,
+) -> Result<T, ParseErrorKind> {
     text.parse()
-        .map_err(|_| ParseErrorKind::BadNumber { field })
+        .map_err(|_| ParseErrorKind::BadNumber { field, expected })
 }
+
+/// A field that must be a decimal integer (an optional `+`, then digits).
+/// One too large for a `u64` reads as `u64::MAX`, a value every caller
+/// rejects (an id or index out of range, too many nodes, or an entry count
+/// the file cannot match), so the error is about its size, not its syntax.
+fn integer(field: &'static str, expected: &'static str, text: &str) -> Result<u64, ParseErrorKind> {
+    let digits = text.strip_prefix('+').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParseErrorKind::BadNumber { field, expected });
+    }
+    Ok(digits.parse().unwrap_or(u64::MAX))
+}
+
+/// The largest node id (`u32::MAX` is reserved).
+const MAX_ID: u32 = MAX_NODES - 1;
+// `node_id`'s message spells it out.
+static_assertions::const_assert_eq!(MAX_ID, 4_294_967_294);
+
+/// A field that must be a node id.
+fn node_id(field: &'static str, text: &str) -> Result<u32, ParseErrorKind> {
+    const EXPECTED: &str = "a node id (an integer in 0..=4294967294)";
+    let id = integer(field, EXPECTED, text)?;
+    u32::try_from(id)
+        .ok()
+        .filter(|&id| id <= MAX_ID)
+        .ok_or(ParseErrorKind::NumberTooLarge {
+            field,
+            max: u64::from(MAX_ID),
+        })
+}
+
+/// What a weight field accepts.
+const WEIGHT: &str = "a weight (a number in (0, 1])";
 
 struct EdgeListParser {
     builder: GraphBuilder,
@@ -153,14 +205,11 @@ impl LineParser for EdgeListParser {
         if line.is_empty() || line.starts_with('#') || line.starts_with('%') {
             return Ok(());
         }
-        let (fields, found) = split_fields::<3>(line, 2)?;
-        if found < 2 {
-            return Err(ParseErrorKind::FieldCount { expected: 2, found });
-        }
-        let src = number("src", fields[0])?;
-        let dst = number("dst", fields[1])?;
+        let (fields, found) = split_fields(line, 2, 3, "`src dst [weight]`")?;
+        let src = node_id("src", fields[0])?;
+        let dst = node_id("dst", fields[1])?;
         let weight = if found == 3 {
-            number("weight", fields[2])?
+            number("weight", WEIGHT, fields[2])?
         } else {
             1.0
         };
@@ -170,10 +219,9 @@ impl LineParser for EdgeListParser {
     }
 
     fn finish(self, lines: usize) -> Result<Graph, ParseError> {
-        self.builder.build().map_err(|e| ParseError {
-            line: lines,
-            kind: ParseErrorKind::Graph(e),
-        })
+        self.builder
+            .build()
+            .map_err(|e| ParseError::at(lines, ParseErrorKind::Graph(e)))
     }
 }
 
@@ -235,9 +283,13 @@ impl MatrixMarketParser {
     }
 
     fn index(text: &str, field: &'static str, limit: u64) -> Result<u32, ParseErrorKind> {
-        let index: u64 = number(field, text)?;
+        let index = integer(field, "a 1-based index (a positive integer)", text)?;
         if index == 0 || index > limit {
-            return Err(ParseErrorKind::IndexOutOfRange { index, limit });
+            return Err(ParseErrorKind::IndexOutOfRange {
+                field,
+                index,
+                limit,
+            });
         }
         Ok((index - 1) as u32)
     }
@@ -253,19 +305,14 @@ impl LineParser for MatrixMarketParser {
         if line.is_empty() || line.starts_with('%') {
             return Ok(());
         }
-        let (fields, count) = split_fields::<4>(line, 3)?;
         match &mut self.state {
             MmState::Header => unreachable!("handled above"),
             MmState::Size { field, symmetric } => {
-                if count != 3 {
-                    return Err(ParseErrorKind::FieldCount {
-                        expected: 3,
-                        found: count,
-                    });
-                }
-                let rows: u64 = number("rows", fields[0])?;
-                let cols: u64 = number("cols", fields[1])?;
-                let declared: u64 = number("entries", fields[2])?;
+                let (fields, _) = split_fields(line, 3, 3, "`rows cols entries`")?;
+                const COUNT: &str = "a count (a non-negative integer)";
+                let rows = integer("rows", COUNT, fields[0])?;
+                let cols = integer("cols", COUNT, fields[1])?;
+                let declared = integer("entries", COUNT, fields[2])?;
                 let nodes = rows.max(cols);
                 let old = self.builder.take().expect("builder present until finish");
                 if nodes > u64::from(old.node_limit()) {
@@ -298,19 +345,15 @@ impl LineParser for MatrixMarketParser {
                 found,
                 ..
             } => {
-                let expected = if *field == Field::Pattern { 2 } else { 3 };
-                if count != expected {
-                    return Err(ParseErrorKind::FieldCount {
-                        expected,
-                        found: count,
-                    });
-                }
+                let (fields, _) = match field {
+                    Field::Pattern => split_fields(line, 2, 2, "`row col`")?,
+                    Field::Real => split_fields(line, 3, 3, "`row col value`")?,
+                };
                 let i = Self::index(fields[0], "row", *rows)?;
                 let j = Self::index(fields[1], "col", *cols)?;
-                let w: f32 = if *field == Field::Pattern {
-                    1.0
-                } else {
-                    number("value", fields[2])?
+                let w: f32 = match field {
+                    Field::Pattern => 1.0,
+                    Field::Real => number("value", WEIGHT, fields[2])?,
                 };
                 let b = self.builder.as_mut().expect("builder present until finish");
                 b.add_edge(i, j, w).map_err(ParseErrorKind::Graph)?;
@@ -325,28 +368,19 @@ impl LineParser for MatrixMarketParser {
 
     fn finish(self, lines: usize) -> Result<Graph, ParseError> {
         match self.state {
-            MmState::Header => Err(ParseError {
-                line: lines.max(1),
-                kind: ParseErrorKind::BadHeader,
-            }),
-            MmState::Size { .. } => Err(ParseError {
-                line: lines,
-                kind: ParseErrorKind::MissingSizeLine,
-            }),
+            MmState::Header => Err(ParseError::at(lines.max(1), ParseErrorKind::BadHeader)),
+            MmState::Size { .. } => Err(ParseError::at(lines, ParseErrorKind::MissingSizeLine)),
             MmState::Entries {
                 declared, found, ..
-            } if declared != found => Err(ParseError {
-                line: lines,
-                kind: ParseErrorKind::EntryCount { declared, found },
-            }),
+            } if declared != found => Err(ParseError::at(
+                lines,
+                ParseErrorKind::EntryCount { declared, found },
+            )),
             MmState::Entries { .. } => self
                 .builder
                 .expect("builder present until finish")
                 .build()
-                .map_err(|e| ParseError {
-                    line: lines,
-                    kind: ParseErrorKind::Graph(e),
-                }),
+                .map_err(|e| ParseError::at(lines, ParseErrorKind::Graph(e))),
         }
     }
 }
@@ -359,8 +393,15 @@ mod tests {
 
     fn kind(r: Result<Graph, ParseError>) -> (usize, ParseErrorKind) {
         let e = r.unwrap_err();
-        (e.line, e.kind)
+        (e.line.expect("a line number"), e.kind)
     }
+
+    /// The error's text.
+    fn text(r: Result<Graph, ParseError>) -> alloc::string::String {
+        alloc::format!("{}", r.unwrap_err())
+    }
+
+    const ID: &str = "a node id (an integer in 0..=4294967294)";
 
     #[test]
     fn edge_list_with_comments_and_default_weights() {
@@ -380,35 +421,46 @@ mod tests {
         let b = GraphBuilder::new;
         assert_eq!(
             kind(parse_edge_list("0 1\n0 x\n", b())),
-            (2, ParseErrorKind::BadNumber { field: "dst" })
-        );
-        assert_eq!(
-            kind(parse_edge_list("0\n", b())),
             (
-                1,
-                ParseErrorKind::FieldCount {
-                    expected: 2,
-                    found: 1
+                2,
+                ParseErrorKind::BadNumber {
+                    field: "dst",
+                    expected: ID
                 }
             )
         );
-        assert_eq!(
-            kind(parse_edge_list("0 1 1 1\n", b())),
-            (
-                1,
-                ParseErrorKind::FieldCount {
-                    expected: 2,
-                    found: 4
-                }
-            )
-        );
+        let fields = |found| ParseErrorKind::FieldCount {
+            layout: "`src dst [weight]`",
+            min: 2,
+            max: 3,
+            found,
+        };
+        assert_eq!(kind(parse_edge_list("0\n", b())), (1, fields(1)));
+        assert_eq!(kind(parse_edge_list("0 1 1 1\n", b())), (1, fields(4)));
         assert_eq!(
             kind(parse_edge_list("0 -1\n", b())),
-            (1, ParseErrorKind::BadNumber { field: "dst" })
+            (
+                1,
+                ParseErrorKind::BadNumber {
+                    field: "dst",
+                    expected: ID
+                }
+            )
         );
+        let too_large = ParseErrorKind::NumberTooLarge {
+            field: "dst",
+            max: 4294967294,
+        };
+        for id in ["4294967295", "4294967296", "99999999999999999999999"] {
+            let text = alloc::format!("0 {id}\n");
+            assert_eq!(kind(parse_edge_list(&text, b())), (1, too_large.clone()));
+        }
         assert_eq!(
-            kind(parse_edge_list("0 4294967296\n", b())),
-            (1, ParseErrorKind::BadNumber { field: "dst" })
+            parse_edge_list("+0 +1\n", b())
+                .unwrap()
+                .edges()
+                .collect::<Vec<_>>(),
+            [(0, 1, 1.0)]
         );
         let (line, k) = kind(parse_edge_list("0 1\n1 2 nan\n", b()));
         assert_eq!(line, 2);
@@ -416,11 +468,11 @@ mod tests {
             k,
             ParseErrorKind::Graph(GraphError::InvalidWeight { edge: 1, .. })
         ));
-        let (line, k) = kind(parse_edge_list("0 4294967295\n", b()));
+        let (line, k) = kind(parse_edge_list("0 7\n", b().max_nodes(5)));
         assert_eq!(line, 1);
         assert!(matches!(
             k,
-            ParseErrorKind::Graph(GraphError::NodeOutOfRange { node: u32::MAX, .. })
+            ParseErrorKind::Graph(GraphError::NodeOutOfRange { node: 7, .. })
         ));
     }
 
@@ -459,14 +511,28 @@ mod tests {
                 &alloc::format!("{h}2 2 1\n3 1 0.5\n"),
                 b()
             )),
-            (3, ParseErrorKind::IndexOutOfRange { index: 3, limit: 2 })
+            (
+                3,
+                ParseErrorKind::IndexOutOfRange {
+                    field: "row",
+                    index: 3,
+                    limit: 2
+                }
+            )
         );
         assert_eq!(
             kind(parse_matrix_market(
                 &alloc::format!("{h}2 2 1\n0 1 0.5\n"),
                 b()
             )),
-            (3, ParseErrorKind::IndexOutOfRange { index: 0, limit: 2 })
+            (
+                3,
+                ParseErrorKind::IndexOutOfRange {
+                    field: "row",
+                    index: 0,
+                    limit: 2
+                }
+            )
         );
         assert_eq!(
             kind(parse_matrix_market(
@@ -486,7 +552,9 @@ mod tests {
             (
                 3,
                 ParseErrorKind::FieldCount {
-                    expected: 3,
+                    layout: "`row col value`",
+                    min: 3,
+                    max: 3,
                     found: 2
                 }
             )
@@ -524,8 +592,163 @@ mod tests {
         let a = read_matrix_market(text.as_bytes(), GraphBuilder::new()).unwrap();
         assert_eq!(a.edges().collect::<Vec<_>>(), [(0, 1, 0.5)]);
         let e = read_edge_list(&b"0 1\n\xff 2\n"[..], GraphBuilder::new()).unwrap_err();
-        assert_eq!((e.line, e.kind), (2, ParseErrorKind::NotUtf8));
+        assert_eq!((e.line, e.kind), (Some(2), ParseErrorKind::NotUtf8));
         let e = read_path("/nonexistent/axonal.el", GraphBuilder::new()).unwrap_err();
         assert_eq!(e.kind, ParseErrorKind::Io(std::io::ErrorKind::NotFound));
+        assert_eq!(e.line, None);
+        assert_eq!(
+            e.path.as_deref(),
+            Some(std::path::Path::new("/nonexistent/axonal.el"))
+        );
+    }
+
+    /// Each error's text, as a user sees it: what was wrong, where, and what
+    /// is accepted.
+    #[test]
+    fn edge_list_error_texts() {
+        let b = GraphBuilder::new;
+        let cases = [
+            (
+                "0 1 1 1\n",
+                "line 1: expected 2 or 3 fields (`src dst [weight]`), found 4",
+            ),
+            (
+                "\n0\n",
+                "line 2: expected 2 or 3 fields (`src dst [weight]`), found 1",
+            ),
+            (
+                "0 x\n",
+                "line 1: field `dst` is not a node id (an integer in 0..=4294967294)",
+            ),
+            (
+                "-1 0\n",
+                "line 1: field `src` is not a node id (an integer in 0..=4294967294)",
+            ),
+            (
+                "0 4294967296\n",
+                "line 1: field `dst` is too large: at most 4294967294 is accepted",
+            ),
+            (
+                "0 1 heavy\n",
+                "line 1: field `weight` is not a weight (a number in (0, 1])",
+            ),
+            (
+                "0 1 2\n",
+                "line 1: edge #0 (0 -> 1): weight 2 is not a finite value in (0, 1]",
+            ),
+        ];
+        for (input, message) in cases {
+            assert_eq!(text(parse_edge_list(input, b())), message, "{input:?}");
+        }
+        assert_eq!(
+            text(parse_edge_list("0 7\n", b().max_nodes(5))),
+            "line 1: edge #0: node id 7 is out of range (node count 5, id u32::MAX is reserved)"
+        );
+    }
+
+    #[test]
+    fn matrix_market_error_texts() {
+        let b = GraphBuilder::new;
+        let h = "%%MatrixMarket matrix coordinate real general\n";
+        let p = "%%MatrixMarket matrix coordinate pattern general\n";
+        let header = "line 1: the first line must be a Matrix Market header, \
+                      `%%MatrixMarket matrix coordinate <real|integer|double|pattern> <general|symmetric>`";
+        let cases = [
+            ("3 3 1\n".into(), header),
+            ("%%MatrixMarket matrix array real general\n".into(), header),
+            (
+                h.into(),
+                "line 1: missing the `rows cols entries` size line after the header",
+            ),
+            (
+                alloc::format!("{h}2 2\n"),
+                "line 2: expected 3 fields (`rows cols entries`), found 2",
+            ),
+            (
+                alloc::format!("{h}2 x 1\n"),
+                "line 2: field `cols` is not a count (a non-negative integer)",
+            ),
+            (
+                alloc::format!("{h}5000000000 1 0\n"),
+                "line 2: 5000000000 nodes requested; at most 4294967295 are supported",
+            ),
+            (
+                alloc::format!("{h}2 2 1\n3 1 0.5\n"),
+                "line 3: row index 3 is out of range: the size line declares 2 rows, numbered 1..=2",
+            ),
+            (
+                alloc::format!("{h}2 2 1\n1 0 0.5\n"),
+                "line 3: col index 0 is out of range: the size line declares 2 cols, numbered 1..=2",
+            ),
+            (
+                alloc::format!("{h}2 2 1\n99999999999999999999 1 0.5\n"),
+                "line 3: row index above 18446744073709551615 is out of range: \
+                 the size line declares 2 rows, numbered 1..=2",
+            ),
+            (
+                alloc::format!("{h}2 2 1\n1 x 0.5\n"),
+                "line 3: field `col` is not a 1-based index (a positive integer)",
+            ),
+            (
+                alloc::format!("{h}2 2 1\n1 2\n"),
+                "line 3: expected 3 fields (`row col value`), found 2",
+            ),
+            (
+                alloc::format!("{p}2 2 1\n1 2 0.5\n"),
+                "line 3: expected 2 fields (`row col`), found 3",
+            ),
+            (
+                alloc::format!("{h}2 2 1\n1 2 high\n"),
+                "line 3: field `value` is not a weight (a number in (0, 1])",
+            ),
+            (
+                alloc::format!("{h}2 2 2\n1 2 0.5\n"),
+                "line 3: the size line declares 2 entries, the file has 1",
+            ),
+        ];
+        for (input, message) in cases {
+            let input: alloc::string::String = input;
+            assert_eq!(text(parse_matrix_market(&input, b())), message, "{input:?}");
+        }
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn file_errors_name_the_file_and_only_real_lines() {
+        let b = GraphBuilder::new;
+        let text = |r: Result<Graph, ParseError>| alloc::format!("{}", r.unwrap_err());
+        assert_eq!(
+            text(read_path("/nonexistent/axonal.el", b())),
+            "/nonexistent/axonal.el: I/O error: entity not found"
+        );
+        let dir = std::env::temp_dir().join(alloc::format!("axonal-io-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (el, mtx) = (dir.join("bad.el"), dir.join("bad.mtx"));
+        std::fs::write(&el, "0 1\n0 1 0.5 9\n").unwrap();
+        std::fs::write(
+            &mtx,
+            "%%MatrixMarket matrix coordinate real general\n2 2 1\n",
+        )
+        .unwrap();
+        let (el_text, mtx_text) = (text(read_path(&el, b())), text(read_path(&mtx, b())));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            el_text,
+            alloc::format!(
+                "{}: line 2: expected 2 or 3 fields (`src dst [weight]`), found 4",
+                el.display()
+            )
+        );
+        assert_eq!(
+            mtx_text,
+            alloc::format!(
+                "{}: line 2: the size line declares 1 entries, the file has 0",
+                mtx.display()
+            )
+        );
+        assert_eq!(
+            text(read_edge_list(&b"0 1\n\xff 2\n"[..], b())),
+            "line 2: not valid UTF-8 (the readers take UTF-8 text)"
+        );
     }
 }

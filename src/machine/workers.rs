@@ -397,19 +397,49 @@ fn worker_loop(shared: &Shared, w: usize) {
         if shared.shutdown.load(Ordering::Acquire) {
             return;
         }
+        // Counts this worker out of the job however the code below ends, so
+        // `run` never waits for a worker that is gone.
+        let _done = Finished(shared);
         // SAFETY: the Acquire load of the new epoch orders this read after
         // `run`'s write of the job; `run` keeps the closure alive until
-        // `remaining` is zero, which needs this worker's decrement below.
+        // `remaining` is zero, which needs this worker's decrement (`_done`).
         let job = unsafe { (*shared.job.get()).expect("a published job") };
         // SAFETY: as above: the closure outlives this call.
         let result = catch_unwind(AssertUnwindSafe(|| unsafe { (*job)(w) }));
         if let Err(payload) = result {
-            lock(&shared.panic).get_or_insert(payload);
+            keep_first_panic(shared, payload);
         }
-        if shared.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let _caller = lock(&shared.done_lock);
-            shared.done.notify_all();
+    }
+}
+
+/// Decrements `remaining` when dropped (waking the caller at zero): the one
+/// place a worker reports that it is done with a job, on every way out.
+struct Finished<'a>(&'a Shared);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        if self.0.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _caller = lock(&self.0.done_lock);
+            self.0.done.notify_all();
         }
+    }
+}
+
+/// Keeps the job's first panic for `run` to resume, and drops any later one
+/// here. Dropping a payload runs its owner's code, which may panic in turn: that
+/// is caught, and the second payload it produced is leaked, not dropped (it could
+/// panic again), so the worker survives whatever it is handed.
+fn keep_first_panic(shared: &Shared, payload: Box<dyn Any + Send>) {
+    let surplus = {
+        let mut slot = lock(&shared.panic);
+        if slot.is_none() {
+            *slot = Some(payload);
+            return;
+        }
+        payload
+    };
+    if let Err(from_drop) = catch_unwind(AssertUnwindSafe(move || drop(surplus))) {
+        core::mem::forget(from_drop);
     }
 }
 
@@ -557,5 +587,76 @@ mod tests {
             }
         });
         assert_eq!(cpus.load(Ordering::Relaxed), 2);
+        // On Linux the plan uses only CPUs in the process's affinity mask, so
+        // every worker is pinned, and the kernel agrees: each worker's own
+        // affinity mask is exactly its planned CPU.
+        #[cfg(target_os = "linux")]
+        {
+            assert_eq!(workers.pinned(), 2);
+            let masks: Vec<Mutex<Vec<u32>>> = (0..2).map(|_| Mutex::new(Vec::new())).collect();
+            workers.run(&|w| *lock(&masks[w]) = current_affinity());
+            for (w, mask) in masks.iter().enumerate() {
+                let planned = workers.cpu(w).expect("a planned CPU");
+                assert_eq!(*lock(mask), [planned], "worker {w}");
+            }
+        }
+    }
+
+    /// The CPUs the calling thread may run on, as the kernel says.
+    #[cfg(target_os = "linux")]
+    fn current_affinity() -> Vec<u32> {
+        // SAFETY: `cpu_set_t` is plain bits; all zero is the empty set.
+        let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
+        // SAFETY: pid 0 is the calling thread; `set` is a writable
+        // `cpu_set_t` of the size passed.
+        let rc = unsafe {
+            libc::sched_getaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &mut set)
+        };
+        assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+        (0..libc::CPU_SETSIZE as usize)
+            // SAFETY: `cpu` is below `CPU_SETSIZE`, the set's size in bits.
+            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+            .map(|cpu| cpu as u32)
+            .collect()
+    }
+
+    /// A panic payload whose own drop panics.
+    struct PanicsWhenDropped;
+
+    impl Drop for PanicsWhenDropped {
+        fn drop(&mut self) {
+            panic!("a panic payload that panics when dropped");
+        }
+    }
+
+    #[test]
+    fn a_payload_that_panics_when_dropped_neither_hangs_run_nor_kills_a_worker() {
+        // Both workers panic with such a payload: one reaches the caller, the
+        // other is dropped on its worker, and that drop panics too.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let workers = Workers::unpinned(2).unwrap();
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                workers.run(&|_| std::panic::panic_any(PanicsWhenDropped))
+            }));
+            let payload = result.expect_err("the panic is resumed");
+            assert!(payload.is::<PanicsWhenDropped>());
+            core::mem::forget(payload);
+            // Both workers survived: the next job runs on each.
+            let ran = AtomicUsize::new(0);
+            workers.run(&|_| {
+                ran.fetch_add(1, Ordering::Relaxed);
+            });
+            tx.send(ran.load(Ordering::Relaxed)).unwrap();
+        });
+        // A liveness bound, not a timing assertion: a `run` that never returns
+        // must fail this test instead of stalling the suite.
+        match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(ran) => assert_eq!(ran, 2),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!("Workers::run did not return within 30 s")
+            }
+            Err(e) => panic!("the scenario failed: {e}"),
+        }
     }
 }

@@ -14,8 +14,10 @@
 //! 2. **Shared free list**: an empty magazine refills half-way from a
 //!    lock-free stack shared by all threads; a full one spills half to it.
 //!    One compare-exchange moves a whole batch. Popping is protected by
-//!    `crossbeam-epoch` and a tagged head against use-after-free and ABA
-//!    (the argument is in `stack.rs`).
+//!    `crossbeam-epoch` against use-after-free, and by a 32-bit tag in the
+//!    head against ABA: a record could be handed out twice only if one pop
+//!    stalled while other threads updated the list a multiple of 2^32 times
+//!    (the argument and the exact bound are in `stack.rs`).
 //! 3. **Chunks**: when both are empty the pool allocates a chunk of
 //!    [`PoolConfig::chunk_len`] records, unless it is [`Growth::Bounded`]
 //!    and full, in which case [`LocalPool::try_acquire`] returns `None`

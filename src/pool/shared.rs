@@ -54,7 +54,7 @@ pub struct Pool<T> {
 }
 
 // SAFETY: the pool hands each record to one owner at a time (the free list
-// gives every id out once; see `stack.rs`), so sharing the pool shares no `T`
+// gives every id out once, within the ABA bound stated in `stack.rs`), so sharing the pool shares no `T`
 // between threads except by moving it: `T: Send` suffices. The chunk pointers
 // and raw cells are only reached through that discipline.
 unsafe impl<T: Send> Sync for Pool<T> {}

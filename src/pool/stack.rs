@@ -9,14 +9,52 @@
 //! head from `A` to `B`. If meanwhile `A` was popped, other slots moved, and
 //! `A` was pushed back, a pointer-only head would still read `A` and the swing
 //! would install a stale `B`. Here that swing compares the tag too, and the tag
-//! has moved on with every intervening push and pop: a stale swing would need
-//! exactly `2^32` updates of the head between one thread's load and its
-//! compare-exchange. **Reclamation** is the other half: the link of `A` lives
-//! in `A`'s chunk, which `Pool::shrink` may free while a popper still holds
-//! `A`. Poppers read links only while pinned to the pool's `crossbeam-epoch`
-//! collector, and `shrink` frees chunks through that collector, so a chunk
-//! outlives every pop that could still read it.
-
+//! has moved on with every intervening push and pop. **Reclamation** is the
+//! other half: the link of `A` lives in `A`'s chunk, which `Pool::shrink` may
+//! free while a popper still holds `A`. Poppers read links only while pinned
+//! to the pool's `crossbeam-epoch` collector, and `shrink` frees chunks
+//! through that collector, so a chunk outlives every pop that could still read
+//! it.
+//!
+//! **The ABA bound, exactly.** Every successful update of the head (a push, a
+//! pop, a `take_all`) adds 1 to the tag, modulo `2^32`. A pop that loaded
+//! `(tag t, top A)` and then sees `k` other updates before its compare-exchange
+//! finds the tag `t + k mod 2^32`; the compare-exchange wrongly succeeds only
+//! if `k` is a non-zero multiple of `2^32` (at least 4,294,967,296 updates)
+//! *and* `A` is on top again at that instant. Only then can a record be
+//! handed out twice (or free records be lost). The window is one pop: its
+//! load, at most `magazine / 2` link reads, its compare-exchange. Every update
+//! is a magazine refill or spill, a grown chunk's surplus, or a shrink, so
+//! other threads must trade with the shared list 2^32 times while one thread
+//! is stopped inside that window: even at 10 ns per update (faster than one
+//! contended compare-exchange), 43 s of non-stop trading while that thread is
+//! descheduled, stopped (`SIGSTOP`, a debugger, a paused VM) or starved. It is
+//! improbable, not impossible.
+//!
+//! **Why not impossible.** No design found makes it impossible at no cost:
+//! - A wider tag (128-bit compare-exchange: `cmpxchg16b`, `casp`) is not in
+//!   every target's baseline (x86-64 v1 lacks it; Rust has no stable
+//!   `AtomicU128`; emulations take a lock), and is still a bound, only a
+//!   larger one. The 64-bit head has no spare bits: ids use all 32 (pools of
+//!   up to `u32::MAX - 1` records).
+//! - Deferring reuse by epoch, as `crossbeam-epoch` does for pointers (a popped
+//!   id goes back on the list only once every thread pinned at the time has
+//!   unpinned): released records would wait in limbo, which a bounded pool
+//!   must count as taken (refusing acquires meanwhile), and
+//!   `crossbeam-epoch`'s `defer` allocates when its bags fill, breaking
+//!   allocation-free recycling.
+//! - Hazard ids (each pop publishes its top id with a `SeqCst` fence; each
+//!   push scans every thread's published id): a fence and a scan on every
+//!   magazine trade, and per-thread registration.
+//! - A grace period at tag boundaries (before an update makes the tag a
+//!   multiple of `2^31`, wait until every thread pinned at that moment has
+//!   unpinned; two boundaries per wrap, because a pop may load during the
+//!   wait): impossible ABA at no cost on the magazine path, but the pool stops
+//!   being lock-free: one thread stalled inside a pop (the very case above)
+//!   would block every trade with the shared list at the next boundary. It
+//!   also needs a grace-period wait that `crossbeam-epoch` does not offer
+//!   (only `defer` and flushing in a loop). This trades a safety bound for a
+//!   progress bound; it is left as an option, not taken here.
 use super::sync::{AtomicU64, Ordering};
 
 /// The id that ends a chain and marks the empty stack.

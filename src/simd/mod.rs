@@ -10,7 +10,9 @@
 //!
 //! [`Kernels::best`] picks the fastest backend the CPU supports, once: at run
 //! time under `std` (overridable with `AXONAL_SIMD=avx512|avx2|neon|scalar`),
-//! at compile time (from the enabled target features) without it. Every
+//! at compile time (from the enabled target features) without it. NEON is
+//! compiled in only where the target enables it (every hard-float aarch64
+//! target; not soft-float ones such as `aarch64-unknown-none-softfloat`). Every
 //! backend is tested against an `f64` reference; results of different
 //! backends agree to rounding, not bit for bit (they sum in different orders).
 //!
@@ -25,7 +27,17 @@
 //! ```
 
 mod arch;
+// The algorithms over `Vector`, for the SIMD backends only (scalar has its
+// own): a target with neither x86-64 nor NEON compiles neither.
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_feature = "neon")
+))]
 mod generic;
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_feature = "neon")
+))]
 mod vector;
 
 #[cfg(feature = "std")]
@@ -90,7 +102,10 @@ impl Backend {
             Backend::Avx512 => cfg!(target_feature = "avx512f"),
             #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
             Backend::Avx2Fma => cfg!(all(target_feature = "avx2", target_feature = "fma")),
-            #[cfg(target_arch = "aarch64")]
+            // A compile-time property: NEON is in every hard-float aarch64
+            // target's baseline, and absent (no vector registers at all) on the
+            // soft-float ones such as `aarch64-unknown-none-softfloat`.
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
             Backend::Neon => true,
             _ => false,
         }
@@ -106,7 +121,7 @@ impl Backend {
             Backend::Avx512 => Some(&arch::x86_64::avx512::KERNELS),
             #[cfg(target_arch = "x86_64")]
             Backend::Avx2Fma => Some(&arch::x86_64::avx2::KERNELS),
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
             Backend::Neon => Some(&arch::aarch64::neon::KERNELS),
             #[allow(unreachable_patterns)]
             _ => None,

@@ -5,8 +5,9 @@
 /// # Safety
 /// Implementors are only sound to use when the CPU supports their instruction
 /// set; every method is `unsafe` for that reason, and the generic kernels are
-/// only reached through a `#[target_feature]` entry point (or, for baseline
-/// features such as NEON on aarch64, unconditionally).
+/// only reached through a `#[target_feature]` entry point (or, for features
+/// the build's target enables, such as NEON on hard-float aarch64,
+/// unconditionally).
 pub(crate) trait Vector: Copy {
     /// Lanes per vector.
     const LANES: usize;

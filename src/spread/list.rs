@@ -85,7 +85,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic]
+    #[should_panic(expected = "index out of bounds")]
     fn overfull_list_panics_instead_of_corrupting() {
         let mut list = NodeList::<u32>::with_capacity(1);
         list.push(1);

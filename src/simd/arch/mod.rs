@@ -10,5 +10,7 @@ pub(crate) mod scalar;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86_64;
 
-#[cfg(target_arch = "aarch64")]
+// Soft-float aarch64 targets (`aarch64-unknown-none-softfloat`) have no
+// NEON: the backend must not even be compiled there.
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 pub(crate) mod aarch64;

@@ -1,5 +1,7 @@
-//! NEON: four `f32` lanes. NEON is part of the aarch64 baseline, so the
-//! entry points need no runtime detection.
+//! NEON: four `f32` lanes. This module is compiled only when the target
+//! enables NEON (`target_feature = "neon"`, the baseline of every hard-float
+//! aarch64 target), so the entry points need no runtime detection; soft-float
+//! targets such as `aarch64-unknown-none-softfloat` fall back to scalar.
 
 use core::arch::aarch64::*;
 
@@ -14,7 +16,7 @@ impl Vector for F32x4 {
 
     #[inline(always)]
     unsafe fn zero() -> Self {
-        // SAFETY: NEON is baseline on aarch64.
+        // SAFETY: NEON is enabled for this build (the module's `cfg`).
         F32x4(unsafe { vdupq_n_f32(0.0) })
     }
     #[inline(always)]
@@ -24,28 +26,29 @@ impl Vector for F32x4 {
     }
     #[inline(always)]
     unsafe fn mul_add(self, b: Self, acc: Self) -> Self {
-        // SAFETY: NEON is baseline on aarch64.
+        // SAFETY: NEON is enabled for this build (the module's `cfg`).
         F32x4(unsafe { vfmaq_f32(acc.0, self.0, b.0) })
     }
     #[inline(always)]
     unsafe fn add(self, b: Self) -> Self {
-        // SAFETY: NEON is baseline on aarch64.
+        // SAFETY: NEON is enabled for this build (the module's `cfg`).
         F32x4(unsafe { vaddq_f32(self.0, b.0) })
     }
     #[inline(always)]
     unsafe fn sub(self, b: Self) -> Self {
-        // SAFETY: NEON is baseline on aarch64.
+        // SAFETY: NEON is enabled for this build (the module's `cfg`).
         F32x4(unsafe { vsubq_f32(self.0, b.0) })
     }
     #[inline(always)]
     unsafe fn sum(self) -> f32 {
-        // SAFETY: NEON is baseline on aarch64.
+        // SAFETY: NEON is enabled for this build (the module's `cfg`).
         unsafe { vaddvq_f32(self.0) }
     }
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // SAFETY: NEON is baseline on aarch64; lengths checked by the caller.
+    // SAFETY: NEON is enabled for this build (the module's `cfg`); lengths
+    // checked by the caller.
     unsafe { generic::dot::<F32x4>(a, b) }
 }
 fn dot_norms(a: &[f32], b: &[f32]) -> [f32; 3] {
