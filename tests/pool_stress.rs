@@ -89,12 +89,11 @@ fn bounded_pool_refuses_beyond_its_capacity_while_every_record_is_held() {
     let capacity = if cfg!(miri) { 96 } else { 512 };
     // Each thread alone would take more than its share, on any machine.
     let threads = 4;
-    let config = PoolConfig {
-        chunk_len: 32,
-        magazine: 8,
-        growth: Growth::Bounded { capacity },
-        max_records: capacity,
-    };
+    let config = PoolConfig::default()
+        .with_chunk_len(32)
+        .with_magazine(8)
+        .with_growth(Growth::Bounded { capacity })
+        .with_max_records(capacity);
     let pool = Pool::new(config, Tagged::default).unwrap();
     let all_refused = Barrier::new(threads);
     let total = AtomicUsize::new(0);

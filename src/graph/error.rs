@@ -88,9 +88,10 @@ impl core::error::Error for GraphError {}
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ParseError {
-    /// The file read, where the error came from [`read_path`](super::io::read_path).
-    #[cfg(feature = "std")]
-    pub path: Option<std::path::PathBuf>,
+    /// The file read (as displayed), where the error came from
+    /// [`read_path`](super::io::read_path). A string rather than a `PathBuf`
+    /// so that the struct's fields are the same with and without `std`.
+    pub path: Option<alloc::string::String>,
     /// 1-based line number; `None` when the error concerns the whole input
     /// (a file that cannot be opened).
     pub line: Option<usize>,
@@ -102,7 +103,6 @@ impl ParseError {
     /// An error on 1-based line `line` (of no named file).
     pub(crate) fn at(line: usize, kind: ParseErrorKind) -> ParseError {
         ParseError {
-            #[cfg(feature = "std")]
             path: None,
             line: Some(line),
             kind,
@@ -175,9 +175,8 @@ pub enum ParseErrorKind {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        #[cfg(feature = "std")]
         if let Some(path) = &self.path {
-            write!(f, "{}: ", path.display())?;
+            write!(f, "{path}: ")?;
         }
         if let Some(line) = self.line {
             write!(f, "line {line}: ")?;

@@ -73,7 +73,7 @@ pub fn read_path(
             }
         });
     read.map_err(|e| ParseError {
-        path: Some(path.to_path_buf()),
+        path: Some(path.display().to_string()),
         ..e
     })
 }
@@ -596,10 +596,7 @@ mod tests {
         let e = read_path("/nonexistent/axonal.el", GraphBuilder::new()).unwrap_err();
         assert_eq!(e.kind, ParseErrorKind::Io(std::io::ErrorKind::NotFound));
         assert_eq!(e.line, None);
-        assert_eq!(
-            e.path.as_deref(),
-            Some(std::path::Path::new("/nonexistent/axonal.el"))
-        );
+        assert_eq!(e.path.as_deref(), Some("/nonexistent/axonal.el"));
     }
 
     /// Each error's text, as a user sees it: what was wrong, where, and what

@@ -40,10 +40,10 @@ impl Isa {
     }
 
     /// Whether this CPU runs it.
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     pub(crate) fn is_available(self) -> bool {
         match self {
             Isa::Scalar => true,
-            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             Isa::Avx2 => crate::simd::Backend::Avx2Fma.is_available(),
         }
     }

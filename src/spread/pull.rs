@@ -24,16 +24,15 @@ use crate::graph::{CsrView, GraphView};
 /// The row kernel for `inc`: the spreading kernels' [`Isa`], unless node
 /// ids do not fit the AVX2 gather's signed 32-bit indices.
 fn row_isa(inc: CsrView<'_>) -> Isa {
-    match Isa::best() {
-        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        Isa::Avx2 if !gather_fits(inc) => Isa::Scalar,
-        isa => isa,
+    if gather_fits(inc) {
+        Isa::best()
+    } else {
+        Isa::Scalar
     }
 }
 
 /// Whether every node id of `inc` fits the AVX2 gather's signed 32-bit
 /// indices.
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 fn gather_fits(inc: CsrView<'_>) -> bool {
     inc.node_count() <= i32::MAX as usize
 }
