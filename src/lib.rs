@@ -78,6 +78,10 @@
 //!
 //! ## When you need more
 //!
+//! Every backend below runs the same hop loop and implements one trait,
+//! [`Spread`](spread::Spread): write engine code against it (a generic bound
+//! or a `Box<dyn Spread>`) and switch backends without rewriting it.
+//!
 //! - **One large query on every core**: [`ParallelSpreader`](spread::ParallelSpreader)
 //!   (bit-identical to [`Spreader`](spread::Spreader) for any worker count)
 //!   on pinned [`Workers`](machine::workers::Workers); many small queries side

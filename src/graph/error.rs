@@ -162,13 +162,12 @@ pub enum ParseErrorKind {
     },
     /// The line was read but the edge it names is invalid.
     Graph(GraphError),
-    /// The underlying reader failed, or the file could not be opened (`std` only).
-    Io(
-        /// The I/O error kind.
-        #[cfg(feature = "std")]
-        std::io::ErrorKind,
-        #[cfg(not(feature = "std"))] (),
-    ),
+    /// The underlying reader failed, or the file could not be opened. Only
+    /// the `std` readers do I/O, so only they have this variant (the enum is
+    /// `#[non_exhaustive]`: matches compile with and without it).
+    #[cfg(feature = "std")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+    Io(std::io::ErrorKind),
     /// The input is not valid UTF-8.
     NotUtf8,
 }
@@ -237,8 +236,6 @@ impl fmt::Display for ParseErrorKind {
             ParseErrorKind::Graph(e) => write!(f, "{e}"),
             #[cfg(feature = "std")]
             ParseErrorKind::Io(e) => write!(f, "I/O error: {e}"),
-            #[cfg(not(feature = "std"))]
-            ParseErrorKind::Io(()) => f.write_str("I/O error"),
             ParseErrorKind::NotUtf8 => f.write_str("not valid UTF-8 (the readers take UTF-8 text)"),
         }
     }

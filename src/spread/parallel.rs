@@ -663,6 +663,11 @@ impl ConcurrentSpreader {
         }
     }
 
+    /// Bytes of workspace held (every worker's [`Spreader`]).
+    pub fn memory_bytes(&self) -> usize {
+        self.spreaders.iter().map(|s| lock(s).memory_bytes()).sum()
+    }
+
     /// Runs every job: worker `w` takes the `w`-th contiguous share of
     /// `jobs`, in order.
     pub fn spread<'g>(
