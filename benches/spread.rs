@@ -369,6 +369,15 @@ fn rmat20_pagerank_like(c: &mut Criterion) {
     );
 }
 
+/// The largest difference between two dense hops' outputs, relative to the
+/// second (absolute below 1).
+fn worst_relative_error(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+        .fold(0f32, f32::max)
+}
+
 /// The input of a dense hop: one value in `[0, 1)` per node (seeded).
 fn dense_input(n: usize) -> Vec<f32> {
     let mut rng = axonal::graph::generate::SplitMix64::new(5);
@@ -394,11 +403,7 @@ fn rmat20_spmv(c: &mut Criterion) {
     let mut y_sprs = vec![0f32; n];
     sprs::prod::mul_acc_mat_vec_csr(m.view(), &x[..], &mut y_sprs[..]);
     dense_hop(g, &x, &mut y).unwrap();
-    let worst = y
-        .iter()
-        .zip(&y_sprs)
-        .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
-        .fold(0f32, f32::max);
+    let worst = worst_relative_error(&y, &y_sprs);
     assert!(worst < 1e-4, "dense_hop and sprs disagree by {worst}");
 
     let mut group = c.benchmark_group("spread/rmat20_spmv");
@@ -431,11 +436,7 @@ fn rmat20_pull_limits(c: &mut Criterion) {
     let (mut y, mut plain, mut bits) = (vec![0f32; n], vec![0f32; n], vec![0u32; n]);
     dense_hop(g, &x, &mut y).unwrap();
     probes::plain_pull(inc, &x, 0, &mut plain);
-    let worst = y
-        .iter()
-        .zip(&plain)
-        .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
-        .fold(0f32, f32::max);
+    let worst = worst_relative_error(&y, &plain);
     assert!(worst < 1e-4, "dense_hop and plain_pull disagree by {worst}");
 
     let mut group = c.benchmark_group("spread/rmat20_pull_limits");

@@ -67,12 +67,8 @@ pub(crate) trait HopBackend {
     /// Nodes of the graphs this backend serves.
     fn node_count(&self) -> usize;
 
-    /// The direction and accumulator knobs.
-    fn config(&self) -> &SpreaderConfig;
-
-    /// The cached per-hop constants.
-    fn schedule(&self) -> &Schedule;
-    fn schedule_mut(&mut self) -> &mut Schedule;
+    /// The driver's state kept in the backend.
+    fn driver(&mut self) -> &mut Driver;
 
     /// Forgets the previous query, applies the seeds of every query, and
     /// (when `spreads`) puts every seed with activation at least `theta0`
@@ -119,10 +115,9 @@ where
     G: FnMut(&HopPlan) -> bool + ?Sized,
 {
     let nodes = backend.node_count();
-    backend
-        .schedule_mut()
-        .prepare(nodes, graph, queries, params)?;
-    let theta0 = backend.schedule().threshold[0];
+    let schedule = &mut backend.driver().schedule;
+    schedule.prepare(nodes, graph, queries, params)?;
+    let theta0 = schedule.threshold[0];
     backend.start(graph, queries, theta0, params.max_hops > 0);
     let mut stats = hops(backend, graph, params, gate);
     stats.activated = backend.reached_count() as u32;
@@ -139,7 +134,7 @@ fn hops<B: HopBackend, G: FnMut(&HopPlan) -> bool + ?Sized>(
     gate: &mut G,
 ) -> SpreadStats {
     let out = graph.out_edges();
-    let config = *backend.config();
+    let config = backend.driver().config;
     let sparse_edges = config.sparse_slots(backend.node_count()) as u64 / 2;
     let mut stats = SpreadStats::default();
     for h in 1..=params.max_hops {
@@ -176,7 +171,7 @@ fn hops<B: HopBackend, G: FnMut(&HopPlan) -> bool + ?Sized>(
                 HopKind::PushDense
             }
         };
-        let schedule = backend.schedule();
+        let schedule = &backend.driver().schedule;
         let step = HopStep {
             hop: schedule.hop(h, params),
             decay_scaled: schedule.decay_scaled[h],
@@ -188,10 +183,26 @@ fn hops<B: HopBackend, G: FnMut(&HopPlan) -> bool + ?Sized>(
     stats
 }
 
+/// What the driver keeps in every backend: the direction and accumulator
+/// knobs, and the per-hop constants of the last parameters.
+pub(crate) struct Driver {
+    pub(crate) config: SpreaderConfig,
+    schedule: Schedule,
+}
+
+impl Driver {
+    pub(crate) fn new(config: SpreaderConfig) -> Driver {
+        Driver {
+            config,
+            schedule: Schedule::empty(),
+        }
+    }
+}
+
 /// Per-hop constants of the last validated parameters: engines repeat the
 /// same parameters query after query, so validation and `exp` / `pow` run
 /// only when they change.
-pub(crate) struct Schedule {
+struct Schedule {
     params: Option<SpreadParams>,
     /// `decay(h) * 2^30`, rounded to `f32` once (index 0 unused).
     decay_scaled: [f32; MAX_HOPS + 1],
@@ -199,7 +210,7 @@ pub(crate) struct Schedule {
 }
 
 impl Schedule {
-    pub(crate) fn empty() -> Schedule {
+    fn empty() -> Schedule {
         Schedule {
             params: None,
             decay_scaled: [0.0; MAX_HOPS + 1],

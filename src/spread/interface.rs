@@ -87,43 +87,58 @@ pub trait Spread {
     fn activations(&self) -> Vec<f32>;
 }
 
-/// A borrowed or boxed backend is a backend: engines hold `Box<dyn Spread>`
-/// and wrappers take `&mut S`.
-macro_rules! forward {
-    ($($pointer:ty),*) => {$(
-        impl<S: Spread + ?Sized> Spread for $pointer {
+/// Implements [`Spread`] for a type by calling the methods of the same
+/// names on `$target` (an expression of `$this`, which is `self`): a
+/// backend's inherent methods (`(*this)`: inherent methods take precedence),
+/// or a pointer's pointee (`(**this)`).
+macro_rules! spread_through {
+    ($ty:ty, |$this:ident| $target:expr) => {
+        $crate::spread::interface::spread_through!(impl[] $ty, |$this| $target);
+    };
+    (impl[$($generics:tt)*] $ty:ty, |$this:ident| $target:expr) => {
+        impl<$($generics)*> $crate::spread::Spread for $ty {
             fn node_count(&self) -> usize {
-                (**self).node_count()
+                let $this = self;
+                $target.node_count()
             }
 
             fn memory_bytes(&self) -> usize {
-                (**self).memory_bytes()
+                let $this = self;
+                $target.memory_bytes()
             }
 
             fn spread_gated(
                 &mut self,
-                graph: GraphView<'_>,
-                seeds: &[Seed],
-                params: &SpreadParams,
-                results: &mut Vec<Activation>,
-                gate: &mut dyn FnMut(&HopPlan) -> bool,
-            ) -> Result<SpreadStats, SpreadError> {
-                (**self).spread_gated(graph, seeds, params, results, gate)
+                graph: $crate::graph::GraphView<'_>,
+                seeds: &[$crate::spread::Seed],
+                params: &$crate::spread::SpreadParams,
+                results: &mut alloc::vec::Vec<$crate::spread::Activation>,
+                gate: &mut dyn FnMut(&$crate::spread::HopPlan) -> bool,
+            ) -> Result<$crate::spread::SpreadStats, $crate::spread::SpreadError> {
+                let $this = self;
+                $target.spread_gated(graph, seeds, params, results, gate)
             }
 
             fn activation(&self, node: u32) -> f32 {
-                (**self).activation(node)
+                let $this = self;
+                $target.activation(node)
             }
 
             fn hop_of(&self, node: u32) -> Option<u8> {
-                (**self).hop_of(node)
+                let $this = self;
+                $target.hop_of(node)
             }
 
-            fn activations(&self) -> Vec<f32> {
-                (**self).activations()
+            fn activations(&self) -> alloc::vec::Vec<f32> {
+                let $this = self;
+                $target.activations()
             }
         }
-    )*};
+    };
 }
+pub(crate) use spread_through;
 
-forward!(&mut S, Box<S>);
+// A borrowed or boxed backend is a backend: engines hold `Box<dyn Spread>`,
+// wrappers take `&mut S`.
+spread_through!(impl[S: Spread + ?Sized] &mut S, |this| (**this));
+spread_through!(impl[S: Spread + ?Sized] Box<S>, |this| (**this));

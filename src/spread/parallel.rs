@@ -30,16 +30,14 @@ use alloc::vec::Vec;
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
 use super::accumulator::{Accumulate, SparseAccumulator};
-use super::driver::{self, FrontierSize, HopBackend, HopKind, HopStep, Schedule, write_results};
+use super::driver::{self, Driver, FrontierSize, HopBackend, HopKind, HopStep, write_results};
 use super::fixed::strength;
 use super::list::NodeList;
 use super::params::SpreadParams;
 use super::pull::{pull, saturate};
 use super::push::push;
 use super::state::{FrontierEntry, Hop, NodeState, UNREACHED, top_keys};
-use super::{
-    Activation, HopPlan, Seed, Spread, SpreadError, SpreadStats, Spreader, SpreaderConfig,
-};
+use super::{Activation, HopPlan, Seed, SpreadError, SpreadStats, Spreader, SpreaderConfig};
 use crate::graph::{CsrView, GraphView};
 use crate::machine::numa::{self, NotApplied};
 use crate::machine::topology::Topology;
@@ -120,7 +118,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// ```
 pub struct ParallelSpreader {
     workers: Workers,
-    config: SpreaderConfig,
+    driver: Driver,
     nodes: usize,
     /// Worker `w` owns nodes `bounds[w]..bounds[w + 1]`.
     bounds: Vec<u32>,
@@ -134,7 +132,6 @@ pub struct ParallelSpreader {
     /// Small push hops, run on the calling thread.
     sparse: SparseAccumulator,
     ranked: Vec<u64>,
-    schedule: Schedule,
 }
 
 impl ParallelSpreader {
@@ -167,7 +164,7 @@ impl ParallelSpreader {
         });
         ParallelSpreader {
             workers: workers.clone(),
-            config,
+            driver: Driver::new(config),
             nodes,
             bounds_usize: bounds.iter().map(|&b| b as usize).collect(),
             bounds,
@@ -178,7 +175,6 @@ impl ParallelSpreader {
             strength: alloc::vec![0.0; nodes],
             sparse: SparseAccumulator::new(config.sparse_slots(nodes)),
             ranked: Vec::new(),
-            schedule: Schedule::empty(),
         }
     }
 
@@ -410,16 +406,8 @@ impl HopBackend for ParallelSpreader {
         self.nodes
     }
 
-    fn config(&self) -> &SpreaderConfig {
-        &self.config
-    }
-
-    fn schedule(&self) -> &Schedule {
-        &self.schedule
-    }
-
-    fn schedule_mut(&mut self) -> &mut Schedule {
-        &mut self.schedule
+    fn driver(&mut self) -> &mut Driver {
+        &mut self.driver
     }
 
     fn start<Q: AsRef<[Seed]>>(
@@ -501,38 +489,8 @@ impl HopBackend for ParallelSpreader {
     }
 }
 
-impl Spread for ParallelSpreader {
-    fn node_count(&self) -> usize {
-        self.nodes
-    }
-
-    fn memory_bytes(&self) -> usize {
-        ParallelSpreader::memory_bytes(self)
-    }
-
-    fn spread_gated(
-        &mut self,
-        graph: GraphView<'_>,
-        seeds: &[Seed],
-        params: &SpreadParams,
-        results: &mut Vec<Activation>,
-        gate: &mut dyn FnMut(&HopPlan) -> bool,
-    ) -> Result<SpreadStats, SpreadError> {
-        driver::run(self, graph, &[seeds], params, results, gate)
-    }
-
-    fn activation(&self, node: u32) -> f32 {
-        ParallelSpreader::activation(self, node)
-    }
-
-    fn hop_of(&self, node: u32) -> Option<u8> {
-        ParallelSpreader::hop_of(self, node)
-    }
-
-    fn activations(&self) -> Vec<f32> {
-        ParallelSpreader::activations(self)
-    }
-}
+// `Spread` is the inherent methods of the same names.
+super::interface::spread_through!(ParallelSpreader, |this| (*this));
 
 fn part_mut(part: &mut Mutex<Part>) -> &mut Part {
     part.get_mut().unwrap_or_else(PoisonError::into_inner)

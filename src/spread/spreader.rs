@@ -3,8 +3,9 @@
 
 use alloc::vec::Vec;
 
+use super::SpreadError;
 use super::accumulator::SparseAccumulator;
-use super::driver::{self, FrontierSize, HopBackend, HopKind, HopStep, Schedule, write_results};
+use super::driver::{self, Driver, FrontierSize, HopBackend, HopKind, HopStep, write_results};
 use super::fixed::strength;
 use super::list::NodeList;
 use super::params::SpreadParams;
@@ -12,7 +13,6 @@ use super::pull::{pull, saturate};
 use super::push::push;
 use super::query::{Activation, HopPlan, Seed, SpreadStats, SpreaderConfig};
 use super::state::{FrontierEntry, NodeState, UNREACHED, top_keys};
-use super::{Spread, SpreadError};
 use crate::graph::{CsrView, GraphView};
 
 /// Runs spreading queries on graphs of one size, reusing its buffers: after
@@ -36,7 +36,7 @@ use crate::graph::{CsrView, GraphView};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Spreader {
-    config: SpreaderConfig,
+    driver: Driver,
     state: NodeState,
     frontier: NodeList<FrontierEntry>,
     next: NodeList<FrontierEntry>,
@@ -45,7 +45,6 @@ pub struct Spreader {
     strength: Vec<f32>,
     /// Rank keys (see [`rank_key`]) of the nodes a query returns.
     ranked: Vec<u64>,
-    schedule: Schedule,
 }
 
 impl Spreader {
@@ -58,14 +57,13 @@ impl Spreader {
     /// A spreader for graphs of `nodes` nodes.
     pub fn with_config(nodes: usize, config: SpreaderConfig) -> Spreader {
         Spreader {
-            config,
+            driver: Driver::new(config),
             state: NodeState::new(0, nodes),
             frontier: NodeList::with_capacity(nodes),
             next: NodeList::with_capacity(nodes),
             sparse: SparseAccumulator::new(config.sparse_slots(nodes)),
             strength: alloc::vec![0.0; nodes],
             ranked: Vec::with_capacity(nodes),
-            schedule: Schedule::empty(),
         }
     }
 
@@ -76,7 +74,7 @@ impl Spreader {
 
     /// The configuration.
     pub fn config(&self) -> SpreaderConfig {
-        self.config
+        self.driver.config
     }
 
     /// Bytes of workspace held.
@@ -166,16 +164,8 @@ impl HopBackend for Spreader {
         self.state.len()
     }
 
-    fn config(&self) -> &SpreaderConfig {
-        &self.config
-    }
-
-    fn schedule(&self) -> &Schedule {
-        &self.schedule
-    }
-
-    fn schedule_mut(&mut self) -> &mut Schedule {
-        &mut self.schedule
+    fn driver(&mut self) -> &mut Driver {
+        &mut self.driver
     }
 
     fn start<Q: AsRef<[Seed]>>(
@@ -258,35 +248,5 @@ impl HopBackend for Spreader {
     }
 }
 
-impl Spread for Spreader {
-    fn node_count(&self) -> usize {
-        self.state.len()
-    }
-
-    fn memory_bytes(&self) -> usize {
-        Spreader::memory_bytes(self)
-    }
-
-    fn spread_gated(
-        &mut self,
-        graph: GraphView<'_>,
-        seeds: &[Seed],
-        params: &SpreadParams,
-        results: &mut Vec<Activation>,
-        gate: &mut dyn FnMut(&HopPlan) -> bool,
-    ) -> Result<SpreadStats, SpreadError> {
-        driver::run(self, graph, &[seeds], params, results, gate)
-    }
-
-    fn activation(&self, node: u32) -> f32 {
-        Spreader::activation(self, node)
-    }
-
-    fn hop_of(&self, node: u32) -> Option<u8> {
-        Spreader::hop_of(self, node)
-    }
-
-    fn activations(&self) -> Vec<f32> {
-        Spreader::activations(self)
-    }
-}
+// `Spread` is the inherent methods of the same names.
+super::interface::spread_through!(Spreader, |this| (*this));

@@ -36,7 +36,7 @@ mod lanes;
 use alloc::vec::Vec;
 
 use self::lanes::{GROUP, Scalar, pull_rows, push_edges, settle_pending};
-use super::driver::{self, FrontierSize, HopBackend, HopKind, HopStep, Schedule, write_results};
+use super::driver::{self, Driver, FrontierSize, HopBackend, HopKind, HopStep, write_results};
 use super::fixed::strength;
 use super::isa::Isa;
 use super::params::SpreadParams;
@@ -114,9 +114,8 @@ pub struct MultiSpreader {
     nodes: usize,
     /// Lanes per node in `activation` / `hop`: `max_queries` rounded up to 8.
     stride: usize,
-    config: SpreaderConfig,
+    driver: Driver,
     isa: Isa,
-    schedule: Schedule,
     /// Lanes per frontier row in the current batch: its queries rounded up
     /// to 8.
     width: usize,
@@ -191,9 +190,8 @@ impl MultiSpreader {
         Ok(MultiSpreader {
             nodes,
             stride,
-            config,
+            driver: Driver::new(config),
             isa: Isa::best(),
-            schedule: Schedule::empty(),
             width: GROUP,
             activation: alloc::vec![0.0; nodes * stride],
             hop: alloc::vec![UNREACHED; nodes * stride],
@@ -560,16 +558,8 @@ impl HopBackend for MultiSpreader {
         self.nodes
     }
 
-    fn config(&self) -> &SpreaderConfig {
-        &self.config
-    }
-
-    fn schedule(&self) -> &Schedule {
-        &self.schedule
-    }
-
-    fn schedule_mut(&mut self) -> &mut Schedule {
-        &mut self.schedule
+    fn driver(&mut self) -> &mut Driver {
+        &mut self.driver
     }
 
     fn start<Q: AsRef<[Seed]>>(
