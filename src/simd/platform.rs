@@ -91,6 +91,11 @@ mod tests {
         for b in Backend::ALL {
             assert_eq!(line.contains(&format!(" {b}")), b.is_available(), "{line}");
         }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "reads /proc/cpuinfo, which Miri's isolation forbids")]
+    fn detects_the_backend_the_kernels_use() {
         assert_eq!(Platform::detect().backend, Kernels::best().backend());
     }
 }
