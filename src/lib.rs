@@ -116,6 +116,7 @@
 //!   workloads ([`graph::generate`]).
 //! - [`simd`]: `dot`, `cosine`, `l2_squared` and one-vs-many top-k scoring.
 //! - [`spread`]: the spreading kernels.
+//! - [`store`]: the `.axg` graph file, read in place (memory-mapped).
 //! - [`batch`]: serving under a latency budget.
 //! - [`pool`]: a lock-free pool of cache-line records with per-thread
 //!   magazines.
@@ -136,6 +137,9 @@
 //!   through `core_affinity`) and the parallel spreaders. Implies `std`.
 //! - `tuning` (default): [`tuning`], the profile as JSON (`serde_json`).
 //!   Implies `std`.
+//! - `store` (default): [`.axg` files](store) on disk: crash-safe writing,
+//!   memory-mapped opening (`memmap2`). Implies `std`; the format parser
+//!   itself needs only `alloc`.
 //! - `hwloc`: [`Topology::from_hwloc`](machine::topology::Topology::from_hwloc),
 //!   the topology through the hwloc C library (`hwlocality`; on Debian it links
 //!   the system's hwloc 2.8+: `apt-get install libhwloc-dev libudev-dev
@@ -177,6 +181,9 @@ mod rng;
 #[cfg(feature = "alloc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub mod spread;
+#[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+pub mod store;
 #[cfg(feature = "tuning")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tuning")))]
 pub mod tuning;

@@ -1,0 +1,339 @@
+//! The `.axg` file: what is written is what is read, every kernel reads a
+//! stored graph bit for bit like the in-memory one, and every corruption is a
+//! typed error (never a panic) at the level that should catch it.
+
+mod common;
+
+use axonal::graph::{Graph, GraphError, generate};
+use axonal::layout::{AlignedBuf, Node};
+use axonal::spread::{MultiSpreader, Seed, Spread, SpreadParams, Spreader};
+use axonal::store::{AxgFile, Contents, HEADER_LEN, Section, StoreError, Verify};
+use common::bits;
+use xxhash_rust::xxh3::xxh3_64;
+
+fn graph() -> Graph {
+    let n = if cfg!(miri) { 40 } else { 2_000 };
+    generate::barabasi_albert(n, 3, 11)
+}
+
+/// A file of `graph` with node records and an id map.
+fn file_bytes(graph: &Graph) -> (AlignedBuf<u8>, AlignedBuf<Node>, Vec<u64>) {
+    let nodes = graph.node_records();
+    let ids: Vec<u64> = (0..graph.node_count() as u64)
+        .map(|v| v * 1_000 + 7)
+        .collect();
+    let contents = Contents::new(graph)
+        .with_nodes(&nodes)
+        .unwrap()
+        .with_id_map(&ids)
+        .unwrap();
+    (contents.to_bytes(), nodes, ids)
+}
+
+/// The byte range of `section`, read from the section table.
+fn section_range(bytes: &[u8], section: Section) -> std::ops::Range<usize> {
+    let count = u32::from_le_bytes(bytes[52..56].try_into().unwrap()) as usize;
+    for i in 0..count {
+        let row = &bytes[128 + i * 48..][..48];
+        if u32::from_le_bytes(row[..4].try_into().unwrap()) == section.kind() {
+            let at = u64::from_le_bytes(row[8..16].try_into().unwrap()) as usize;
+            let len = u64::from_le_bytes(row[16..24].try_into().unwrap()) as usize;
+            return at..at + len;
+        }
+    }
+    panic!("no {section}");
+}
+
+/// Re-seals the header after a deliberate change (a valid checksum over
+/// invalid content).
+fn reseal(bytes: &mut [u8]) {
+    bytes[64..72].fill(0);
+    let sum = xxh3_64(&bytes[..HEADER_LEN]);
+    bytes[64..72].copy_from_slice(&sum.to_le_bytes());
+}
+
+#[test]
+fn what_is_written_is_read() {
+    let g = graph();
+    let (bytes, nodes, ids) = file_bytes(&g);
+    let file = AxgFile::parse(&bytes, Verify::Full).unwrap();
+    assert_eq!(file.verified(), Verify::Full);
+    assert_eq!(
+        (file.node_count(), file.edge_count()),
+        (g.node_count(), g.edge_count())
+    );
+    let view = file.graph().unwrap();
+    for (a, b) in [
+        (view.out_edges(), g.out_edges()),
+        (view.in_edges(), g.in_edges()),
+    ] {
+        assert_eq!(a.offsets(), b.offsets());
+        assert_eq!(a.targets(), b.targets());
+        assert_eq!(a.weights(), b.weights());
+    }
+    assert_eq!(file.nodes().unwrap(), &nodes[..]);
+    assert_eq!(file.id_map().unwrap(), &ids[..]);
+    // Every section starts on its own 4 KiB boundary.
+    for s in Section::ALL {
+        assert_eq!(section_range(&bytes, s).start % 4096, 0, "{s}");
+    }
+    // The same graph writes the same bytes.
+    assert_eq!(&file_bytes(&g).0[..], &bytes[..]);
+    // A file of the graph alone has no records and no id map.
+    let plain = Contents::new(&g).to_bytes();
+    let file = AxgFile::parse(&plain, Verify::Full).unwrap();
+    assert!(file.nodes().is_none() && file.id_map().is_none());
+}
+
+#[test]
+fn the_graph_is_handed_out_only_once_its_structure_is_checked() {
+    let g = graph();
+    let bytes = Contents::new(&g).to_bytes();
+    let mut file = AxgFile::parse(&bytes, Verify::Header).unwrap();
+    assert!(file.graph().is_none() && file.nodes().is_none());
+    file.verify(Verify::Structure).unwrap();
+    assert_eq!(file.graph().unwrap().edge_count(), g.edge_count());
+}
+
+#[test]
+fn every_backend_reads_a_stored_graph_bit_for_bit() {
+    let g = graph();
+    let bytes = Contents::new(&g).to_bytes();
+    let file = AxgFile::parse(&bytes, Verify::Full).unwrap();
+    let stored = file.graph().unwrap();
+    let n = g.node_count();
+    let backends: Vec<Box<dyn Spread>> = vec![
+        Box::new(Spreader::new(n)),
+        Box::new(MultiSpreader::new(n, 4).unwrap()),
+    ];
+    for mut backend in backends {
+        for (q, p) in [SpreadParams::default(), SpreadParams::query_std()]
+            .iter()
+            .enumerate()
+        {
+            let seeds = [Seed::new(q as u32, 1.0), Seed::new(17, 0.6)];
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let sa = backend.spread(stored, &seeds, p, &mut a).unwrap();
+            let sb = backend.spread(g.view(), &seeds, p, &mut b).unwrap();
+            assert_eq!(bits(&a), bits(&b));
+            assert_eq!(sa, sb);
+        }
+    }
+}
+
+#[test]
+fn every_header_byte_flipped_is_caught() {
+    let g = graph();
+    let (bytes, ..) = file_bytes(&g);
+    let limit = if cfg!(miri) { 64 } else { HEADER_LEN };
+    for at in 0..limit {
+        let mut bad = AlignedBuf::from_slice(&bytes);
+        bad[at] ^= 0x5A;
+        let got = AxgFile::parse(&bad, Verify::Header);
+        assert!(got.is_err(), "byte {at} flipped was accepted");
+    }
+}
+
+#[test]
+fn a_sample_of_bytes_in_every_section_flipped_is_caught_by_full_verification() {
+    let g = graph();
+    let (bytes, ..) = file_bytes(&g);
+    for s in Section::ALL {
+        let range = section_range(&bytes, s);
+        let step = (range.len() / 16).max(1);
+        for at in range.clone().step_by(step) {
+            let mut bad = AlignedBuf::from_slice(&bytes);
+            bad[at] ^= 0x01;
+            match AxgFile::parse(&bad, Verify::Full) {
+                Err(StoreError::Checksum { section, .. }) => assert_eq!(section, s, "byte {at}"),
+                // A structural check may see it first.
+                Err(StoreError::Structure { .. }) => {}
+                other => panic!("{s} byte {at} flipped: {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn truncated_files_are_refused() {
+    let g = graph();
+    let bytes = Contents::new(&g).to_bytes();
+    let step = (bytes.len() / 64).max(1);
+    for len in (0..bytes.len()).step_by(step).chain([bytes.len() - 1]) {
+        let cut = AlignedBuf::from_slice(&bytes[..len]);
+        let got = AxgFile::parse(&cut, Verify::Full);
+        assert!(
+            matches!(got, Err(StoreError::NotAxg | StoreError::Truncated { .. })),
+            "{len} bytes: {got:?}"
+        );
+    }
+}
+
+#[test]
+fn each_kind_of_bad_file_gets_its_own_error() {
+    let g = graph();
+    let bytes = Contents::new(&g).to_bytes();
+    let edit = |f: &dyn Fn(&mut [u8])| {
+        let mut b = AlignedBuf::from_slice(&bytes);
+        f(&mut b);
+        AxgFile::parse(&b, Verify::Full).unwrap_err()
+    };
+    assert_eq!(edit(&|b| b[0] = b'X'), StoreError::NotAxg);
+    assert_eq!(
+        edit(&|b| {
+            b[8] = 2;
+            reseal(b)
+        }),
+        StoreError::UnsupportedVersion { major: 2, minor: 0 }
+    );
+    assert_eq!(
+        edit(&|b| {
+            b[12..16].copy_from_slice(&0x0A0B_0C0Du32.to_be_bytes());
+            reseal(b)
+        }),
+        StoreError::ForeignByteOrder
+    );
+    // A target out of range, with every checksum valid but the section's:
+    // the structure check (which the kernels rely on) names it exactly.
+    let targets = section_range(&bytes, Section::OutTargets);
+    let n = g.node_count() as u32;
+    let mut bad = AlignedBuf::from_slice(&bytes);
+    bad[targets.start + 8..targets.start + 12].copy_from_slice(&n.to_le_bytes());
+    let err = AxgFile::parse(&bad, Verify::Structure).unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::Structure {
+            section: Section::OutTargets,
+            offset: targets.start as u64 + 8,
+            error: GraphError::NodeOutOfRange {
+                edge: 2,
+                node: n,
+                node_count: u64::from(n),
+            },
+        }
+    );
+    assert!(err.to_string().starts_with("out-targets at byte "), "{err}");
+    // A weight of 0.
+    let weights = section_range(&bytes, Section::InWeights);
+    let mut bad = AlignedBuf::from_slice(&bytes);
+    bad[weights.start..weights.start + 4].fill(0);
+    assert!(matches!(
+        AxgFile::parse(&bad, Verify::Structure),
+        Err(StoreError::Structure {
+            section: Section::InWeights,
+            error: GraphError::InvalidWeight { .. },
+            ..
+        })
+    ));
+    // Offsets that decrease.
+    let offsets = section_range(&bytes, Section::OutOffsets);
+    let mut bad = AlignedBuf::from_slice(&bytes);
+    bad[offsets.start + 8..offsets.start + 16].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(matches!(
+        AxgFile::parse(&bad, Verify::Structure),
+        Err(StoreError::Structure {
+            section: Section::OutOffsets,
+            error: GraphError::MalformedCsr { .. },
+            ..
+        })
+    ));
+    // Two sections sharing bytes: the second entry moved onto the first.
+    let err = edit(&|b| {
+        let first = b[128 + 8..128 + 16].to_vec();
+        b[128 + 48 + 8..128 + 48 + 16].copy_from_slice(&first);
+        reseal(b)
+    });
+    assert!(matches!(err, StoreError::Overlap { .. }), "{err:?}");
+    // A section off its 4 KiB boundary.
+    let err = edit(&|b| {
+        let at = u64::from_le_bytes(b[128 + 8..128 + 16].try_into().unwrap()) + 8;
+        b[128 + 8..128 + 16].copy_from_slice(&at.to_le_bytes());
+        reseal(b)
+    });
+    assert!(matches!(err, StoreError::Misaligned { .. }), "{err:?}");
+    // Bytes not aligned for the sections' types.
+    let mut shifted = AlignedBuf::<u8>::zeroed(bytes.len() + 1);
+    shifted[1..].copy_from_slice(&bytes);
+    let err = AxgFile::parse(&shifted[1..], Verify::Structure).unwrap_err();
+    assert!(matches!(err, StoreError::Misaligned { .. }), "{err:?}");
+}
+
+#[cfg(feature = "store")]
+mod files {
+    use super::*;
+    use axonal::store::{AxgStore, write_file};
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("axonal-test-{}-{name}", std::process::id()))
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "files and memory maps are system calls")]
+    fn a_written_file_reads_and_maps_back() {
+        let g = graph();
+        let (bytes, nodes, ids) = file_bytes(&g);
+        let path = temp("roundtrip.axg");
+        let contents = Contents::new(&g)
+            .with_nodes(&nodes)
+            .unwrap()
+            .with_id_map(&ids)
+            .unwrap();
+        write_file(&path, &contents).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), &bytes[..]);
+        let read = AxgStore::read(&path, Verify::Full).unwrap();
+        // SAFETY: this test's own file, not modified while mapped.
+        let mapped = unsafe { AxgStore::map(&path, Verify::Header) }.unwrap();
+        assert!(mapped.is_mapped() && !read.is_mapped());
+        for store in [&read, &mapped] {
+            let file = store.file().unwrap();
+            assert!(file.verified() >= Verify::Structure);
+            let mut s = Spreader::new(g.node_count());
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let seeds = [Seed::new(3, 1.0)];
+            let p = SpreadParams::default();
+            s.spread(file.graph().unwrap(), &seeds, &p, &mut a).unwrap();
+            s.spread(&g, &seeds, &p, &mut b).unwrap();
+            assert_eq!(bits(&a), bits(&b));
+            assert_eq!(file.id_map().unwrap(), &ids[..]);
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "files are system calls")]
+    fn a_failed_write_keeps_the_previous_file_and_leaves_no_temporary() {
+        let g = graph();
+        let dir = temp("dir");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("graph.axg");
+        write_file(&path, &Contents::new(&g)).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        // The temporary file's name is taken by a directory: the write fails
+        // before anything reaches `path`.
+        let blocker = dir.join(format!(".graph.axg.tmp.{}", std::process::id()));
+        std::fs::create_dir(&blocker).unwrap();
+        let other = generate::chain(10, 0.5);
+        let err = write_file(&path, &Contents::new(&other)).unwrap_err();
+        assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        std::fs::remove_dir(&blocker).unwrap();
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(left.len(), 1, "only graph.axg remains");
+        // A structure error found lazily, after a header-only open.
+        let mut bad = std::fs::read(&path).unwrap();
+        let targets = section_range(&bad, Section::OutTargets);
+        bad[targets.start..targets.start + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        std::fs::write(&path, &bad).unwrap();
+        // SAFETY: this test's own file, not modified while mapped.
+        let opened = unsafe { AxgStore::map(&path, Verify::Header) }.unwrap();
+        for _ in 0..2 {
+            let err = opened.file().unwrap_err();
+            assert!(matches!(err, StoreError::Structure { .. }), "{err:?}");
+        }
+        assert!(AxgStore::read(&path, Verify::Structure).is_err());
+        // A missing file is an I/O error naming it.
+        let err = AxgStore::read(dir.join("missing.axg"), Verify::Header).unwrap_err();
+        assert!(err.to_string().contains("missing.axg"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
