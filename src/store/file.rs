@@ -18,12 +18,16 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
 
 /// Writes `contents` to `path` crash-safely: into a temporary file in the
 /// same directory, flushed to disk, then renamed over `path`, and the
-/// directory flushed. Until the rename, whatever was at `path` stays intact;
-/// if writing fails, the temporary file is removed.
+/// directory flushed. Until the rename, whatever was at `path` stays intact.
 ///
-/// (A process killed between creating the temporary file and the rename
-/// leaves it behind, named `.<file name>.tmp.<pid>`; the previous file is
-/// intact either way.)
+/// No temporary file is left behind by a write that fails, nor (on Linux)
+/// by a process killed while writing: the file is written unnamed
+/// (`O_TMPFILE`) and only linked into the directory, as
+/// `.<file name>.tmp.<pid>`, once it is complete, just before the rename.
+/// (A process killed between those two calls leaves that name; the next
+/// write to the same path removes it once its process is gone. Elsewhere,
+/// or on file systems without `O_TMPFILE`, the temporary file is named from
+/// the start.)
 pub fn write_file(path: impl AsRef<Path>, contents: &Contents<'_>) -> Result<(), StoreError> {
     let path = path.as_ref();
     let dir = match path.parent() {
@@ -37,8 +41,10 @@ pub fn write_file(path: impl AsRef<Path>, contents: &Contents<'_>) -> Result<(),
             kind: std::io::ErrorKind::InvalidInput,
         })?
         .to_string_lossy();
-    let temp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let written = write_new(&temp, contents).and_then(|()| {
+    let prefix = format!(".{name}.tmp.");
+    remove_stale_temporaries(&dir, &prefix);
+    let temp = dir.join(format!("{prefix}{}", std::process::id()));
+    let written = write_temporary(&dir, &temp, contents).and_then(|()| {
         fs::rename(&temp, path).map_err(io(path))?;
         // The rename is durable once the directory is.
         File::open(&dir)
@@ -51,20 +57,105 @@ pub fn write_file(path: impl AsRef<Path>, contents: &Contents<'_>) -> Result<(),
     written
 }
 
-/// Writes a new file at `temp` and flushes it to disk.
-fn write_new(temp: &Path, contents: &Contents<'_>) -> Result<(), StoreError> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(temp)
-        .map_err(io(temp))?;
+/// Writes the file, flushes it to disk and gives it the name `temp`.
+fn write_temporary(dir: &Path, temp: &Path, contents: &Contents<'_>) -> Result<(), StoreError> {
+    let (file, unnamed) = match unnamed_file(dir) {
+        Some(file) => (file, true),
+        None => {
+            let file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(temp)
+                .map_err(io(temp))?;
+            (file, false)
+        }
+    };
     let mut out = BufWriter::with_capacity(1 << 20, file);
     contents
         .encode(|piece| out.write_all(piece))
         .and_then(|()| out.flush())
         .map_err(io(temp))?;
     let file = out.into_inner().map_err(|e| io(temp)(e.into_error()))?;
-    file.sync_all().map_err(io(temp))
+    file.sync_all().map_err(io(temp))?;
+    if unnamed {
+        // The name carries this process's id: a file there is this
+        // process's, left by an earlier failed attempt.
+        let _ = fs::remove_file(temp);
+        link(&file, temp).map_err(io(temp))?;
+    }
+    Ok(())
+}
+
+/// A new file in `dir` with no name (Linux `O_TMPFILE`): it vanishes if the
+/// process dies before [`link`] names it. `None` where unsupported.
+#[cfg(target_os = "linux")]
+fn unnamed_file(dir: &Path) -> Option<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .mode(0o644)
+        .open(dir)
+        .ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unnamed_file(_dir: &Path) -> Option<File> {
+    None
+}
+
+/// Gives the unnamed `file` the name `at`.
+#[cfg(target_os = "linux")]
+fn link(file: &File, at: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::io::AsRawFd;
+    let from = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+    let to = CString::new(at.as_os_str().as_bytes())?;
+    // SAFETY: both are NUL-terminated C strings that outlive the call.
+    let rc = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn link(_file: &File, _at: &Path) -> std::io::Result<()> {
+    unreachable!("only unnamed files are linked, and only Linux makes them")
+}
+
+/// Removes `dir/<prefix><pid>` files whose process is gone (left by a
+/// writer killed between naming its file and the rename). Linux only,
+/// where `/proc/<pid>` says whether a process lives.
+fn remove_stale_temporaries(dir: &Path, prefix: &str) {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// The bytes of an opened file: a memory map, or a copy in memory.
