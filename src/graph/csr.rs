@@ -138,8 +138,9 @@ impl<'a> CsrView<'a> {
     }
 
     /// A view over arrays that [`CsrView::new`] accepted before and that
-    /// have not changed since, or whose invariants were proved otherwise
-    /// (the `.axg` store checks them while it hashes the file).
+    /// have not changed since (the `.axg` store re-wraps what it checked
+    /// when the file was opened).
+    #[cfg(feature = "store")]
     pub(crate) fn new_unchecked(
         offsets: &'a [u64],
         targets: &'a [u32],
@@ -313,6 +314,7 @@ impl<'g> GraphView<'g> {
     }
 
     /// Both directions, as [`GraphView::new`] accepted them before.
+    #[cfg(feature = "store")]
     pub(crate) fn new_unchecked(out: CsrView<'g>, inc: CsrView<'g>) -> GraphView<'g> {
         GraphView { out, inc }
     }

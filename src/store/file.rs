@@ -2,7 +2,7 @@
 //! opening (`std`).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -202,8 +202,17 @@ impl AxgStore {
     /// whatever other processes do to the file afterwards.
     pub fn read(path: impl AsRef<Path>, level: Verify) -> Result<AxgStore, StoreError> {
         let path = path.as_ref();
-        let bytes = fs::read(path).map_err(io(path))?;
-        AxgStore::checked(Bytes::Owned(AlignedBuf::from_slice(&bytes)), level)
+        // Read straight into an aligned buffer (the views need alignment),
+        // not through a second copy.
+        let mut file = File::open(path).map_err(io(path))?;
+        let len = file.metadata().map_err(io(path))?.len();
+        let len = usize::try_from(len).map_err(|_| StoreError::Io {
+            path: path.display().to_string(),
+            kind: std::io::ErrorKind::OutOfMemory,
+        })?;
+        let mut bytes = AlignedBuf::<u8>::zeroed(len);
+        file.read_exact(&mut bytes).map_err(io(path))?;
+        AxgStore::checked(Bytes::Owned(bytes), level)
     }
 
     /// Maps the file at `path` (zero-copy: pages are read on first touch

@@ -244,24 +244,11 @@ impl<'a> AxgFile<'a> {
 
     /// Checks the file further, to `level` (nothing if it already was).
     pub fn verify(&mut self, level: Verify) -> Result<(), StoreError> {
-        if level >= Verify::Full && self.verified < Verify::Full {
-            if self.graph.is_none() {
-                // One pass for both: each block's structure is checked
-                // while it is in cache from hashing it.
-                let mut facts = Facts::new(self.header.nodes);
-                self.check_checksums(|section, block| facts.see(section, block))?;
-                self.graph = Some(if facts.hold() {
-                    self.views_unchecked()?
-                } else {
-                    // Something is wrong: the exact error.
-                    self.check_structure()?
-                });
-            } else {
-                self.check_checksums(|_, _| {})?;
-            }
-        }
         if level >= Verify::Structure && self.graph.is_none() {
             self.graph = Some(self.check_structure()?);
+        }
+        if level >= Verify::Full && self.verified < Verify::Full {
+            self.check_checksums()?;
         }
         self.verified = self.verified.max(level);
         Ok(())
@@ -368,8 +355,9 @@ impl<'a> AxgFile<'a> {
         })
     }
 
-    /// Both directions, without the checks (which [`Facts`] proved); the
-    /// optional sections' alignment is checked.
+    /// Both directions, without the checks (which passed when the bytes
+    /// were first parsed); the optional sections' alignment is checked.
+    #[cfg(feature = "store")]
     fn views_unchecked(&self) -> Result<GraphView<'a>, StoreError> {
         self.slice::<Node>(Section::Nodes)?;
         self.slice::<u64>(Section::IdMap)?;
@@ -411,9 +399,7 @@ impl<'a> AxgFile<'a> {
 
     /// Every block checksum, then every section checksum (over its
     /// blocks' checksums, so each byte is hashed once).
-    /// `visit` sees every checked block of every section but the block
-    /// checksums, in file order, right after it was hashed.
-    fn check_checksums(&self, mut visit: impl FnMut(Section, &[u8])) -> Result<(), StoreError> {
+    fn check_checksums(&self) -> Result<(), StoreError> {
         let table = self
             .entry(Section::BlockChecksums)
             .expect("checked present");
@@ -442,7 +428,6 @@ impl<'a> AxgFile<'a> {
                         len: chunk.len() as u64,
                     });
                 }
-                visit(e.section, chunk);
             }
             if xxh3_64(bytemuck::cast_slice(sums)) != e.checksum {
                 return Err(StoreError::Checksum {
@@ -453,89 +438,6 @@ impl<'a> AxgFile<'a> {
             }
         }
         Ok(())
-    }
-}
-
-/// What [`CsrView::new`] checks of both directions, gathered block by
-/// block (1 MiB blocks hold whole elements): offsets that start at 0 and
-/// never decrease, targets below the node count, weights in `(0, 1]`. The
-/// section sizes, the last offset's position and the counts are the
-/// header's checks; the last offset's value is checked here.
-struct Facts {
-    nodes: u64,
-    edges_seen: [u64; 2],
-    /// Per direction: the previous offset, and whether all held so far.
-    last_offset: [Option<u64>; 2],
-    offsets_ok: [bool; 2],
-    max_target: u32,
-    any_target: bool,
-    weights_ok: bool,
-    /// A block whose bytes were not aligned for their type.
-    misaligned: bool,
-}
-
-impl Facts {
-    fn new(nodes: u64) -> Facts {
-        Facts {
-            nodes,
-            edges_seen: [0; 2],
-            last_offset: [None; 2],
-            offsets_ok: [true; 2],
-            max_target: 0,
-            any_target: false,
-            weights_ok: true,
-            misaligned: false,
-        }
-    }
-
-    fn see(&mut self, section: Section, block: &[u8]) {
-        match section {
-            Section::OutOffsets | Section::InOffsets => {
-                let d = usize::from(section == Section::InOffsets);
-                let Ok(offsets) = bytemuck::try_cast_slice::<u8, u64>(block) else {
-                    self.misaligned = true;
-                    return;
-                };
-                let first_ok = match self.last_offset[d] {
-                    None => offsets.first() == Some(&0),
-                    Some(prev) => offsets.first().is_none_or(|&o| prev <= o),
-                };
-                let monotone = offsets.windows(2).fold(true, |ok, w| ok & (w[0] <= w[1]));
-                self.offsets_ok[d] &= first_ok & monotone;
-                self.last_offset[d] = offsets.last().copied().or(self.last_offset[d]);
-            }
-            Section::OutTargets | Section::InTargets => {
-                let d = usize::from(section == Section::InTargets);
-                let Ok(targets) = bytemuck::try_cast_slice::<u8, u32>(block) else {
-                    self.misaligned = true;
-                    return;
-                };
-                self.max_target = targets.iter().fold(self.max_target, |m, &t| m.max(t));
-                self.any_target |= !targets.is_empty();
-                self.edges_seen[d] += targets.len() as u64;
-            }
-            Section::OutWeights | Section::InWeights => {
-                let Ok(weights) = bytemuck::try_cast_slice::<u8, f32>(block) else {
-                    self.misaligned = true;
-                    return;
-                };
-                self.weights_ok &= weights
-                    .iter()
-                    .fold(true, |ok, &w| ok & (w > 0.0) & (w <= 1.0));
-            }
-            _ => {}
-        }
-    }
-
-    /// Whether everything [`CsrView::new`] checks held.
-    fn hold(&self) -> bool {
-        let ends_at_edges = |d: usize| self.last_offset[d] == Some(self.edges_seen[d]);
-        !self.misaligned
-            && self.offsets_ok == [true; 2]
-            && ends_at_edges(0)
-            && ends_at_edges(1)
-            && (!self.any_target || u64::from(self.max_target) < self.nodes)
-            && self.weights_ok
     }
 }
 
