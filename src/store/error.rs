@@ -3,6 +3,7 @@
 use core::fmt;
 
 use super::format::Section;
+use super::progress::Phase;
 use crate::graph::GraphError;
 
 /// Why an `.axg` file (or bytes claiming to be one) was refused: what was
@@ -93,6 +94,12 @@ pub enum StoreError {
         /// What the graph checks found.
         error: GraphError,
     },
+    /// The caller's [`Progress`](super::Progress) observer cancelled the
+    /// operation; nothing it created is left behind.
+    Cancelled {
+        /// The phase it was in.
+        phase: Phase,
+    },
     /// Reading or writing the file failed (`std`).
     #[cfg(feature = "std")]
     #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
@@ -160,6 +167,7 @@ impl fmt::Display for StoreError {
                 offset,
                 error,
             } => write!(f, "{section} at byte {offset}: {error}"),
+            StoreError::Cancelled { phase } => write!(f, "cancelled during the {phase} phase"),
             #[cfg(feature = "std")]
             StoreError::Io { path, kind } => write!(f, "{path}: I/O error: {kind}"),
         }

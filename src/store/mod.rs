@@ -76,6 +76,7 @@ mod error;
 #[cfg(feature = "store")]
 mod file;
 mod format;
+mod progress;
 
 pub use error::StoreError;
 #[cfg(feature = "store")]
@@ -85,3 +86,4 @@ pub use format::{
     ALIGN, AxgFile, BLOCK_LEN, BYTE_ORDER_MARK, Contents, HEADER_LEN, MAGIC, MAJOR, MINOR, Section,
     Verify,
 };
+pub use progress::{Phase, Progress, ProgressReport};
