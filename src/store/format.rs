@@ -179,7 +179,7 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    fn blocks(&self) -> u64 {
+    pub(crate) fn blocks(&self) -> u64 {
         self.len.div_ceil(BLOCK_LEN)
     }
 }
@@ -696,75 +696,44 @@ impl<'a> Contents<'a> {
         all
     }
 
+    /// The header flags of what it holds beyond the graph.
+    fn flags(&self) -> u64 {
+        let mut flags = 0;
+        if self.nodes.is_some() {
+            flags |= flags::NODES;
+        }
+        if self.id_map.is_some() {
+            flags |= flags::ID_MAP;
+        }
+        flags
+    }
+
     /// Writes the file, piece by piece, through `put` (in order; the
     /// pieces add up to the whole file).
     pub(crate) fn encode<E>(&self, mut put: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
         let sections = self.sections();
-        let mut blocks: Vec<u64> = Vec::new();
-        let mut entries: Vec<Entry> = Vec::with_capacity(sections.len() + 1);
-        let mut at = HEADER_LEN as u64;
-        for &(section, bytes) in &sections {
-            let first = blocks.len();
-            blocks.extend(bytes.chunks(BLOCK_LEN as usize).map(xxh3_64));
-            entries.push(Entry {
-                section,
-                offset: at,
-                len: bytes.len() as u64,
-                checksum: xxh3_64(bytemuck::cast_slice(&blocks[first..])),
-                first_block: first as u64,
-            });
-            at = (at + bytes.len() as u64).next_multiple_of(ALIGN);
-        }
-        let block_bytes: &[u8] = bytemuck::cast_slice(&blocks);
-        entries.push(Entry {
-            section: Section::BlockChecksums,
-            offset: at,
-            len: block_bytes.len() as u64,
-            checksum: xxh3_64(block_bytes),
-            first_block: 0,
-        });
-        let file_len = at + block_bytes.len() as u64;
-
-        let mut page = [0u8; HEADER_LEN];
-        page[..8].copy_from_slice(&MAGIC);
-        page[8..10].copy_from_slice(&MAJOR.to_le_bytes());
-        page[10..12].copy_from_slice(&MINOR.to_le_bytes());
-        page[12..16].copy_from_slice(&BYTE_ORDER_MARK.to_le_bytes());
-        let flags = if self.nodes.is_some() {
-            flags::NODES
-        } else {
-            0
-        } | if self.id_map.is_some() {
-            flags::ID_MAP
-        } else {
-            0
-        };
-        page[16..24].copy_from_slice(&flags.to_le_bytes());
-        page[24..32].copy_from_slice(&(self.graph.node_count() as u64).to_le_bytes());
-        page[32..40].copy_from_slice(&(self.graph.edge_count() as u64).to_le_bytes());
-        page[52..56].copy_from_slice(&(entries.len() as u32).to_le_bytes());
-        page[56..64].copy_from_slice(&file_len.to_le_bytes());
-        for (i, e) in entries.iter().enumerate() {
-            let row = &mut page[TABLE_AT + i * ENTRY_LEN..][..ENTRY_LEN];
-            row[..4].copy_from_slice(&e.section.kind().to_le_bytes());
-            row[4..8].copy_from_slice(&(e.section.element_size() as u32).to_le_bytes());
-            row[8..16].copy_from_slice(&e.offset.to_le_bytes());
-            row[16..24].copy_from_slice(&e.len.to_le_bytes());
-            row[24..32].copy_from_slice(&e.checksum.to_le_bytes());
-            row[32..40].copy_from_slice(&e.first_block.to_le_bytes());
-        }
-        let checksum = header_checksum(&page);
-        page[CHECKSUM_AT..CHECKSUM_AT + 8].copy_from_slice(&checksum.to_le_bytes());
-
-        put(&page)?;
-        let zeros = [0u8; ALIGN as usize];
-        let mut written = HEADER_LEN as u64;
+        let lens: Vec<(Section, u64)> = sections
+            .iter()
+            .map(|&(section, bytes)| (section, bytes.len() as u64))
+            .collect();
+        let mut plan = Plan::new(
+            self.flags(),
+            self.graph.node_count() as u64,
+            self.graph.edge_count() as u64,
+            &lens,
+        );
+        let blocks: Vec<u64> = sections
+            .iter()
+            .flat_map(|&(_, bytes)| bytes.chunks(BLOCK_LEN as usize).map(xxh3_64))
+            .collect();
+        put(&plan.seal(&blocks))?;
         let all = sections
             .iter()
-            .copied()
-            .chain([(Section::BlockChecksums, block_bytes)]);
-        for ((_, bytes), e) in all.zip(&entries) {
-            put(&zeros[..(e.offset - written) as usize])?;
+            .map(|&(_, bytes)| bytes)
+            .chain([bytemuck::cast_slice(&blocks)]);
+        let mut written = HEADER_LEN as u64;
+        for (bytes, e) in all.zip(plan.entries()) {
+            put(&ZEROS[..(e.offset - written) as usize])?;
             put(bytes)?;
             written = e.offset + bytes.len() as u64;
         }
@@ -781,5 +750,100 @@ impl<'a> Contents<'a> {
         })
         .unwrap_or_else(|never| match never {});
         crate::layout::AlignedBuf::from_slice(&bytes)
+    }
+}
+
+/// Zero bytes, for the padding before a section.
+pub(crate) const ZEROS: [u8; ALIGN as usize] = [0; ALIGN as usize];
+
+/// Where every section of a file goes, and the header page that says so:
+/// what [`Contents::encode`] and the streaming builder both write by.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    header: Header,
+    entries: Vec<Entry>,
+}
+
+impl Plan {
+    /// Lays out `sections` (in file order, with their lengths in bytes)
+    /// after the header page, each on a 4 KiB boundary, then the
+    /// block-checksum section.
+    pub(crate) fn new(flags: u64, nodes: u64, edges: u64, sections: &[(Section, u64)]) -> Plan {
+        let mut entries = Vec::with_capacity(sections.len() + 1);
+        let (mut at, mut blocks) = (HEADER_LEN as u64, 0);
+        for &(section, len) in sections {
+            let entry = Entry {
+                section,
+                offset: at,
+                len,
+                checksum: 0,
+                first_block: blocks,
+            };
+            blocks += entry.blocks();
+            at = (at + len).next_multiple_of(ALIGN);
+            entries.push(entry);
+        }
+        entries.push(Entry {
+            section: Section::BlockChecksums,
+            offset: at,
+            len: blocks * 8,
+            checksum: 0,
+            first_block: 0,
+        });
+        Plan {
+            header: Header {
+                flags,
+                nodes,
+                edges,
+                file_len: at + blocks * 8,
+            },
+            entries,
+        }
+    }
+
+    /// The entries, in file order (the block checksums last).
+    pub(crate) fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Bytes of the whole file.
+    pub(crate) fn file_len(&self) -> u64 {
+        self.header.file_len
+    }
+
+    /// Fills in the section checksums from every block checksum (in table
+    /// order, what the block-checksum section holds) and returns the
+    /// header page.
+    pub(crate) fn seal(&mut self, blocks: &[u64]) -> [u8; HEADER_LEN] {
+        for e in &mut self.entries {
+            e.checksum = if e.section == Section::BlockChecksums {
+                xxh3_64(bytemuck::cast_slice(blocks))
+            } else {
+                let first = e.first_block as usize;
+                xxh3_64(bytemuck::cast_slice(&blocks[first..first + e.blocks() as usize]))
+            };
+        }
+        let mut page = [0u8; HEADER_LEN];
+        page[..8].copy_from_slice(&MAGIC);
+        page[8..10].copy_from_slice(&MAJOR.to_le_bytes());
+        page[10..12].copy_from_slice(&MINOR.to_le_bytes());
+        page[12..16].copy_from_slice(&BYTE_ORDER_MARK.to_le_bytes());
+        page[16..24].copy_from_slice(&self.header.flags.to_le_bytes());
+        page[24..32].copy_from_slice(&self.header.nodes.to_le_bytes());
+        page[32..40].copy_from_slice(&self.header.edges.to_le_bytes());
+        page[52..56].copy_from_slice(&(self.entries.len() as u32).to_le_bytes());
+        page[56..64].copy_from_slice(&self.header.file_len.to_le_bytes());
+        for (i, e) in self.entries.iter().enumerate() {
+            let row = &mut page[TABLE_AT + i * ENTRY_LEN..][..ENTRY_LEN];
+            row[..4].copy_from_slice(&e.section.kind().to_le_bytes());
+            row[4..8].copy_from_slice(&(e.section.element_size() as u32).to_le_bytes());
+            row[8..16].copy_from_slice(&e.offset.to_le_bytes());
+            row[16..24].copy_from_slice(&e.len.to_le_bytes());
+            row[24..32].copy_from_slice(&e.checksum.to_le_bytes());
+            row[32..40].copy_from_slice(&e.first_block.to_le_bytes());
+        }
+        let checksum = header_checksum(&page);
+        page[CHECKSUM_AT..CHECKSUM_AT + 8].copy_from_slice(&checksum.to_le_bytes());
+        page
     }
 }
