@@ -16,14 +16,14 @@ use super::{Graph, GraphBuilder, MAX_NODES, ParseError, ParseErrorKind};
 /// line (weight 1.0 when absent), ids as `u32`, `#` or `%` starting a comment
 /// line, blank lines ignored.
 pub fn parse_edge_list(text: &str, builder: GraphBuilder) -> Result<Graph, ParseError> {
-    parse_lines(text, EdgeListParser { builder })
+    built(parse_lines(text, EdgeListParser { sink: builder }))
 }
 
 /// Parses a Matrix Market coordinate file held in memory (`real`, `integer`
 /// or `pattern`; `general` or `symmetric`). Entry `i j v` is the edge
 /// `i-1 -> j-1` with weight `v` (1.0 for `pattern`).
 pub fn parse_matrix_market(text: &str, builder: GraphBuilder) -> Result<Graph, ParseError> {
-    parse_lines(text, MatrixMarketParser::new(builder))
+    built(parse_lines(text, MatrixMarketParser::new(builder)))
 }
 
 /// Reads an edge list (see [`parse_edge_list`]) from a reader.
@@ -33,7 +33,7 @@ pub fn read_edge_list<R: std::io::BufRead>(
     reader: R,
     builder: GraphBuilder,
 ) -> Result<Graph, ParseError> {
-    read_lines(reader, EdgeListParser { builder })
+    built(read_lines(reader, EdgeListParser { sink: builder }))
 }
 
 /// Reads a Matrix Market file (see [`parse_matrix_market`]) from a reader.
@@ -43,7 +43,7 @@ pub fn read_matrix_market<R: std::io::BufRead>(
     reader: R,
     builder: GraphBuilder,
 ) -> Result<Graph, ParseError> {
-    read_lines(reader, MatrixMarketParser::new(builder))
+    built(read_lines(reader, MatrixMarketParser::new(builder)))
 }
 
 /// Reads a graph file, choosing the format by extension: `.mtx` is Matrix
@@ -55,71 +55,200 @@ pub fn read_path(
     builder: GraphBuilder,
 ) -> Result<Graph, ParseError> {
     let path = path.as_ref();
-    let read = std::fs::File::open(path)
-        .map_err(|e| ParseError {
-            path: None,
-            line: None,
-            kind: ParseErrorKind::Io(e.kind()),
-        })
-        .and_then(|file| {
-            let reader = std::io::BufReader::with_capacity(1 << 20, file);
-            if path
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("mtx"))
-            {
-                read_matrix_market(reader, builder)
-            } else {
-                read_edge_list(reader, builder)
-            }
-        });
-    read.map_err(|e| ParseError {
+    built(read_path_into(path, builder, |r| r)).map_err(|e| ParseError {
         path: Some(path.display().to_string()),
         ..e
     })
 }
 
-/// A line-at-a-time parser of one file format.
-trait LineParser {
-    /// Consumes one line (without its terminator).
-    fn line(&mut self, line: &str) -> Result<(), ParseErrorKind>;
-    /// Ends the input; `lines` is the number of lines read.
-    fn finish(self, lines: usize) -> Result<Graph, ParseError>;
+/// The format of a text graph file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TextFormat {
+    /// `src dst [weight]` lines.
+    EdgeList,
+    /// Matrix Market coordinate.
+    MatrixMarket,
 }
 
-fn parse_lines<P: LineParser>(text: &str, mut parser: P) -> Result<Graph, ParseError> {
+impl TextFormat {
+    /// `.mtx` is Matrix Market, anything else an edge list.
+    #[cfg(feature = "std")]
+    pub(crate) fn of_path(path: &std::path::Path) -> TextFormat {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("mtx"))
+        {
+            TextFormat::MatrixMarket
+        } else {
+            TextFormat::EdgeList
+        }
+    }
+}
+
+/// Reads the file at `path` (its format by extension) into `sink`, through
+/// `wrap` (which may count the bytes read); errors do not name the file yet.
+#[cfg(feature = "std")]
+pub(crate) fn read_path_into<S: EdgeSink, R: std::io::Read>(
+    path: &std::path::Path,
+    sink: S,
+    wrap: impl FnOnce(std::fs::File) -> R,
+) -> Result<(S, usize), ReadError<S::Error>> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        ReadError::Parse(ParseError {
+            path: None,
+            line: None,
+            kind: ParseErrorKind::Io(e.kind()),
+        })
+    })?;
+    let reader = std::io::BufReader::with_capacity(1 << 20, wrap(file));
+    read_into(reader, TextFormat::of_path(path), sink)
+}
+
+/// Reads text of `format` from `reader` into `sink`; the sink and the
+/// number of lines read.
+#[cfg(feature = "std")]
+pub(crate) fn read_into<S: EdgeSink>(
+    reader: impl std::io::BufRead,
+    format: TextFormat,
+    sink: S,
+) -> Result<(S, usize), ReadError<S::Error>> {
+    match format {
+        TextFormat::MatrixMarket => read_lines(reader, MatrixMarketParser::new(sink)),
+        TextFormat::EdgeList => read_lines(reader, EdgeListParser { sink }),
+    }
+}
+
+/// Where the readers put the edges they parse: a [`GraphBuilder`], or the
+/// streaming `.axg` builder. Ids arrive as written in the file.
+pub(crate) trait EdgeSink {
+    /// What the sink itself may fail with, beyond the parse errors.
+    type Error;
+    /// The largest node id accepted.
+    fn max_id(&self) -> u64;
+    /// The weight of a line that has none.
+    fn default_weight(&self) -> f32;
+    /// Adds the edge `src -> dst`.
+    fn add(&mut self, src: u64, dst: u64, weight: f32) -> Result<(), SinkError<Self::Error>>;
+    /// A Matrix Market size line declares `nodes` (rows and columns: the
+    /// larger) and `entries`.
+    fn declare(&mut self, nodes: u64, entries: u64) -> Result<(), SinkError<Self::Error>>;
+}
+
+/// Why a sink refused an edge: a parse error (line numbered by the
+/// reader), or the sink's own.
+#[derive(Debug)]
+pub(crate) enum SinkError<E> {
+    Parse(ParseErrorKind),
+    Sink(E),
+}
+
+/// Why reading into a sink failed.
+#[derive(Debug)]
+pub(crate) enum ReadError<E> {
+    Parse(ParseError),
+    Sink(E),
+}
+
+impl EdgeSink for GraphBuilder {
+    type Error = core::convert::Infallible;
+
+    fn max_id(&self) -> u64 {
+        u64::from(MAX_ID)
+    }
+
+    fn default_weight(&self) -> f32 {
+        1.0
+    }
+
+    fn add(&mut self, src: u64, dst: u64, weight: f32) -> Result<(), SinkError<Self::Error>> {
+        // Below `MAX_ID`: the reader checked them against `max_id`.
+        self.add_edge(src as u32, dst as u32, weight)
+            .map_err(|e| SinkError::Parse(ParseErrorKind::Graph(e)))
+    }
+
+    fn declare(&mut self, nodes: u64, entries: u64) -> Result<(), SinkError<Self::Error>> {
+        if nodes > u64::from(self.node_limit()) {
+            return Err(SinkError::Parse(ParseErrorKind::Graph(
+                super::GraphError::TooManyNodes { requested: nodes },
+            )));
+        }
+        let nodes = (nodes as u32).max(self.node_count());
+        let mut b = GraphBuilder::with_node_count(nodes)
+            .symmetrize(self.is_symmetrized())
+            .max_nodes(self.node_limit().max(nodes));
+        b.reserve(entries.min(1 << 24) as usize);
+        *self = b;
+        Ok(())
+    }
+}
+
+/// Builds the graph a reader filled (a failure names the last line).
+fn built(
+    read: Result<(GraphBuilder, usize), ReadError<core::convert::Infallible>>,
+) -> Result<Graph, ParseError> {
+    let (builder, lines) = read.map_err(|e| match e {
+        ReadError::Parse(e) => e,
+        ReadError::Sink(never) => match never {},
+    })?;
+    builder
+        .build()
+        .map_err(|e| ParseError::at(lines, ParseErrorKind::Graph(e)))
+}
+
+/// A line-at-a-time parser of one file format.
+trait LineParser {
+    /// Where the edges go.
+    type Sink: EdgeSink;
+    /// Consumes one line (without its terminator).
+    fn line(&mut self, line: &str) -> Result<(), SinkError<<Self::Sink as EdgeSink>::Error>>;
+    /// Ends the input; `lines` is the number of lines read.
+    fn finish(self, lines: usize) -> Result<Self::Sink, ParseError>;
+}
+
+/// Numbers a line's error.
+fn at_line<E>(line: usize) -> impl Fn(SinkError<E>) -> ReadError<E> {
+    move |e| match e {
+        SinkError::Parse(kind) => ReadError::Parse(ParseError::at(line, kind)),
+        SinkError::Sink(e) => ReadError::Sink(e),
+    }
+}
+
+type Read<P> = Result<
+    (<P as LineParser>::Sink, usize),
+    ReadError<<<P as LineParser>::Sink as EdgeSink>::Error>,
+>;
+
+fn parse_lines<P: LineParser>(text: &str, mut parser: P) -> Read<P> {
     let mut count = 0;
     for (i, line) in text.lines().enumerate() {
         count = i + 1;
-        parser
-            .line(line)
-            .map_err(|kind| ParseError::at(count, kind))?;
+        parser.line(line).map_err(at_line(count))?;
     }
-    parser.finish(count)
+    let sink = parser.finish(count).map_err(ReadError::Parse)?;
+    Ok((sink, count))
 }
 
 #[cfg(feature = "std")]
-fn read_lines<R: std::io::BufRead, P: LineParser>(
-    mut reader: R,
-    mut parser: P,
-) -> Result<Graph, ParseError> {
+fn read_lines<R: std::io::BufRead, P: LineParser>(mut reader: R, mut parser: P) -> Read<P> {
     let mut buf = std::vec::Vec::new();
     let mut count = 0;
     loop {
         buf.clear();
         let n = reader
             .read_until(b'\n', &mut buf)
-            .map_err(|e| ParseError::at(count + 1, ParseErrorKind::Io(e.kind())))?;
+            .map_err(|e| SinkError::Parse(ParseErrorKind::Io(e.kind())))
+            .map_err(at_line(count + 1))?;
         if n == 0 {
-            return parser.finish(count);
+            let sink = parser.finish(count).map_err(ReadError::Parse)?;
+            return Ok((sink, count));
         }
         count += 1;
         let line = core::str::from_utf8(&buf)
-            .map_err(|_| ParseError::at(count, ParseErrorKind::NotUtf8))?;
+            .map_err(|_| SinkError::Parse(ParseErrorKind::NotUtf8))
+            .map_err(at_line(count))?;
         let line = line.strip_suffix('\n').unwrap_or(line);
         let line = line.strip_suffix('\r').unwrap_or(line);
-        parser
-            .line(line)
-            .map_err(|kind| ParseError::at(count, kind))?;
+        parser.line(line).map_err(at_line(count))?;
     }
 }
 
@@ -179,49 +308,53 @@ const MAX_ID: u32 = MAX_NODES - 1;
 // `node_id`'s message spells it out.
 static_assertions::const_assert_eq!(MAX_ID, 4_294_967_294);
 
-/// A field that must be a node id.
-fn node_id(field: &'static str, text: &str) -> Result<u32, ParseErrorKind> {
-    const EXPECTED: &str = "a node id (an integer in 0..=4294967294)";
-    let id = integer(field, EXPECTED, text)?;
-    u32::try_from(id)
-        .ok()
-        .filter(|&id| id <= MAX_ID)
-        .ok_or(ParseErrorKind::NumberTooLarge {
+/// A field that must be a node id, at most `max`.
+fn node_id<E>(field: &'static str, text: &str, max: u64) -> Result<u64, SinkError<E>> {
+    let expected = if max == u64::from(MAX_ID) {
+        "a node id (an integer in 0..=4294967294)"
+    } else {
+        "a node id (a non-negative integer)"
+    };
+    let id = integer(field, expected, text).map_err(SinkError::Parse)?;
+    if id > max {
+        return Err(SinkError::Parse(ParseErrorKind::NumberTooLarge {
             field,
-            max: u64::from(MAX_ID),
-        })
+            max,
+        }));
+    }
+    Ok(id)
 }
 
 /// What a weight field accepts.
 const WEIGHT: &str = "a weight (a number in (0, 1])";
 
-struct EdgeListParser {
-    builder: GraphBuilder,
+struct EdgeListParser<S> {
+    sink: S,
 }
 
-impl LineParser for EdgeListParser {
-    fn line(&mut self, line: &str) -> Result<(), ParseErrorKind> {
+impl<S: EdgeSink> LineParser for EdgeListParser<S> {
+    type Sink = S;
+
+    fn line(&mut self, line: &str) -> Result<(), SinkError<S::Error>> {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') || line.starts_with('%') {
             return Ok(());
         }
-        let (fields, found) = split_fields(line, 2, 3, "`src dst [weight]`")?;
-        let src = node_id("src", fields[0])?;
-        let dst = node_id("dst", fields[1])?;
+        let (fields, found) =
+            split_fields(line, 2, 3, "`src dst [weight]`").map_err(SinkError::Parse)?;
+        let max = self.sink.max_id();
+        let src = node_id("src", fields[0], max)?;
+        let dst = node_id("dst", fields[1], max)?;
         let weight = if found == 3 {
-            number("weight", WEIGHT, fields[2])?
+            number("weight", WEIGHT, fields[2]).map_err(SinkError::Parse)?
         } else {
-            1.0
+            self.sink.default_weight()
         };
-        self.builder
-            .add_edge(src, dst, weight)
-            .map_err(ParseErrorKind::Graph)
+        self.sink.add(src, dst, weight)
     }
 
-    fn finish(self, lines: usize) -> Result<Graph, ParseError> {
-        self.builder
-            .build()
-            .map_err(|e| ParseError::at(lines, ParseErrorKind::Graph(e)))
+    fn finish(self, _lines: usize) -> Result<S, ParseError> {
+        Ok(self.sink)
     }
 }
 
@@ -247,15 +380,15 @@ enum MmState {
     },
 }
 
-struct MatrixMarketParser {
-    builder: Option<GraphBuilder>,
+struct MatrixMarketParser<S> {
+    sink: S,
     state: MmState,
 }
 
-impl MatrixMarketParser {
-    fn new(builder: GraphBuilder) -> MatrixMarketParser {
+impl<S: EdgeSink> MatrixMarketParser<S> {
+    fn new(sink: S) -> MatrixMarketParser<S> {
         MatrixMarketParser {
-            builder: Some(builder),
+            sink,
             state: MmState::Header,
         }
     }
@@ -282,7 +415,7 @@ impl MatrixMarketParser {
         Ok(MmState::Size { field, symmetric })
     }
 
-    fn index(text: &str, field: &'static str, limit: u64) -> Result<u32, ParseErrorKind> {
+    fn index(text: &str, field: &'static str, limit: u64) -> Result<u64, ParseErrorKind> {
         let index = integer(field, "a 1-based index (a positive integer)", text)?;
         if index == 0 || index > limit {
             return Err(ParseErrorKind::IndexOutOfRange {
@@ -291,14 +424,16 @@ impl MatrixMarketParser {
                 limit,
             });
         }
-        Ok((index - 1) as u32)
+        Ok(index - 1)
     }
 }
 
-impl LineParser for MatrixMarketParser {
-    fn line(&mut self, line: &str) -> Result<(), ParseErrorKind> {
+impl<S: EdgeSink> LineParser for MatrixMarketParser<S> {
+    type Sink = S;
+
+    fn line(&mut self, line: &str) -> Result<(), SinkError<S::Error>> {
         if let MmState::Header = self.state {
-            self.state = Self::header(line)?;
+            self.state = Self::header(line).map_err(SinkError::Parse)?;
             return Ok(());
         }
         let line = line.trim();
@@ -308,25 +443,15 @@ impl LineParser for MatrixMarketParser {
         match &mut self.state {
             MmState::Header => unreachable!("handled above"),
             MmState::Size { field, symmetric } => {
-                let (fields, _) = split_fields(line, 3, 3, "`rows cols entries`")?;
+                let (fields, _) =
+                    split_fields(line, 3, 3, "`rows cols entries`").map_err(SinkError::Parse)?;
                 const COUNT: &str = "a count (a non-negative integer)";
-                let rows = integer("rows", COUNT, fields[0])?;
-                let cols = integer("cols", COUNT, fields[1])?;
-                let declared = integer("entries", COUNT, fields[2])?;
-                let nodes = rows.max(cols);
-                let old = self.builder.take().expect("builder present until finish");
-                if nodes > u64::from(old.node_limit()) {
-                    self.builder = Some(old);
-                    return Err(ParseErrorKind::Graph(super::GraphError::TooManyNodes {
-                        requested: nodes,
-                    }));
-                }
-                let nodes = (nodes as u32).max(old.node_count());
-                let mut b = GraphBuilder::with_node_count(nodes)
-                    .symmetrize(old.is_symmetrized())
-                    .max_nodes(old.node_limit().max(nodes));
-                b.reserve(declared.min(1 << 24) as usize * if *symmetric { 2 } else { 1 });
-                self.builder = Some(b);
+                let count = |name, text| integer(name, COUNT, text).map_err(SinkError::Parse);
+                let rows = count("rows", fields[0])?;
+                let cols = count("cols", fields[1])?;
+                let declared = count("entries", fields[2])?;
+                let entries = declared.saturating_mul(if *symmetric { 2 } else { 1 });
+                self.sink.declare(rows.max(cols), entries)?;
                 self.state = MmState::Entries {
                     field: *field,
                     symmetric: *symmetric,
@@ -346,19 +471,19 @@ impl LineParser for MatrixMarketParser {
                 ..
             } => {
                 let (fields, _) = match field {
-                    Field::Pattern => split_fields(line, 2, 2, "`row col`")?,
-                    Field::Real => split_fields(line, 3, 3, "`row col value`")?,
-                };
-                let i = Self::index(fields[0], "row", *rows)?;
-                let j = Self::index(fields[1], "col", *cols)?;
+                    Field::Pattern => split_fields(line, 2, 2, "`row col`"),
+                    Field::Real => split_fields(line, 3, 3, "`row col value`"),
+                }
+                .map_err(SinkError::Parse)?;
+                let i = Self::index(fields[0], "row", *rows).map_err(SinkError::Parse)?;
+                let j = Self::index(fields[1], "col", *cols).map_err(SinkError::Parse)?;
                 let w: f32 = match field {
-                    Field::Pattern => 1.0,
-                    Field::Real => number("value", WEIGHT, fields[2])?,
+                    Field::Pattern => self.sink.default_weight(),
+                    Field::Real => number("value", WEIGHT, fields[2]).map_err(SinkError::Parse)?,
                 };
-                let b = self.builder.as_mut().expect("builder present until finish");
-                b.add_edge(i, j, w).map_err(ParseErrorKind::Graph)?;
+                self.sink.add(i, j, w)?;
                 if *symmetric && i != j {
-                    b.add_edge(j, i, w).map_err(ParseErrorKind::Graph)?;
+                    self.sink.add(j, i, w)?;
                 }
                 *found += 1;
                 Ok(())
@@ -366,7 +491,7 @@ impl LineParser for MatrixMarketParser {
         }
     }
 
-    fn finish(self, lines: usize) -> Result<Graph, ParseError> {
+    fn finish(self, lines: usize) -> Result<S, ParseError> {
         match self.state {
             MmState::Header => Err(ParseError::at(lines.max(1), ParseErrorKind::BadHeader)),
             MmState::Size { .. } => Err(ParseError::at(lines, ParseErrorKind::MissingSizeLine)),
@@ -376,11 +501,7 @@ impl LineParser for MatrixMarketParser {
                 lines,
                 ParseErrorKind::EntryCount { declared, found },
             )),
-            MmState::Entries { .. } => self
-                .builder
-                .expect("builder present until finish")
-                .build()
-                .map_err(|e| ParseError::at(lines, ParseErrorKind::Graph(e))),
+            MmState::Entries { .. } => Ok(self.sink),
         }
     }
 }

@@ -4,7 +4,7 @@ use core::fmt;
 
 use super::format::Section;
 use super::progress::Phase;
-use crate::graph::GraphError;
+use crate::graph::{GraphError, ParseError};
 
 /// Why an `.axg` file (or bytes claiming to be one) was refused: what was
 /// wrong, in which section, at which byte offset of the file.
@@ -94,6 +94,26 @@ pub enum StoreError {
         /// What the graph checks found.
         error: GraphError,
     },
+    /// An edge given to the builder was refused (as
+    /// [`GraphBuilder::add_edge`](crate::graph::GraphBuilder::add_edge)
+    /// refuses it).
+    Edge(GraphError),
+    /// A text edge file could not be read: what, where (file and line).
+    Parse(ParseError),
+    /// A binary edge stream ends inside a 12-byte record.
+    PartialRecord {
+        /// Byte offset of the partial record.
+        offset: u64,
+    },
+    /// The memory budget cannot hold what the operation needs.
+    Budget {
+        /// Bytes needed.
+        needed: u64,
+        /// The budget, in bytes.
+        budget: u64,
+        /// What needs them, in words.
+        what: &'static str,
+    },
     /// The caller's [`Progress`](super::Progress) observer cancelled the
     /// operation; nothing it created is left behind.
     Cancelled {
@@ -167,6 +187,20 @@ impl fmt::Display for StoreError {
                 offset,
                 error,
             } => write!(f, "{section} at byte {offset}: {error}"),
+            StoreError::Edge(e) => write!(f, "edge refused: {e}"),
+            StoreError::Parse(e) => write!(f, "{e}"),
+            StoreError::PartialRecord { offset } => write!(
+                f,
+                "binary edge stream: a partial 12-byte record at byte {offset}"
+            ),
+            StoreError::Budget {
+                needed,
+                budget,
+                what,
+            } => write!(
+                f,
+                "memory budget of {budget} bytes too small: {what} needs {needed}"
+            ),
             StoreError::Cancelled { phase } => write!(f, "cancelled during the {phase} phase"),
             #[cfg(feature = "std")]
             StoreError::Io { path, kind } => write!(f, "{path}: I/O error: {kind}"),

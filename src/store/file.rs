@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use super::{AxgFile, Contents, StoreError, Verify};
 use crate::layout::AlignedBuf;
 
-fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
     move |e| StoreError::Io {
         path: path.display().to_string(),
         kind: e.kind(),
@@ -29,7 +29,22 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
 /// or on file systems without `O_TMPFILE`, the temporary file is named from
 /// the start.)
 pub fn write_file(path: impl AsRef<Path>, contents: &Contents<'_>) -> Result<(), StoreError> {
-    let path = path.as_ref();
+    write_atomically(path.as_ref(), |file, temp| {
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        contents
+            .encode(|piece| out.write_all(piece))
+            .and_then(|()| out.flush())
+            .map_err(io(temp))
+    })
+}
+
+/// The crash-safe write of [`write_file`]: `fill` writes the whole file
+/// (named `temp` in its errors), which is then flushed, named and renamed
+/// over `path`, and the directory flushed.
+pub(crate) fn write_atomically(
+    path: &Path,
+    fill: impl FnOnce(&mut File, &Path) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -44,7 +59,7 @@ pub fn write_file(path: impl AsRef<Path>, contents: &Contents<'_>) -> Result<(),
     let prefix = format!(".{name}.tmp.");
     remove_stale_temporaries(&dir, &prefix);
     let temp = dir.join(format!("{prefix}{}", std::process::id()));
-    let written = write_temporary(&dir, &temp, contents).and_then(|()| {
+    let written = write_temporary(&dir, &temp, fill).and_then(|()| {
         fs::rename(&temp, path).map_err(io(path))?;
         // The rename is durable once the directory is.
         File::open(&dir)
@@ -57,9 +72,14 @@ pub fn write_file(path: impl AsRef<Path>, contents: &Contents<'_>) -> Result<(),
     written
 }
 
-/// Writes the file, flushes it to disk and gives it the name `temp`.
-fn write_temporary(dir: &Path, temp: &Path, contents: &Contents<'_>) -> Result<(), StoreError> {
-    let (file, unnamed) = match unnamed_file(dir) {
+/// Writes the file through `fill`, flushes it to disk and gives it the
+/// name `temp`.
+fn write_temporary(
+    dir: &Path,
+    temp: &Path,
+    fill: impl FnOnce(&mut File, &Path) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let (mut file, unnamed) = match unnamed_file(dir) {
         Some(file) => (file, true),
         None => {
             let file = OpenOptions::new()
@@ -70,12 +90,7 @@ fn write_temporary(dir: &Path, temp: &Path, contents: &Contents<'_>) -> Result<(
             (file, false)
         }
     };
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    contents
-        .encode(|piece| out.write_all(piece))
-        .and_then(|()| out.flush())
-        .map_err(io(temp))?;
-    let file = out.into_inner().map_err(|e| io(temp)(e.into_error()))?;
+    fill(&mut file, temp)?;
     file.sync_all().map_err(io(temp))?;
     if unnamed {
         // The name carries this process's id: a file there is this

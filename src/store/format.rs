@@ -820,7 +820,9 @@ impl Plan {
                 xxh3_64(bytemuck::cast_slice(blocks))
             } else {
                 let first = e.first_block as usize;
-                xxh3_64(bytemuck::cast_slice(&blocks[first..first + e.blocks() as usize]))
+                xxh3_64(bytemuck::cast_slice(
+                    &blocks[first..first + e.blocks() as usize],
+                ))
             };
         }
         let mut page = [0u8; HEADER_LEN];

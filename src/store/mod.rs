@@ -72,12 +72,17 @@
 //! A reader that touches only part of a large section can check just the
 //! blocks it reads.
 
+#[cfg(feature = "store")]
+mod build;
 mod error;
 #[cfg(feature = "store")]
 mod file;
 mod format;
 mod progress;
 
+#[cfg(feature = "store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "store")))]
+pub use build::{AxgBuilder, BuildSummary, IdMapping, MIN_BUDGET, WeightRule};
 pub use error::StoreError;
 #[cfg(feature = "store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
