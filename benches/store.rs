@@ -7,15 +7,23 @@
 //!   `structure` is the part of `full` that is not hashing.
 //! - `store/rmat20_query_std/{mapped,memory}`: 16 `query_std` queries on the
 //!   memory-mapped file's graph and on the in-memory graph.
+//! - `store/build_rmat22/{streaming,memory}`: the Graph500 R-MAT scale 22
+//!   edges (67M, drawn once before timing) built by the bounded-memory
+//!   `AxgBuilder` (256 MiB budget, spilling to the temporary directory)
+//!   into an `.axg` file, and by the in-memory `GraphBuilder` into a graph;
+//!   throughput in edges read. (`examples/convert.rs rmat:22
+//!   --compare-memory` prints both builds' peak memory.)
 
 mod common;
 
 use std::hint::black_box;
 use std::time::Duration;
 
+use axonal::graph::GraphBuilder;
+use axonal::graph::generate::Rmat;
 use axonal::spread::{Seed, SpreadParams, Spreader};
-use axonal::store::{self, AxgFile, AxgStore, Contents, Verify};
-use criterion::{Criterion, Throughput, criterion_group};
+use axonal::store::{self, AxgBuilder, AxgFile, AxgStore, Contents, Verify};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
 
 /// `rmat20` (degree-reordered) written to a temporary `.axg` file, removed
 /// when dropped.
@@ -110,5 +118,37 @@ fn rmat20_query_std(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, open, rmat20_query_std);
+fn build_rmat22(c: &mut Criterion) {
+    let rmat = Rmat::graph500(22);
+    let edges: Vec<_> = rmat.edges().collect();
+    let path = std::env::temp_dir().join(format!("axonal-bench-build-{}.axg", std::process::id()));
+    let mut group = c.benchmark_group("store/build_rmat22");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(1))
+        .throughput(Throughput::Elements(edges.len() as u64));
+    group.bench_function("streaming", |b| {
+        b.iter(|| {
+            let mut builder = AxgBuilder::new(256 << 20);
+            for e in &edges {
+                builder
+                    .add_edge(u64::from(e.src), u64::from(e.dst), e.weight)
+                    .expect("valid edges");
+            }
+            black_box(builder.finish(&path, &mut ()).expect("room to write"))
+        })
+    });
+    group.bench_function("memory", |b| {
+        b.iter(|| {
+            let mut builder = GraphBuilder::new();
+            builder.extend(edges.iter().copied()).expect("valid edges");
+            black_box(builder.build().expect("memory for the graph"))
+        })
+    });
+    group.finish();
+    let _ = std::fs::remove_file(&path);
+}
+
+criterion_group!(benches, open, rmat20_query_std, build_rmat22);
 common::bench_main!(benches);

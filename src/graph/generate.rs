@@ -8,7 +8,7 @@
 //! everywhere too; it is not offered as a general-purpose random number
 //! generator.
 
-use super::{Graph, GraphBuilder};
+use super::{Edge, Graph, GraphBuilder};
 pub use crate::rng::SplitMix64;
 
 /// How edge weights are drawn.
@@ -79,6 +79,22 @@ impl Rmat {
     /// leave `(0, 1]` (programming errors in a generator call), or if memory
     /// runs out, like any collection.
     pub fn generate(&self) -> Graph {
+        let n = 1u64 << self.scale.min(31);
+        let mut builder = GraphBuilder::with_node_count(n as u32);
+        builder.reserve((n * u64::from(self.edge_factor)) as usize);
+        builder
+            .extend(self.edges())
+            .expect("R-MAT edges are in range with valid weights");
+        builder.build().expect("out of memory building the graph")
+    }
+
+    /// The edges [`generate`](Self::generate) draws, in order, one at a
+    /// time (self loops and duplicates included): for builders that do not
+    /// hold them all.
+    ///
+    /// # Panics
+    /// As [`generate`](Self::generate), on bad parameters.
+    pub fn edges(&self) -> impl Iterator<Item = Edge> + use<> {
         assert!(self.scale <= 31, "R-MAT scale must be at most 31");
         let [a, b, c] = self.abc;
         assert!(
@@ -86,18 +102,16 @@ impl Rmat {
             "R-MAT probabilities must sum to at most 1"
         );
         let weights = self.weights.check();
-        let n = 1u64 << self.scale;
-        let m = n * u64::from(self.edge_factor);
+        let scale = self.scale;
+        let m = (1u64 << scale) * u64::from(self.edge_factor);
         // Thresholds on 32-bit draws; two levels per 64-bit draw.
         let t = |p: f64| (p * 4_294_967_296.0).min(4_294_967_295.0) as u32;
         let (ta, tab, tabc) = (t(a), t(a + b), t(a + b + c));
         let mut rng = SplitMix64::new(self.seed);
-        let mut builder = GraphBuilder::with_node_count(n as u32);
-        builder.reserve(m as usize);
-        for _ in 0..m {
+        (0..m).map(move |_| {
             let (mut src, mut dst) = (0u32, 0u32);
             let mut bits = 0u64;
-            for level in 0..self.scale {
+            for level in 0..scale {
                 if level % 2 == 0 {
                     bits = rng.next_u64();
                 }
@@ -114,12 +128,9 @@ impl Rmat {
                 src = (src << 1) | down;
                 dst = (dst << 1) | right;
             }
-            let w = weights.draw(&mut rng);
-            builder
-                .add_edge(src, dst, w)
-                .expect("R-MAT edges are in range with valid weights");
-        }
-        builder.build().expect("out of memory building the graph")
+            let weight = weights.draw(&mut rng);
+            Edge { src, dst, weight }
+        })
     }
 }
 
