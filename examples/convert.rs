@@ -91,8 +91,8 @@ fn parse_args() -> Result<Args, String> {
             _ => positional.push(flag),
         }
     }
-    let [input, output] = <[String; 2]>::try_from(positional)
-        .map_err(|_| "expected INPUT and OUTPUT".to_string())?;
+    let [input, output] =
+        <[String; 2]>::try_from(positional).map_err(|_| "expected INPUT and OUTPUT".to_string())?;
     args.input = input;
     args.output = PathBuf::from(output);
     Ok(args)
@@ -195,7 +195,8 @@ fn convert(args: &Args) -> Result<(), String> {
                     .add_edge(u64::from(e.src), u64::from(e.dst), e.weight)
                     .map_err(|e| e.to_string())?;
                 if i % (1 << 16) == 0 {
-                    let _ = observer(&ProgressReport::new(Phase::Read).items(i as u64, Some(total)));
+                    let _ =
+                        observer(&ProgressReport::new(Phase::Read).items(i as u64, Some(total)));
                 }
             }
         }
@@ -251,7 +252,9 @@ fn convert(args: &Args) -> Result<(), String> {
 fn compare_in_memory(args: &Args) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child = Command::new(exe);
-    child.arg(&args.input).arg(args.output.with_extension("memory.axg"));
+    child
+        .arg(&args.input)
+        .arg(args.output.with_extension("memory.axg"));
     child.arg("--in-memory");
     if args.symmetrize {
         child.arg("--symmetrize");

@@ -129,6 +129,63 @@ fn the_file_is_the_in_memory_builders_byte_for_byte() {
 }
 
 #[test]
+fn degree_reordering_is_graph_reorder_with_the_id_map() {
+    let dir = Dir::new("reorder");
+    let edges = edges(6, 400, 6_000);
+    let mut b = GraphBuilder::new();
+    for &(s, d, w) in &edges {
+        b.add_edge(s, d, w).unwrap();
+    }
+    let (g, perm) = b
+        .build()
+        .unwrap()
+        .reorder(graph::Ordering::DegreeDescending);
+    let old: Vec<u64> = perm.new_to_old().iter().map(|&v| u64::from(v)).collect();
+    let want = Contents::new(&g).with_id_map(&old).unwrap().to_bytes();
+    for run in [None, Some(500)] {
+        let mut b = AxgBuilder::new(MIN_BUDGET).reorder_by_degree(true);
+        if let Some(run) = run {
+            b = b.max_run_edges(run);
+        }
+        assert!(streamed(&dir, b, &edges) == want[..], "runs of {run:?}");
+    }
+    // With compact ids the map gives the ids as written.
+    let sparse: Vec<(u64, u64, f32)> = edges
+        .iter()
+        .map(|&(s, d, w)| (u64::from(s) * 1_000_003, u64::from(d) * 1_000_003, w))
+        .collect();
+    let mut b = AxgBuilder::new(MIN_BUDGET)
+        .ids(IdMapping::Compact)
+        .reorder_by_degree(true)
+        .temp_dir(&dir.0);
+    for &(s, d, w) in &sparse {
+        b.add_edge(s, d, w).unwrap();
+    }
+    let path = dir.join("sparse.axg");
+    b.finish(&path, &mut ()).unwrap();
+    let stored = AxgStore::read(&path, Verify::Full).unwrap();
+    let file = stored.file().unwrap();
+    let (ids, view) = (file.id_map().unwrap(), file.graph().unwrap());
+    // Every edge is there under its original ids.
+    let mut got: Vec<(u64, u64)> = (0..view.node_count() as u32)
+        .flat_map(|v| {
+            let targets = view.out_edges().neighbors(v).0.to_vec();
+            targets.into_iter().map(move |t| (v, t))
+        })
+        .map(|(v, t)| (ids[v as usize], ids[t as usize]))
+        .collect();
+    got.sort_unstable();
+    let mut want: Vec<(u64, u64)> = sparse
+        .iter()
+        .filter(|e| e.0 != e.1)
+        .map(|e| (e.0, e.1))
+        .collect();
+    want.sort_unstable();
+    want.dedup();
+    assert_eq!(got, want);
+}
+
+#[test]
 fn refused_edges_are_graph_builders_errors_and_change_nothing() {
     let mut ours = AxgBuilder::new(MIN_BUDGET).node_count(4);
     let mut theirs = GraphBuilder::with_node_count(4);

@@ -57,6 +57,14 @@ impl Permutation {
         })
     }
 
+    /// [`Ordering::DegreeDescending`] of nodes of total degree `degree`:
+    /// largest first, ties by old id.
+    pub(crate) fn by_degree_descending(degree: &[u32]) -> Permutation {
+        let mut order: Vec<u32> = (0..degree.len() as u32).collect();
+        order.sort_by_key(|&v| core::cmp::Reverse(degree[v as usize]));
+        Permutation::from_new_to_old(order).expect("a sorted id list is a permutation")
+    }
+
     /// Number of nodes permuted.
     pub fn len(&self) -> usize {
         self.new_to_old.len()
@@ -106,9 +114,10 @@ impl Graph {
     }
 
     fn degree_order(&self) -> Permutation {
-        let mut order: Vec<u32> = (0..self.node_count() as u32).collect();
-        order.sort_by_key(|&v| core::cmp::Reverse(self.total_degree(v)));
-        Permutation::from_new_to_old(order).expect("a sorted id list is a permutation")
+        let degree: Vec<u32> = (0..self.node_count() as u32)
+            .map(|v| self.total_degree(v))
+            .collect();
+        Permutation::by_degree_descending(&degree)
     }
 
     fn breadth_first_order(&self) -> Permutation {

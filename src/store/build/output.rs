@@ -1,0 +1,251 @@
+//! The file being written: each section streamed to its place, hashed
+//! block by block as it goes.
+
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::super::file::io;
+use super::super::format::{BLOCK_LEN, HEADER_LEN, Plan, flags};
+use super::super::progress::{Phase, Progress, ProgressReport, check};
+use super::super::{Section, StoreError};
+use super::REPORT_EVERY;
+use super::runs::{Run, Spill, merge};
+use crate::graph::GraphError;
+
+/// Writes one section at its place in the file through a 1 MiB buffer,
+/// hashing each full block as it goes.
+struct SectionWriter<'f> {
+    file: &'f File,
+    path: &'f Path,
+    at: u64,
+    buf: Vec<u8>,
+    blocks: Vec<u64>,
+    len: u64,
+}
+
+impl<'f> SectionWriter<'f> {
+    fn new(file: &'f File, path: &'f Path, at: u64) -> SectionWriter<'f> {
+        SectionWriter {
+            file,
+            path,
+            at,
+            buf: Vec::with_capacity(BLOCK_LEN as usize),
+            blocks: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() == BLOCK_LEN as usize {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.blocks.push(xxh3_64(&self.buf));
+        write_at(self.file, self.at + self.len, &self.buf).map_err(io(self.path))?;
+        self.len += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// The section's block checksums.
+    fn finish(mut self) -> Result<Vec<u64>, StoreError> {
+        self.flush()?;
+        Ok(self.blocks)
+    }
+}
+
+/// Writes `bytes` at `at` of `file`.
+fn write_at(mut file: &File, at: u64, bytes: &[u8]) -> std::io::Result<()> {
+    file.seek(SeekFrom::Start(at))?;
+    file.write_all(bytes)
+}
+
+/// The file being written: the merges stream into its sections.
+pub(super) struct Output<'a> {
+    pub(super) file: &'a File,
+    pub(super) path: &'a Path,
+    pub(super) nodes: u64,
+    pub(super) scale: Option<f32>,
+    pub(super) progress: &'a mut dyn Progress,
+    pub(super) raw_edges: u64,
+}
+
+impl Output<'_> {
+    /// The sections of a file of `edges` edges, in order.
+    fn sections(&self, edges: u64, id_map: bool) -> Vec<(Section, u64)> {
+        let n = self.nodes;
+        let mut all = vec![
+            (Section::OutOffsets, (n + 1) * 8),
+            (Section::OutTargets, edges * 4),
+            (Section::OutWeights, edges * 4),
+            (Section::InOffsets, (n + 1) * 8),
+            (Section::InTargets, edges * 4),
+            (Section::InWeights, edges * 4),
+        ];
+        if id_map {
+            all.push((Section::IdMap, n * 8));
+        }
+        all
+    }
+
+    /// Writes the whole file; its edge count and length.
+    pub(super) fn write(
+        &mut self,
+        spill: &Spill,
+        id_map: Option<&[u64]>,
+    ) -> Result<(u64, u64), StoreError> {
+        let flags = if id_map.is_some() { flags::ID_MAP } else { 0 };
+        // Where the out-edge offsets and targets go does not depend on
+        // the edge count, which the merge finds.
+        let early = Plan::new(flags, self.nodes, 0, &self.sections(0, id_map.is_some()));
+        let (o_at, t_at) = (early.entries()[0].offset, early.entries()[1].offset);
+        let weights_path = spill.dir.join("out-weights");
+        let weights_file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&weights_path)
+            .map_err(io(&weights_path))?;
+        let file = self.file;
+        let mut sums: Vec<Vec<u64>> = Vec::new();
+        let ([out_o, out_t, out_w], edges) = self.direction(
+            &spill.out_runs,
+            [
+                SectionWriter::new(file, self.path, o_at),
+                SectionWriter::new(file, self.path, t_at),
+                SectionWriter::new(&weights_file, &weights_path, 0),
+            ],
+            0,
+        )?;
+        let mut plan = Plan::new(
+            flags,
+            self.nodes,
+            edges,
+            &self.sections(edges, id_map.is_some()),
+        );
+        let at = |i: usize| plan.entries()[i].offset;
+        copy(&weights_file, &weights_path, file, self.path, at(2), edges)?;
+        drop(weights_file);
+        let _ = fs::remove_file(&weights_path);
+        let ([in_o, in_t, in_w], in_edges) = self.direction(
+            &spill.in_runs,
+            [
+                SectionWriter::new(file, self.path, at(3)),
+                SectionWriter::new(file, self.path, at(4)),
+                SectionWriter::new(file, self.path, at(5)),
+            ],
+            edges,
+        )?;
+        if in_edges != edges {
+            return Err(StoreError::Io {
+                path: spill.dir.display().to_string(),
+                kind: std::io::ErrorKind::InvalidData,
+            });
+        }
+        sums.extend([out_o, out_t, out_w, in_o, in_t, in_w]);
+        if let Some(ids) = id_map {
+            let mut w = SectionWriter::new(file, self.path, at(6));
+            for chunk in ids.chunks(BLOCK_LEN as usize / 8) {
+                w.put(bytemuck::cast_slice(chunk))?;
+            }
+            sums.push(w.finish()?);
+        }
+        check(self.progress, ProgressReport::new(Phase::Write))?;
+        let blocks: Vec<u64> = sums.concat();
+        let last = plan.entries().last().expect("the block checksums").offset;
+        write_at(file, last, bytemuck::cast_slice(&blocks)).map_err(io(self.path))?;
+        let header = plan.seal(&blocks);
+        write_at(file, 0, &header).map_err(io(self.path))?;
+        debug_assert_eq!(header.len(), HEADER_LEN);
+        file.set_len(plan.file_len()).map_err(io(self.path))?;
+        Ok((edges, plan.file_len()))
+    }
+
+    /// Merges one direction's runs into its offsets, targets and weights
+    /// writers; their block checksums, and the edge count.
+    fn direction(
+        &mut self,
+        runs: &[Run],
+        [mut offsets, mut targets, mut weights]: [SectionWriter<'_>; 3],
+        done_before: u64,
+    ) -> Result<([Vec<u64>; 3], u64), StoreError> {
+        let (nodes, scale) = (self.nodes, self.scale);
+        let total = Some(self.raw_edges * 2);
+        let progress = &mut *self.progress;
+        let mut count = 0u64;
+        // Offsets written: those of rows `0..=row`.
+        let mut row = 0u64;
+        offsets.put(&0u64.to_le_bytes())?;
+        merge(runs, &mut |key, w| {
+            let (src, dst) = ((key >> 32), key as u32);
+            while row < src {
+                offsets.put(&count.to_le_bytes())?;
+                row += 1;
+            }
+            let w = match scale {
+                Some(max) => w / max,
+                None => w,
+            };
+            // Positive weights divided by the largest: only an underflow
+            // leaves (0, 1].
+            if w == 0.0 {
+                return Err(StoreError::Edge(GraphError::InvalidWeight {
+                    edge: count as usize,
+                    src: src as u32,
+                    dst,
+                    weight: w,
+                }));
+            }
+            targets.put(&dst.to_le_bytes())?;
+            weights.put(&w.to_le_bytes())?;
+            count += 1;
+            if count.is_multiple_of(REPORT_EVERY) {
+                check(
+                    progress,
+                    ProgressReport::new(Phase::Merge).items(done_before + count, total),
+                )?;
+            }
+            Ok(())
+        })?;
+        while row < nodes {
+            offsets.put(&count.to_le_bytes())?;
+            row += 1;
+        }
+        Ok((
+            [offsets.finish()?, targets.finish()?, weights.finish()?],
+            count,
+        ))
+    }
+}
+
+/// Copies the first `edges * 4` bytes of `from` to `at` of `to`.
+fn copy(
+    mut from: &File,
+    from_path: &Path,
+    to: &File,
+    to_path: &Path,
+    at: u64,
+    edges: u64,
+) -> Result<(), StoreError> {
+    from.seek(SeekFrom::Start(0)).map_err(io(from_path))?;
+    let mut buf = vec![0u8; BLOCK_LEN as usize];
+    let (mut done, total) = (0u64, edges * 4);
+    while done < total {
+        let n = (total - done).min(BLOCK_LEN) as usize;
+        from.read_exact(&mut buf[..n]).map_err(io(from_path))?;
+        write_at(to, at + done, &buf[..n]).map_err(io(to_path))?;
+        done += n as u64;
+    }
+    Ok(())
+}
