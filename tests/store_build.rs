@@ -462,3 +462,42 @@ fn a_missing_input_names_the_file() {
         "/nonexistent/edges.el: I/O error: entity not found"
     );
 }
+
+#[test]
+fn writing_a_graph_reports_bytes_and_can_be_cancelled() {
+    let dir = Dir::new("write");
+    let g = graph::generate::barabasi_albert(20_000, 8, 3);
+    let contents = Contents::new(&g);
+    let path = dir.join("g.axg");
+    let mut reports = Vec::new();
+    store::write_file_with(&path, &contents, &mut |r: &ProgressReport| {
+        reports.push(*r);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    let len = std::fs::metadata(&path).unwrap().len();
+    assert_eq!(contents.file_len(), len);
+    assert!(reports.len() >= 2, "{}", reports.len());
+    assert!(
+        reports
+            .windows(2)
+            .all(|w| w[0].bytes_done < w[1].bytes_done)
+    );
+    let last = reports.last().unwrap();
+    assert_eq!((last.bytes_done, last.bytes_total), (len, Some(len)));
+
+    let before = std::fs::read(&path).unwrap();
+    let got = store::write_file_with(
+        &path,
+        &Contents::new(&graph::generate::chain(10, 0.5)),
+        &mut cancel_at(Phase::Write, 1),
+    );
+    assert_eq!(
+        got,
+        Err(StoreError::Cancelled {
+            phase: Phase::Write
+        })
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(dir.names(), ["g.axg"]);
+}

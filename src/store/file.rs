@@ -6,6 +6,7 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use super::progress::{Phase, Progress, ProgressReport, check};
 use super::{AxgFile, Contents, StoreError, Verify};
 use crate::layout::AlignedBuf;
 
@@ -29,12 +30,32 @@ pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
 /// or on file systems without `O_TMPFILE`, the temporary file is named from
 /// the start.)
 pub fn write_file(path: impl AsRef<Path>, contents: &Contents<'_>) -> Result<(), StoreError> {
+    write_file_with(path, contents, &mut ())
+}
+
+/// [`write_file`], reporting [`Phase::Write`] with the bytes written to
+/// `progress` (about every MiB), which may cancel: then the temporary file
+/// is removed and whatever was at `path` stays.
+pub fn write_file_with(
+    path: impl AsRef<Path>,
+    contents: &Contents<'_>,
+    progress: &mut dyn Progress,
+) -> Result<(), StoreError> {
+    let total = contents.file_len();
     write_atomically(path.as_ref(), |file, temp| {
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        contents
-            .encode(|piece| out.write_all(piece))
-            .and_then(|()| out.flush())
-            .map_err(io(temp))
+        let (mut done, mut reported) = (0u64, 0u64);
+        contents.encode(|piece| {
+            out.write_all(piece).map_err(io(temp))?;
+            done += piece.len() as u64;
+            if done - reported >= 1 << 20 || done == total {
+                reported = done;
+                let report = ProgressReport::new(Phase::Write).bytes(done, Some(total));
+                check(progress, report)?;
+            }
+            Ok(())
+        })?;
+        out.flush().map_err(io(temp))
     })
 }
 

@@ -708,6 +708,16 @@ impl<'a> Contents<'a> {
         flags
     }
 
+    /// Bytes of the file these contents make.
+    pub fn file_len(&self) -> u64 {
+        let lens: Vec<(Section, u64)> = self
+            .sections()
+            .iter()
+            .map(|&(section, bytes)| (section, bytes.len() as u64))
+            .collect();
+        Plan::new(0, 0, 0, &lens).file_len()
+    }
+
     /// Writes the file, piece by piece, through `put` (in order; the
     /// pieces add up to the whole file).
     pub(crate) fn encode<E>(&self, mut put: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {

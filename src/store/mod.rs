@@ -86,7 +86,7 @@ pub use build::{AxgBuilder, BuildSummary, IdMapping, MIN_BUDGET, WeightRule};
 pub use error::StoreError;
 #[cfg(feature = "store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
-pub use file::{AxgStore, write_file};
+pub use file::{AxgStore, write_file, write_file_with};
 pub use format::{
     ALIGN, AxgFile, BLOCK_LEN, BYTE_ORDER_MARK, Contents, HEADER_LEN, MAGIC, MAJOR, MINOR, Section,
     Verify,
