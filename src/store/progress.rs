@@ -144,6 +144,8 @@ impl<F: FnMut(&ProgressReport) -> ControlFlow<()>> Progress for F {
 }
 
 /// Reports `report` to `progress`; a cancellation becomes the error.
+// Used by the `store` feature's long operations.
+#[cfg_attr(not(feature = "store"), allow(dead_code))]
 pub(crate) fn check(
     progress: &mut dyn Progress,
     report: ProgressReport,
