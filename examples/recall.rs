@@ -6,6 +6,8 @@
 //! cargo run --release --example recall -- --workload rmat20_query_std
 //! cargo run --release --example recall -- --workload rmat20_query_wide --queries 100
 //! cargo run --release --example recall -- --graph my.mtx      # your graph
+//! cargo run --release --example recall -- --graph my.axg      # your graph, memory-mapped
+//! cargo run --release --example recall -- --save rmat17.axg   # write what runs as .axg
 //! cargo run --release --example recall -- --order none        # skip locality reordering
 //! cargo run --release --example recall -- --workload rmat20_query_wide --threads 2
 //! ```
@@ -17,19 +19,30 @@
 //! locality first (`--order degree` by default) and seeds are mapped through
 //! the permutation, so every order runs the very same queries.
 //!
+//! `--graph FILE` runs on your graph: an edge list or Matrix Market file
+//! (read and renumbered as above), or an `.axg` file (recognised by its
+//! magic bytes), memory-mapped with its structure verified and run in its
+//! stored order, zero-copy; its embeddings, if it has them, seed the
+//! queries (else random ones do, as for every other graph). The file must
+//! not change while the example runs (the map's contract). `--save FILE`
+//! writes the graph that runs, in its running order, with its embeddings
+//! (rows in that order) and the original ids, as `.axg`: `--graph FILE`
+//! then runs on the same graph and embeddings.
+//!
 //! The last line printed is one JSON object with the headline figures.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use axonal::graph::generate::SplitMix64;
-use axonal::graph::{Graph, GraphBuilder, Ordering, Permutation, generate, io};
-use axonal::layout::EmbeddingMatrix;
+use axonal::graph::{Graph, GraphBuilder, GraphView, Ordering, Permutation, generate, io};
+use axonal::layout::{EmbeddingMatrix, EmbeddingView};
 use axonal::machine::workers::Workers;
 use axonal::simd::{Hit, Kernels, TopK};
 use axonal::spread::{
     Activation, ParallelSpreader, Seed, Spread, SpreadParams, SpreadStats, Spreader,
 };
+use axonal::store::{self, AxgStore, Contents, Verify};
 
 const DIM: usize = 384;
 const SEEDS_PER_QUERY: usize = 16;
@@ -46,13 +59,14 @@ struct Args {
     workload: Workload,
     queries: usize,
     graph: Option<String>,
+    save: Option<String>,
     order: Option<Ordering>,
     threads: usize,
 }
 
 /// One query at a time, on the calling thread or on pinned workers: either
 /// backend behind the one spreading interface.
-fn spreader(graph: &Graph, threads: usize) -> Result<Box<dyn Spread>, String> {
+fn spreader(graph: GraphView<'_>, threads: usize) -> Result<Box<dyn Spread>, String> {
     Ok(if threads == 1 {
         Box::new(Spreader::new(graph.node_count()))
     } else {
@@ -66,6 +80,7 @@ fn parse_args() -> Result<Args, String> {
         workload: Workload::Recall,
         queries: 1000,
         graph: None,
+        save: None,
         order: Some(Ordering::DegreeDescending),
         threads: 1,
     };
@@ -83,6 +98,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--queries" => args.queries = value()?.parse().map_err(|e| format!("--queries: {e}"))?,
             "--graph" => args.graph = Some(value()?),
+            "--save" => args.save = Some(value()?),
             "--threads" => args.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
             "--order" => {
                 args.order = match value()?.as_str() {
@@ -93,7 +109,7 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "-h" | "--help" => {
-                return Err("usage: recall [--workload recall|rmat20_query_std|rmat20_query_wide] [--queries N] [--graph FILE] [--order degree|bfs|none] [--threads N]".into())
+                return Err("usage: recall [--workload recall|rmat20_query_std|rmat20_query_wide] [--queries N] [--graph FILE] [--save FILE.axg] [--order degree|bfs|none] [--threads N]".into())
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -148,10 +164,36 @@ struct Sample {
     results: usize,
 }
 
-fn run(args: Args) -> Result<(), String> {
-    println!("{}", axonal::simd::Platform::detect());
-    let t = Instant::now();
+/// The graph the queries run on.
+enum Loaded {
+    /// Generated, or read from an edge list, then renumbered; the seed pool
+    /// is in the ids before renumbering.
+    Memory {
+        graph: Graph,
+        perm: Permutation,
+        pool: generate::standard::SeedPool,
+    },
+    /// Mapped from an `.axg` file, its structure verified: run as stored.
+    Stored(AxgStore),
+}
+
+/// Whether the file at `path` starts with the `.axg` magic bytes.
+fn is_axg(path: &str) -> Result<bool, String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut magic = [0u8; 8];
+    Ok(file.read_exact(&mut magic).is_ok() && magic == store::MAGIC)
+}
+
+fn load(args: &Args) -> Result<(String, Loaded), String> {
     let (name, graph) = match (&args.graph, args.workload) {
+        (Some(path), _) if is_axg(path)? => {
+            // SAFETY: the example's documented contract: the file is not
+            // modified or truncated while the example runs.
+            let stored = unsafe { AxgStore::map(path, Verify::Structure) }
+                .map_err(|e| format!("{path}: {e}"))?;
+            return Ok((path.clone(), Loaded::Stored(stored)));
+        }
         (Some(path), _) => (
             path.clone(),
             io::read_path(path, GraphBuilder::new()).map_err(|e| format!("{path}: {e}"))?,
@@ -171,26 +213,118 @@ fn run(args: Args) -> Result<(), String> {
             (graph, Permutation::identity(n))
         }
     };
+    Ok((name, Loaded::Memory { graph, perm, pool }))
+}
+
+/// Writes `graph` with the original ids (`perm`'s) and `matrix`'s rows
+/// renumbered as the graph is: row `v` of the file is node `v`'s.
+fn save(
+    path: &str,
+    graph: GraphView<'_>,
+    perm: &Permutation,
+    matrix: Option<EmbeddingView<'_>>,
+) -> Result<(), String> {
+    let t = Instant::now();
+    let ids: Vec<u64> = perm.new_to_old().iter().map(|&v| u64::from(v)).collect();
+    let rows = match matrix {
+        Some(m) => {
+            let mut rows =
+                EmbeddingMatrix::with_capacity(m.dim(), m.rows()).map_err(|e| e.to_string())?;
+            for &old in perm.new_to_old() {
+                rows.push(m.row(old as usize).expect("one row per node"))
+                    .map_err(|e| e.to_string())?;
+            }
+            Some(rows)
+        }
+        None => None,
+    };
+    let mut contents = Contents::new(graph)
+        .with_id_map(&ids)
+        .map_err(|e| e.to_string())?;
+    if let Some(rows) = &rows {
+        contents = contents.with_embeddings(rows).map_err(|e| e.to_string())?;
+    }
+    store::write_file(path, &contents).map_err(|e| e.to_string())?;
+    println!(
+        "saved {path}: {} nodes, {} edges, {}, in {:.2?}",
+        graph.node_count(),
+        graph.edge_count(),
+        rows.as_ref().map_or("no embeddings".into(), |r| format!(
+            "{} x {} embeddings",
+            r.rows(),
+            r.dim()
+        )),
+        t.elapsed()
+    );
+    Ok(())
+}
+
+fn run(args: Args) -> Result<(), String> {
+    println!("{}", axonal::simd::Platform::detect());
+    let t = Instant::now();
+    let (name, loaded) = load(&args)?;
     let build_graph = t.elapsed();
+    let (identity, stored_file, stored_pool);
+    let (graph, perm, pool, stored_rows) = match &loaded {
+        Loaded::Memory { graph, perm, pool } => (graph.view(), perm, pool, None),
+        Loaded::Stored(stored) => {
+            stored_file = stored.file().map_err(|e| format!("{name}: {e}"))?;
+            let view = stored_file.graph().expect("verified when opened");
+            identity = Permutation::identity(view.node_count() as u32);
+            stored_pool = generate::standard::SeedPool::new(view);
+            (view, &identity, &stored_pool, stored_file.embeddings())
+        }
+    };
     if graph.node_count() == 0 {
         return Err("the graph has no nodes".into());
     }
+    if args.graph.is_some() {
+        let source = match &loaded {
+            Loaded::Memory { .. } => {
+                "an edge list or Matrix Market file, read and renumbered".to_string()
+            }
+            Loaded::Stored(stored) => format!(
+                "an .axg file of {:.1} MiB, {}, structure verified",
+                stored.len() as f64 / (1 << 20) as f64,
+                if stored.is_mapped() {
+                    "memory-mapped"
+                } else {
+                    "read"
+                }
+            ),
+        };
+        let rows = stored_rows.map_or("no stored embeddings".into(), |m| {
+            format!("{} x {} stored embeddings", m.rows(), m.dim())
+        });
+        println!(
+            "loaded {name}: {} nodes, {} edges, {rows}, from {source}, in {build_graph:.2?}",
+            graph.node_count(),
+            graph.edge_count()
+        );
+    }
     let seeded = args.workload == Workload::Recall;
     let t = Instant::now();
-    let matrix = seeded.then(|| embeddings(graph.node_count(), 7));
+    let generated = (seeded && stored_rows.is_none()).then(|| embeddings(graph.node_count(), 7));
+    let matrix = match seeded {
+        true => stored_rows.or(generated.as_ref().map(EmbeddingMatrix::view)),
+        false => None,
+    };
     let build_embeddings = t.elapsed();
+    if let Some(path) = &args.save {
+        save(path, graph, perm, matrix)?;
+    }
 
     let params = match args.workload {
         Workload::QueryWide => SpreadParams::default(),
         _ => SpreadParams::query_std(),
     };
     let kernels = Kernels::best();
-    let mut spreader = spreader(&graph, args.threads)?;
+    let mut spreader = spreader(graph, args.threads)?;
     let mut results: Vec<Activation> = Vec::with_capacity(params.top_k);
     let mut top = TopK::new(SEEDS_PER_QUERY);
     let mut hits: Vec<Hit> = Vec::with_capacity(SEEDS_PER_QUERY);
     let mut seeds: Vec<Seed> = Vec::with_capacity(SEEDS_PER_QUERY);
-    let mut query = vec![0f32; DIM];
+    let mut query = vec![0f32; matrix.map_or(DIM, |m| m.dim())];
     let mut rng = SplitMix64::new(2024);
     if pool.is_empty() {
         return Err("the graph has no edges".into());
@@ -206,7 +340,7 @@ fn run(args: Args) -> Result<(), String> {
         }
         let t0 = Instant::now();
         seeds.clear();
-        if let Some(m) = &matrix {
+        if let Some(m) = matrix {
             let target = rng.below(m.rows() as u64) as usize;
             for (x, &e) in query.iter_mut().zip(m.row(target).expect("row exists")) {
                 *x = e + (QUERY_NOISE * rng.next_gaussian()) as f32;
@@ -227,7 +361,7 @@ fn run(args: Args) -> Result<(), String> {
         }
         let t1 = Instant::now();
         let stats = spreader
-            .spread(graph.view(), &seeds, &params, &mut results)
+            .spread(graph, &seeds, &params, &mut results)
             .map_err(|e| e.to_string())?;
         let t2 = Instant::now();
         if q >= warmup {
@@ -240,24 +374,51 @@ fn run(args: Args) -> Result<(), String> {
         }
     }
     let measured_wall = wall.elapsed() - measured_wall;
-    let order = match args.order {
-        Some(Ordering::DegreeDescending) => "degree",
-        Some(_) => "bfs",
-        None => "none",
+    let order = match (&loaded, args.order) {
+        (Loaded::Stored(_), _) => "as stored",
+        (_, Some(Ordering::DegreeDescending)) => "degree",
+        (_, Some(_)) => "bfs",
+        (_, None) => "none",
+    };
+    let setup = Setup {
+        name: format!("{name}, order {order}"),
+        graph,
+        stored: matches!(loaded, Loaded::Stored(_)),
+        matrix,
+        embeddings_stored: stored_rows.is_some(),
+        build_graph,
+        build_embeddings,
     };
     report(
-        &format!("{name}, order {order}"),
-        &graph,
-        matrix.as_ref(),
+        &setup,
         spreader.memory_bytes(),
         args.threads,
         &samples,
         measured_wall,
-        build_graph,
-        build_embeddings,
         kernels,
     );
     Ok(())
+}
+
+/// What ran: the graph and embeddings, where they came from, how long they
+/// took to make.
+struct Setup<'a> {
+    name: String,
+    graph: GraphView<'a>,
+    /// The graph is mapped from an `.axg` file (else built in memory).
+    stored: bool,
+    matrix: Option<EmbeddingView<'a>>,
+    embeddings_stored: bool,
+    build_graph: Duration,
+    build_embeddings: Duration,
+}
+
+/// Bytes of both adjacency directions.
+fn graph_bytes(graph: GraphView<'_>) -> usize {
+    [graph.out_edges(), graph.in_edges()]
+        .iter()
+        .map(|csr| csr.offsets().len() * 8 + csr.targets().len() * 4 + csr.weights().len() * 4)
+        .sum()
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -271,19 +432,15 @@ fn micros(samples: &[Sample], f: impl Fn(&Sample) -> Duration) -> Vec<f64> {
     v
 }
 
-#[allow(clippy::too_many_arguments)]
 fn report(
-    name: &str,
-    graph: &Graph,
-    matrix: Option<&EmbeddingMatrix>,
+    setup: &Setup<'_>,
     workspace_bytes: usize,
     threads: usize,
     samples: &[Sample],
     wall: Duration,
-    build_graph: Duration,
-    build_embeddings: Duration,
     kernels: Kernels,
 ) {
+    let (name, graph, matrix) = (setup.name.as_str(), setup.graph, setup.matrix);
     let n = samples.len() as f64;
     let total = micros(samples, |s| s.seed + s.spread);
     let seed = micros(samples, |s| s.seed);
@@ -302,19 +459,32 @@ fn report(
 
     println!("axonal recall: {name}");
     println!(
-        "graph: {} nodes, {} edges (built and reordered in {:.2?}); SIMD backend: {}",
+        "graph: {} nodes, {} edges ({} in {:.2?}); SIMD backend: {}",
         graph.node_count(),
         graph.edge_count(),
-        build_graph,
+        if setup.stored {
+            "mapped and verified"
+        } else {
+            "built and reordered"
+        },
+        setup.build_graph,
         kernels.backend()
     );
     if let Some(m) = matrix {
-        println!(
-            "embeddings: {} x {} f32 (built in {:.2?})",
-            m.rows(),
-            m.dim(),
-            build_embeddings
-        );
+        if setup.embeddings_stored {
+            println!(
+                "embeddings: {} x {} f32 (stored in the file)",
+                m.rows(),
+                m.dim()
+            );
+        } else {
+            println!(
+                "embeddings: {} x {} f32 (built in {:.2?})",
+                m.rows(),
+                m.dim(),
+                setup.build_embeddings
+            );
+        }
     }
     let threads = match threads {
         1 => "single thread".to_string(),
@@ -366,9 +536,10 @@ fn report(
         percentile(&edges_per_query, 0.95)
     );
     let emb = matrix.map_or(0, |m| m.as_padded_slice().len() * 4 + m.rows() * 4);
+    let mapped = if setup.stored { ", mapped" } else { "" };
     println!(
-        "memory: graph {:.1} MiB (both directions), embeddings {:.1} MiB, spreader workspace {:.1} MiB",
-        mib(graph.memory_bytes()),
+        "memory: graph {:.1} MiB (both directions{mapped}), embeddings {:.1} MiB, spreader workspace {:.1} MiB",
+        mib(graph_bytes(graph)),
         mib(emb),
         mib(workspace_bytes)
     );

@@ -5,7 +5,8 @@
 mod common;
 
 use axonal::graph::{Graph, GraphError, generate};
-use axonal::layout::{AlignedBuf, Node};
+use axonal::layout::{AlignedBuf, EmbeddingError, EmbeddingMatrix, EmbeddingView, Node};
+use axonal::simd::{Backend, Hit, Kernels, TopK};
 use axonal::spread::{MultiSpreader, Seed, Spread, SpreadParams, Spreader};
 use axonal::store::{AxgFile, Contents, HEADER_LEN, Section, StoreError, Verify};
 use common::bits;
@@ -16,18 +17,53 @@ fn graph() -> Graph {
     generate::barabasi_albert(n, 3, 11)
 }
 
-/// A file of `graph` with node records and an id map.
+/// The embedding dimension of the test files: rows padded from 20 to 32
+/// floats, so the padding is there to check.
+const DIM: usize = 20;
+
+/// One `DIM`-dimensional row per node, some all zero (inverse norm 0).
+fn embeddings(graph: &Graph) -> EmbeddingMatrix {
+    let rows = graph.node_count();
+    let flat: Vec<f32> = (0..rows * DIM)
+        .map(|i| {
+            if (i / DIM) % 97 == 5 {
+                0.0
+            } else {
+                ((i * 7919 % 1000) as f32 / 500.0) - 1.0
+            }
+        })
+        .collect();
+    EmbeddingMatrix::from_rows(DIM, &flat).unwrap()
+}
+
+/// A file of `graph` with node records, an id map and embeddings.
 fn file_bytes(graph: &Graph) -> (AlignedBuf<u8>, AlignedBuf<Node>, Vec<u64>) {
     let nodes = graph.node_records();
     let ids: Vec<u64> = (0..graph.node_count() as u64)
         .map(|v| v * 1_000 + 7)
         .collect();
+    let matrix = embeddings(graph);
     let contents = Contents::new(graph)
         .with_nodes(&nodes)
         .unwrap()
         .with_id_map(&ids)
+        .unwrap()
+        .with_embeddings(&matrix)
         .unwrap();
     (contents.to_bytes(), nodes, ids)
+}
+
+/// A file of `graph` with embeddings only.
+fn embedded_bytes(graph: &Graph, matrix: &EmbeddingMatrix) -> AlignedBuf<u8> {
+    Contents::new(graph)
+        .with_embeddings(matrix)
+        .unwrap()
+        .to_bytes()
+}
+
+/// The bits of each float (NaN-safe equality).
+fn float_bits(xs: &[f32]) -> Vec<u32> {
+    xs.iter().map(|x| x.to_bits()).collect()
 }
 
 /// The byte range of `section`, read from the section table.
@@ -96,11 +132,12 @@ fn reseal_all(bytes: &mut [u8]) {
 #[test]
 fn full_verification_finds_every_structural_fault_under_valid_checksums() {
     let g = graph();
-    let bytes = Contents::new(&g).to_bytes();
+    let bytes = embedded_bytes(&g, &embeddings(&g));
     let n = g.node_count() as u32;
     let last = g.node_count();
+    let stride = DIM.next_multiple_of(16);
     // (what, section, element index, new bytes of that element)
-    let faults: [(&str, Section, usize, Vec<u8>); 7] = [
+    let faults: [(&str, Section, usize, Vec<u8>); 11] = [
         (
             "target out of range",
             Section::InTargets,
@@ -143,6 +180,30 @@ fn full_verification_finds_every_structural_fault_under_valid_checksums() {
             last,
             0u64.to_le_bytes().into(),
         ),
+        (
+            "embedding value NaN",
+            Section::Embeddings,
+            3 * stride + 2,
+            f32::NAN.to_le_bytes().into(),
+        ),
+        (
+            "embedding padding not zero",
+            Section::Embeddings,
+            stride + DIM,
+            1f32.to_le_bytes().into(),
+        ),
+        (
+            "inverse norm negative",
+            Section::InvNorms,
+            4,
+            (-1f32).to_le_bytes().into(),
+        ),
+        (
+            "inverse norm infinite",
+            Section::InvNorms,
+            0,
+            f32::INFINITY.to_le_bytes().into(),
+        ),
     ];
     for (what, section, index, value) in &faults {
         let mut bad = AlignedBuf::from_slice(&bytes);
@@ -151,10 +212,14 @@ fn full_verification_finds_every_structural_fault_under_valid_checksums() {
         reseal_all(&mut bad);
         let structure = AxgFile::parse(&bad, Verify::Structure).unwrap_err();
         let full = AxgFile::parse(&bad, Verify::Full).unwrap_err();
-        assert!(
-            matches!(structure, StoreError::Structure { .. }),
-            "{what}: {structure:?}"
-        );
+        match structure {
+            // (Offsets are named by their section's start.)
+            StoreError::Structure { section: s, .. } => assert_eq!(s, *section, "{what}"),
+            StoreError::Embeddings {
+                section: s, offset, ..
+            } => assert_eq!((s, offset), (*section, at as u64), "{what}"),
+            _ => panic!("{what}: {structure:?}"),
+        }
         // (Compared as text: a NaN weight is not equal to itself.)
         assert_eq!(format!("{full:?}"), format!("{structure:?}"), "{what}");
     }
@@ -185,6 +250,21 @@ fn what_is_written_is_read() {
     }
     assert_eq!(file.nodes().unwrap(), &nodes[..]);
     assert_eq!(file.id_map().unwrap(), &ids[..]);
+    let (stored, matrix) = (file.embeddings().unwrap(), embeddings(&g));
+    assert_eq!(file.embedding_dim(), DIM);
+    assert_eq!(
+        (stored.rows(), stored.dim(), stored.stride()),
+        (matrix.rows(), matrix.dim(), matrix.stride())
+    );
+    assert_eq!(
+        float_bits(stored.as_padded_slice()),
+        float_bits(matrix.as_padded_slice())
+    );
+    assert_eq!(
+        float_bits(stored.inv_norms()),
+        float_bits(matrix.inv_norms())
+    );
+    assert_eq!(stored.as_padded_slice().as_ptr() as usize % 64, 0);
     // Every section starts on its own 4 KiB boundary.
     for s in Section::ALL {
         assert_eq!(section_range(&bytes, s).start % 4096, 0, "{s}");
@@ -194,7 +274,152 @@ fn what_is_written_is_read() {
     // A file of the graph alone has no records and no id map.
     let plain = Contents::new(&g).to_bytes();
     let file = AxgFile::parse(&plain, Verify::Full).unwrap();
-    assert!(file.nodes().is_none() && file.id_map().is_none());
+    assert!(file.nodes().is_none() && file.id_map().is_none() && file.embeddings().is_none());
+    assert_eq!(file.embedding_dim(), 0);
+    // Embeddings need one row per node.
+    let short = EmbeddingMatrix::from_rows(DIM, &[1.0; DIM]).unwrap();
+    let err = Contents::new(&g).with_embeddings(&short).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::SectionSize {
+                section: Section::InvNorms,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn every_scan_reads_stored_embeddings_bit_for_bit() {
+    let g = graph();
+    let matrix = embeddings(&g);
+    let bytes = embedded_bytes(&g, &matrix);
+    let file = AxgFile::parse(&bytes, Verify::Structure).unwrap();
+    let stored = file.embeddings().unwrap();
+    let queries: Vec<Vec<f32>> = [1usize, 5, 17, 33, 38]
+        .iter()
+        .map(|&r| {
+            matrix
+                .row(r)
+                .unwrap()
+                .iter()
+                .map(|x| x * 0.9 + 0.01)
+                .collect()
+        })
+        .collect();
+    let hits = |top: &mut TopK| {
+        let mut out = Vec::new();
+        top.drain_sorted(&mut out);
+        out.iter()
+            .map(|h: &Hit| (h.id, h.score.to_bits()))
+            .collect::<Vec<_>>()
+    };
+    for k in Backend::ALL.into_iter().filter_map(Kernels::for_backend) {
+        for q in &queries {
+            let (mut a, mut b) = (TopK::new(7), TopK::new(7));
+            k.top_k_cosine(q, stored, &mut a).unwrap();
+            k.top_k_cosine(q, &matrix, &mut b).unwrap();
+            assert_eq!(hits(&mut a), hits(&mut b));
+            k.top_k_dot(q, stored, &mut a).unwrap();
+            k.top_k_dot(q, &matrix, &mut b).unwrap();
+            assert_eq!(hits(&mut a), hits(&mut b));
+        }
+        let mut a: Vec<TopK> = queries.iter().map(|_| TopK::new(5)).collect();
+        let mut b = a.clone();
+        k.top_k_cosine_batch(&queries, stored, &mut a).unwrap();
+        k.top_k_cosine_batch(&queries, matrix.view(), &mut b)
+            .unwrap();
+        for (a, b) in a.iter_mut().zip(&mut b) {
+            assert_eq!(hits(a), hits(b));
+        }
+        k.top_k_dot_batch(&queries, stored, &mut a).unwrap();
+        k.top_k_dot_batch(&queries, &matrix, &mut b).unwrap();
+        for (a, b) in a.iter_mut().zip(&mut b) {
+            assert_eq!(hits(a), hits(b));
+        }
+    }
+    // A view over the stored arrays is the one the file hands out.
+    let again = EmbeddingView::new(DIM, stored.as_padded_slice(), stored.inv_norms()).unwrap();
+    assert_eq!(again.rows(), g.node_count());
+}
+
+#[test]
+fn embedding_header_and_size_faults_are_typed_errors() {
+    let g = graph();
+    let bytes = embedded_bytes(&g, &embeddings(&g));
+    let edit = |f: &dyn Fn(&mut [u8])| {
+        let mut b = AlignedBuf::from_slice(&bytes);
+        f(&mut b);
+        AxgFile::parse(&b, Verify::Header).map(|_| ()).unwrap_err()
+    };
+    let set_dim = |b: &mut [u8], dim: u32| {
+        b[40..44].copy_from_slice(&dim.to_le_bytes());
+        reseal(b)
+    };
+    // A dimension of 0 with the embeddings flag, or one without it.
+    let zero = edit(&|b| set_dim(b, 0));
+    assert!(
+        matches!(zero, StoreError::BadHeader { offset: 40, .. }),
+        "{zero:?}"
+    );
+    let plain = Contents::new(&g).to_bytes();
+    let mut b = AlignedBuf::from_slice(&plain);
+    set_dim(&mut b, 8);
+    let err = AxgFile::parse(&b, Verify::Header).unwrap_err();
+    assert!(
+        matches!(err, StoreError::BadHeader { offset: 40, .. }),
+        "{err:?}"
+    );
+    // A dimension of another stride: the rows no longer fit the section.
+    let n = g.node_count() as u64;
+    assert_eq!(
+        edit(&|b| set_dim(b, 40)),
+        StoreError::SectionSize {
+            section: Section::Embeddings,
+            expected: n * 48 * 4,
+            found: n * 32 * 4,
+        }
+    );
+    // A section length that does not match the node count.
+    let count = u32::from_le_bytes(bytes[52..56].try_into().unwrap()) as usize;
+    let row = (0..count)
+        .map(|i| 128 + i * 48)
+        .find(|&row| {
+            u32::from_le_bytes(bytes[row..row + 4].try_into().unwrap()) == Section::InvNorms.kind()
+        })
+        .unwrap();
+    assert_eq!(
+        edit(&|b| {
+            b[row + 16..row + 24].copy_from_slice(&(n * 4 - 4).to_le_bytes());
+            reseal(b)
+        }),
+        StoreError::SectionSize {
+            section: Section::InvNorms,
+            expected: n * 4,
+            found: n * 4 - 4,
+        }
+    );
+    // The embeddings flag without the sections.
+    let err = edit(&|b| {
+        let flags = u64::from_le_bytes(b[16..24].try_into().unwrap()) & !4;
+        b[16..24].copy_from_slice(&flags.to_le_bytes());
+        reseal(b)
+    });
+    assert!(matches!(err, StoreError::BadHeader { .. }), "{err:?}");
+    // What the checks found names the embedding error.
+    let rows = section_range(&bytes, Section::Embeddings);
+    let mut bad = AlignedBuf::from_slice(&bytes);
+    bad[rows.start + 4..rows.start + 8].copy_from_slice(&f32::INFINITY.to_le_bytes());
+    assert_eq!(
+        AxgFile::parse(&bad, Verify::Structure).unwrap_err(),
+        StoreError::Embeddings {
+            section: Section::Embeddings,
+            offset: rows.start as u64 + 4,
+            error: EmbeddingError::NonFinite { row: 0, col: 1 },
+        }
+    );
 }
 
 #[test]
@@ -260,7 +485,7 @@ fn a_sample_of_bytes_in_every_section_flipped_is_caught_by_full_verification() {
             match AxgFile::parse(&bad, Verify::Full) {
                 Err(StoreError::Checksum { section, .. }) => assert_eq!(section, s, "byte {at}"),
                 // A structural check may see it first.
-                Err(StoreError::Structure { .. }) => {}
+                Err(StoreError::Structure { .. } | StoreError::Embeddings { .. }) => {}
                 other => panic!("{s} byte {at} flipped: {other:?}"),
             }
         }
@@ -386,10 +611,13 @@ mod files {
         let g = graph();
         let (bytes, nodes, ids) = file_bytes(&g);
         let path = temp("roundtrip.axg");
+        let matrix = embeddings(&g);
         let contents = Contents::new(&g)
             .with_nodes(&nodes)
             .unwrap()
             .with_id_map(&ids)
+            .unwrap()
+            .with_embeddings(&matrix)
             .unwrap();
         write_file(&path, &contents).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), &bytes[..]);
@@ -408,6 +636,19 @@ mod files {
             s.spread(&g, &seeds, &p, &mut b).unwrap();
             assert_eq!(bits(&a), bits(&b));
             assert_eq!(file.id_map().unwrap(), &ids[..]);
+            let (stored, matrix) = (file.embeddings().unwrap(), embeddings(&g));
+            let (mut ta, mut tb) = (TopK::new(5), TopK::new(5));
+            let query = matrix.row(9).unwrap();
+            Kernels::best()
+                .top_k_cosine(query, stored, &mut ta)
+                .unwrap();
+            Kernels::best()
+                .top_k_cosine(query, &matrix, &mut tb)
+                .unwrap();
+            let (mut ha, mut hb) = (Vec::new(), Vec::new());
+            ta.drain_sorted(&mut ha);
+            tb.drain_sorted(&mut hb);
+            assert_eq!(ha, hb);
         }
         std::fs::remove_file(&path).unwrap();
     }

@@ -1,12 +1,13 @@
 //! Arbitrary bytes, and valid `.axg` files with bytes overwritten, opened as
-//! `.axg`: a typed error or a file whose graph every kernel can read, never
-//! a crash.
+//! `.axg`: a typed error or a file whose graph and embeddings every kernel
+//! can read, never a crash.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use axonal::graph::generate;
-use axonal::layout::AlignedBuf;
+use axonal::layout::{AlignedBuf, EmbeddingMatrix};
+use axonal::simd::{Kernels, TopK};
 use axonal::spread::{Seed, SpreadParams, Spreader};
 use axonal::store::{AxgFile, Contents, Verify};
 use libfuzzer_sys::fuzz_target;
@@ -18,7 +19,16 @@ fn valid() -> &'static [u8] {
         let graph = generate::barabasi_albert(64, 2, 3);
         let nodes = graph.node_records();
         let ids: Vec<u64> = (0..64).collect();
-        let contents = Contents::new(&graph).with_nodes(&nodes).unwrap().with_id_map(&ids).unwrap();
+        // 5 values a row, padded to 16: the padding is there to corrupt.
+        let flat: Vec<f32> = (0..64 * 5).map(|i| (i % 11) as f32 - 5.0).collect();
+        let embeddings = EmbeddingMatrix::from_rows(5, &flat).unwrap();
+        let contents = Contents::new(&graph)
+            .with_nodes(&nodes)
+            .unwrap()
+            .with_id_map(&ids)
+            .unwrap()
+            .with_embeddings(&embeddings)
+            .unwrap();
         contents.to_bytes().to_vec()
     })
 }
@@ -46,6 +56,18 @@ fuzz_target!(|data: &[u8]| {
             spreader
                 .spread(graph, &[Seed::new(0, 1.0)], &SpreadParams::default(), &mut results)
                 .expect("a valid query on a verified graph");
+        }
+        if let Some(rows) = file.embeddings() {
+            let mut query = vec![0.5f32; rows.dim()];
+            query[0] = 1.0;
+            let mut top = TopK::new(4);
+            Kernels::best()
+                .top_k_cosine(&query, rows, &mut top)
+                .expect("a valid query on verified embeddings");
+            let mut tops = [TopK::new(2), TopK::new(3)];
+            Kernels::best()
+                .top_k_dot_batch(&[&query, &query], rows, &mut tops)
+                .expect("a valid batch on verified embeddings");
         }
     }
 });

@@ -230,11 +230,13 @@ pub mod standard {
     }
 
     impl SeedPool {
-        /// The pool of `graph`.
-        pub fn new(graph: &Graph) -> SeedPool {
+        /// The pool of `graph` (a `&Graph` or any
+        /// [`GraphView`](crate::graph::GraphView), a stored file's).
+        pub fn new<'g>(graph: impl Into<crate::graph::GraphView<'g>>) -> SeedPool {
+            let out = graph.into().out_edges();
             SeedPool {
-                nodes: (0..graph.node_count() as u32)
-                    .filter(|&v| graph.out_degree(v) > 0)
+                nodes: (0..out.node_count() as u32)
+                    .filter(|&v| out.degree(v) > 0)
                     .collect(),
             }
         }

@@ -29,7 +29,7 @@ pub use tier::{HopTier, StorageTier};
 pub use aligned::{AlignedBuf, CacheLine};
 #[cfg(feature = "alloc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
-pub use embedding::{EmbeddingError, EmbeddingMatrix};
+pub use embedding::{EmbeddingError, EmbeddingMatrix, EmbeddingView};
 
 /// The size of one cache line on every CPU axonal targets, in bytes.
 pub const CACHE_LINE: usize = 64;

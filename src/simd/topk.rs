@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::cmp::Ordering;
 
 use super::Kernels;
-use crate::layout::{EmbeddingError, EmbeddingMatrix};
+use crate::layout::{EmbeddingError, EmbeddingView};
 
 /// One scored row.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -122,14 +122,18 @@ impl Kernels {
     /// Offers every row of `matrix` to `top`, scored by cosine similarity
     /// with `query` (rows and query of zero norm score 0).
     ///
+    /// `matrix` is an [`EmbeddingView`]: `&EmbeddingMatrix` or the rows of
+    /// a stored file (`AxgFile::embeddings`) alike.
+    ///
     /// `top` is not cleared first, so several matrices can be scanned into one
     /// selection.
-    pub fn top_k_cosine(
+    pub fn top_k_cosine<'m>(
         self,
         query: &[f32],
-        matrix: &EmbeddingMatrix,
+        matrix: impl Into<EmbeddingView<'m>>,
         top: &mut TopK,
     ) -> Result<(), EmbeddingError> {
+        let matrix = matrix.into();
         check_query(query, matrix)?;
         let inv_q = self.inv_norm(query);
         self.scan(query, matrix, top, |score, row| {
@@ -139,12 +143,13 @@ impl Kernels {
     }
 
     /// Like [`top_k_cosine`](Self::top_k_cosine), scored by the plain dot product.
-    pub fn top_k_dot(
+    pub fn top_k_dot<'m>(
         self,
         query: &[f32],
-        matrix: &EmbeddingMatrix,
+        matrix: impl Into<EmbeddingView<'m>>,
         top: &mut TopK,
     ) -> Result<(), EmbeddingError> {
+        let matrix = matrix.into();
         check_query(query, matrix)?;
         self.scan(query, matrix, top, |score, _| score);
         Ok(())
@@ -153,7 +158,7 @@ impl Kernels {
     fn scan(
         self,
         query: &[f32],
-        matrix: &EmbeddingMatrix,
+        matrix: EmbeddingView<'_>,
         top: &mut TopK,
         score: impl Fn(f32, usize) -> f32,
     ) {
@@ -190,12 +195,13 @@ impl Kernels {
     /// Errors (a query of the wrong length or with a non-finite value,
     /// `row` naming the query; as many selectors as queries) are reported
     /// before any selector changes.
-    pub fn top_k_cosine_batch<Q: AsRef<[f32]>>(
+    pub fn top_k_cosine_batch<'m, Q: AsRef<[f32]>>(
         self,
         queries: &[Q],
-        matrix: &EmbeddingMatrix,
+        matrix: impl Into<EmbeddingView<'m>>,
         tops: &mut [TopK],
     ) -> Result<(), EmbeddingError> {
+        let matrix = matrix.into();
         check_batch(queries, matrix, tops)?;
         for (queries, tops) in queries.chunks(SCAN_BATCH).zip(tops.chunks_mut(SCAN_BATCH)) {
             let mut inv_q = [0.0f32; SCAN_BATCH];
@@ -211,12 +217,13 @@ impl Kernels {
 
     /// Like [`top_k_cosine_batch`](Self::top_k_cosine_batch), scored by the
     /// plain dot product (as [`top_k_dot`](Self::top_k_dot)).
-    pub fn top_k_dot_batch<Q: AsRef<[f32]>>(
+    pub fn top_k_dot_batch<'m, Q: AsRef<[f32]>>(
         self,
         queries: &[Q],
-        matrix: &EmbeddingMatrix,
+        matrix: impl Into<EmbeddingView<'m>>,
         tops: &mut [TopK],
     ) -> Result<(), EmbeddingError> {
+        let matrix = matrix.into();
         check_batch(queries, matrix, tops)?;
         for (queries, tops) in queries.chunks(SCAN_BATCH).zip(tops.chunks_mut(SCAN_BATCH)) {
             self.scan_batch(queries, matrix, tops, |score, _, _| score);
@@ -239,7 +246,7 @@ impl Kernels {
     fn scan_batch<Q: AsRef<[f32]>>(
         self,
         queries: &[Q],
-        matrix: &EmbeddingMatrix,
+        matrix: EmbeddingView<'_>,
         tops: &mut [TopK],
         score: impl Fn(f32, usize, usize) -> f32,
     ) {
@@ -271,7 +278,7 @@ impl Kernels {
 
 fn check_batch<Q: AsRef<[f32]>>(
     queries: &[Q],
-    matrix: &EmbeddingMatrix,
+    matrix: EmbeddingView<'_>,
     tops: &[TopK],
 ) -> Result<(), EmbeddingError> {
     if queries.len() != tops.len() {
@@ -289,7 +296,7 @@ fn check_batch<Q: AsRef<[f32]>>(
     Ok(())
 }
 
-fn check_query(query: &[f32], matrix: &EmbeddingMatrix) -> Result<(), EmbeddingError> {
+fn check_query(query: &[f32], matrix: EmbeddingView<'_>) -> Result<(), EmbeddingError> {
     if query.len() != matrix.dim() {
         return Err(EmbeddingError::DimensionMismatch {
             expected: matrix.dim(),
@@ -305,6 +312,7 @@ fn check_query(query: &[f32], matrix: &EmbeddingMatrix) -> Result<(), EmbeddingE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::EmbeddingMatrix;
 
     #[test]
     fn keeps_the_best_k_with_deterministic_ties() {

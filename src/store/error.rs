@@ -5,6 +5,7 @@ use core::fmt;
 use super::format::Section;
 use super::progress::Phase;
 use crate::graph::{GraphError, ParseError};
+use crate::layout::EmbeddingError;
 
 /// Why an `.axg` file (or bytes claiming to be one) was refused: what was
 /// wrong, in which section, at which byte offset of the file.
@@ -114,6 +115,19 @@ pub enum StoreError {
         /// What needs them, in words.
         what: &'static str,
     },
+    /// The embedding sections break what the scans expect of their rows
+    /// (see [`EmbeddingView::new`](crate::layout::EmbeddingView::new)): a
+    /// NaN or infinite value, non-zero padding, a negative or non-finite
+    /// inverse norm. (A dimension too large for the header when writing,
+    /// with offset 0.)
+    Embeddings {
+        /// The section.
+        section: Section,
+        /// The byte offset in the file of the offending value.
+        offset: u64,
+        /// What the embedding checks found.
+        error: EmbeddingError,
+    },
     /// The caller's [`Progress`](super::Progress) observer cancelled the
     /// operation; nothing it created is left behind.
     Cancelled {
@@ -201,6 +215,11 @@ impl fmt::Display for StoreError {
                 f,
                 "memory budget of {budget} bytes too small: {what} needs {needed}"
             ),
+            StoreError::Embeddings {
+                section,
+                offset,
+                error,
+            } => write!(f, "{section} at byte {offset}: {error}"),
             StoreError::Cancelled { phase } => write!(f, "cancelled during the {phase} phase"),
             #[cfg(feature = "std")]
             StoreError::Io { path, kind } => write!(f, "{path}: I/O error: {kind}"),

@@ -8,7 +8,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::StoreError;
 use crate::graph::{CsrView, GraphError, GraphView};
-use crate::layout::Node;
+use crate::layout::{EmbeddingError, EmbeddingView, Node};
 
 /// The first 8 bytes of every `.axg` file.
 pub const MAGIC: [u8; 8] = *b"AXONALG\0";
@@ -35,6 +35,10 @@ const ENTRY_LEN: usize = 48;
 const MAX_SECTIONS: usize = (HEADER_LEN - TABLE_AT) / ENTRY_LEN;
 /// Byte offset of the header checksum (zero while it is computed).
 const CHECKSUM_AT: usize = 64;
+/// Byte offset of the embedding dimension (`u32`, 0 without embeddings).
+const DIM_AT: usize = 40;
+/// Floats per padded embedding row are a multiple of this.
+const ROW_ALIGN_FLOATS: u64 = 16;
 
 /// What the header's flags say the file holds beyond the graph.
 pub(crate) mod flags {
@@ -42,8 +46,10 @@ pub(crate) mod flags {
     pub(crate) const NODES: u64 = 1;
     /// The caller's original ids.
     pub(crate) const ID_MAP: u64 = 1 << 1;
+    /// The embedding rows and their inverse norms.
+    pub(crate) const EMBEDDINGS: u64 = 1 << 2;
     /// Every flag this version knows.
-    pub(crate) const KNOWN: u64 = NODES | ID_MAP;
+    pub(crate) const KNOWN: u64 = NODES | ID_MAP | EMBEDDINGS;
 }
 
 /// A section of an `.axg` file (or its header).
@@ -68,13 +74,21 @@ pub enum Section {
     Nodes,
     /// The caller's original id of each node, `u64` x nodes (optional).
     IdMap,
+    /// The embedding rows, `f32` x nodes x stride: each row's `dim` values
+    /// padded with zeros to the stride (`dim` rounded up to 16), as
+    /// [`EmbeddingMatrix`](crate::layout::EmbeddingMatrix) pads them
+    /// (optional, with [`InvNorms`](Section::InvNorms)).
+    Embeddings,
+    /// The inverse L2 norm of each embedding row, `f32` x nodes (optional,
+    /// with [`Embeddings`](Section::Embeddings)).
+    InvNorms,
     /// The block checksums of every section, `u64` each, in table order.
     BlockChecksums,
 }
 
 impl Section {
     /// Every section, in file order.
-    pub const ALL: [Section; 9] = [
+    pub const ALL: [Section; 11] = [
         Section::OutOffsets,
         Section::OutTargets,
         Section::OutWeights,
@@ -83,6 +97,8 @@ impl Section {
         Section::InWeights,
         Section::Nodes,
         Section::IdMap,
+        Section::Embeddings,
+        Section::InvNorms,
         Section::BlockChecksums,
     ];
 
@@ -99,6 +115,8 @@ impl Section {
             Section::Nodes => 7,
             Section::IdMap => 8,
             Section::BlockChecksums => 9,
+            Section::Embeddings => 10,
+            Section::InvNorms => 11,
         }
     }
 
@@ -110,9 +128,12 @@ impl Section {
     pub const fn element_size(self) -> u64 {
         match self {
             Section::Header => 1,
-            Section::OutTargets | Section::OutWeights | Section::InTargets | Section::InWeights => {
-                4
-            }
+            Section::OutTargets
+            | Section::OutWeights
+            | Section::InTargets
+            | Section::InWeights
+            | Section::Embeddings
+            | Section::InvNorms => 4,
             Section::OutOffsets | Section::InOffsets | Section::IdMap | Section::BlockChecksums => {
                 8
             }
@@ -125,6 +146,7 @@ impl Section {
         match self {
             Section::Nodes => Some(flags::NODES),
             Section::IdMap => Some(flags::ID_MAP),
+            Section::Embeddings | Section::InvNorms => Some(flags::EMBEDDINGS),
             _ => None,
         }
     }
@@ -142,6 +164,8 @@ impl Section {
             Section::Nodes => "nodes",
             Section::IdMap => "id-map",
             Section::BlockChecksums => "block-checksums",
+            Section::Embeddings => "embeddings",
+            Section::InvNorms => "inv-norms",
         }
     }
 }
@@ -161,7 +185,9 @@ pub enum Verify {
     Header,
     /// Also what the kernels rely on for memory safety and the contract:
     /// monotone offsets that end at the edge count, targets below the node
-    /// count, weights in `(0, 1]`. O(edges), no hashing.
+    /// count, weights in `(0, 1]`; embeddings as
+    /// [`EmbeddingView::new`] checks them. O(edges + embedding bytes), no
+    /// hashing.
     Structure,
     /// Also every section checksum and block checksum.
     Full,
@@ -191,6 +217,15 @@ pub(crate) struct Header {
     pub(crate) nodes: u64,
     pub(crate) edges: u64,
     pub(crate) file_len: u64,
+    /// The embedding dimension (0 without embeddings).
+    pub(crate) dim: u32,
+}
+
+impl Header {
+    /// Floats per padded embedding row.
+    fn stride(&self) -> u64 {
+        u64::from(self.dim).next_multiple_of(ROW_ALIGN_FLOATS)
+    }
 }
 
 /// A parsed `.axg` file over borrowed bytes (a memory map, a buffer).
@@ -206,6 +241,7 @@ pub struct AxgFile<'a> {
     entries: Vec<Entry>,
     verified: Verify,
     graph: Option<GraphView<'a>>,
+    embeddings: Option<EmbeddingView<'a>>,
 }
 
 impl<'a> AxgFile<'a> {
@@ -220,6 +256,7 @@ impl<'a> AxgFile<'a> {
             entries,
             verified: Verify::Header,
             graph: None,
+            embeddings: None,
         };
         file.verify(level)?;
         Ok(file)
@@ -237,15 +274,20 @@ impl<'a> AxgFile<'a> {
             entries,
             verified,
             graph: None,
+            embeddings: None,
         };
-        file.graph = Some(file.views_unchecked().expect("accepted before, unchanged"));
+        let (graph, embeddings) = file.views_unchecked().expect("accepted before, unchanged");
+        file.graph = Some(graph);
+        file.embeddings = embeddings;
         file
     }
 
     /// Checks the file further, to `level` (nothing if it already was).
     pub fn verify(&mut self, level: Verify) -> Result<(), StoreError> {
         if level >= Verify::Structure && self.graph.is_none() {
-            self.graph = Some(self.check_structure()?);
+            let (graph, embeddings) = self.check_structure()?;
+            self.graph = Some(graph);
+            self.embeddings = embeddings;
         }
         if level >= Verify::Full && self.verified < Verify::Full {
             self.check_checksums()?;
@@ -297,6 +339,20 @@ impl<'a> AxgFile<'a> {
     pub fn id_map(&self) -> Option<&'a [u64]> {
         self.graph?;
         self.slice(Section::IdMap).ok().flatten()
+    }
+
+    /// The embedding rows, zero-copy, if the file has them (after structure
+    /// verification, which checked them as [`EmbeddingView::new`] does):
+    /// what the top-k scans take.
+    pub fn embeddings(&self) -> Option<EmbeddingView<'a>> {
+        self.graph?;
+        self.embeddings
+    }
+
+    /// The embedding dimension the header gives (0 without embeddings;
+    /// known after [`Verify::Header`]).
+    pub fn embedding_dim(&self) -> usize {
+        self.header.dim as usize
     }
 
     fn entry(&self, section: Section) -> Option<&Entry> {
@@ -355,12 +411,24 @@ impl<'a> AxgFile<'a> {
         })
     }
 
-    /// Both directions, without the checks (which passed when the bytes
-    /// were first parsed); the optional sections' alignment is checked.
+    /// Both directions and the embeddings, without the checks (which
+    /// passed when the bytes were first parsed); the optional sections'
+    /// alignment is checked.
     #[cfg(feature = "store")]
-    fn views_unchecked(&self) -> Result<GraphView<'a>, StoreError> {
+    fn views_unchecked(&self) -> Result<(GraphView<'a>, Option<EmbeddingView<'a>>), StoreError> {
         self.slice::<Node>(Section::Nodes)?;
         self.slice::<u64>(Section::IdMap)?;
+        let embeddings = match (
+            self.slice::<f32>(Section::Embeddings)?,
+            self.slice::<f32>(Section::InvNorms)?,
+        ) {
+            (Some(rows), Some(norms)) => Some(EmbeddingView::new_unchecked(
+                self.embedding_dim(),
+                rows,
+                norms,
+            )),
+            _ => None,
+        };
         let csr = |[o, t, w]: [Section; 3]| -> Result<CsrView<'a>, StoreError> {
             Ok(CsrView::new_unchecked(
                 self.required(o)?,
@@ -368,17 +436,56 @@ impl<'a> AxgFile<'a> {
                 self.required(w)?,
             ))
         };
-        Ok(GraphView::new_unchecked(
+        let graph = GraphView::new_unchecked(
             csr([
                 Section::OutOffsets,
                 Section::OutTargets,
                 Section::OutWeights,
             ])?,
             csr([Section::InOffsets, Section::InTargets, Section::InWeights])?,
-        ))
+        );
+        Ok((graph, embeddings))
     }
 
-    fn check_structure(&self) -> Result<GraphView<'a>, StoreError> {
+    /// The embedding rows, validated (`None` if the file has none).
+    fn embedding_view(&self) -> Result<Option<EmbeddingView<'a>>, StoreError> {
+        let (Some(rows), Some(norms)) = (
+            self.slice::<f32>(Section::Embeddings)?,
+            self.slice::<f32>(Section::InvNorms)?,
+        ) else {
+            return Ok(None);
+        };
+        let dim = self.embedding_dim();
+        EmbeddingView::new(dim, rows, norms)
+            .map(Some)
+            .map_err(|error| {
+                let at = |s: Section, index: usize| {
+                    self.entry(s).map_or(0, |e| e.offset) + index as u64 * s.element_size()
+                };
+                let stride = self.header.stride() as usize;
+                let (section, offset) = match error {
+                    EmbeddingError::NonFinite { row, col }
+                    | EmbeddingError::Padding { row, col } => (
+                        Section::Embeddings,
+                        at(Section::Embeddings, row * stride + col),
+                    ),
+                    EmbeddingError::InvNorm { row } => {
+                        (Section::InvNorms, at(Section::InvNorms, row))
+                    }
+                    _ => (Section::Embeddings, at(Section::Embeddings, 0)),
+                };
+                if error == EmbeddingError::Misaligned {
+                    return StoreError::Misaligned { section, offset };
+                }
+                StoreError::Embeddings {
+                    section,
+                    offset,
+                    error,
+                }
+            })
+    }
+
+    fn check_structure(&self) -> Result<(GraphView<'a>, Option<EmbeddingView<'a>>), StoreError> {
         let out = self.csr([
             Section::OutOffsets,
             Section::OutTargets,
@@ -390,11 +497,12 @@ impl<'a> AxgFile<'a> {
         self.slice::<Node>(Section::Nodes)?;
         self.slice::<u64>(Section::IdMap)?;
         self.slice::<u64>(Section::BlockChecksums)?;
-        GraphView::new(out, inc).map_err(|error| StoreError::Structure {
+        let graph = GraphView::new(out, inc).map_err(|error| StoreError::Structure {
             section: Section::InOffsets,
             offset: self.entry(Section::InOffsets).map_or(0, |e| e.offset),
             error,
-        })
+        })?;
+        Ok((graph, self.embedding_view()?))
     }
 
     /// Every block checksum, then every section checksum (over its
@@ -502,6 +610,7 @@ fn parse_header(bytes: &[u8]) -> Result<(Header, Vec<Entry>), StoreError> {
         nodes: u64_at(bytes, 24),
         edges: u64_at(bytes, 32),
         file_len: u64_at(bytes, 56),
+        dim: u32_at(bytes, DIM_AT),
     };
     let bad = |field, offset, expected| {
         Err(StoreError::BadHeader {
@@ -511,7 +620,18 @@ fn parse_header(bytes: &[u8]) -> Result<(Header, Vec<Entry>), StoreError> {
         })
     };
     if header.flags & !flags::KNOWN != 0 {
-        return bad("flags", 16, "only the flags of format 1.0 (nodes, id map)");
+        return bad(
+            "flags",
+            16,
+            "only the flags of format 1.0 (nodes, id map, embeddings)",
+        );
+    }
+    if (header.dim != 0) != (header.flags & flags::EMBEDDINGS != 0) {
+        return bad(
+            "embedding_dim",
+            DIM_AT as u64,
+            "at least 1 with embeddings (flag bit 2), 0 without",
+        );
     }
     if header.nodes > u64::from(crate::graph::MAX_NODES) {
         return bad("node_count", 24, "at most 4294967295 nodes");
@@ -611,7 +731,8 @@ fn check_entry(e: &Entry, header: &Header, len: u64) -> Result<(), StoreError> {
         Section::OutTargets | Section::OutWeights | Section::InTargets | Section::InWeights => {
             Some(header.edges)
         }
-        Section::Nodes | Section::IdMap => Some(header.nodes),
+        Section::Nodes | Section::IdMap | Section::InvNorms => Some(header.nodes),
+        Section::Embeddings => Some(header.nodes.saturating_mul(header.stride())),
         Section::Header | Section::BlockChecksums => None,
     };
     if let Some(n) = elements {
@@ -627,13 +748,14 @@ fn check_entry(e: &Entry, header: &Header, len: u64) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// What a file holds: the graph, and optionally node records and the
-/// caller's original ids.
+/// What a file holds: the graph, and optionally node records, the
+/// caller's original ids and embeddings.
 #[derive(Debug, Clone, Copy)]
 pub struct Contents<'a> {
     graph: GraphView<'a>,
     nodes: Option<&'a [Node]>,
     id_map: Option<&'a [u64]>,
+    embeddings: Option<EmbeddingView<'a>>,
 }
 
 impl<'a> Contents<'a> {
@@ -643,6 +765,7 @@ impl<'a> Contents<'a> {
             graph: graph.into(),
             nodes: None,
             id_map: None,
+            embeddings: None,
         }
     }
 
@@ -660,6 +783,28 @@ impl<'a> Contents<'a> {
         self.sized(Section::IdMap, ids.len())?;
         Ok(Contents {
             id_map: Some(ids),
+            ..self
+        })
+    }
+
+    /// With embeddings, one row per node (an `&EmbeddingMatrix` or any
+    /// [`EmbeddingView`]). A dimension above `u32::MAX` (the header's
+    /// field) is refused as [`EmbeddingError::TooLarge`].
+    pub fn with_embeddings(
+        self,
+        embeddings: impl Into<EmbeddingView<'a>>,
+    ) -> Result<Contents<'a>, StoreError> {
+        let embeddings = embeddings.into();
+        if u32::try_from(embeddings.dim()).is_err() {
+            return Err(StoreError::Embeddings {
+                section: Section::Embeddings,
+                offset: 0,
+                error: EmbeddingError::TooLarge,
+            });
+        }
+        self.sized(Section::InvNorms, embeddings.rows())?;
+        Ok(Contents {
+            embeddings: Some(embeddings),
             ..self
         })
     }
@@ -693,6 +838,13 @@ impl<'a> Contents<'a> {
         if let Some(ids) = self.id_map {
             all.push((Section::IdMap, bytemuck::cast_slice(ids)));
         }
+        if let Some(e) = self.embeddings {
+            all.push((
+                Section::Embeddings,
+                bytemuck::cast_slice(e.as_padded_slice()),
+            ));
+            all.push((Section::InvNorms, bytemuck::cast_slice(e.inv_norms())));
+        }
         all
     }
 
@@ -704,6 +856,9 @@ impl<'a> Contents<'a> {
         }
         if self.id_map.is_some() {
             flags |= flags::ID_MAP;
+        }
+        if self.embeddings.is_some() {
+            flags |= flags::EMBEDDINGS;
         }
         flags
     }
@@ -732,6 +887,10 @@ impl<'a> Contents<'a> {
             self.graph.edge_count() as u64,
             &lens,
         );
+        if let Some(e) = self.embeddings {
+            // `with_embeddings` checked that the dimension fits.
+            plan.set_embedding_dim(e.dim() as u32);
+        }
         let blocks: Vec<u64> = sections
             .iter()
             .flat_map(|&(_, bytes)| bytes.chunks(BLOCK_LEN as usize).map(xxh3_64))
@@ -806,9 +965,16 @@ impl Plan {
                 nodes,
                 edges,
                 file_len: at + blocks * 8,
+                dim: 0,
             },
             entries,
         }
+    }
+
+    /// Sets the header's embedding dimension (0, no embeddings, unless
+    /// set; a file with the embedding sections needs it).
+    pub(crate) fn set_embedding_dim(&mut self, dim: u32) {
+        self.header.dim = dim;
     }
 
     /// The entries, in file order (the block checksums last).
@@ -843,6 +1009,7 @@ impl Plan {
         page[16..24].copy_from_slice(&self.header.flags.to_le_bytes());
         page[24..32].copy_from_slice(&self.header.nodes.to_le_bytes());
         page[32..40].copy_from_slice(&self.header.edges.to_le_bytes());
+        page[DIM_AT..DIM_AT + 4].copy_from_slice(&self.header.dim.to_le_bytes());
         page[52..56].copy_from_slice(&(self.entries.len() as u32).to_le_bytes());
         page[56..64].copy_from_slice(&self.header.file_len.to_le_bytes());
         for (i, e) in self.entries.iter().enumerate() {
