@@ -61,6 +61,66 @@ impl Csr {
     }
 }
 
+/// The row checks of [`CsrView::new`] on the rows of nodes `first_node..`
+/// (a whole graph, or a chunk of a file's rows): `offsets` non-decreasing
+/// (starting anywhere: they index a larger edge array, whose slice
+/// `offsets[0]..offsets[last]` is `targets` and `weights`), every target
+/// below `node_count`, every weight in `(0, 1]`. Edge and node numbers in
+/// the errors are the larger graph's.
+pub(crate) fn check_rows(
+    first_node: u32,
+    offsets: &[u64],
+    targets: &[u32],
+    weights: &[f32],
+    node_count: usize,
+) -> Result<(), GraphError> {
+    let malformed = |reason| Err(GraphError::MalformedCsr { reason });
+    if weights.len() != targets.len() {
+        return malformed("targets and weights differ in length");
+    }
+    let (Some(&first), Some(&last)) = (offsets.first(), offsets.last()) else {
+        return malformed("offsets must not be empty");
+    };
+    // Branch-free reductions (they vectorise; a file's arrays can be
+    // hundreds of megabytes), then the first offender, only if any.
+    let monotone = offsets.windows(2).fold(true, |ok, w| ok & (w[0] <= w[1]));
+    if !monotone {
+        return malformed("offsets must not decrease");
+    }
+    if last - first != targets.len() as u64 {
+        return malformed("last offset must equal the number of targets");
+    }
+    let max_target = targets.iter().fold(0u32, |m, &t| m.max(t));
+    let weights_ok = weights
+        .iter()
+        .fold(true, |ok, &w| ok & (w > 0.0) & (w <= 1.0));
+    if (!targets.is_empty() && max_target as usize >= node_count) || !weights_ok {
+        let bad_target = targets.iter().position(|&t| t as usize >= node_count);
+        let bad_weight = weights.iter().position(|&w| !(w > 0.0 && w <= 1.0));
+        // The first offending edge, its target checked before its weight.
+        let e = bad_target
+            .unwrap_or(usize::MAX)
+            .min(bad_weight.unwrap_or(usize::MAX));
+        let (dst, weight) = (targets[e], weights[e]);
+        let edge = first as usize + e;
+        if Some(e) == bad_target {
+            return Err(GraphError::NodeOutOfRange {
+                edge,
+                node: dst,
+                node_count: node_count as u64,
+            });
+        }
+        let row = offsets.partition_point(|&o| o <= edge as u64) - 1;
+        return Err(GraphError::InvalidWeight {
+            edge,
+            src: first_node + row as u32,
+            dst,
+            weight,
+        });
+    }
+    Ok(())
+}
+
 /// A borrowed CSR adjacency: what the kernels read.
 ///
 /// Invariants (checked by [`CsrView::new`], guaranteed for views of a
@@ -97,39 +157,7 @@ impl<'a> CsrView<'a> {
         if weights.len() != targets.len() {
             return malformed("targets and weights differ in length");
         }
-        // Branch-free reductions (they vectorise; a file's arrays can be
-        // hundreds of megabytes), then the first offender, only if any.
-        let monotone = offsets.windows(2).fold(true, |ok, w| ok & (w[0] <= w[1]));
-        if !monotone {
-            return malformed("offsets must not decrease");
-        }
-        let max_target = targets.iter().fold(0u32, |m, &t| m.max(t));
-        let weights_ok = weights
-            .iter()
-            .fold(true, |ok, &w| ok & (w > 0.0) & (w <= 1.0));
-        if (!targets.is_empty() && max_target as usize >= node_count) || !weights_ok {
-            let bad_target = targets.iter().position(|&t| t as usize >= node_count);
-            let bad_weight = weights.iter().position(|&w| !(w > 0.0 && w <= 1.0));
-            // The first offending edge, its target checked before its weight.
-            let e = bad_target
-                .unwrap_or(usize::MAX)
-                .min(bad_weight.unwrap_or(usize::MAX));
-            let (dst, weight) = (targets[e], weights[e]);
-            if Some(e) == bad_target {
-                return Err(GraphError::NodeOutOfRange {
-                    edge: e,
-                    node: dst,
-                    node_count: node_count as u64,
-                });
-            }
-            let src = offsets.partition_point(|&o| o <= e as u64) - 1;
-            return Err(GraphError::InvalidWeight {
-                edge: e,
-                src: src as u32,
-                dst,
-                weight,
-            });
-        }
+        check_rows(0, offsets, targets, weights, node_count)?;
         Ok(CsrView {
             offsets,
             targets,

@@ -94,6 +94,15 @@ pub enum StoreError {
         /// What the graph checks found.
         error: GraphError,
     },
+    /// A memory budget too small for the work asked: a chunked pass whose
+    /// single largest row (one node's bytes of every section carried, with
+    /// the pass's fixed needs) exceeds the whole budget.
+    BudgetTooSmall {
+        /// Bytes the work needs at least.
+        needed: u64,
+        /// The budget given, in bytes.
+        budget: u64,
+    },
     /// The caller's [`Progress`](super::Progress) observer cancelled the
     /// operation; nothing it created is left behind.
     Cancelled {
@@ -167,6 +176,10 @@ impl fmt::Display for StoreError {
                 offset,
                 error,
             } => write!(f, "{section} at byte {offset}: {error}"),
+            StoreError::BudgetTooSmall { needed, budget } => write!(
+                f,
+                "a memory budget of {budget} bytes is too small: {needed} bytes needed"
+            ),
             StoreError::Cancelled { phase } => write!(f, "cancelled during the {phase} phase"),
             #[cfg(feature = "std")]
             StoreError::Io { path, kind } => write!(f, "{path}: I/O error: {kind}"),

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use super::{AxgFile, Contents, StoreError, Verify};
 use crate::layout::AlignedBuf;
 
-fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+pub(super) fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
     move |e| StoreError::Io {
         path: path.display().to_string(),
         kind: e.kind(),

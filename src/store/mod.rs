@@ -14,7 +14,8 @@
 //! - With `std`: [`write_file`] writes crash-safely (temporary file, fsync,
 //!   rename, fsync of the directory); [`AxgStore::read`] reads a file into
 //!   memory, [`AxgStore::map`] maps it (`unsafe`: the file must not change
-//!   while mapped).
+//!   while mapped); [`Chunks`] passes over a file larger than memory,
+//!   chunk by chunk, within a memory budget.
 //!
 //! Bad bytes are a typed [`StoreError`] naming the section and the byte
 //! offset, never a panic: a newer major version, a foreign byte order, a
@@ -72,12 +73,17 @@
 //! A reader that touches only part of a large section can check just the
 //! blocks it reads.
 
+#[cfg(feature = "store")]
+mod chunks;
 mod error;
 #[cfg(feature = "store")]
 mod file;
 mod format;
 mod progress;
 
+#[cfg(feature = "store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "store")))]
+pub use chunks::{Carry, Chunk, ChunkRows, Chunks};
 pub use error::StoreError;
 #[cfg(feature = "store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
