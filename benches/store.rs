@@ -7,6 +7,13 @@
 //!   `structure` is the part of `full` that is not hashing.
 //! - `store/rmat20_query_std/{mapped,memory}`: 16 `query_std` queries on the
 //!   memory-mapped file's graph and on the in-memory graph.
+//! - `store/scan_rmat22/{chunked,read}`: a whole-file chunked pass over
+//!   R-MAT scale 22's file (about 1.1 GB; both edge directions, every row's
+//!   weights summed, a 64 MiB budget, structure checked) against probe
+//!   `read`, a plain sequential read of the same file into a reused buffer
+//!   of 64 MiB; warm page cache both, throughput in bytes (the sections
+//!   carried; the file). The file is generated once and kept in the
+//!   temporary directory (`axonal-bench-scan-rmat22.axg`).
 
 mod common;
 
@@ -14,7 +21,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use axonal::spread::{Seed, SpreadParams, Spreader};
-use axonal::store::{self, AxgFile, AxgStore, Contents, Verify};
+use axonal::store::{self, AxgFile, AxgStore, Carry, Chunks, Contents, Verify};
 use criterion::{Criterion, Throughput, criterion_group};
 
 /// `rmat20` (degree-reordered) written to a temporary `.axg` file, removed
@@ -110,5 +117,77 @@ fn rmat20_query_std(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, open, rmat20_query_std);
+/// R-MAT scale 22's file (Graph500 parameters), made once and kept in the
+/// temporary directory for later runs.
+fn rmat22_file() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join("axonal-bench-scan-rmat22.axg");
+    if Chunks::open(&path, 1 << 20, Carry::new(), Verify::Structure).is_err() {
+        eprintln!("writing {} (once)", path.display());
+        let graph = axonal::graph::generate::Rmat::graph500(22).generate();
+        store::write_file(&path, &Contents::new(&graph))
+            .expect("the temporary directory is writable");
+    }
+    path
+}
+
+/// A whole-file chunked pass: every row's weights summed, both directions;
+/// the sum of the sums (so nothing is optimised away).
+fn chunked_pass(path: &std::path::Path, budget: usize) -> f64 {
+    let carry = Carry::new().out_edges().in_edges();
+    let mut chunks = Chunks::open(path, budget, carry, Verify::Structure).expect("a valid file");
+    let mut total = 0.0f64;
+    while let Some(chunk) = chunks.next_chunk(&mut ()) {
+        let chunk = chunk.expect("a valid file");
+        for rows in [chunk.out_edges(), chunk.in_edges()].into_iter().flatten() {
+            for (_, _, weights) in rows.rows() {
+                total += f64::from(weights.iter().sum::<f32>());
+            }
+        }
+    }
+    total
+}
+
+/// A plain sequential read of the whole file into `buf`, reused.
+fn plain_read(path: &std::path::Path, buf: &mut [u8]) -> u64 {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).expect("a readable file");
+    let (mut bytes, mut last) = (0u64, 0u8);
+    loop {
+        let n = file.read(buf).expect("a readable file");
+        if n == 0 {
+            return bytes + u64::from(last);
+        }
+        bytes += n as u64;
+        last = buf[n - 1];
+    }
+}
+
+fn scan_rmat22(c: &mut Criterion) {
+    const BUDGET: usize = 64 << 20;
+    let path = rmat22_file();
+    let file_len = std::fs::metadata(&path).expect("just written").len();
+    let carried = {
+        let chunks = Chunks::open(&path, BUDGET, Carry::new(), Verify::Structure).unwrap();
+        let (n, m) = (chunks.node_count() as u64, chunks.edge_count() as u64);
+        2 * (8 * (n + 1) + 8 * m)
+    };
+    let mut buf = vec![0u8; BUDGET];
+    // Warm the page cache.
+    black_box(plain_read(&path, &mut buf));
+    let mut group = c.benchmark_group("store/scan_rmat22");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    group.throughput(Throughput::Bytes(carried));
+    group.bench_function("chunked", |b| {
+        b.iter(|| black_box(chunked_pass(black_box(&path), BUDGET)))
+    });
+    group.throughput(Throughput::Bytes(file_len));
+    group.bench_function("read", |b| {
+        b.iter(|| black_box(plain_read(black_box(&path), &mut buf)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, open, rmat20_query_std, scan_rmat22);
 common::bench_main!(benches);

@@ -268,6 +268,9 @@ fn section_start(path: &Path, section: Section) -> u64 {
         .unwrap()
 }
 
+/// Whether a graph error is the one a corruption should cause.
+type Expected = fn(&GraphError) -> bool;
+
 #[test]
 #[cfg_attr(miri, ignore = "files and threads")]
 fn corruption_is_a_typed_error_at_its_chunk() {
@@ -279,7 +282,7 @@ fn corruption_is_a_typed_error_at_its_chunk() {
         .offsets()
         .partition_point(|&o| o <= edge as u64) as u32
         - 1;
-    let cases: [(Section, [u8; 4], fn(&GraphError) -> bool); 3] = [
+    let cases: [(Section, [u8; 4], Expected); 3] = [
         (Section::OutTargets, u32::MAX.to_le_bytes(), |e| {
             matches!(e, GraphError::NodeOutOfRange { node: u32::MAX, .. })
         }),
