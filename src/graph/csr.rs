@@ -61,6 +61,44 @@ impl Csr {
     }
 }
 
+/// Whether every target is below `node_count` and every weight in
+/// `(0, 1]`: the edge checks of [`check_rows`] without locating an
+/// offender, as branch-free reductions (they vectorise; a file's arrays can
+/// be hundreds of megabytes, and a reader can check them piece by piece
+/// while they are in cache). With AVX2 where the CPU has it: the baseline
+/// x86-64 build has no unsigned 32-bit maximum.
+#[inline]
+pub(crate) fn edges_valid(targets: &[u32], weights: &[f32], node_count: usize) -> bool {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    if crate::simd::Backend::Avx2Fma.is_available() {
+        // SAFETY: the CPU has AVX2 (checked just above), the only
+        // requirement of a `target_feature` function.
+        return unsafe { edges_valid_avx2(targets, weights, node_count) };
+    }
+    edges_valid_portable(targets, weights, node_count)
+}
+
+/// [`edges_valid`] compiled for AVX2.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "avx2")]
+fn edges_valid_avx2(targets: &[u32], weights: &[f32], node_count: usize) -> bool {
+    edges_valid_portable(targets, weights, node_count)
+}
+
+/// [`edges_valid`] for the build's baseline (inlined into the AVX2 copy).
+#[inline(always)]
+fn edges_valid_portable(targets: &[u32], weights: &[f32], node_count: usize) -> bool {
+    let max_target = targets.iter().fold(0u32, |m, &t| m.max(t));
+    // `w` is in `(0, 1]` exactly when its bits are in `1..=1.0f32.to_bits()`
+    // (positive floats order as their bits; zeros, negatives and NaNs fall
+    // outside): one integer maximum, like the targets'.
+    let max_weight = weights
+        .iter()
+        .fold(0u32, |m, &w| m.max(w.to_bits().wrapping_sub(1)));
+    (targets.is_empty() || (max_target as usize) < node_count)
+        && (weights.is_empty() || max_weight < 1.0f32.to_bits())
+}
+
 /// The row checks of [`CsrView::new`] on the rows of nodes `first_node..`
 /// (a whole graph, or a chunk of a file's rows): `offsets` non-decreasing
 /// (starting anywhere: they index a larger edge array, whose slice
@@ -81,8 +119,7 @@ pub(crate) fn check_rows(
     let (Some(&first), Some(&last)) = (offsets.first(), offsets.last()) else {
         return malformed("offsets must not be empty");
     };
-    // Branch-free reductions (they vectorise; a file's arrays can be
-    // hundreds of megabytes), then the first offender, only if any.
+    // Branch-free reductions, then the first offender, only if any.
     let monotone = offsets.windows(2).fold(true, |ok, w| ok & (w[0] <= w[1]));
     if !monotone {
         return malformed("offsets must not decrease");
@@ -90,11 +127,7 @@ pub(crate) fn check_rows(
     if last - first != targets.len() as u64 {
         return malformed("last offset must equal the number of targets");
     }
-    let max_target = targets.iter().fold(0u32, |m, &t| m.max(t));
-    let weights_ok = weights
-        .iter()
-        .fold(true, |ok, &w| ok & (w > 0.0) & (w <= 1.0));
-    if (!targets.is_empty() && max_target as usize >= node_count) || !weights_ok {
+    if !edges_valid(targets, weights, node_count) {
         let bad_target = targets.iter().position(|&t| t as usize >= node_count);
         let bad_weight = weights.iter().position(|&w| !(w > 0.0 && w <= 1.0));
         // The first offending edge, its target checked before its weight.

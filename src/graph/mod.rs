@@ -21,8 +21,8 @@ pub mod io;
 mod reorder;
 
 pub use builder::{Edge, GraphBuilder};
-#[cfg(feature = "store")]
-pub(crate) use csr::check_rows;
 pub use csr::{CsrView, Graph, GraphView, MAX_NODES};
+#[cfg(feature = "store")]
+pub(crate) use csr::{check_rows, edges_valid};
 pub use error::{GraphError, ParseError, ParseErrorKind};
 pub use reorder::{Ordering, Permutation};

@@ -261,6 +261,7 @@ pub(crate) fn check_dense_hop(
 
 /// One dense-hop row: the activation that in-edges `sources`/`weights`
 /// bring from `x` (exactly what [`dense_hop`] computes for the row).
+#[cfg(feature = "store")]
 #[inline]
 pub(crate) fn dense_hop_row(sources: &[u32], weights: &[f32], x: &[f32]) -> f32 {
     units_to_activation(row_units_scalar(sources, weights, x, SCALE))

@@ -11,42 +11,7 @@
 //! thread reads and checks the next (double buffering); a finished chunk's
 //! buffer goes back to the reader for the chunk after.
 //!
-//! Chunk sizes adapt to the rows: a chunk holds as many consecutive nodes as
-//! fit half the budget with the bytes of everything it carries ([`Carry`]:
-//! out-edges, in-edges, per-node sections such as the node records). A node
-//! whose row alone exceeds half the budget gets a chunk of its own (read
-//! while no other chunk is held, in one buffer of up to the whole budget); a
-//! row beyond the whole budget is [`StoreError::BudgetTooSmall`].
-//!
-//! What a chunk hands out is checked as [`AxgFile::parse`](super::AxgFile::parse)
-//! checks a whole file: the header page with the same code, and each chunk's
-//! rows with the graph's row checks (offsets that do not decrease and stay
-//! within the edge count, targets below the node count, weights in
-//! `(0, 1]`), before the caller sees them. With [`Verify::Full`] the block
-//! checksums of every block a chunk touches are checked too, before the
-//! chunk is handed out.
-//!
-//! ```
-//! use axonal::graph::generate;
-//! use axonal::store::{self, Carry, Chunks, Contents, Verify};
-//!
-//! let graph = generate::barabasi_albert(2_000, 3, 7);
-//! let path = std::env::temp_dir().join(format!("axonal-chunks-doc-{}.axg", std::process::id()));
-//! store::write_file(&path, &Contents::new(&graph))?;
-//! // Sum every node's out-edge weights, 16 KiB at a time.
-//! let mut sums = vec![0.0f32; graph.node_count()];
-//! let mut chunks = Chunks::open(&path, 16 << 10, Carry::new().out_edges(), Verify::Full)?;
-//! while let Some(chunk) = chunks.next_chunk(&mut ()) {
-//!     let rows = chunk?.out_edges().expect("carried");
-//!     for (v, _, weights) in rows.rows() {
-//!         sums[v as usize] = weights.iter().sum();
-//!     }
-//! }
-//! let (_, w) = graph.out_edges().neighbors(0);
-//! assert_eq!(sums[0], w.iter().sum::<f32>());
-//! # std::fs::remove_file(&path)?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! [`Chunks`] says how chunks are sized and checked.
 
 use std::fs::File;
 use std::ops::Range;
@@ -62,7 +27,7 @@ use super::file::io;
 use super::format::{BLOCK_LEN, Entry, HEADER_LEN, Header, parse_header_page, structure_error};
 use super::progress::{self, Phase, Progress, ProgressReport};
 use super::{Section, StoreError, Verify};
-use crate::graph::{GraphError, check_rows};
+use crate::graph::{GraphError, check_rows, edges_valid};
 use crate::layout::{AlignedBuf, Node};
 use crate::spread::SpreadError;
 
@@ -79,6 +44,17 @@ const OUT: [Section; 3] = [
 ];
 /// The in-edge sections: offsets, sources, weights.
 const IN: [Section; 3] = [Section::InOffsets, Section::InTargets, Section::InWeights];
+
+/// Edges read and checked at a time (their targets and weights: 512 KiB,
+/// which stay in a core's cache between the read and the check).
+const PIECE_EDGES: usize = 64 << 10;
+
+/// The most bytes of a chunk buffer, whatever the budget (a row larger
+/// than this gets a buffer of its own, up to the budget): a chunk the
+/// reader has just written is still in the caches when the caller reads
+/// it, and a larger one gains nothing (the per-chunk costs are a few
+/// system calls).
+const MAX_SHARE: usize = 8 << 20;
 
 /// Regions of a chunk's buffer start on this boundary (the node records'
 /// alignment).
@@ -189,13 +165,59 @@ struct Filled {
 
 /// A pass over an `.axg` file in node-range chunks that fit a memory
 /// budget: [`next_chunk`](Chunks::next_chunk) hands out each chunk in node
-/// order, every node in exactly one chunk. See the [module docs](self).
+/// order, every node in exactly one chunk.
+///
+/// Unlike a memory map, whose resident pages are the kernel's choice, a pass
+/// reads with positioned reads (`pread`) into two reusable buffers that
+/// together fit the budget: the memory it adds is those buffers. While the
+/// caller works on one chunk, a background thread reads and checks the next
+/// (double buffering); a finished chunk's buffer goes back to the reader.
+///
+/// Chunk sizes adapt to the rows: a chunk holds as many consecutive nodes
+/// as fit a buffer (half the budget, at most 8 MiB) with the bytes of
+/// everything it carries ([`Carry`]: out-edges, in-edges, per-node sections
+/// such as the node records). A node whose row alone exceeds a buffer gets
+/// a chunk of its own (read while no other chunk is held, in one buffer of
+/// up to the whole budget); a row beyond the whole budget is
+/// [`StoreError::BudgetTooSmall`].
+///
+/// What a chunk hands out is checked as [`AxgFile::parse`](super::AxgFile::parse)
+/// checks a whole file: the header page with the same code, and each chunk's
+/// rows with the graph's row checks (offsets that do not decrease and stay
+/// within the edge count, targets below the node count, weights in
+/// `(0, 1]`), before the caller sees them. With [`Verify::Full`] the block
+/// checksums of every block a chunk touches are checked too, before the
+/// chunk is handed out.
+///
+/// ```
+/// use axonal::graph::generate;
+/// use axonal::store::{self, Carry, Chunks, Contents, Verify};
+///
+/// let graph = generate::barabasi_albert(2_000, 3, 7);
+/// let path = std::env::temp_dir().join(format!("axonal-chunks-doc-{}.axg", std::process::id()));
+/// store::write_file(&path, &Contents::new(&graph))?;
+/// // Sum every node's out-edge weights, 16 KiB at a time.
+/// let mut sums = vec![0.0f32; graph.node_count()];
+/// let mut chunks = Chunks::open(&path, 16 << 10, Carry::new().out_edges(), Verify::Full)?;
+/// while let Some(chunk) = chunks.next_chunk(&mut ()) {
+///     let rows = chunk?.out_edges().expect("carried");
+///     for (v, _, weights) in rows.rows() {
+///         sums[v as usize] = weights.iter().sum();
+///     }
+/// }
+/// let (_, w) = graph.out_edges().neighbors(0);
+/// assert_eq!(sums[0], w.iter().sum::<f32>());
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// The memory it adds is at most the budget: two chunk buffers of half of
-/// it each (the one the caller holds and the one being read ahead), with
-/// [`Verify::Full`] the block checksum table and a buffer of a sixteenth
-/// of the budget (at most 64 KiB) carved out of it first. Dropping it (or a cancellation, or an error) stops
-/// and joins the background reader.
+/// it each, at most 8 MiB (the one the caller holds and the one being read
+/// ahead; larger chunks gain nothing, smaller ones stay in the caches
+/// between the reader and the caller), with [`Verify::Full`] the block
+/// checksum table and a buffer of a sixteenth of the budget (at most
+/// 64 KiB) carved out of it first. Dropping it (or
+/// a cancellation, or an error) stops and joins the background reader.
 pub struct Chunks {
     path: String,
     header: Header,
@@ -294,7 +316,7 @@ impl Chunks {
             }
         }
         let whole = budget - reserved as usize;
-        let share = whole / 2 / REGION_ALIGN * REGION_ALIGN;
+        let share = (whole / 2).min(MAX_SHARE) / REGION_ALIGN * REGION_ALIGN;
         let total_bytes = directions
             .iter()
             .map(|[o, t, w]| o.len + t.len + w.len)
@@ -856,8 +878,8 @@ impl Reader {
                 Err(e) => return Some(Err(e)),
             }
         }
-        // Not even one node fits half the budget: one node, alone, in up
-        // to the whole budget.
+        // Not even one node fits a buffer: one node, alone, in up to the
+        // whole budget.
         let needed = match self.single_row_bytes(at) {
             Ok(needed) => needed,
             Err(e) => return Some(Err(e)),
@@ -965,36 +987,52 @@ impl Reader {
             let targets = end..end + 4 * edges;
             let weights = padded(targets.end)..padded(targets.end) + 4 * edges;
             end = padded(weights.end);
-            read_at(&self.file, &mut buf[targets.clone()], t.offset + e0 * 4).map_err(io(path))?;
-            read_at(&self.file, &mut buf[weights.clone()], w.offset + e0 * 4).map_err(io(path))?;
+            // Read and check piece by piece, each checked while in cache.
+            let mut edges_ok = true;
+            for piece in (0..edges).step_by(PIECE_EDGES) {
+                let piece = piece..(piece + PIECE_EDGES).min(edges);
+                let (t_at, w_at) = (
+                    targets.start + 4 * piece.start..targets.start + 4 * piece.end,
+                    weights.start + 4 * piece.start..weights.start + 4 * piece.end,
+                );
+                let from = (e0 + piece.start as u64) * 4;
+                read_at(&self.file, &mut buf[t_at.clone()], t.offset + from).map_err(io(path))?;
+                read_at(&self.file, &mut buf[w_at.clone()], w.offset + from).map_err(io(path))?;
+                edges_ok &= edges_valid(
+                    bytemuck::cast_slice(&buf[t_at]),
+                    bytemuck::cast_slice(&buf[w_at]),
+                    self.header.nodes as usize,
+                );
+            }
             if let Some(c) = &mut self.checksums {
+                let bytes = e0 * 4..e1 * 4;
                 c.check(
                     &self.file,
                     &self.path,
                     t,
-                    e0 * 4..e1 * 4,
+                    bytes.clone(),
                     &buf[targets.clone()],
                 )?;
-                c.check(
-                    &self.file,
-                    &self.path,
-                    w,
-                    e0 * 4..e1 * 4,
-                    &buf[weights.clone()],
-                )?;
+                c.check(&self.file, &self.path, w, bytes, &buf[weights.clone()])?;
             }
-            check_rows(
-                nodes.start,
-                bytemuck::cast_slice(&buf[used.clone()]),
-                bytemuck::cast_slice(&buf[targets.clone()]),
-                bytemuck::cast_slice(&buf[weights.clone()]),
-                self.header.nodes as usize,
-            )
-            .map_err(|error| {
-                structure_error(error, entries.map(|e| e.section), |s| {
+            // The offsets were checked with the window; the edges' first
+            // offender is found by the row checks, only if there is one.
+            if !edges_ok {
+                let error = check_rows(
+                    nodes.start,
+                    bytemuck::cast_slice(&buf[used.clone()]),
+                    bytemuck::cast_slice(&buf[targets.clone()]),
+                    bytemuck::cast_slice(&buf[weights.clone()]),
+                    self.header.nodes as usize,
+                )
+                .err()
+                .unwrap_or(GraphError::MalformedCsr {
+                    reason: "an edge out of range or weight outside (0, 1]",
+                });
+                return Err(structure_error(error, entries.map(|e| e.section), |s| {
                     section_start(entries, s)
-                })
-            })?;
+                }));
+            }
             if nodes.end as u64 == self.header.nodes && e1 != self.header.edges {
                 return Err(StoreError::Structure {
                     section: o.section,
