@@ -418,6 +418,40 @@ impl<'g> From<&'g Graph> for GraphView<'g> {
 mod tests {
     use super::*;
 
+    /// The integer range check of the weights is `0 < w <= 1` for every
+    /// kind of float, on every path (AVX2 where the CPU has it), and the
+    /// targets' bound is strict.
+    #[test]
+    fn edge_checks_agree_with_the_float_comparisons() {
+        let weights = [
+            0.0,
+            -0.0,
+            f32::MIN_POSITIVE,
+            f32::from_bits(1),
+            0.5,
+            1.0,
+            f32::from_bits(1.0f32.to_bits() + 1),
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            -f32::NAN,
+            -0.5,
+        ];
+        for w in weights {
+            // Long enough for the vector loops, the value last.
+            let mut ws = alloc::vec![0.25f32; 37];
+            ws[36] = w;
+            let want = w > 0.0 && w <= 1.0;
+            assert_eq!(edges_valid(&[0; 37], &ws, 1), want, "{w:?}");
+            assert_eq!(edges_valid_portable(&[0; 37], &ws, 1), want, "{w:?}");
+        }
+        let mut targets = [3u32; 37];
+        assert!(edges_valid(&targets, &[1.0; 37], 4));
+        targets[20] = 4;
+        assert!(!edges_valid(&targets, &[1.0; 37], 4));
+        assert!(edges_valid(&[], &[], 0));
+    }
+
     #[test]
     fn view_validation_names_the_bad_edge() {
         let off = [0u64, 2, 3];
