@@ -149,7 +149,6 @@ struct RowsAt {
 }
 
 /// A chunk read and checked by the background reader.
-#[derive(Debug)]
 struct Filled {
     buf: AlignedBuf<u8>,
     /// Nodes of the file.
@@ -161,6 +160,18 @@ struct Filled {
     per_node: Vec<(Section, usize, Range<usize>)>,
     /// Bytes of the file's sections this chunk covers (for progress).
     covered: u64,
+}
+
+/// Its layout, not its bytes (megabytes).
+impl core::fmt::Debug for Filled {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Chunk")
+            .field("nodes", &self.nodes)
+            .field("rows", &self.rows)
+            .field("per_node", &self.per_node)
+            .field("bytes", &self.buf.len())
+            .finish()
+    }
 }
 
 /// A pass over an `.axg` file in node-range chunks that fit a memory
