@@ -13,6 +13,13 @@
 //!   into an `.axg` file, and by the in-memory `GraphBuilder` into a graph;
 //!   throughput in edges read. (`examples/convert.rs rmat:22
 //!   --compare-memory` prints both builds' peak memory.)
+//! - `store/scan_rmat22/{chunked,read}`: a whole-file chunked pass over
+//!   R-MAT scale 22's file (about 1.1 GB; both edge directions, every
+//!   target and weight summed, a 64 MiB budget, structure checked) against probe
+//!   `read`, a plain sequential read of the same file into a reused buffer
+//!   of 64 MiB; warm page cache both, throughput in bytes (the sections
+//!   carried; the file). The file is generated once and kept in the
+//!   temporary directory (`axonal-bench-scan-rmat22.axg`).
 
 mod common;
 
@@ -22,7 +29,7 @@ use std::time::Duration;
 use axonal::graph::GraphBuilder;
 use axonal::graph::generate::Rmat;
 use axonal::spread::{Seed, SpreadParams, Spreader};
-use axonal::store::{self, AxgBuilder, AxgFile, AxgStore, Contents, Verify};
+use axonal::store::{self, AxgBuilder, AxgFile, AxgStore, Carry, Chunks, Contents, Verify};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
 
 /// `rmat20` (degree-reordered) written to a temporary `.axg` file, removed
@@ -150,5 +157,97 @@ fn build_rmat22(c: &mut Criterion) {
     let _ = std::fs::remove_file(&path);
 }
 
-criterion_group!(benches, open, rmat20_query_std, build_rmat22);
+/// R-MAT scale 22's file (Graph500 parameters), made once and kept in the
+/// temporary directory for later runs.
+fn rmat22_file() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join("axonal-bench-scan-rmat22.axg");
+    if Chunks::open(&path, 1 << 20, Carry::new(), Verify::Structure).is_err() {
+        eprintln!("writing {} (once)", path.display());
+        let graph = axonal::graph::generate::Rmat::graph500(22).generate();
+        store::write_file(&path, &Contents::new(&graph))
+            .expect("the temporary directory is writable");
+    }
+    path
+}
+
+/// A whole-file chunked pass touching every byte carried: each chunk's
+/// targets and weights summed (as words, in eight lanes: bandwidth, not an
+/// add chain, is the bound), both directions.
+fn chunked_pass(path: &std::path::Path, budget: usize) -> u64 {
+    let carry = Carry::new().out_edges().in_edges();
+    let mut chunks = Chunks::open(path, budget, carry, Verify::Structure).expect("a valid file");
+    let mut total = 0u64;
+    while let Some(chunk) = chunks.next_chunk(&mut ()) {
+        let chunk = chunk.expect("a valid file");
+        for rows in [chunk.out_edges(), chunk.in_edges()].into_iter().flatten() {
+            let weights: &[u32] = bytemuck::cast_slice(rows.weights());
+            total = total
+                .wrapping_add(sum_words(rows.targets()))
+                .wrapping_add(sum_words(weights))
+                .wrapping_add(rows.offsets().len() as u64);
+        }
+    }
+    total
+}
+
+/// The wrapping sum of `words`, in eight lanes.
+fn sum_words(words: &[u32]) -> u64 {
+    let mut lanes = [0u32; 8];
+    let exact = words.chunks_exact(8);
+    let tail = exact
+        .remainder()
+        .iter()
+        .fold(0u64, |a, &w| a + u64::from(w));
+    for c in exact {
+        for (lane, &w) in lanes.iter_mut().zip(c) {
+            *lane = lane.wrapping_add(w);
+        }
+    }
+    lanes.iter().fold(tail, |a, &l| a + u64::from(l))
+}
+
+/// A plain sequential read of the whole file into `buf`, reused, with the
+/// chunked pass's work on every byte (words summed in eight lanes).
+fn plain_read(path: &std::path::Path, buf: &mut [u8]) -> u64 {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).expect("a readable file");
+    let mut total = 0u64;
+    loop {
+        let n = file.read(buf).expect("a readable file");
+        if n == 0 {
+            return total;
+        }
+        let words: &[u32] = bytemuck::cast_slice(&buf[..n / 4 * 4]);
+        total = total.wrapping_add(sum_words(words));
+    }
+}
+
+fn scan_rmat22(c: &mut Criterion) {
+    const BUDGET: usize = 64 << 20;
+    let path = rmat22_file();
+    let file_len = std::fs::metadata(&path).expect("just written").len();
+    let carried = {
+        let chunks = Chunks::open(&path, BUDGET, Carry::new(), Verify::Structure).unwrap();
+        let (n, m) = (chunks.node_count() as u64, chunks.edge_count() as u64);
+        2 * (8 * (n + 1) + 8 * m)
+    };
+    let mut buf = axonal::layout::AlignedBuf::<u8>::zeroed(BUDGET);
+    // Warm the page cache.
+    black_box(plain_read(&path, &mut buf));
+    let mut group = c.benchmark_group("store/scan_rmat22");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    group.throughput(Throughput::Bytes(carried));
+    group.bench_function("chunked", |b| {
+        b.iter(|| black_box(chunked_pass(black_box(&path), BUDGET)))
+    });
+    group.throughput(Throughput::Bytes(file_len));
+    group.bench_function("read", |b| {
+        b.iter(|| black_box(plain_read(black_box(&path), &mut buf)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, open, rmat20_query_std, build_rmat22, scan_rmat22);
 common::bench_main!(benches);

@@ -22,5 +22,7 @@ mod reorder;
 
 pub use builder::{Edge, GraphBuilder};
 pub use csr::{CsrView, Graph, GraphView, MAX_NODES};
+#[cfg(feature = "store")]
+pub(crate) use csr::{check_rows, edges_valid};
 pub use error::{GraphError, ParseError, ParseErrorKind};
 pub use reorder::{Ordering, Permutation};

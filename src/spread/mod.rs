@@ -90,5 +90,7 @@ pub use parallel::{ConcurrentSpreader, ParallelSpreader, QueryJob};
 pub use params::{Decay, Fan, MAX_HOPS, SpreadParams, Threshold, TierConfidence};
 pub use pooled::{WorkspacePool, pool_results};
 pub use pull::dense_hop;
+#[cfg(feature = "store")]
+pub(crate) use pull::{check_dense_hop, dense_hop_row};
 pub use query::{Activation, HopPlan, Seed, SpreadStats, SpreaderConfig};
 pub use spreader::Spreader;

@@ -228,12 +228,26 @@ pub fn dense_hop<'g>(
 ) -> Result<(), SpreadError> {
     let graph = graph.into();
     let n = graph.node_count();
-    for len in [x.len(), out.len()] {
-        if len != n {
-            return Err(SpreadError::LengthMismatch {
-                expected: n,
-                found: len,
-            });
+    check_dense_hop(n, x, n, out)?;
+    // Scaling by a power of two is exact: the strength of `u` is `x[u]` in units.
+    out.fill(0.0);
+    pull(graph.in_edges(), 0..n as u32, x, SCALE, |v, sum| {
+        out[v as usize] = units_to_activation(sum);
+    });
+    Ok(())
+}
+
+/// The arguments of a dense hop over `nodes` nodes whose rows `rows` are
+/// computed: one `x` per node, each in `[0, 1]`, one `out` slot per row.
+pub(crate) fn check_dense_hop(
+    nodes: usize,
+    x: &[f32],
+    rows: usize,
+    out: &[f32],
+) -> Result<(), SpreadError> {
+    for (expected, found) in [(nodes, x.len()), (rows, out.len())] {
+        if expected != found {
+            return Err(SpreadError::LengthMismatch { expected, found });
         }
     }
     if let Some(index) = x.iter().position(|v| !(0.0..=1.0).contains(v)) {
@@ -242,14 +256,23 @@ pub fn dense_hop<'g>(
             value: x[index],
         });
     }
-    // Scaling by a power of two is exact: the strength of `u` is `x[u]` in units.
-    out.fill(0.0);
-    pull(graph.in_edges(), 0..n as u32, x, SCALE, |v, sum| {
-        // A node has fewer than 2^32 in-edges, so `sum < 2^62`: the signed
-        // conversion (one instruction, unlike `u64 as f64`) is exact in range.
-        out[v as usize] = (sum as i64 as f64 * UNIT) as f32;
-    });
     Ok(())
+}
+
+/// One dense-hop row: the activation that in-edges `sources`/`weights`
+/// bring from `x` (exactly what [`dense_hop`] computes for the row).
+#[cfg(feature = "store")]
+#[inline]
+pub(crate) fn dense_hop_row(sources: &[u32], weights: &[f32], x: &[f32]) -> f32 {
+    units_to_activation(row_units_scalar(sources, weights, x, SCALE))
+}
+
+/// A dense-hop row's fixed-point sum as activation.
+#[inline(always)]
+fn units_to_activation(sum: u64) -> f32 {
+    // A node has fewer than 2^32 in-edges, so `sum < 2^62`: the signed
+    // conversion (one instruction, unlike `u64 as f64`) is exact in range.
+    (sum as i64 as f64 * UNIT) as f32
 }
 
 #[cfg(test)]

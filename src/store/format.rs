@@ -390,24 +390,7 @@ impl<'a> AxgFile<'a> {
             self.required::<f32>(w)?,
         );
         CsrView::new(offsets, targets, weights).map_err(|error| {
-            let at = |s: Section, index: usize| {
-                self.entry(s).map_or(0, |e| e.offset) + index as u64 * s.element_size()
-            };
-            let offset = match error {
-                GraphError::NodeOutOfRange { edge, .. } => at(t, edge),
-                GraphError::InvalidWeight { edge, .. } => at(w, edge),
-                _ => at(o, 0),
-            };
-            let section = match error {
-                GraphError::NodeOutOfRange { .. } => t,
-                GraphError::InvalidWeight { .. } => w,
-                _ => o,
-            };
-            StoreError::Structure {
-                section,
-                offset,
-                error,
-            }
+            structure_error(error, sections, |s| self.entry(s).map_or(0, |e| e.offset))
         })
     }
 
@@ -561,6 +544,28 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
 }
 
+/// What the row checks of one direction's `[offsets, targets, weights]`
+/// found, as a [`StoreError::Structure`] naming the section and the file
+/// offset of the offending value (`start(section)`: where a section starts
+/// in the file; edge numbers are the whole section's).
+pub(crate) fn structure_error(
+    error: GraphError,
+    [o, t, w]: [Section; 3],
+    start: impl Fn(Section) -> u64,
+) -> StoreError {
+    let at = |s: Section, index: usize| start(s) + index as u64 * s.element_size();
+    let (section, offset) = match error {
+        GraphError::NodeOutOfRange { edge, .. } => (t, at(t, edge)),
+        GraphError::InvalidWeight { edge, .. } => (w, at(w, edge)),
+        _ => (o, at(o, 0)),
+    };
+    StoreError::Structure {
+        section,
+        offset,
+        error,
+    }
+}
+
 /// The header checksum: xxh3 of the header page with the checksum field
 /// zeroed.
 fn header_checksum(page: &[u8]) -> u64 {
@@ -572,7 +577,17 @@ fn header_checksum(page: &[u8]) -> u64 {
 
 /// Parses and checks the header and the section table against `bytes`.
 fn parse_header(bytes: &[u8]) -> Result<(Header, Vec<Entry>), StoreError> {
-    let len = bytes.len() as u64;
+    parse_header_page(bytes, bytes.len() as u64)
+}
+
+/// Parses and checks the header and the section table of a file of `len`
+/// bytes, of which `bytes` are the first (at least the header page, or the
+/// whole file if shorter): what a reader that does not hold the whole file
+/// checks before reading any section.
+pub(crate) fn parse_header_page(
+    bytes: &[u8],
+    len: u64,
+) -> Result<(Header, Vec<Entry>), StoreError> {
     if bytes.len() < 8 || bytes[..8] != MAGIC {
         return Err(StoreError::NotAxg);
     }

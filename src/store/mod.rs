@@ -19,7 +19,8 @@
 //! - With `std`: [`write_file`] writes crash-safely (temporary file, fsync,
 //!   rename, fsync of the directory); [`AxgStore::read`] reads a file into
 //!   memory, [`AxgStore::map`] maps it (`unsafe`: the file must not change
-//!   while mapped).
+//!   while mapped); [`Chunks`] passes over a file larger than memory,
+//!   chunk by chunk, within a memory budget.
 //!
 //! Bad bytes are a typed [`StoreError`] naming the section and the byte
 //! offset, never a panic: a newer major version, a foreign byte order, a
@@ -91,6 +92,8 @@
 
 #[cfg(feature = "store")]
 mod build;
+#[cfg(feature = "store")]
+mod chunks;
 mod error;
 #[cfg(feature = "store")]
 mod file;
@@ -100,6 +103,9 @@ mod progress;
 #[cfg(feature = "store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
 pub use build::{AxgBuilder, BuildSummary, IdMapping, MIN_BUDGET, WeightRule};
+#[cfg(feature = "store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "store")))]
+pub use chunks::{Carry, Chunk, ChunkRows, Chunks};
 pub use error::StoreError;
 #[cfg(feature = "store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
