@@ -480,3 +480,77 @@ fn progress_reaches_the_end_and_a_cancellation_stops_the_reader() {
     }
     assert!(chunks.next_chunk(&mut ()).is_none());
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "files and threads")]
+fn embedding_top_k_over_chunks_is_the_whole_scan() {
+    use axonal::layout::EmbeddingMatrix;
+    use axonal::simd::{Hit, Kernels, TopK};
+    let _serial = serial();
+    let g = generate::barabasi_albert(700, 3, 9);
+    let dim = 40;
+    let mut rng = generate::SplitMix64::new(4);
+    let flat: Vec<f32> = (0..g.node_count() * dim)
+        .map(|_| rng.next_f32() - 0.5)
+        .collect();
+    let matrix = EmbeddingMatrix::from_rows(dim, &flat).unwrap();
+    let file = Temp::new("embeddings");
+    let contents = Contents::new(&g).with_embeddings(&matrix).unwrap();
+    store::write_file(&file.0, &contents).unwrap();
+    let kernels = Kernels::best();
+    for k in [1, 10, 64] {
+        let query: Vec<f32> = (0..dim).map(|_| rng.next_f32() - 0.5).collect();
+        let mut want = TopK::new(k);
+        kernels.top_k_cosine(&query, &matrix, &mut want).unwrap();
+        let mut got = TopK::new(k);
+        // 48 KiB: many chunks of about a hundred rows.
+        let chunks = pass(
+            &file.0,
+            48 << 10,
+            Carry::new().embeddings(),
+            Verify::Full,
+            |c| {
+                assert_eq!(c.embeddings().unwrap().rows(), c.nodes().len());
+                assert!(c.top_k_cosine(kernels, &query, &mut got).unwrap());
+            },
+        )
+        .unwrap();
+        assert!(chunks > 4, "{chunks}");
+        let (mut a, mut b) = (Vec::<Hit>::new(), Vec::<Hit>::new());
+        want.drain_sorted(&mut a);
+        got.drain_sorted(&mut b);
+        assert_eq!(a, b, "k = {k}");
+    }
+
+    // A NaN in a stored row (patched in: a matrix refuses NaN): the chunk
+    // holding it is refused, naming the file's row and byte.
+    let bad_file = Temp::new("embeddings-nan");
+    let mut bytes = std::fs::read(&file.0).unwrap();
+    let at = {
+        let parsed = axonal::layout::AlignedBuf::from_slice(&bytes);
+        let file = store::AxgFile::parse(&parsed, Verify::Structure).unwrap();
+        let rows = file.embeddings().unwrap();
+        let start = rows.as_padded_slice().as_ptr() as usize - parsed.as_ptr() as usize;
+        start + (650 * rows.stride() + 7) * 4
+    };
+    bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&bad_file.0, &bytes).unwrap();
+    let err = pass(
+        &bad_file.0,
+        48 << 10,
+        Carry::new().embeddings(),
+        Verify::Structure,
+        |c| {
+            assert!(
+                c.nodes().end <= 650,
+                "a chunk holding row 650 was handed out"
+            );
+        },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Embeddings { section: Section::Embeddings, offset, .. } if offset == at as u64),
+        "{err}"
+    );
+    assert!(err.to_string().contains("row 650"), "{err}");
+}

@@ -133,10 +133,22 @@ impl Kernels {
         matrix: impl Into<EmbeddingView<'m>>,
         top: &mut TopK,
     ) -> Result<(), EmbeddingError> {
-        let matrix = matrix.into();
+        self.top_k_cosine_from(0, query, matrix.into(), top)
+    }
+
+    /// [`top_k_cosine`](Self::top_k_cosine) over rows that are nodes
+    /// `first_id..` of a larger matrix (a chunk of a file's rows): hits
+    /// carry the larger matrix's ids.
+    pub(crate) fn top_k_cosine_from(
+        self,
+        first_id: u32,
+        query: &[f32],
+        matrix: EmbeddingView<'_>,
+        top: &mut TopK,
+    ) -> Result<(), EmbeddingError> {
         check_query(query, matrix)?;
         let inv_q = self.inv_norm(query);
-        self.scan(query, matrix, top, |score, row| {
+        self.scan(first_id, query, matrix, top, |score, row| {
             score * inv_q * matrix.inv_norms()[row]
         });
         Ok(())
@@ -151,12 +163,14 @@ impl Kernels {
     ) -> Result<(), EmbeddingError> {
         let matrix = matrix.into();
         check_query(query, matrix)?;
-        self.scan(query, matrix, top, |score, _| score);
+        self.scan(0, query, matrix, top, |score, _| score);
         Ok(())
     }
 
+    /// Offers every row to `top` as id `first_id + row`.
     fn scan(
         self,
+        first_id: u32,
         query: &[f32],
         matrix: EmbeddingView<'_>,
         top: &mut TopK,
@@ -171,7 +185,7 @@ impl Kernels {
             let n = BLOCK.min(matrix.rows() - first);
             self.dot_rows(query, &data[first * stride..], stride, &mut scores[..n]);
             for (i, &s) in scores[..n].iter().enumerate() {
-                top.push((first + i) as u32, score(s, first + i));
+                top.push(first_id + (first + i) as u32, score(s, first + i));
             }
         }
     }

@@ -24,17 +24,25 @@ use std::thread::JoinHandle;
 use xxhash_rust::xxh3::{Xxh3Default, xxh3_64};
 
 use super::file::io;
-use super::format::{BLOCK_LEN, Entry, HEADER_LEN, Header, parse_header_page, structure_error};
+use super::format::{
+    BLOCK_LEN, Entry, HEADER_LEN, Header, embedding_error, parse_header_page, structure_error,
+};
 use super::progress::{self, Phase, Progress, ProgressReport};
 use super::{Section, StoreError, Verify};
 use crate::graph::{GraphError, check_rows, edges_valid};
-use crate::layout::{AlignedBuf, Node};
+use crate::layout::{AlignedBuf, EmbeddingError, EmbeddingView, Node};
+use crate::simd::{Kernels, TopK};
 use crate::spread::SpreadError;
 
 /// The sections a chunk can carry one row per node of, besides the edges
 /// (a row of each is `section length / node count` bytes). A new per-node
 /// section is one more entry here.
-const PER_NODE: [Section; 2] = [Section::Nodes, Section::IdMap];
+const PER_NODE: [Section; 4] = [
+    Section::Nodes,
+    Section::IdMap,
+    Section::Embeddings,
+    Section::InvNorms,
+];
 
 /// The out-edge sections: offsets, targets, weights.
 const OUT: [Section; 3] = [
@@ -108,7 +116,8 @@ impl Carry {
     }
 
     /// With each node's row of a per-node `section` ([`Section::Nodes`],
-    /// [`Section::IdMap`]); any other section is refused
+    /// [`Section::IdMap`], [`Section::Embeddings`], [`Section::InvNorms`]);
+    /// any other section is refused
     /// ([`StoreError::Sections`]).
     pub fn section(self, section: Section) -> Result<Carry, StoreError> {
         let i = PER_NODE
@@ -122,6 +131,21 @@ impl Carry {
             per_node: self.per_node | 1 << i,
             ..self
         })
+    }
+
+    /// With each node's embedding row and its inverse norm
+    /// ([`Chunk::embeddings`]): for scans over files larger than memory.
+    pub fn embeddings(self) -> Carry {
+        let both = [Section::Embeddings, Section::InvNorms];
+        let bits = PER_NODE
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| both.contains(s))
+            .fold(0, |bits, (i, _)| bits | 1 << i);
+        Carry {
+            per_node: self.per_node | bits,
+            ..self
+        }
     }
 
     /// The edge directions carried, as section triples.
@@ -151,6 +175,8 @@ struct RowsAt {
 /// A chunk read and checked by the background reader.
 struct Filled {
     buf: AlignedBuf<u8>,
+    /// The file's embedding dimension (0 without embeddings).
+    dim: usize,
     /// Nodes of the file.
     node_count: usize,
     nodes: Range<u32>,
@@ -489,6 +515,34 @@ impl<'c> Chunk<'c> {
     pub fn node_records(&self) -> Option<&'c [Node]> {
         self.section(Section::Nodes)
             .map(|(bytes, _)| bytemuck::cast_slice(bytes))
+    }
+
+    /// The chunk's nodes' embedding rows (row `i` is node
+    /// `nodes().start + i`), checked as [`EmbeddingView::new`] checks, if
+    /// carried ([`Carry::embeddings`]).
+    pub fn embeddings(&self) -> Option<EmbeddingView<'c>> {
+        let floats = |s| self.section(s).map(|(b, _)| bytemuck::cast_slice(b));
+        let (rows, norms) = (floats(Section::Embeddings)?, floats(Section::InvNorms)?);
+        // Checked when the chunk was read (`Reader::fill`).
+        Some(EmbeddingView::new_unchecked(self.filled.dim, rows, norms))
+    }
+
+    /// Offers every node of the chunk to `top`, scored by the cosine
+    /// similarity of its embedding row with `query` (as
+    /// [`Kernels::top_k_cosine`] scores them): run over every chunk of a
+    /// pass, `top` holds the file's best `k`, exactly as a scan of the
+    /// whole matrix would. `Ok(false)` if the chunk carries no embeddings.
+    pub fn top_k_cosine(
+        &self,
+        kernels: Kernels,
+        query: &[f32],
+        top: &mut TopK,
+    ) -> Result<bool, EmbeddingError> {
+        let Some(rows) = self.embeddings() else {
+            return Ok(false);
+        };
+        kernels.top_k_cosine_from(self.filled.nodes.start, query, rows, top)?;
+        Ok(true)
     }
 
     /// The chunk's nodes' original ids, if carried.
@@ -1078,9 +1132,30 @@ impl Reader {
             covered += (row * count as usize) as u64;
             per_node_rows.push((e.section, row, range));
         }
+        // Embedding rows are handed out as a view the scans trust: checked
+        // here, as the edges are.
+        let floats = |s: Section| {
+            per_node_rows
+                .iter()
+                .find(|p| p.0 == s)
+                .map(|p| bytemuck::cast_slice::<u8, f32>(&buf[p.2.clone()]))
+        };
+        if let (Some(rows), Some(norms)) = (floats(Section::Embeddings), floats(Section::InvNorms))
+        {
+            let starts = [Section::Embeddings, Section::InvNorms].map(|s| {
+                self.per_node
+                    .iter()
+                    .find(|p| p.0.section == s)
+                    .map_or(0, |p| p.0.offset)
+            });
+            EmbeddingView::new(self.header.dim as usize, rows, norms).map_err(|error| {
+                embedding_error(error, first as usize, self.header.stride() as usize, starts)
+            })?;
+        }
         at.node += count;
         Ok(Ok(Filled {
             buf,
+            dim: self.header.dim as usize,
             node_count: self.header.nodes as usize,
             nodes,
             rows,

@@ -223,7 +223,7 @@ pub(crate) struct Header {
 
 impl Header {
     /// Floats per padded embedding row.
-    fn stride(&self) -> u64 {
+    pub(crate) fn stride(&self) -> u64 {
         u64::from(self.dim).next_multiple_of(ROW_ALIGN_FLOATS)
     }
 }
@@ -438,33 +438,16 @@ impl<'a> AxgFile<'a> {
         ) else {
             return Ok(None);
         };
-        let dim = self.embedding_dim();
-        EmbeddingView::new(dim, rows, norms)
+        let at = |s: Section| self.entry(s).map_or(0, |e| e.offset);
+        EmbeddingView::new(self.embedding_dim(), rows, norms)
             .map(Some)
             .map_err(|error| {
-                let at = |s: Section, index: usize| {
-                    self.entry(s).map_or(0, |e| e.offset) + index as u64 * s.element_size()
-                };
-                let stride = self.header.stride() as usize;
-                let (section, offset) = match error {
-                    EmbeddingError::NonFinite { row, col }
-                    | EmbeddingError::Padding { row, col } => (
-                        Section::Embeddings,
-                        at(Section::Embeddings, row * stride + col),
-                    ),
-                    EmbeddingError::InvNorm { row } => {
-                        (Section::InvNorms, at(Section::InvNorms, row))
-                    }
-                    _ => (Section::Embeddings, at(Section::Embeddings, 0)),
-                };
-                if error == EmbeddingError::Misaligned {
-                    return StoreError::Misaligned { section, offset };
-                }
-                StoreError::Embeddings {
-                    section,
-                    offset,
+                embedding_error(
                     error,
-                }
+                    0,
+                    self.header.stride() as usize,
+                    [at(Section::Embeddings), at(Section::InvNorms)],
+                )
             })
     }
 
@@ -934,6 +917,47 @@ impl<'a> Contents<'a> {
         })
         .unwrap_or_else(|never| match never {});
         crate::layout::AlignedBuf::from_slice(&bytes)
+    }
+}
+
+/// The error of the embedding checks on rows `first_row..` of a file
+/// (whose embedding and inverse-norm sections start at `starts`), naming
+/// the file's row and byte offset.
+pub(crate) fn embedding_error(
+    error: EmbeddingError,
+    first_row: usize,
+    stride: usize,
+    [rows_at, norms_at]: [u64; 2],
+) -> StoreError {
+    let error = match error {
+        EmbeddingError::NonFinite { row, col } => EmbeddingError::NonFinite {
+            row: row + first_row,
+            col,
+        },
+        EmbeddingError::Padding { row, col } => EmbeddingError::Padding {
+            row: row + first_row,
+            col,
+        },
+        EmbeddingError::InvNorm { row } => EmbeddingError::InvNorm {
+            row: row + first_row,
+        },
+        other => other,
+    };
+    let float = |start: u64, index: usize| start + index as u64 * 4;
+    let (section, offset) = match error {
+        EmbeddingError::NonFinite { row, col } | EmbeddingError::Padding { row, col } => {
+            (Section::Embeddings, float(rows_at, row * stride + col))
+        }
+        EmbeddingError::InvNorm { row } => (Section::InvNorms, float(norms_at, row)),
+        _ => (Section::Embeddings, float(rows_at, first_row * stride)),
+    };
+    if error == EmbeddingError::Misaligned {
+        return StoreError::Misaligned { section, offset };
+    }
+    StoreError::Embeddings {
+        section,
+        offset,
+        error,
     }
 }
 
