@@ -22,7 +22,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use axonal::graph::generate::{Rmat, Weights};
-use axonal::store::{self, Carry, Chunks, Contents, Verify};
+use axonal::store::{AxgBuilder, Carry, Chunks, Verify};
 
 /// Set in the child's environment: run the pass, not the parent.
 const CHILD: &str = "AXONAL_CHUNKED_PASS_CHILD";
@@ -60,21 +60,28 @@ fn generated_file() -> Result<PathBuf, Box<dyn std::error::Error>> {
     if Chunks::open(&path, 1 << 20, Carry::new(), Verify::Structure).is_ok() {
         return Ok(path);
     }
-    println!("generating R-MAT scale 20, edge factor 96 (once; a few GiB of memory)...");
+    println!(
+        "generating R-MAT scale 20, edge factor 96 (once, with the bounded-memory builder: 256 MiB)..."
+    );
     let started = Instant::now();
-    let graph = Rmat {
+    let rmat = Rmat {
         scale: 20,
         edge_factor: 96,
         abc: [0.57, 0.19, 0.19],
         weights: Weights::Uniform { lo: 0.05, hi: 1.0 },
         seed: 42,
+    };
+    let mut builder = AxgBuilder::new(256 << 20)
+        .node_count(1 << 20)
+        .temp_dir(std::env::temp_dir());
+    for e in rmat.edges() {
+        builder.add_edge(u64::from(e.src), u64::from(e.dst), e.weight)?;
     }
-    .generate();
-    store::write_file(&path, &Contents::new(&graph))?;
+    let summary = builder.finish(&path, &mut ())?;
     println!(
         "wrote {} nodes, {} edges in {:.1} s",
-        graph.node_count(),
-        graph.edge_count(),
+        summary.nodes,
+        summary.edges,
         started.elapsed().as_secs_f64()
     );
     Ok(path)
