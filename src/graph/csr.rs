@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use super::GraphError;
+use super::{GraphError, validate};
 use crate::layout::{AlignedBuf, Node};
 
 /// Largest supported node count. Ids run `0..MAX_NODES`; `u32::MAX` is
@@ -81,35 +81,19 @@ impl<'a> CsrView<'a> {
         targets: &'a [u32],
         weights: &'a [f32],
     ) -> Result<CsrView<'a>, GraphError> {
-        let node_count = offsets.len().saturating_sub(1);
-        if node_count as u64 > u64::from(MAX_NODES) {
-            return Err(GraphError::TooManyNodes {
-                requested: node_count as u64,
-            });
-        }
-        let malformed = |reason| Err(GraphError::MalformedCsr { reason });
-        if offsets.is_empty() || offsets[0] != 0 {
-            return malformed("offsets must start with 0");
-        }
-        if offsets[node_count] != targets.len() as u64 {
-            return malformed("last offset must equal the number of targets");
-        }
-        if weights.len() != targets.len() {
-            return malformed("targets and weights differ in length");
-        }
+        let view = CsrView::with_checked_contents(offsets, targets, weights)?;
         // Branch-free reductions (they vectorise; a file's arrays can be
         // hundreds of megabytes), then the first offender, only if any.
-        let monotone = offsets.windows(2).fold(true, |ok, w| ok & (w[0] <= w[1]));
-        if !monotone {
-            return malformed("offsets must not decrease");
+        if !validate::non_decreasing(offsets) {
+            return Err(GraphError::MalformedCsr {
+                reason: "offsets must not decrease",
+            });
         }
-        let max_target = targets.iter().fold(0u32, |m, &t| m.max(t));
-        let weights_ok = weights
-            .iter()
-            .fold(true, |ok, &w| ok & (w > 0.0) & (w <= 1.0));
-        if (!targets.is_empty() && max_target as usize >= node_count) || !weights_ok {
+        let node_count = view.node_count();
+        if !validate::targets_below(targets, node_count as u64) || !validate::weights_valid(weights)
+        {
             let bad_target = targets.iter().position(|&t| t as usize >= node_count);
-            let bad_weight = weights.iter().position(|&w| !(w > 0.0 && w <= 1.0));
+            let bad_weight = weights.iter().position(|&w| !validate::weight_valid(w));
             // The first offending edge, its target checked before its weight.
             let e = bad_target
                 .unwrap_or(usize::MAX)
@@ -129,6 +113,34 @@ impl<'a> CsrView<'a> {
                 dst,
                 weight,
             });
+        }
+        Ok(view)
+    }
+
+    /// A view over raw CSR arrays whose contents the caller checked with
+    /// [`validate`]'s reductions (over every part; the `.axg` verifier does
+    /// so block by block): checks the rest, the arrays' shape, with
+    /// [`CsrView::new`]'s errors.
+    pub(crate) fn with_checked_contents(
+        offsets: &'a [u64],
+        targets: &'a [u32],
+        weights: &'a [f32],
+    ) -> Result<CsrView<'a>, GraphError> {
+        let node_count = offsets.len().saturating_sub(1);
+        if node_count as u64 > u64::from(MAX_NODES) {
+            return Err(GraphError::TooManyNodes {
+                requested: node_count as u64,
+            });
+        }
+        let malformed = |reason| Err(GraphError::MalformedCsr { reason });
+        if offsets.is_empty() || offsets[0] != 0 {
+            return malformed("offsets must start with 0");
+        }
+        if offsets[node_count] != targets.len() as u64 {
+            return malformed("last offset must equal the number of targets");
+        }
+        if weights.len() != targets.len() {
+            return malformed("targets and weights differ in length");
         }
         Ok(CsrView {
             offsets,

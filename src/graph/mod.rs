@@ -19,6 +19,7 @@ mod error;
 pub mod generate;
 pub mod io;
 mod reorder;
+pub(crate) mod validate;
 
 pub use builder::{Edge, GraphBuilder};
 pub use csr::{CsrView, Graph, GraphView, MAX_NODES};

@@ -77,6 +77,7 @@ mod error;
 mod file;
 mod format;
 mod progress;
+mod verify;
 
 pub use error::StoreError;
 #[cfg(feature = "store")]

@@ -171,7 +171,9 @@ mod tests {
             None
         );
         assert_eq!(
-            ProgressReport::new(Phase::Read).items(0, Some(0)).fraction(),
+            ProgressReport::new(Phase::Read)
+                .items(0, Some(0))
+                .fraction(),
             Some(1.0)
         );
     }
