@@ -435,6 +435,16 @@ fn each_kind_of_bad_file_gets_its_own_error() {
         reseal(b)
     });
     assert!(matches!(err, StoreError::Overlap { .. }), "{err:?}");
+    // A section's block checksums outside the table (first entry's first
+    // block, at byte 160).
+    let err = edit(&|b| {
+        b[160..168].copy_from_slice(&u64::MAX.to_le_bytes());
+        reseal(b)
+    });
+    assert!(
+        matches!(err, StoreError::BadHeader { offset: 160, .. }),
+        "{err:?}"
+    );
     // A section off its 4 KiB boundary.
     let err = edit(&|b| {
         let at = u64::from_le_bytes(b[128 + 8..128 + 16].try_into().unwrap()) + 8;
