@@ -248,13 +248,16 @@ impl<'a> AxgFile<'a> {
         self.verify_with(level, &mut ())
     }
 
-    /// [`verify`](AxgFile::verify), reporting [`Phase::Verify`] to
-    /// `progress` after each 1 MiB block (bytes and blocks done of the
-    /// total to check), which may cancel it ([`StoreError::Cancelled`]).
-    /// With `std`, a large file is checked on all cores; the error is the
-    /// same either way: the first fault in the order of the checks (the
-    /// structure, then the block-checksum table, then each section's
-    /// blocks and checksum, in file order).
+    /// [`verify`](AxgFile::verify), reporting [`Phase::Verify`](super::Phase::Verify) to
+    /// `progress` (bytes and 1 MiB blocks done of those to check: before
+    /// the first, after each block this thread checks, and at the end),
+    /// which may cancel it ([`StoreError::Cancelled`]; the file stays as
+    /// verified as it was). Nothing to check: no reports.
+    ///
+    /// With `std`, a file of 8 MiB or more is checked on all cores; the
+    /// error is the same either way: the first fault in the order of the
+    /// checks (the structure, then the block-checksum table, then each
+    /// section's blocks and checksum, in file order).
     pub fn verify_with(
         &mut self,
         level: Verify,

@@ -15,6 +15,9 @@
 //!   rename, fsync of the directory); [`AxgStore::read`] reads a file into
 //!   memory, [`AxgStore::map`] maps it (`unsafe`: the file must not change
 //!   while mapped).
+//! - Verifying reads every byte once, block by block, on all cores with
+//!   `std`; [`AxgFile::verify_with`], [`AxgStore::read_with`] and
+//!   [`AxgStore::map_with`] report its [`Progress`] and can be cancelled.
 //!
 //! Bad bytes are a typed [`StoreError`] naming the section and the byte
 //! offset, never a panic: a newer major version, a foreign byte order, a
