@@ -8,10 +8,10 @@ use std::sync::OnceLock;
 
 use super::progress::{self, Phase, Progress, ProgressReport};
 use super::{AxgFile, Contents, StoreError, Verify};
+use crate::layout::AlignedBuf;
 
 /// Bytes [`AxgStore::read_with`] reads between progress reports.
 const READ_CHUNK: usize = 8 << 20;
-use crate::layout::AlignedBuf;
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
     move |e| StoreError::Io {
