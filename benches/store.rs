@@ -4,7 +4,10 @@
 //!   (mapped, warm page cache) with the header checked only; verifying every
 //!   checksum and the structure of the same bytes in memory; and probe
 //!   `stream_read`, a plain read of those bytes (the bound of `full`);
-//!   `structure` is the part of `full` that is not hashing.
+//!   `structure` is the part of `full` that is not hashing; probe
+//!   `xxh3_only`, the hashing alone (every 1 MiB block, one thread, as
+//!   `xxhash-rust` compiles it for this target). `full` and `structure` run
+//!   on all cores; `taskset -c 0` gives their one-thread figures.
 //! - `store/rmat20_query_std/{mapped,memory}`: 16 `query_std` queries on the
 //!   memory-mapped file's graph and on the in-memory graph.
 //! - `store/build_rmat22/{streaming,memory}`: the Graph500 R-MAT scale 22
@@ -31,6 +34,7 @@ use axonal::graph::generate::Rmat;
 use axonal::spread::{Seed, SpreadParams, Spreader};
 use axonal::store::{self, AxgBuilder, AxgFile, AxgStore, Carry, Chunks, Contents, Verify};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
+use xxhash_rust::xxh3::xxh3_64;
 
 /// `rmat20` (degree-reordered) written to a temporary `.axg` file, removed
 /// when dropped.
@@ -81,6 +85,12 @@ fn open(c: &mut Criterion) {
     });
     group.bench_function("stream_read", |b| {
         b.iter(|| black_box(stream_read(black_box(&bytes))))
+    });
+    group.bench_function("xxh3_only", |b| {
+        b.iter(|| {
+            let blocks = black_box(&bytes).chunks(store::BLOCK_LEN as usize);
+            black_box(blocks.fold(0u64, |a, block| a ^ xxh3_64(block)))
+        })
     });
     group.finish();
 }

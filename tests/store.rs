@@ -8,8 +8,11 @@ use axonal::graph::{Graph, GraphError, generate};
 use axonal::layout::{AlignedBuf, EmbeddingError, EmbeddingMatrix, EmbeddingView, Node};
 use axonal::simd::{Backend, Hit, Kernels, TopK};
 use axonal::spread::{MultiSpreader, Seed, Spread, SpreadParams, Spreader};
-use axonal::store::{AxgFile, Contents, HEADER_LEN, Section, StoreError, Verify};
+use axonal::store::{
+    AxgFile, Contents, HEADER_LEN, Phase, ProgressReport, Section, StoreError, Verify,
+};
 use common::bits;
+use core::ops::ControlFlow;
 use xxhash_rust::xxh3::xxh3_64;
 
 fn graph() -> Graph {
@@ -432,6 +435,81 @@ fn the_graph_is_handed_out_only_once_its_structure_is_checked() {
     assert_eq!(file.graph().unwrap().edge_count(), g.edge_count());
 }
 
+/// Records every report; cancels at the `cancel_at`-th (1-based), if any.
+fn observer(
+    seen: &mut Vec<ProgressReport>,
+    cancel_at: Option<usize>,
+) -> impl FnMut(&ProgressReport) -> ControlFlow<()> + '_ {
+    move |r: &ProgressReport| {
+        seen.push(*r);
+        if Some(seen.len()) == cancel_at {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+/// The reports of `phase` grow monotonely and end at their total.
+fn assert_monotone_to_the_total(seen: &[ProgressReport], phase: Phase) {
+    let ours: Vec<_> = seen.iter().filter(|r| r.phase == phase).collect();
+    assert!(ours.len() >= 2, "{phase}: {seen:?}");
+    assert!(
+        ours.windows(2)
+            .all(|w| w[0].bytes_done <= w[1].bytes_done && w[0].items_done <= w[1].items_done),
+        "{seen:?}"
+    );
+    let last = ours.last().unwrap();
+    assert_eq!(Some(last.bytes_done), last.bytes_total, "{phase}");
+    assert_eq!(last.fraction(), Some(1.0));
+}
+
+#[test]
+fn verification_reports_progress_and_can_be_cancelled() {
+    let g = graph();
+    let (bytes, ..) = file_bytes(&g);
+    for level in [Verify::Structure, Verify::Full] {
+        let mut seen = Vec::new();
+        let mut file = AxgFile::parse(&bytes, Verify::Header).unwrap();
+        file.verify_with(level, &mut observer(&mut seen, None))
+            .unwrap();
+        assert_eq!(file.verified(), level);
+        assert_monotone_to_the_total(&seen, Phase::Verify);
+        assert!(seen.iter().all(|r| r.phase == Phase::Verify));
+        // Full hashes every section; the structure is in the CSR ones.
+        let total = seen[0].bytes_total.unwrap();
+        let csr: u64 = [
+            Section::OutOffsets,
+            Section::OutTargets,
+            Section::OutWeights,
+            Section::InOffsets,
+            Section::InTargets,
+            Section::InWeights,
+        ]
+        .iter()
+        .map(|&s| section_range(&bytes, s).len() as u64)
+        .sum();
+        assert_eq!(
+            total > csr,
+            level == Verify::Full,
+            "{level:?}: {total} bytes"
+        );
+
+        for cancel_at in 1..=seen.len() {
+            let mut file = AxgFile::parse(&bytes, Verify::Header).unwrap();
+            let mut again = Vec::new();
+            assert_eq!(
+                file.verify_with(level, &mut observer(&mut again, Some(cancel_at))),
+                Err(StoreError::Cancelled {
+                    phase: Phase::Verify
+                })
+            );
+            assert_eq!(again.len(), cancel_at, "stops at the report that cancels");
+            assert!(file.graph().is_none() && file.verified() == Verify::Header);
+        }
+    }
+}
+
 #[test]
 fn every_backend_reads_a_stored_graph_bit_for_bit() {
     let g = graph();
@@ -582,6 +660,16 @@ fn each_kind_of_bad_file_gets_its_own_error() {
         reseal(b)
     });
     assert!(matches!(err, StoreError::Overlap { .. }), "{err:?}");
+    // A section's block checksums outside the table (first entry's first
+    // block, at byte 160).
+    let err = edit(&|b| {
+        b[160..168].copy_from_slice(&u64::MAX.to_le_bytes());
+        reseal(b)
+    });
+    assert!(
+        matches!(err, StoreError::BadHeader { offset: 160, .. }),
+        "{err:?}"
+    );
     // A section off its 4 KiB boundary.
     let err = edit(&|b| {
         let at = u64::from_le_bytes(b[128 + 8..128 + 16].try_into().unwrap()) + 8;
@@ -650,6 +738,58 @@ mod files {
             tb.drain_sorted(&mut hb);
             assert_eq!(ha, hb);
         }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "files and memory maps are system calls")]
+    fn reading_and_mapping_report_progress_and_can_be_cancelled() {
+        let g = graph();
+        let path = temp("progress.axg");
+        write_file(&path, &Contents::new(&g)).unwrap();
+        let mut seen = Vec::new();
+        AxgStore::read_with(&path, Verify::Full, &mut observer(&mut seen, None)).unwrap();
+        assert_eq!(seen[0].phase, Phase::Read);
+        assert_monotone_to_the_total(&seen, Phase::Read);
+        assert_monotone_to_the_total(&seen, Phase::Verify);
+        let read = seen.iter().filter(|r| r.phase == Phase::Read).count();
+        for cancel_at in [1, read, read + 1, seen.len()] {
+            let got = AxgStore::read_with(
+                &path,
+                Verify::Full,
+                &mut observer(&mut Vec::new(), Some(cancel_at)),
+            );
+            let phase = if cancel_at <= read {
+                Phase::Read
+            } else {
+                Phase::Verify
+            };
+            assert_eq!(got.unwrap_err(), StoreError::Cancelled { phase });
+        }
+
+        let mut seen = Vec::new();
+        // SAFETY: this test's own file, not modified while mapped.
+        let mapped =
+            unsafe { AxgStore::map_with(&path, Verify::Full, &mut observer(&mut seen, None)) };
+        assert!(mapped.unwrap().file().is_ok());
+        assert!(seen.iter().all(|r| r.phase == Phase::Verify));
+        assert_monotone_to_the_total(&seen, Phase::Verify);
+        // SAFETY: as above.
+        let cancelled = unsafe {
+            AxgStore::map_with(&path, Verify::Full, &mut observer(&mut Vec::new(), Some(2)))
+        };
+        assert_eq!(
+            cancelled.unwrap_err(),
+            StoreError::Cancelled {
+                phase: Phase::Verify
+            }
+        );
+        // Opening the header only checks nothing block by block.
+        let mut none = Vec::new();
+        // SAFETY: as above.
+        unsafe { AxgStore::map_with(&path, Verify::Header, &mut observer(&mut none, None)) }
+            .unwrap();
+        assert!(none.is_empty(), "{none:?}");
         std::fs::remove_file(&path).unwrap();
     }
 

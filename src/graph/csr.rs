@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use super::GraphError;
+use super::{GraphError, validate};
 use crate::layout::{AlignedBuf, Node};
 
 /// Largest supported node count. Ids run `0..MAX_NODES`; `u32::MAX` is
@@ -61,44 +61,6 @@ impl Csr {
     }
 }
 
-/// Whether every target is below `node_count` and every weight in
-/// `(0, 1]`: the edge checks of [`check_rows`] without locating an
-/// offender, as branch-free reductions (they vectorise; a file's arrays can
-/// be hundreds of megabytes, and a reader can check them piece by piece
-/// while they are in cache). With AVX2 where the CPU has it: the baseline
-/// x86-64 build has no unsigned 32-bit maximum.
-#[inline]
-pub(crate) fn edges_valid(targets: &[u32], weights: &[f32], node_count: usize) -> bool {
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    if crate::simd::Backend::Avx2Fma.is_available() {
-        // SAFETY: the CPU has AVX2 (checked just above), the only
-        // requirement of a `target_feature` function.
-        return unsafe { edges_valid_avx2(targets, weights, node_count) };
-    }
-    edges_valid_portable(targets, weights, node_count)
-}
-
-/// [`edges_valid`] compiled for AVX2.
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-#[target_feature(enable = "avx2")]
-fn edges_valid_avx2(targets: &[u32], weights: &[f32], node_count: usize) -> bool {
-    edges_valid_portable(targets, weights, node_count)
-}
-
-/// [`edges_valid`] for the build's baseline (inlined into the AVX2 copy).
-#[inline(always)]
-fn edges_valid_portable(targets: &[u32], weights: &[f32], node_count: usize) -> bool {
-    let max_target = targets.iter().fold(0u32, |m, &t| m.max(t));
-    // `w` is in `(0, 1]` exactly when its bits are in `1..=1.0f32.to_bits()`
-    // (positive floats order as their bits; zeros, negatives and NaNs fall
-    // outside): one integer maximum, like the targets'.
-    let max_weight = weights
-        .iter()
-        .fold(0u32, |m, &w| m.max(w.to_bits().wrapping_sub(1)));
-    (targets.is_empty() || (max_target as usize) < node_count)
-        && (weights.is_empty() || max_weight < 1.0f32.to_bits())
-}
-
 /// The row checks of [`CsrView::new`] on the rows of nodes `first_node..`
 /// (a whole graph, or a chunk of a file's rows): `offsets` non-decreasing
 /// (starting anywhere: they index a larger edge array, whose slice
@@ -120,16 +82,15 @@ pub(crate) fn check_rows(
         return malformed("offsets must not be empty");
     };
     // Branch-free reductions, then the first offender, only if any.
-    let monotone = offsets.windows(2).fold(true, |ok, w| ok & (w[0] <= w[1]));
-    if !monotone {
+    if !validate::non_decreasing(offsets) {
         return malformed("offsets must not decrease");
     }
     if last - first != targets.len() as u64 {
         return malformed("last offset must equal the number of targets");
     }
-    if !edges_valid(targets, weights, node_count) {
+    if !validate::edges_valid(targets, weights, node_count) {
         let bad_target = targets.iter().position(|&t| t as usize >= node_count);
-        let bad_weight = weights.iter().position(|&w| !(w > 0.0 && w <= 1.0));
+        let bad_weight = weights.iter().position(|&w| !validate::weight_valid(w));
         // The first offending edge, its target checked before its weight.
         let e = bad_target
             .unwrap_or(usize::MAX)
@@ -174,6 +135,20 @@ impl<'a> CsrView<'a> {
         targets: &'a [u32],
         weights: &'a [f32],
     ) -> Result<CsrView<'a>, GraphError> {
+        let view = CsrView::with_checked_contents(offsets, targets, weights)?;
+        check_rows(0, offsets, targets, weights, view.node_count())?;
+        Ok(view)
+    }
+
+    /// A view over raw CSR arrays whose contents the caller checked with
+    /// [`validate`]'s reductions (over every part; the `.axg` verifier does
+    /// so block by block): checks the rest, the arrays' shape, with
+    /// [`CsrView::new`]'s errors.
+    pub(crate) fn with_checked_contents(
+        offsets: &'a [u64],
+        targets: &'a [u32],
+        weights: &'a [f32],
+    ) -> Result<CsrView<'a>, GraphError> {
         let node_count = offsets.len().saturating_sub(1);
         if node_count as u64 > u64::from(MAX_NODES) {
             return Err(GraphError::TooManyNodes {
@@ -190,7 +165,6 @@ impl<'a> CsrView<'a> {
         if weights.len() != targets.len() {
             return malformed("targets and weights differ in length");
         }
-        check_rows(0, offsets, targets, weights, node_count)?;
         Ok(CsrView {
             offsets,
             targets,
@@ -417,40 +391,6 @@ impl<'g> From<&'g Graph> for GraphView<'g> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The integer range check of the weights is `0 < w <= 1` for every
-    /// kind of float, on every path (AVX2 where the CPU has it), and the
-    /// targets' bound is strict.
-    #[test]
-    fn edge_checks_agree_with_the_float_comparisons() {
-        let weights = [
-            0.0,
-            -0.0,
-            f32::MIN_POSITIVE,
-            f32::from_bits(1),
-            0.5,
-            1.0,
-            f32::from_bits(1.0f32.to_bits() + 1),
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            f32::NAN,
-            -f32::NAN,
-            -0.5,
-        ];
-        for w in weights {
-            // Long enough for the vector loops, the value last.
-            let mut ws = alloc::vec![0.25f32; 37];
-            ws[36] = w;
-            let want = w > 0.0 && w <= 1.0;
-            assert_eq!(edges_valid(&[0; 37], &ws, 1), want, "{w:?}");
-            assert_eq!(edges_valid_portable(&[0; 37], &ws, 1), want, "{w:?}");
-        }
-        let mut targets = [3u32; 37];
-        assert!(edges_valid(&targets, &[1.0; 37], 4));
-        targets[20] = 4;
-        assert!(!edges_valid(&targets, &[1.0; 37], 4));
-        assert!(edges_valid(&[], &[], 0));
-    }
 
     #[test]
     fn view_validation_names_the_bad_edge() {

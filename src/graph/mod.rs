@@ -19,10 +19,13 @@ mod error;
 pub mod generate;
 pub mod io;
 mod reorder;
+pub(crate) mod validate;
 
 pub use builder::{Edge, GraphBuilder};
-pub use csr::{CsrView, Graph, GraphView, MAX_NODES};
 #[cfg(feature = "store")]
-pub(crate) use csr::{check_rows, edges_valid};
+pub(crate) use csr::check_rows;
+pub use csr::{CsrView, Graph, GraphView, MAX_NODES};
 pub use error::{GraphError, ParseError, ParseErrorKind};
 pub use reorder::{Ordering, Permutation};
+#[cfg(feature = "store")]
+pub(crate) use validate::edges_valid;

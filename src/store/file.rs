@@ -10,6 +10,9 @@ use super::progress::{Phase, Progress, ProgressReport, check};
 use super::{AxgFile, Contents, StoreError, Verify};
 use crate::layout::AlignedBuf;
 
+/// Bytes [`AxgStore::read_with`] reads between progress reports.
+const READ_CHUNK: usize = 8 << 20;
+
 pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
     move |e| StoreError::Io {
         path: path.display().to_string(),
@@ -237,6 +240,18 @@ impl AxgStore {
     /// Reads the file at `path` into memory and checks it to `level`. Safe
     /// whatever other processes do to the file afterwards.
     pub fn read(path: impl AsRef<Path>, level: Verify) -> Result<AxgStore, StoreError> {
+        AxgStore::read_with(path, level, &mut ())
+    }
+
+    /// [`read`](AxgStore::read), reporting to `progress` ([`Phase::Read`]
+    /// per 8 MiB read, then [`Phase::Verify`] as
+    /// [`AxgFile::verify_with`] does), which may cancel it
+    /// ([`StoreError::Cancelled`]; the memory is freed).
+    pub fn read_with(
+        path: impl AsRef<Path>,
+        level: Verify,
+        progress: &mut dyn Progress,
+    ) -> Result<AxgStore, StoreError> {
         let path = path.as_ref();
         // Read straight into an aligned buffer (the views need alignment),
         // not through a second copy.
@@ -247,8 +262,21 @@ impl AxgStore {
             kind: std::io::ErrorKind::OutOfMemory,
         })?;
         let mut bytes = AlignedBuf::<u8>::zeroed(len);
-        file.read_exact(&mut bytes).map_err(io(path))?;
-        AxgStore::checked(Bytes::Owned(bytes), level)
+        let total = Some(len as u64);
+        let mut done = 0;
+        for chunk in bytes.chunks_mut(READ_CHUNK) {
+            check(
+                progress,
+                ProgressReport::new(Phase::Read).bytes(done, total),
+            )?;
+            file.read_exact(chunk).map_err(io(path))?;
+            done += chunk.len() as u64;
+        }
+        check(
+            progress,
+            ProgressReport::new(Phase::Read).bytes(done, total),
+        )?;
+        AxgStore::checked(Bytes::Owned(bytes), level, progress)
     }
 
     /// Maps the file at `path` (zero-copy: pages are read on first touch
@@ -263,21 +291,42 @@ impl AxgStore {
     /// map makes the next read of a lost page raise `SIGBUS`. Callers who
     /// cannot rule that out use [`read`](AxgStore::read).
     pub unsafe fn map(path: impl AsRef<Path>, level: Verify) -> Result<AxgStore, StoreError> {
+        // SAFETY: the caller upholds `map_with`'s contract, which is this
+        // function's.
+        unsafe { AxgStore::map_with(path, level, &mut ()) }
+    }
+
+    /// [`map`](AxgStore::map), reporting the verification to `progress`
+    /// ([`Phase::Verify`], as [`AxgFile::verify_with`] does), which may
+    /// cancel it ([`StoreError::Cancelled`]; the map is dropped).
+    ///
+    /// # Safety
+    /// As for [`map`](AxgStore::map): the file must not be modified or
+    /// truncated while the map lives.
+    pub unsafe fn map_with(
+        path: impl AsRef<Path>,
+        level: Verify,
+        progress: &mut dyn Progress,
+    ) -> Result<AxgStore, StoreError> {
         let path = path.as_ref();
         let file = File::open(path).map_err(io(path))?;
         // SAFETY: the caller guarantees that the file is not modified or
         // truncated while mapped (this function's contract).
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io(path))?;
-        AxgStore::checked(Bytes::Mapped(map), level)
+        AxgStore::checked(Bytes::Mapped(map), level, progress)
     }
 
-    fn checked(bytes: Bytes, level: Verify) -> Result<AxgStore, StoreError> {
+    fn checked(
+        bytes: Bytes,
+        level: Verify,
+        progress: &mut dyn Progress,
+    ) -> Result<AxgStore, StoreError> {
         let store = AxgStore {
             bytes,
             opened: level,
             structure: OnceLock::new(),
         };
-        AxgFile::parse(store.bytes(), level)?;
+        AxgFile::parse(store.bytes(), Verify::Header)?.verify_with(level, progress)?;
         if level >= Verify::Structure {
             let _ = store.structure.set(Ok(()));
         }

@@ -6,7 +6,8 @@ use alloc::vec::Vec;
 use bytemuck::Pod;
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::StoreError;
+use super::progress::Progress;
+use super::{StoreError, verify};
 use crate::graph::{CsrView, GraphError, GraphView};
 use crate::layout::{EmbeddingError, EmbeddingView, Node};
 
@@ -284,13 +285,75 @@ impl<'a> AxgFile<'a> {
 
     /// Checks the file further, to `level` (nothing if it already was).
     pub fn verify(&mut self, level: Verify) -> Result<(), StoreError> {
-        if level >= Verify::Structure && self.graph.is_none() {
-            let (graph, embeddings) = self.check_structure()?;
+        self.verify_with(level, &mut ())
+    }
+
+    /// [`verify`](AxgFile::verify), reporting [`Phase::Verify`](super::Phase::Verify) to
+    /// `progress` (bytes and 1 MiB blocks done of those to check: before
+    /// the first, after each block this thread checks, and at the end),
+    /// which may cancel it ([`StoreError::Cancelled`]; the file stays as
+    /// verified as it was). Nothing to check: no reports.
+    ///
+    /// With `std`, a file of 8 MiB or more is checked on all cores; the
+    /// error is the same either way: the first fault in the order of the
+    /// checks (the structure, then the block-checksum table, then each
+    /// section's blocks and checksum, in file order).
+    pub fn verify_with(
+        &mut self,
+        level: Verify,
+        progress: &mut dyn Progress,
+    ) -> Result<(), StoreError> {
+        self.verify_on(level, progress, None)
+    }
+
+    /// [`verify_with`](AxgFile::verify_with) on `threads` threads (`None`:
+    /// as many as the size of the work and the machine call for).
+    pub(crate) fn verify_on(
+        &mut self,
+        level: Verify,
+        progress: &mut dyn Progress,
+        threads: Option<usize>,
+    ) -> Result<(), StoreError> {
+        let structure = level >= Verify::Structure && self.graph.is_none();
+        let checksums = level >= Verify::Full && self.verified < Verify::Full;
+        if !(structure || checksums) {
+            self.verified = self.verified.max(level);
+            return Ok(());
+        }
+        // The table is small: a bad one spares hashing the blocks (the
+        // structure's error, if any, still comes first).
+        let table_ok = !checksums || self.block_table_ok();
+        let checks = verify::Checks {
+            contents: structure,
+            hashes: checksums && table_ok,
+        };
+        let found = verify::check_blocks(
+            self.bytes,
+            &self.entries,
+            self.header.nodes,
+            checks,
+            progress,
+            threads,
+        )?;
+        if structure {
+            // A failed block check: the whole-array checks find and name
+            // the first offender.
+            let (graph, embeddings) = self.check_structure(found.contents_ok)?;
             self.graph = Some(graph);
             self.embeddings = embeddings;
         }
-        if level >= Verify::Full && self.verified < Verify::Full {
-            self.check_checksums()?;
+        if checksums {
+            if !table_ok {
+                let table = self
+                    .entry(Section::BlockChecksums)
+                    .expect("checked present");
+                return Err(StoreError::Checksum {
+                    section: Section::BlockChecksums,
+                    offset: table.offset,
+                    len: table.len,
+                });
+            }
+            self.compare_checksums(&found.hashes)?;
         }
         self.verified = self.verified.max(level);
         Ok(())
@@ -381,15 +444,25 @@ impl<'a> AxgFile<'a> {
         })
     }
 
-    /// One direction's CSR arrays, validated.
-    fn csr(&self, sections: [Section; 3]) -> Result<CsrView<'a>, StoreError> {
+    /// One direction's CSR arrays, validated (`contents_checked`: their
+    /// contents were, block by block, and only their shape is left).
+    fn csr(
+        &self,
+        sections: [Section; 3],
+        contents_checked: bool,
+    ) -> Result<CsrView<'a>, StoreError> {
         let [o, t, w] = sections;
         let (offsets, targets, weights) = (
             self.required::<u64>(o)?,
             self.required::<u32>(t)?,
             self.required::<f32>(w)?,
         );
-        CsrView::new(offsets, targets, weights).map_err(|error| {
+        let view = if contents_checked {
+            CsrView::with_checked_contents(offsets, targets, weights)
+        } else {
+            CsrView::new(offsets, targets, weights)
+        };
+        view.map_err(|error| {
             structure_error(error, sections, |s| self.entry(s).map_or(0, |e| e.offset))
         })
     }
@@ -451,13 +524,24 @@ impl<'a> AxgFile<'a> {
             })
     }
 
-    fn check_structure(&self) -> Result<(GraphView<'a>, Option<EmbeddingView<'a>>), StoreError> {
-        let out = self.csr([
-            Section::OutOffsets,
-            Section::OutTargets,
-            Section::OutWeights,
-        ])?;
-        let inc = self.csr([Section::InOffsets, Section::InTargets, Section::InWeights])?;
+    /// The checks the kernels rely on, and the graph and embeddings they
+    /// pass (`contents_checked`: the CSR contents passed block by block).
+    fn check_structure(
+        &self,
+        contents_checked: bool,
+    ) -> Result<(GraphView<'a>, Option<EmbeddingView<'a>>), StoreError> {
+        let out = self.csr(
+            [
+                Section::OutOffsets,
+                Section::OutTargets,
+                Section::OutWeights,
+            ],
+            contents_checked,
+        )?;
+        let inc = self.csr(
+            [Section::InOffsets, Section::InTargets, Section::InWeights],
+            contents_checked,
+        )?;
         // The counts were checked against the header; the section sizes
         // against the counts. Records and ids only need their types.
         self.slice::<Node>(Section::Nodes)?;
@@ -471,35 +555,37 @@ impl<'a> AxgFile<'a> {
         Ok((graph, self.embedding_view()?))
     }
 
-    /// Every block checksum, then every section checksum (over its
-    /// blocks' checksums, so each byte is hashed once).
-    fn check_checksums(&self) -> Result<(), StoreError> {
+    /// Whether the block-checksum table matches its own checksum.
+    fn block_table_ok(&self) -> bool {
         let table = self
             .entry(Section::BlockChecksums)
             .expect("checked present");
+        // In bounds: `parse_header` checked every entry against the bytes.
+        let bytes = &self.bytes[table.offset as usize..(table.offset + table.len) as usize];
+        xxh3_64(bytes) == table.checksum
+    }
+
+    /// Every block's `hashes` (in table order) against its checksum, and
+    /// every section checksum (over its blocks' checksums, so each byte is
+    /// hashed once), in file order.
+    fn compare_checksums(&self, hashes: &[u64]) -> Result<(), StoreError> {
         let blocks = self.required::<u64>(Section::BlockChecksums)?;
-        if xxh3_64(bytemuck::cast_slice(blocks)) != table.checksum {
-            return Err(StoreError::Checksum {
-                section: Section::BlockChecksums,
-                offset: table.offset,
-                len: table.len,
-            });
-        }
+        let mut hashes = hashes.iter();
         for e in self
             .entries
             .iter()
             .filter(|e| e.section != Section::BlockChecksums)
         {
-            let bytes = &self.bytes[e.offset as usize..(e.offset + e.len) as usize];
-            // In bounds: the table's length was checked against every
-            // section's block count.
+            // In bounds: the header's checks put every section's blocks
+            // inside the table.
             let sums = &blocks[e.first_block as usize..][..e.blocks() as usize];
-            for (b, (chunk, &want)) in bytes.chunks(BLOCK_LEN as usize).zip(sums).enumerate() {
-                if xxh3_64(chunk) != want {
+            for (b, (&want, &got)) in sums.iter().zip(hashes.by_ref()).enumerate() {
+                if got != want {
+                    let offset = e.offset + b as u64 * BLOCK_LEN;
                     return Err(StoreError::Checksum {
                         section: e.section,
-                        offset: e.offset + b as u64 * BLOCK_LEN,
-                        len: chunk.len() as u64,
+                        offset,
+                        len: BLOCK_LEN.min(e.offset + e.len - offset),
                     });
                 }
             }
@@ -704,6 +790,16 @@ pub(crate) fn parse_header_page(
             expected: blocks * 8,
             found: table.len,
         });
+    }
+    for (i, e) in entries.iter().enumerate() {
+        if e.section != Section::BlockChecksums && e.first_block.saturating_add(e.blocks()) > blocks
+        {
+            return bad(
+                "first block",
+                (TABLE_AT + i * ENTRY_LEN + 32) as u64,
+                "a section's block checksums inside the table",
+            );
+        }
     }
     Ok((header, entries))
 }

@@ -21,6 +21,9 @@
 //!   memory, [`AxgStore::map`] maps it (`unsafe`: the file must not change
 //!   while mapped); [`Chunks`] passes over a file larger than memory,
 //!   chunk by chunk, within a memory budget.
+//! - Verifying reads every byte once, block by block, on all cores with
+//!   `std`; [`AxgFile::verify_with`], [`AxgStore::read_with`] and
+//!   [`AxgStore::map_with`] report its [`Progress`] and can be cancelled.
 //!
 //! Bad bytes are a typed [`StoreError`] naming the section and the byte
 //! offset, never a panic: a newer major version, a foreign byte order, a
@@ -99,6 +102,7 @@ mod error;
 mod file;
 mod format;
 mod progress;
+mod verify;
 
 #[cfg(feature = "store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store")))]

@@ -99,8 +99,15 @@ pub struct BuildSummary {
     pub file_bytes: u64,
 }
 
-/// Builds an `.axg` file from edges of any count under a memory budget
-/// (see the [module docs](self)).
+/// Builds an `.axg` file from edges of any count under a memory budget.
+///
+/// Edges are gathered into a sort buffer the budget sizes; each full buffer
+/// is sorted (by source, and again by target), its duplicates merged, and
+/// spilled as two LZ4-compressed runs to a temporary directory;
+/// [`finish`](Self::finish) k-way merges the runs straight into the file's
+/// sections. The file is byte-identical to [`write_file`](super::write_file)
+/// of the [`GraphBuilder`](crate::graph::GraphBuilder) graph of the same
+/// edges; the temporary directory is removed however the build ends.
 ///
 /// ```
 /// use axonal::store::{AxgBuilder, AxgStore, Verify};
