@@ -74,9 +74,12 @@ fn reference(dir: &Dir, edges: &[(u32, u32, f32)], symmetric: bool) -> Vec<u8> {
 
 fn streamed(dir: &Dir, builder: AxgBuilder, edges: &[(u32, u32, f32)]) -> Vec<u8> {
     let mut b = builder.temp_dir(&dir.0);
-    for &(s, d, w) in edges {
-        b.add_edge(u64::from(s), u64::from(d), w).unwrap();
-    }
+    b.extend(
+        edges
+            .iter()
+            .map(|&(src, dst, weight)| graph::Edge { src, dst, weight }),
+    )
+    .unwrap();
     let path = dir.join("streamed.axg");
     let summary = b.finish(&path, &mut ()).unwrap();
     let bytes = std::fs::read(&path).unwrap();

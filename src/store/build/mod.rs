@@ -39,18 +39,18 @@ use super::StoreError;
 use super::file::write_atomically;
 use super::progress::{Phase, Progress, ProgressReport, check};
 use crate::graph::io::{EdgeSink, ReadError, SinkError, TextFormat, read_into};
-use crate::graph::{GraphError, MAX_NODES, ParseError, ParseErrorKind, Permutation};
+use crate::graph::{Edge, GraphError, MAX_NODES, ParseError, ParseErrorKind, Permutation};
 use output::Output;
 use runs::{MERGE_BYTES_PER_RUN, REC_BYTES, Rec, Run, Spill, key, merge};
 
-/// Memory set aside from the sort buffer: the frame scratch of spilling
-/// and the section writers of the merge.
-const RESERVE: usize = 4 << 20;
+/// Memory set aside from the sort buffer: the frame scratch of spilling,
+/// and the merge's six 1 MiB section writers and its copy buffer.
+const RESERVE: usize = 8 << 20;
 /// Edges between two progress reports.
 const REPORT_EVERY: u64 = 1 << 16;
 
 /// The smallest memory budget a build accepts.
-pub const MIN_BUDGET: usize = 8 << 20;
+pub const MIN_BUDGET: usize = 16 << 20;
 
 /// How the ids of the input become node ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -145,6 +145,8 @@ pub struct AxgBuilder {
 #[derive(Debug, Default)]
 struct State {
     buffer: Vec<Rec>,
+    /// Edges the buffer holds before it is spilled (0 until the first).
+    capacity: usize,
     spill: Option<Spill>,
     /// Compact ids: original id -> node id, and back.
     numbering: HashMap<u64, u32>,
@@ -272,6 +274,15 @@ impl AxgBuilder {
         })
     }
 
+    /// Adds every edge of `edges` (see [`add_edge`](Self::add_edge));
+    /// stops at the first refused one (the edges before it stay added).
+    pub fn extend<I: IntoIterator<Item = Edge>>(&mut self, edges: I) -> Result<(), StoreError> {
+        for e in edges {
+            self.add_edge(u64::from(e.src), u64::from(e.dst), e.weight)?;
+        }
+        Ok(())
+    }
+
     /// Validates, numbers and buffers one edge.
     fn push(&mut self, src: u64, dst: u64, weight: f32) -> Result<(), SinkError<StoreError>> {
         let edge = self.state.added as usize;
@@ -326,6 +337,13 @@ impl AxgBuilder {
             self.number(src);
             self.number(dst);
         }
+        if self.state.capacity == 0 {
+            // Sized once, exactly: a growing vector would hold its old and
+            // new storage at once.
+            self.state.capacity = self.run_capacity();
+            let capacity = self.state.capacity;
+            self.state.buffer.reserve_exact(capacity);
+        }
         let state = &mut self.state;
         state.added += 1;
         state.max_id = Some(state.max_id.unwrap_or(0).max(s).max(d));
@@ -342,7 +360,7 @@ impl AxgBuilder {
                 });
             }
         }
-        if state.buffer.len() + 1 >= self.run_capacity() {
+        if state.buffer.len() + 1 >= state.capacity {
             self.spill().map_err(SinkError::Sink)?;
         }
         Ok(())
@@ -365,7 +383,8 @@ impl AxgBuilder {
             // The other half is the id map's.
             IdMapping::Compact => self.budget.saturating_sub(RESERVE) / 2,
         };
-        let edges = (share / REC_BYTES).max(2);
+        // The sort buffer and the radix sort's second buffer.
+        let edges = (share / (2 * REC_BYTES)).max(2);
         self.run_edges.map_or(edges, |cap| cap.min(edges)).max(2)
     }
 
@@ -558,7 +577,7 @@ impl AxgBuilder {
             // The permutation's two tables take 8 bytes a node.
             let capacity = self
                 .run_capacity()
-                .saturating_sub(perm.len() * 8 / REC_BYTES)
+                .saturating_sub(perm.len() * 8 / (2 * REC_BYTES))
                 .max(2);
             spill.renumber(&perm, capacity, progress)?;
             let old = perm.new_to_old().iter().map(|&old| old as usize);
@@ -569,7 +588,9 @@ impl AxgBuilder {
         }
         let id_map = id_map.as_deref();
         let raw_edges: u64 = spill.out_runs.iter().map(|r| r.edges).sum();
-        let fan_in = (self.budget.saturating_sub(RESERVE) / MERGE_BYTES_PER_RUN).max(2);
+        let runs = spill.out_runs.len();
+        // Both directions merge at once.
+        let fan_in = (self.budget.saturating_sub(RESERVE) / (2 * MERGE_BYTES_PER_RUN)).max(2);
         for inward in [false, true] {
             loop {
                 let runs = if inward {
@@ -595,7 +616,6 @@ impl AxgBuilder {
                 }
             }
         }
-        let runs = spill.out_runs.len();
         let mut file_bytes = 0;
         let mut edges = 0;
         let path = path.as_ref();

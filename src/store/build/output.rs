@@ -3,7 +3,8 @@
 
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -99,6 +100,10 @@ impl Output<'_> {
     }
 
     /// Writes the whole file; its edge count and length.
+    ///
+    /// The two directions merge at once, the in-edges on a second thread
+    /// into temporary files (where they go depends on the edge count, which
+    /// only the merges find), copied into place once both are done.
     pub(super) fn write(
         &mut self,
         spill: &Spill,
@@ -106,146 +111,193 @@ impl Output<'_> {
     ) -> Result<(u64, u64), StoreError> {
         let flags = if id_map.is_some() { flags::ID_MAP } else { 0 };
         // Where the out-edge offsets and targets go does not depend on
-        // the edge count, which the merge finds.
+        // the edge count.
         let early = Plan::new(flags, self.nodes, 0, &self.sections(0, id_map.is_some()));
         let (o_at, t_at) = (early.entries()[0].offset, early.entries()[1].offset);
-        let weights_path = spill.dir.join("out-weights");
-        let weights_file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&weights_path)
-            .map_err(io(&weights_path))?;
-        let file = self.file;
-        let mut sums: Vec<Vec<u64>> = Vec::new();
-        let ([out_o, out_t, out_w], edges) = self.direction(
-            &spill.out_runs,
-            [
-                SectionWriter::new(file, self.path, o_at),
-                SectionWriter::new(file, self.path, t_at),
-                SectionWriter::new(&weights_file, &weights_path, 0),
-            ],
-            0,
-        )?;
-        let mut plan = Plan::new(
-            flags,
-            self.nodes,
-            edges,
-            &self.sections(edges, id_map.is_some()),
-        );
-        let at = |i: usize| plan.entries()[i].offset;
-        copy(&weights_file, &weights_path, file, self.path, at(2), edges)?;
-        drop(weights_file);
-        let _ = fs::remove_file(&weights_path);
-        let ([in_o, in_t, in_w], in_edges) = self.direction(
-            &spill.in_runs,
-            [
-                SectionWriter::new(file, self.path, at(3)),
-                SectionWriter::new(file, self.path, at(4)),
-                SectionWriter::new(file, self.path, at(5)),
-            ],
-            edges,
-        )?;
+        let temp = |name: &str| -> Result<(File, PathBuf), StoreError> {
+            let path = spill.dir.join(name);
+            let file = File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .map_err(io(&path))?;
+            Ok((file, path))
+        };
+        let out_weights = temp("out-weights")?;
+        let inward = [
+            temp("in-offsets")?,
+            temp("in-targets")?,
+            temp("in-weights")?,
+        ];
+        let (file, path, nodes, scale) = (self.file, self.path, self.nodes, self.scale);
+        let total = Some(self.raw_edges * 2);
+        let progress = &mut *self.progress;
+        // Set by either merge when it fails, so the other stops too.
+        let (out_failed, in_failed) = (AtomicBool::new(false), AtomicBool::new(false));
+        let in_done = AtomicU64::new(0);
+        let (out, inn) = std::thread::scope(|scope| {
+            let in_merge = scope.spawn(|| {
+                let writers = inward.each_ref().map(|(f, p)| SectionWriter::new(f, p, 0));
+                let merged = direction(&spill.in_runs, writers, nodes, scale, &mut |count| {
+                    in_done.store(count, Ordering::Relaxed);
+                    if out_failed.load(Ordering::Relaxed) {
+                        return Err(StoreError::Cancelled {
+                            phase: Phase::Merge,
+                        });
+                    }
+                    Ok(())
+                });
+                in_failed.store(merged.is_err(), Ordering::Relaxed);
+                merged
+            });
+            let mut stopped_by_peer = false;
+            let writers = [
+                SectionWriter::new(file, path, o_at),
+                SectionWriter::new(file, path, t_at),
+                SectionWriter::new(&out_weights.0, &out_weights.1, 0),
+            ];
+            let out = direction(&spill.out_runs, writers, nodes, scale, &mut |count| {
+                if in_failed.load(Ordering::Relaxed) {
+                    stopped_by_peer = true;
+                    return Err(StoreError::Cancelled {
+                        phase: Phase::Merge,
+                    });
+                }
+                let done = count + in_done.load(Ordering::Relaxed);
+                check(
+                    progress,
+                    ProgressReport::new(Phase::Merge).items(done, total),
+                )
+            });
+            out_failed.store(out.is_err(), Ordering::Relaxed);
+            let inn = in_merge
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            match (&out, &inn) {
+                // The in-edge merge's own error, not the stop it caused.
+                (Err(_), Err(_)) if stopped_by_peer => (inn, out),
+                _ => (out, inn),
+            }
+        });
+        let ([out_o, out_t, out_w], edges) = out?;
+        let ([in_o, in_t, in_w], in_edges) = inn?;
         if in_edges != edges {
             return Err(StoreError::Io {
                 path: spill.dir.display().to_string(),
                 kind: std::io::ErrorKind::InvalidData,
             });
         }
-        sums.extend([out_o, out_t, out_w, in_o, in_t, in_w]);
+        let mut plan = Plan::new(
+            flags,
+            self.nodes,
+            edges,
+            &self.sections(edges, id_map.is_some()),
+        );
+        check(self.progress, ProgressReport::new(Phase::Write))?;
+        let at = |i: usize| plan.entries()[i].offset;
+        let len = |i: usize| plan.entries()[i].len;
+        let temps = [
+            (&out_weights, 2),
+            (&inward[0], 3),
+            (&inward[1], 4),
+            (&inward[2], 5),
+        ];
+        for ((from, from_path), i) in temps {
+            copy(from, from_path, file, path, at(i), len(i))?;
+            let _ = fs::remove_file(from_path);
+        }
+        let mut sums = vec![out_o, out_t, out_w, in_o, in_t, in_w];
         if let Some(ids) = id_map {
-            let mut w = SectionWriter::new(file, self.path, at(6));
+            let mut w = SectionWriter::new(file, path, at(6));
             for chunk in ids.chunks(BLOCK_LEN as usize / 8) {
                 w.put(bytemuck::cast_slice(chunk))?;
             }
             sums.push(w.finish()?);
         }
-        check(self.progress, ProgressReport::new(Phase::Write))?;
         let blocks: Vec<u64> = sums.concat();
         let last = plan.entries().last().expect("the block checksums").offset;
-        write_at(file, last, bytemuck::cast_slice(&blocks)).map_err(io(self.path))?;
+        write_at(file, last, bytemuck::cast_slice(&blocks)).map_err(io(path))?;
         let header = plan.seal(&blocks);
-        write_at(file, 0, &header).map_err(io(self.path))?;
         debug_assert_eq!(header.len(), HEADER_LEN);
-        file.set_len(plan.file_len()).map_err(io(self.path))?;
+        write_at(file, 0, &header).map_err(io(path))?;
+        file.set_len(plan.file_len()).map_err(io(path))?;
         Ok((edges, plan.file_len()))
-    }
-
-    /// Merges one direction's runs into its offsets, targets and weights
-    /// writers; their block checksums, and the edge count.
-    fn direction(
-        &mut self,
-        runs: &[Run],
-        [mut offsets, mut targets, mut weights]: [SectionWriter<'_>; 3],
-        done_before: u64,
-    ) -> Result<([Vec<u64>; 3], u64), StoreError> {
-        let (nodes, scale) = (self.nodes, self.scale);
-        let total = Some(self.raw_edges * 2);
-        let progress = &mut *self.progress;
-        let mut count = 0u64;
-        // Offsets written: those of rows `0..=row`.
-        let mut row = 0u64;
-        offsets.put(&0u64.to_le_bytes())?;
-        merge(runs, &mut |key, w| {
-            let (src, dst) = ((key >> 32), key as u32);
-            while row < src {
-                offsets.put(&count.to_le_bytes())?;
-                row += 1;
-            }
-            let w = match scale {
-                Some(max) => w / max,
-                None => w,
-            };
-            // Positive weights divided by the largest: only an underflow
-            // leaves (0, 1].
-            if w == 0.0 {
-                return Err(StoreError::Edge(GraphError::InvalidWeight {
-                    edge: count as usize,
-                    src: src as u32,
-                    dst,
-                    weight: w,
-                }));
-            }
-            targets.put(&dst.to_le_bytes())?;
-            weights.put(&w.to_le_bytes())?;
-            count += 1;
-            if count.is_multiple_of(REPORT_EVERY) {
-                check(
-                    progress,
-                    ProgressReport::new(Phase::Merge).items(done_before + count, total),
-                )?;
-            }
-            Ok(())
-        })?;
-        while row < nodes {
-            offsets.put(&count.to_le_bytes())?;
-            row += 1;
-        }
-        Ok((
-            [offsets.finish()?, targets.finish()?, weights.finish()?],
-            count,
-        ))
     }
 }
 
-/// Copies the first `edges * 4` bytes of `from` to `at` of `to`.
+/// Merges one direction's runs into its offsets, targets and weights
+/// writers (weights divided by `scale`, if any); their block checksums,
+/// and the edge count. `report` sees the edges merged so far, every
+/// [`REPORT_EVERY`], and may stop the merge with its error.
+fn direction(
+    runs: &[Run],
+    [mut offsets, mut targets, mut weights]: [SectionWriter<'_>; 3],
+    nodes: u64,
+    scale: Option<f32>,
+    report: &mut dyn FnMut(u64) -> Result<(), StoreError>,
+) -> Result<([Vec<u64>; 3], u64), StoreError> {
+    let mut count = 0u64;
+    // Offsets written: those of rows `0..=row`.
+    let mut row = 0u64;
+    offsets.put(&0u64.to_le_bytes())?;
+    merge(runs, &mut |key, w| {
+        let (src, dst) = ((key >> 32), key as u32);
+        while row < src {
+            offsets.put(&count.to_le_bytes())?;
+            row += 1;
+        }
+        let w = match scale {
+            Some(max) => w / max,
+            None => w,
+        };
+        // Positive weights divided by the largest: only an underflow
+        // leaves (0, 1].
+        if w == 0.0 {
+            return Err(StoreError::Edge(GraphError::InvalidWeight {
+                edge: count as usize,
+                src: src as u32,
+                dst,
+                weight: w,
+            }));
+        }
+        targets.put(&dst.to_le_bytes())?;
+        weights.put(&w.to_le_bytes())?;
+        count += 1;
+        if count.is_multiple_of(REPORT_EVERY) {
+            report(count)?;
+        }
+        Ok(())
+    })?;
+    while row < nodes {
+        offsets.put(&count.to_le_bytes())?;
+        row += 1;
+    }
+    Ok((
+        [offsets.finish()?, targets.finish()?, weights.finish()?],
+        count,
+    ))
+}
+
+/// Copies the first `total` bytes of `from` to `at` of `to` (inside the
+/// kernel where it can: `std::io::copy` uses `copy_file_range` on Linux).
 fn copy(
     mut from: &File,
     from_path: &Path,
-    to: &File,
+    mut to: &File,
     to_path: &Path,
     at: u64,
-    edges: u64,
+    total: u64,
 ) -> Result<(), StoreError> {
     from.seek(SeekFrom::Start(0)).map_err(io(from_path))?;
-    let mut buf = vec![0u8; BLOCK_LEN as usize];
-    let (mut done, total) = (0u64, edges * 4);
-    while done < total {
-        let n = (total - done).min(BLOCK_LEN) as usize;
-        from.read_exact(&mut buf[..n]).map_err(io(from_path))?;
-        write_at(to, at + done, &buf[..n]).map_err(io(to_path))?;
-        done += n as u64;
+    to.seek(SeekFrom::Start(at)).map_err(io(to_path))?;
+    let copied = std::io::copy(&mut from.take(total), &mut to).map_err(io(to_path))?;
+    if copied != total {
+        return Err(StoreError::Io {
+            path: from_path.display().to_string(),
+            kind: std::io::ErrorKind::UnexpectedEof,
+        });
     }
     Ok(())
 }

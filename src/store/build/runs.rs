@@ -25,8 +25,12 @@ pub(super) struct Rec {
 pub(super) const REC_BYTES: usize = core::mem::size_of::<Rec>();
 /// Edges per compressed frame of a run.
 const FRAME_EDGES: usize = 16 << 10;
-/// Bytes of a frame's raw form: key deltas, then weights.
-const FRAME_RAW: usize = FRAME_EDGES * 12;
+/// Bytes of a frame's raw form at most: key deltas as LEB128 varints (at
+/// most 10 bytes each), then weights.
+const FRAME_RAW: usize = FRAME_EDGES * 14;
+/// Bytes of a frame's head: edge count, varint bytes, compressed bytes
+/// (`u32` each), xxh3 of the raw frame (`u64`).
+const HEAD: usize = 20;
 /// Memory a run being merged holds: its frame raw and compressed, the
 /// decoded keys and weights, the read buffer.
 pub(super) const MERGE_BYTES_PER_RUN: usize = 3 * FRAME_RAW + READ_BUF;
@@ -35,6 +39,78 @@ const READ_BUF: usize = 64 << 10;
 
 pub(super) fn key(src: u32, dst: u32) -> u64 {
     u64::from(src) << 32 | u64::from(dst)
+}
+
+/// Bits of one radix-sort digit.
+const DIGIT_BITS: u32 = 11;
+
+/// Sorts `recs` by key: least significant digit first, over the bits in
+/// which keys differ (11-bit digits within each 32-bit half: two passes a
+/// half for node ids below 2^22), each pass a stable scatter into `scratch`
+/// (grown to `recs`' length, kept for the next run). Several times
+/// pdqsort's speed on runs of millions of edges, for the memory of a
+/// second buffer.
+fn radix_sort(recs: &mut Vec<Rec>, scratch: &mut Vec<Rec>) {
+    if recs.len() < 1024 {
+        recs.sort_unstable_by_key(|r| r.key);
+        return;
+    }
+    scratch.resize(
+        recs.len(),
+        Rec {
+            key: 0,
+            weight: 0.0,
+        },
+    );
+    for shift in digit_shifts(varying_bits(recs), &[0, 32]) {
+        scatter(recs, scratch, shift, |key| key);
+        core::mem::swap(recs, scratch);
+    }
+}
+
+/// The bits in which the keys of `recs` differ.
+fn varying_bits(recs: &[Rec]) -> u64 {
+    let (any, all) = recs
+        .iter()
+        .fold((0u64, !0u64), |(any, all), r| (any | r.key, all & r.key));
+    any ^ all
+}
+
+/// The shifts of the digits that cover the `varying` bits of the 32-bit
+/// halves starting at `halves`, least significant first.
+fn digit_shifts(varying: u64, halves: &[u32]) -> Vec<u32> {
+    let mut shifts = Vec::with_capacity(6);
+    for &half in halves {
+        let bits = (varying >> half) as u32;
+        let (mut low, high) = (bits.trailing_zeros(), 32 - bits.leading_zeros());
+        while low < high {
+            shifts.push(half + low);
+            low += DIGIT_BITS;
+        }
+    }
+    shifts
+}
+
+/// One stable pass of the radix sort: `from` into `to` (as long) by the
+/// digit at `shift` of each record's key mapped by `map`, stored mapped.
+fn scatter(from: &[Rec], to: &mut [Rec], shift: u32, map: impl Fn(u64) -> u64) {
+    let digit = |key: u64| (map(key) >> shift) as usize & ((1 << DIGIT_BITS) - 1);
+    let mut slots = [0usize; 1 << DIGIT_BITS];
+    for r in from {
+        slots[digit(r.key)] += 1;
+    }
+    let mut next = 0;
+    for slot in slots.iter_mut() {
+        (*slot, next) = (next, next + *slot);
+    }
+    for r in from {
+        let slot = &mut slots[digit(r.key)];
+        to[*slot] = Rec {
+            key: map(r.key),
+            weight: r.weight,
+        };
+        *slot += 1;
+    }
 }
 
 /// Merges runs of equal keys of a sorted buffer into their first, keeping
@@ -62,6 +138,8 @@ pub(super) struct Spill {
     pub(super) in_runs: Vec<Run>,
     files: u64,
     pub(super) bytes: u64,
+    /// The radix sort's second buffer, as large as the sort buffer.
+    scratch: Vec<Rec>,
 }
 
 /// A sorted run on disk.
@@ -83,6 +161,7 @@ impl Spill {
             in_runs: Vec::new(),
             files: 0,
             bytes: 0,
+            scratch: Vec::new(),
         })
     }
 
@@ -105,14 +184,51 @@ impl Spill {
     /// Sorts `buffer` by key, merges its duplicates and spills it as an
     /// out-edge run, then by the swapped key as an in-edge run; empties it.
     pub(super) fn sort_and_spill(&mut self, buffer: &mut Vec<Rec>) -> Result<(), StoreError> {
-        buffer.sort_unstable_by_key(|r| r.key);
+        radix_sort(buffer, &mut self.scratch);
         merge_duplicates(buffer);
-        let run = self.write_run(buffer)?;
+        // The same edges by (target, source): sorted by source as they are,
+        // a stable sort by target alone gives that order, in the passes of
+        // the target's digits only. The first reads the buffer while a
+        // second thread writes the out-edge run from it.
+        let shifts = digit_shifts(varying_bits(buffer).rotate_left(32), &[32]);
+        let transposed = |key: u64| key.rotate_left(32);
+        let mut out = self.run_writer()?;
+        let scratch = &mut self.scratch;
+        scratch.resize(
+            buffer.len(),
+            Rec {
+                key: 0,
+                weight: 0.0,
+            },
+        );
+        let edges: &[Rec] = buffer;
+        let written = std::thread::scope(|scope| {
+            let writing = scope.spawn(move || {
+                edges
+                    .iter()
+                    .try_for_each(|r| out.push(r.key, r.weight))
+                    .map(|()| out)
+            });
+            match shifts.first() {
+                Some(&shift) => scatter(edges, scratch, shift, transposed),
+                None => scratch.iter_mut().zip(edges).for_each(|(to, r)| {
+                    *to = Rec {
+                        key: transposed(r.key),
+                        ..*r
+                    }
+                }),
+            }
+            writing
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        let run = written?.finish(&mut self.bytes)?;
         self.out_runs.push(run);
-        for r in buffer.iter_mut() {
-            r.key = r.key.rotate_left(32);
+        core::mem::swap(buffer, &mut self.scratch);
+        for &shift in shifts.iter().skip(1) {
+            scatter(buffer, &mut self.scratch, shift, |key| key);
+            core::mem::swap(buffer, &mut self.scratch);
         }
-        buffer.sort_unstable_by_key(|r| r.key);
         let run = self.write_run(buffer)?;
         self.in_runs.push(run);
         buffer.clear();
@@ -184,9 +300,9 @@ impl Drop for Spill {
 }
 
 /// Writes a run: frames of up to [`FRAME_EDGES`] edges, each `u32` edge
-/// count, `u32` compressed length, `u64` xxh3 of the raw frame, then the
-/// LZ4 block of the raw frame (key deltas as `u64`, then weights as `f32`,
-/// little-endian).
+/// count, `u32` compressed length, `u64` xxh3 of the raw frame (key deltas
+/// as `u64`, then weights as `f32`, little-endian), then the LZ4 block of
+/// the key deltas and the weights as they are.
 pub(super) struct RunWriter {
     out: BufWriter<File>,
     path: PathBuf,
@@ -215,25 +331,28 @@ impl RunWriter {
         self.raw.clear();
         let mut prev = 0u64;
         for &k in &self.keys {
-            self.raw
-                .extend_from_slice(&k.wrapping_sub(prev).to_le_bytes());
+            put_varint(&mut self.raw, k.wrapping_sub(prev));
             prev = k;
         }
+        let varints = self.raw.len();
         for &w in &self.weights {
             self.raw.extend_from_slice(&w.to_le_bytes());
         }
-        let len = lz4_flex::block::compress_into(&self.raw, &mut self.packed)
+        // Weights are noise to LZ4: only the key deltas are compressed.
+        let len = lz4_flex::block::compress_into(&self.raw[..varints], &mut self.packed)
             .expect("the output holds the worst case");
-        let mut head = [0u8; 16];
+        let mut head = [0u8; HEAD];
         head[..4].copy_from_slice(&(self.keys.len() as u32).to_le_bytes());
-        head[4..8].copy_from_slice(&(len as u32).to_le_bytes());
-        head[8..].copy_from_slice(&xxh3_64(&self.raw).to_le_bytes());
+        head[4..8].copy_from_slice(&(varints as u32).to_le_bytes());
+        head[8..12].copy_from_slice(&(len as u32).to_le_bytes());
+        head[12..].copy_from_slice(&xxh3_64(&self.raw).to_le_bytes());
         self.out
             .write_all(&head)
             .and_then(|()| self.out.write_all(&self.packed[..len]))
+            .and_then(|()| self.out.write_all(&self.raw[varints..]))
             .map_err(io(&self.path))?;
         self.edges += self.keys.len() as u64;
-        self.bytes += (head.len() + len) as u64;
+        self.bytes += (HEAD + len + self.raw.len() - varints) as u64;
         self.keys.clear();
         self.weights.clear();
         Ok(())
@@ -292,36 +411,43 @@ impl<'r> RunReader<'r> {
             path: self.path.display().to_string(),
             kind: std::io::ErrorKind::InvalidData,
         };
-        let mut head = [0u8; 16];
+        let mut head = [0u8; HEAD];
         match self.input.read_exact(&mut head) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
             Err(e) => return Err(io(self.path)(e)),
         }
-        let count = u32::from_le_bytes(head[..4].try_into().expect("4")) as usize;
-        let len = u32::from_le_bytes(head[4..8].try_into().expect("4")) as usize;
-        let sum = u64::from_le_bytes(head[8..].try_into().expect("8"));
+        let word = |i: usize| u32::from_le_bytes(head[i..i + 4].try_into().expect("4")) as usize;
+        let (count, varints, len) = (word(0), word(4), word(8));
+        let sum = u64::from_le_bytes(head[12..].try_into().expect("8"));
         if count == 0
             || count > FRAME_EDGES
-            || len > lz4_flex::block::get_maximum_output_size(FRAME_RAW)
+            || varints > 10 * count
+            || len > lz4_flex::block::get_maximum_output_size(10 * FRAME_EDGES)
         {
             return Err(corrupt());
         }
         self.packed.resize(len, 0);
+        let raw = &mut self.raw[..varints + 4 * count];
         self.input
             .read_exact(&mut self.packed)
+            .and_then(|()| self.input.read_exact(&mut raw[varints..]))
             .map_err(io(self.path))?;
-        let raw = &mut self.raw[..count * 12];
-        let decoded = lz4_flex::block::decompress_into(&self.packed, raw);
-        if decoded.ok() != Some(count * 12) || xxh3_64(raw) != sum {
+        let decoded = lz4_flex::block::decompress_into(&self.packed, &mut raw[..varints]);
+        if decoded.ok() != Some(varints) || xxh3_64(raw) != sum {
             return Err(corrupt());
         }
-        let (deltas, weights) = raw.split_at(count * 8);
+        let (deltas, weights) = raw.split_at(varints);
         self.keys.clear();
-        let mut key = 0u64;
-        for d in deltas.chunks_exact(8) {
-            key = key.wrapping_add(u64::from_le_bytes(d.try_into().expect("8")));
+        let (mut key, mut at) = (0u64, 0);
+        while at < deltas.len() {
+            let (delta, used) = varint(&deltas[at..]).ok_or_else(corrupt)?;
+            key = key.wrapping_add(delta);
             self.keys.push(key);
+            at += used;
+        }
+        if self.keys.len() != count {
+            return Err(corrupt());
         }
         self.weights.clear();
         self.weights.extend(
@@ -334,6 +460,28 @@ impl<'r> RunReader<'r> {
     }
 }
 
+/// Appends `v` as an LEB128 varint (7 bits a byte, low first).
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// The LEB128 varint at the start of `bytes` and the bytes it takes;
+/// `None` if it is cut short or longer than a `u64`.
+fn varint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, &b) in bytes.iter().enumerate().take(10) {
+        v |= u64::from(b & 0x7F) << (7 * i);
+        if b < 0x80 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
 /// Merges sorted runs into one sorted stream without duplicates (the
 /// largest weight of equal keys), handed to `emit` in key order.
 pub(super) fn merge(
@@ -342,6 +490,7 @@ pub(super) fn merge(
 ) -> Result<(), StoreError> {
     use core::cmp::Reverse;
     use std::collections::BinaryHeap;
+    use std::collections::binary_heap::PeekMut;
     let mut readers = runs
         .iter()
         .map(RunReader::open)
@@ -355,8 +504,17 @@ pub(super) fn merge(
         }
     }
     let mut pending: Option<(u64, f32)> = None;
-    while let Some(Reverse((key, i))) = heap.pop() {
+    while let Some(mut top) = heap.peek_mut() {
+        let Reverse((key, i)) = *top;
         let w = weights[i];
+        // The run's next edge replaces it in place: one sift, not two.
+        match readers[i].next()? {
+            Some((next, nw)) => {
+                weights[i] = nw;
+                *top = Reverse((next, i));
+            }
+            None => drop(PeekMut::pop(top)),
+        }
         pending = match pending {
             Some((k, pw)) if k == key => Some((k, pw.max(w))),
             Some((k, pw)) => {
@@ -365,10 +523,6 @@ pub(super) fn merge(
             }
             None => Some((key, w)),
         };
-        if let Some((next, nw)) = readers[i].next()? {
-            weights[i] = nw;
-            heap.push(Reverse((next, i)));
-        }
     }
     if let Some((k, w)) = pending {
         emit(k, w)?;
@@ -423,6 +577,34 @@ mod tests {
         let dir = spill.dir.clone();
         drop(spill);
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn the_radix_sort_sorts_as_the_comparison_sort_does() {
+        let mut rng = crate::rng::SplitMix64::new(3);
+        for (n, mask) in [
+            (10, !0),
+            (5_000, 0xFF_FFFF_0000_00FF),
+            (20_000, !0),
+            (3_000, 0),
+        ] {
+            let mut recs: Vec<Rec> = (0..n)
+                .map(|i| Rec {
+                    key: rng.next_u64() & mask,
+                    weight: i as f32,
+                })
+                .collect();
+            let mut want = recs.clone();
+            // Stable, as the radix sort is: equal keys keep their order.
+            want.sort_by_key(|r| r.key);
+            radix_sort(&mut recs, &mut Vec::new());
+            let bits = |v: &[Rec]| {
+                v.iter()
+                    .map(|r| (r.key, r.weight.to_bits()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(bits(&recs), bits(&want), "{n} keys, mask {mask:x}");
+        }
     }
 
     #[test]
