@@ -273,6 +273,40 @@ fn weights_above_one_can_be_rescaled_by_the_largest() {
     for w in [0.0, -1.0, f32::INFINITY, f32::NAN] {
         assert!(lenient.add_edge(0, 1, w).is_err(), "{w}");
     }
+    // A weight the rescaling takes to zero is refused before anything is
+    // written, naming the edge.
+    let mut tiny = AxgBuilder::new(MIN_BUDGET)
+        .weights(WeightRule::RescaleByMax)
+        .temp_dir(&dir.0);
+    tiny.add_edge(0, 1, 1e10).unwrap();
+    tiny.add_edge(2, 3, f32::from_bits(1)).unwrap();
+    let path = dir.join("tiny.axg");
+    assert_eq!(
+        tiny.finish(&path, &mut ()),
+        Err(StoreError::Edge(GraphError::InvalidWeight {
+            edge: 1,
+            src: 2,
+            dst: 3,
+            weight: 0.0
+        }))
+    );
+    assert!(!path.exists());
+}
+
+#[test]
+fn a_failed_spill_fails_every_later_call() {
+    let dir = Dir::new("failed");
+    // A file where the spill directory should go: the first spill fails.
+    let not_a_dir = dir.join("file");
+    std::fs::write(&not_a_dir, b"").unwrap();
+    let mut b = AxgBuilder::new(MIN_BUDGET)
+        .temp_dir(not_a_dir.join("spill"))
+        .max_run_edges(2);
+    let first = b.add_edge(0, 1, 0.5).unwrap_err();
+    assert!(matches!(first, StoreError::Io { .. }), "{first}");
+    assert_eq!(b.add_edge(1, 2, 0.5), Err(first.clone()));
+    assert_eq!(b.finish(dir.join("g.axg"), &mut ()), Err(first));
+    assert_eq!(dir.names(), ["file"]);
 }
 
 #[test]
@@ -436,7 +470,10 @@ fn cancellation_and_failure_leave_nothing_behind_and_the_old_file_intact() {
 
     // A budget too small is refused before anything is written.
     let mut small = AxgBuilder::new(MIN_BUDGET - 1).temp_dir(&spill.0);
-    small.add_edge(0, 1, 0.5).unwrap();
+    assert!(matches!(
+        small.add_edge(0, 1, 0.5),
+        Err(StoreError::Budget { .. })
+    ));
     assert!(matches!(
         small.finish(&path, &mut ()),
         Err(StoreError::Budget { .. })

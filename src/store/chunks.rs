@@ -960,7 +960,12 @@ impl Reader {
         let buf = buffers.take_whole(needed as usize)?;
         Some(match self.fill(buf, at, 1) {
             Ok(Ok(chunk)) => Ok(chunk),
-            Ok(Err(_)) => unreachable!("sized for the row"),
+            // The row was sized from the offsets just read: only a file
+            // changed under the pass disagrees with them now.
+            Ok(Err(_)) => Err(StoreError::Io {
+                path: self.path.clone(),
+                kind: std::io::ErrorKind::InvalidData,
+            }),
             Err(e) => Err(e),
         })
     }

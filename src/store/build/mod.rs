@@ -39,12 +39,14 @@ use super::StoreError;
 use super::file::write_atomically;
 use super::progress::{Phase, Progress, ProgressReport, check};
 use crate::graph::io::{EdgeSink, ReadError, SinkError, TextFormat, read_into};
+use crate::graph::validate::weight_valid;
 use crate::graph::{Edge, GraphError, MAX_NODES, ParseError, ParseErrorKind, Permutation};
 use output::Output;
-use runs::{MERGE_BYTES_PER_RUN, REC_BYTES, Rec, Run, Spill, key, merge};
+use runs::{MERGE_BYTES_PER_RUN, REC_BYTES, Rec, Spill, key};
 
-/// Memory set aside from the sort buffer: the frame scratch of spilling,
-/// and the merge's six 1 MiB section writers and its copy buffer.
+/// Memory set aside from the sort buffer: the run writers' frames while
+/// spilling; the merge's six 1 MiB section writers, the id map's writer
+/// and the copies' buffers.
 const RESERVE: usize = 8 << 20;
 /// Edges between two progress reports.
 const REPORT_EVERY: u64 = 1 << 16;
@@ -126,7 +128,6 @@ pub struct BuildSummary {
 /// # std::fs::remove_file(&path)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
 pub struct AxgBuilder {
     budget: usize,
     temp_dir: PathBuf,
@@ -142,7 +143,7 @@ pub struct AxgBuilder {
 }
 
 /// What the builder gathered so far.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct State {
     buffer: Vec<Rec>,
     /// Edges the buffer holds before it is spilled (0 until the first).
@@ -154,6 +155,11 @@ struct State {
     max_id: Option<u32>,
     added: u64,
     max_weight: f32,
+    /// The edge of the smallest weight: (edge, src, dst, weight).
+    min_weight: Option<(usize, u32, u32, f32)>,
+    /// A spill that failed: the builder's runs are incomplete, so every
+    /// later call returns this.
+    failed: Option<StoreError>,
 }
 
 impl AxgBuilder {
@@ -285,6 +291,9 @@ impl AxgBuilder {
 
     /// Validates, numbers and buffers one edge.
     fn push(&mut self, src: u64, dst: u64, weight: f32) -> Result<(), SinkError<StoreError>> {
+        if let Some(e) = &self.state.failed {
+            return Err(SinkError::Sink(e.clone()));
+        }
         let edge = self.state.added as usize;
         let refuse = |e| SinkError::Parse(ParseErrorKind::Graph(e));
         let (s, d) = match self.ids {
@@ -322,7 +331,7 @@ impl AxgBuilder {
             }
         };
         let valid = match self.weights {
-            WeightRule::Refuse => weight > 0.0 && weight <= 1.0,
+            WeightRule::Refuse => weight_valid(weight),
             WeightRule::RescaleByMax => weight > 0.0 && weight.is_finite(),
         };
         if !valid {
@@ -333,21 +342,26 @@ impl AxgBuilder {
                 weight,
             }));
         }
-        if self.ids == IdMapping::Compact {
-            self.number(src);
-            self.number(dst);
-        }
         if self.state.capacity == 0 {
+            self.check_budget().map_err(SinkError::Sink)?;
             // Sized once, exactly: a growing vector would hold its old and
             // new storage at once.
             self.state.capacity = self.run_capacity();
             let capacity = self.state.capacity;
             self.state.buffer.reserve_exact(capacity);
         }
+        if self.ids == IdMapping::Compact {
+            self.check_id_map_growth().map_err(SinkError::Sink)?;
+            self.number(src);
+            self.number(dst);
+        }
         let state = &mut self.state;
         state.added += 1;
         state.max_id = Some(state.max_id.unwrap_or(0).max(s).max(d));
         state.max_weight = state.max_weight.max(weight);
+        if state.min_weight.is_none_or(|m| weight < m.3) {
+            state.min_weight = Some((edge, s, d, weight));
+        }
         if s != d {
             state.buffer.push(Rec {
                 key: key(s, d),
@@ -388,27 +402,58 @@ impl AxgBuilder {
         self.run_edges.map_or(edges, |cap| cap.min(edges)).max(2)
     }
 
-    /// Memory the id map takes ([`IdMapping::Compact`]): the hash map's
-    /// slots and the originals.
-    fn id_map_bytes(&self) -> usize {
-        self.state.numbering.capacity() * 17 + self.state.originals.capacity() * 8
+    /// Refuses a budget below [`MIN_BUDGET`].
+    fn check_budget(&self) -> Result<(), StoreError> {
+        if self.budget < MIN_BUDGET {
+            return Err(StoreError::Budget {
+                needed: MIN_BUDGET as u64,
+                budget: self.budget as u64,
+                what: "the smallest budget a build takes",
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses two more ids ([`IdMapping::Compact`]) if the id map could
+    /// then outgrow its half of the budget: checked before either table
+    /// grows, at the size it would grow to (a hash map slot of 12 bytes and
+    /// a control byte, 8 slots for 7 ids; the old and new tables held at
+    /// once while it grows; 8 bytes an original id).
+    fn check_id_map_growth(&self) -> Result<(), StoreError> {
+        let state = &self.state;
+        let ids = state.originals.len() + 2;
+        if ids <= state.numbering.capacity() && ids <= state.originals.capacity() {
+            return Ok(());
+        }
+        let slots = |ids: usize| ids.next_power_of_two() * 8 / 7;
+        let grown = ids.max(2 * state.originals.capacity());
+        let bytes = (slots(grown) + slots(state.numbering.capacity())) * 13 + grown * 8 * 2;
+        let share = self.budget.saturating_sub(RESERVE) / 2;
+        if bytes > share {
+            return Err(StoreError::Budget {
+                needed: bytes as u64 * 2 + RESERVE as u64,
+                budget: self.budget as u64,
+                what: "the id map of IdMapping::Compact (half of the budget)",
+            });
+        }
+        Ok(())
     }
 
     /// Sorts the buffer into an out-edge run and an in-edge run and
-    /// spills both.
+    /// spills both. A failure leaves the runs incomplete: the builder
+    /// refuses everything after it.
     fn spill(&mut self) -> Result<(), StoreError> {
-        if self.ids == IdMapping::Compact && self.id_map_bytes() > self.budget / 2 {
-            return Err(StoreError::Budget {
-                needed: self.id_map_bytes() as u64 * 2,
-                budget: self.budget as u64,
-                what: "the id map of IdMapping::Compact (half the budget)",
-            });
+        let state = &mut self.state;
+        let spilled = match &mut state.spill {
+            Some(spill) => Ok(spill),
+            empty => Spill::new(&self.temp_dir).map(|spill| empty.insert(spill)),
         }
-        let spill = match &mut self.state.spill {
-            Some(spill) => spill,
-            empty => empty.insert(Spill::new(&self.temp_dir)?),
-        };
-        spill.sort_and_spill(&mut self.state.buffer)
+        .and_then(|spill| spill.sort_and_spill(&mut state.buffer));
+        if let Err(e) = &spilled {
+            state.buffer.clear();
+            state.failed = Some(e.clone());
+        }
+        spilled
     }
 
     /// Reads a text file into the builder: Matrix Market if its name ends
@@ -547,13 +592,10 @@ impl AxgBuilder {
         path: impl AsRef<Path>,
         progress: &mut dyn Progress,
     ) -> Result<BuildSummary, StoreError> {
-        if self.budget < MIN_BUDGET {
-            return Err(StoreError::Budget {
-                needed: MIN_BUDGET as u64,
-                budget: self.budget as u64,
-                what: "the smallest budget a build takes",
-            });
+        if let Some(e) = self.state.failed.take() {
+            return Err(e);
         }
+        self.check_budget()?;
         check(progress, ProgressReport::new(Phase::Sort))?;
         self.spill()?;
         let nodes = match self.ids {
@@ -566,20 +608,48 @@ impl AxgBuilder {
         drop(state.buffer);
         drop(state.numbering);
         let mut spill = state.spill.expect("spilled above");
+        spill.free_scratch();
         let scale = match self.weights {
             WeightRule::RescaleByMax if state.max_weight > 1.0 => Some(state.max_weight),
             _ => None,
         };
+        // Positive weights divided by the largest: only an underflow of the
+        // smallest leaves (0, 1].
+        if let (Some(max), Some((edge, src, dst, min))) = (scale, state.min_weight)
+            && min / max == 0.0
+        {
+            return Err(StoreError::Edge(GraphError::InvalidWeight {
+                edge,
+                src,
+                dst,
+                weight: min / max,
+            }));
+        }
+        // Both directions merge at once; at most 256 runs each (open files).
+        let share = self.budget.saturating_sub(RESERVE);
+        let fan_in = (share / (2 * MERGE_BYTES_PER_RUN)).clamp(2, 256);
         let mut id_map = (self.ids == IdMapping::Compact).then_some(state.originals);
         if self.reorder {
+            // The degrees (4 bytes a node), then the permutation's two
+            // tables (8 bytes a node) beside the id map.
+            let tables = nodes as usize * (12 + if id_map.is_some() { 8 } else { 0 });
+            if tables > share / 2 {
+                return Err(StoreError::Budget {
+                    needed: (2 * tables + RESERVE) as u64,
+                    budget: self.budget as u64,
+                    what: "degree reordering's tables (half of the budget)",
+                });
+            }
+            spill.reduce_runs(fan_in, progress)?;
             check(progress, ProgressReport::new(Phase::Sort))?;
             let perm = Permutation::by_degree_descending(&spill.degrees(nodes)?);
-            // The permutation's two tables take 8 bytes a node.
-            let capacity = self
-                .run_capacity()
-                .saturating_sub(perm.len() * 8 / (2 * REC_BYTES))
-                .max(2);
-            spill.renumber(&perm, capacity, progress)?;
+            let capacity = (share / 2 / (2 * REC_BYTES)).max(2);
+            spill.renumber(
+                &perm,
+                self.run_edges.map_or(capacity, |r| r.min(capacity)),
+                progress,
+            )?;
+            spill.free_scratch();
             let old = perm.new_to_old().iter().map(|&old| old as usize);
             id_map = Some(match &id_map {
                 Some(originals) => old.map(|v| originals[v]).collect(),
@@ -587,35 +657,9 @@ impl AxgBuilder {
             });
         }
         let id_map = id_map.as_deref();
-        let raw_edges: u64 = spill.out_runs.iter().map(|r| r.edges).sum();
         let runs = spill.out_runs.len();
-        // Both directions merge at once.
-        let fan_in = (self.budget.saturating_sub(RESERVE) / (2 * MERGE_BYTES_PER_RUN)).max(2);
-        for inward in [false, true] {
-            loop {
-                let runs = if inward {
-                    &mut spill.in_runs
-                } else {
-                    &mut spill.out_runs
-                };
-                if runs.len() <= fan_in {
-                    break;
-                }
-                let group: Vec<Run> = runs.drain(..fan_in).collect();
-                let mut merged = spill.run_writer()?;
-                merge(&group, &mut |key, weight| merged.push(key, weight))?;
-                let run = merged.finish(&mut spill.bytes)?;
-                if inward {
-                    &mut spill.in_runs
-                } else {
-                    &mut spill.out_runs
-                }
-                .push(run);
-                for run in group {
-                    let _ = fs::remove_file(&run.path);
-                }
-            }
-        }
+        let raw_edges: u64 = spill.out_runs.iter().map(|r| r.edges).sum();
+        spill.reduce_runs(fan_in, progress)?;
         let mut file_bytes = 0;
         let mut edges = 0;
         let path = path.as_ref();
@@ -640,6 +684,22 @@ impl AxgBuilder {
             spilled_bytes: spill.bytes,
             file_bytes,
         })
+    }
+}
+
+impl core::fmt::Debug for AxgBuilder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AxgBuilder")
+            .field("budget", &self.budget)
+            .field("temp_dir", &self.temp_dir)
+            .field("ids", &self.ids)
+            .field("weights", &self.weights)
+            .field("symmetrize", &self.symmetrize)
+            .field("reorder", &self.reorder)
+            .field("edges_added", &self.state.added)
+            .field("buffered", &self.state.buffer.len())
+            .field("failed", &self.state.failed)
+            .finish_non_exhaustive()
     }
 }
 

@@ -14,7 +14,6 @@ use super::super::progress::{Phase, Progress, ProgressReport, check};
 use super::super::{Section, StoreError};
 use super::REPORT_EVERY;
 use super::runs::{Run, Spill, merge};
-use crate::graph::GraphError;
 
 /// Writes one section at its place in the file through a 1 MiB buffer,
 /// hashing each full block as it goes.
@@ -39,10 +38,16 @@ impl<'f> SectionWriter<'f> {
         }
     }
 
-    fn put(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.buf.extend_from_slice(bytes);
-        if self.buf.len() == BLOCK_LEN as usize {
-            self.flush()?;
+    fn put(&mut self, mut bytes: &[u8]) -> Result<(), StoreError> {
+        while !bytes.is_empty() {
+            // Up to the end of the block: each flush is one whole block.
+            let room = BLOCK_LEN as usize - self.buf.len();
+            let (now, later) = bytes.split_at(room.min(bytes.len()));
+            self.buf.extend_from_slice(now);
+            if self.buf.len() == BLOCK_LEN as usize {
+                self.flush()?;
+            }
+            bytes = later;
         }
         Ok(())
     }
@@ -183,6 +188,10 @@ impl Output<'_> {
         });
         let ([out_o, out_t, out_w], edges) = out?;
         let ([in_o, in_t, in_w], in_edges) = inn?;
+        // The total counted duplicates across runs: the merge ends here.
+        let done =
+            ProgressReport::new(Phase::Merge).items(edges + in_edges, Some(edges + in_edges));
+        check(self.progress, done)?;
         if in_edges != edges {
             return Err(StoreError::Io {
                 path: spill.dir.display().to_string(),
@@ -248,20 +257,11 @@ fn direction(
             offsets.put(&count.to_le_bytes())?;
             row += 1;
         }
+        // Not zero: `finish` refused an underflow of the smallest weight.
         let w = match scale {
             Some(max) => w / max,
             None => w,
         };
-        // Positive weights divided by the largest: only an underflow
-        // leaves (0, 1].
-        if w == 0.0 {
-            return Err(StoreError::Edge(GraphError::InvalidWeight {
-                edge: count as usize,
-                src: src as u32,
-                dst,
-                weight: w,
-            }));
-        }
         targets.put(&dst.to_le_bytes())?;
         weights.put(&w.to_le_bytes())?;
         count += 1;

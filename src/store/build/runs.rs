@@ -152,9 +152,18 @@ pub(super) struct Run {
 impl Spill {
     pub(super) fn new(parent: &Path) -> Result<Spill, StoreError> {
         static BUILDS: AtomicU64 = AtomicU64::new(0);
-        let n = BUILDS.fetch_add(1, Ordering::Relaxed);
-        let dir = parent.join(format!(".axonal-build-{}-{n}", std::process::id()));
-        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        fs::create_dir_all(parent).map_err(io(parent))?;
+        // A name no other build holds: `create_dir` fails on one that
+        // exists (two processes of the same pid in two containers, say).
+        let dir = loop {
+            let n = BUILDS.fetch_add(1, Ordering::Relaxed);
+            let dir = parent.join(format!(".axonal-build-{}-{n}", std::process::id()));
+            match fs::create_dir(&dir) {
+                Ok(()) => break dir,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io(&dir)(e)),
+            }
+        };
         Ok(Spill {
             dir,
             out_runs: Vec::new(),
@@ -235,6 +244,42 @@ impl Spill {
         Ok(())
     }
 
+    /// Frees the radix sort's second buffer (once no run is left to sort).
+    pub(super) fn free_scratch(&mut self) {
+        self.scratch = Vec::new();
+    }
+
+    /// Merges runs `fan_in` at a time until each direction has at most
+    /// `fan_in` (the merges' open files and read buffers).
+    pub(super) fn reduce_runs(
+        &mut self,
+        fan_in: usize,
+        progress: &mut dyn Progress,
+    ) -> Result<(), StoreError> {
+        for inward in [false, true] {
+            while self.runs(inward).len() > fan_in {
+                check(progress, ProgressReport::new(Phase::Merge))?;
+                let group: Vec<Run> = self.runs(inward).drain(..fan_in).collect();
+                let mut merged = self.run_writer()?;
+                merge(&group, &mut |key, weight| merged.push(key, weight))?;
+                let run = merged.finish(&mut self.bytes)?;
+                self.runs(inward).push(run);
+                for run in group {
+                    let _ = fs::remove_file(&run.path);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn runs(&mut self, inward: bool) -> &mut Vec<Run> {
+        if inward {
+            &mut self.in_runs
+        } else {
+            &mut self.out_runs
+        }
+    }
+
     /// Renumbers the nodes of the spilled edges by `perm` (old to new):
     /// the edges are merged from the out-edge runs, renamed, and sorted
     /// into new runs through a buffer of `capacity` edges; the old runs are
@@ -299,10 +344,11 @@ impl Drop for Spill {
     }
 }
 
-/// Writes a run: frames of up to [`FRAME_EDGES`] edges, each `u32` edge
-/// count, `u32` compressed length, `u64` xxh3 of the raw frame (key deltas
-/// as `u64`, then weights as `f32`, little-endian), then the LZ4 block of
-/// the key deltas and the weights as they are.
+/// Writes a run: frames of up to [`FRAME_EDGES`] edges, each a head of
+/// [`HEAD`] bytes (edge count, bytes of the key deltas as LEB128 varints,
+/// bytes of their LZ4 block, as `u32`; xxh3 of the varints followed by the
+/// weights, `u64`; little-endian), the LZ4 block of the varints, then the
+/// weights as `f32`.
 pub(super) struct RunWriter {
     out: BufWriter<File>,
     path: PathBuf,
@@ -379,6 +425,10 @@ struct RunReader<'r> {
     keys: Vec<u64>,
     weights: Vec<f32>,
     at: usize,
+    /// Edges the run holds, and those decoded so far: a run that ends
+    /// early (a truncated file) is corrupt, not short.
+    edges: u64,
+    decoded: u64,
 }
 
 impl<'r> RunReader<'r> {
@@ -392,6 +442,8 @@ impl<'r> RunReader<'r> {
             keys: Vec::with_capacity(FRAME_EDGES),
             weights: Vec::with_capacity(FRAME_EDGES),
             at: 0,
+            edges: run.edges,
+            decoded: 0,
         })
     }
 
@@ -411,10 +463,13 @@ impl<'r> RunReader<'r> {
             path: self.path.display().to_string(),
             kind: std::io::ErrorKind::InvalidData,
         };
+        if self.decoded == self.edges {
+            return Ok(false);
+        }
         let mut head = [0u8; HEAD];
         match self.input.read_exact(&mut head) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(corrupt()),
             Err(e) => return Err(io(self.path)(e)),
         }
         let word = |i: usize| u32::from_le_bytes(head[i..i + 4].try_into().expect("4")) as usize;
@@ -432,7 +487,10 @@ impl<'r> RunReader<'r> {
         self.input
             .read_exact(&mut self.packed)
             .and_then(|()| self.input.read_exact(&mut raw[varints..]))
-            .map_err(io(self.path))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => corrupt(),
+                _ => io(self.path)(e),
+            })?;
         let decoded = lz4_flex::block::decompress_into(&self.packed, &mut raw[..varints]);
         if decoded.ok() != Some(varints) || xxh3_64(raw) != sum {
             return Err(corrupt());
@@ -446,7 +504,8 @@ impl<'r> RunReader<'r> {
             self.keys.push(key);
             at += used;
         }
-        if self.keys.len() != count {
+        self.decoded += count as u64;
+        if self.keys.len() != count || self.decoded > self.edges {
             return Err(corrupt());
         }
         self.weights.clear();
@@ -574,6 +633,24 @@ mod tests {
             ),
             "{err}"
         );
+        // Cut short, inside a frame and at the end of one (the run's edge
+        // count): corrupt, never a shorter run.
+        let frame_end =
+            HEAD + u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize + 4 * FRAME_EDGES;
+        for cut in [bytes.len() / 3, frame_end] {
+            fs::write(&run.path, &bytes[..cut]).unwrap();
+            let err = merge(core::slice::from_ref(&run), &mut |_, _| Ok(())).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    StoreError::Io {
+                        kind: std::io::ErrorKind::InvalidData,
+                        ..
+                    }
+                ),
+                "cut at {cut}: {err}"
+            );
+        }
         let dir = spill.dir.clone();
         drop(spill);
         assert!(!dir.exists());
