@@ -3,6 +3,7 @@
 use core::fmt;
 use std::io;
 
+use crate::spread::SpreadError;
 use crate::store::StoreError;
 
 /// Why a block could not be served, decoded or stored.
@@ -40,6 +41,9 @@ pub enum CacheError {
         /// Bytes pinned when the block was refused.
         pinned: usize,
     },
+    /// A query was refused (bad seeds or parameters, a spreader sized for
+    /// another graph), before anything changed.
+    Spread(SpreadError),
     /// A configuration value out of range.
     Config {
         /// The field.
@@ -65,6 +69,7 @@ impl fmt::Display for CacheError {
                 "a block of {needed} bytes does not fit a tier-0 budget of {budget} bytes \
                  ({pinned} bytes pinned by running readers)"
             ),
+            CacheError::Spread(e) => write!(f, "{e}"),
             CacheError::Config { field, expected } => {
                 write!(f, "cache configuration: {field} must be {expected}")
             }
@@ -78,8 +83,15 @@ impl std::error::Error for CacheError {
             CacheError::Io { source, .. } => Some(source),
             CacheError::Store(e) => Some(e),
             CacheError::Source(e) => Some(e.as_ref()),
+            CacheError::Spread(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl From<SpreadError> for CacheError {
+    fn from(e: SpreadError) -> CacheError {
+        CacheError::Spread(e)
     }
 }
 

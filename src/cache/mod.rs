@@ -38,20 +38,24 @@
 //! never returned. [`decode_block`] takes any bytes (it is a fuzz target)
 //! and returns a block or a typed error.
 
+mod axg;
 mod block;
 mod codec;
 mod config;
 mod error;
+mod out_of_core;
 mod policy;
 mod source;
 mod spill;
 mod stats;
 mod tiered;
 
+pub use axg::{AxgBlock, AxgBlocks, DEFAULT_BLOCK_EDGES};
 pub use block::{BlockBuf, BlockKind, BlockRef};
 pub use codec::{Filter, decode_block, encode_block, encoded_filter};
 pub use config::{CacheConfig, SpillConfig};
 pub use error::CacheError;
+pub use out_of_core::{OutOfCoreGraph, OutOfCoreSpreader};
 pub use policy::{Clock, Eviction, Lru, S3Fifo};
 pub use source::BlockSource;
 pub use stats::{CacheStats, KindCompression, PrefetchStats, TierStats};

@@ -20,4 +20,12 @@ pub trait BlockSource: Send + Sync {
     /// Reads block `key` into `buf` (its length becomes the block's) and
     /// says what it holds.
     fn read(&self, key: Self::Key, buf: &mut BlockBuf) -> Result<BlockKind, CacheError>;
+
+    /// Bytes block `key` will take, if known before reading it (the cache
+    /// then reserves them before the read, so the budget also bounds
+    /// blocks being loaded).
+    fn len(&self, key: Self::Key) -> Option<usize> {
+        let _ = key;
+        None
+    }
 }

@@ -28,4 +28,4 @@ pub use csr::{CsrView, Graph, GraphView, MAX_NODES};
 pub use error::{GraphError, ParseError, ParseErrorKind};
 pub use reorder::{Ordering, Permutation};
 #[cfg(feature = "store")]
-pub(crate) use validate::edges_valid;
+pub(crate) use validate::{edges_valid, non_decreasing, targets_below, weights_valid};

@@ -1,8 +1,8 @@
 //! The hop driver: the level-synchronous loop of every spreading backend,
 //! written once.
 //!
-//! Every way axonal runs a query (one thread, pinned workers, query lanes;
-//! next out-of-core blocks, a GPU, a dataflow) is the same loop: validate the
+//! Every way axonal runs a query (one thread, pinned workers, query lanes,
+//! out-of-core blocks through a cache; next a GPU, a dataflow) is the same loop: validate the
 //! query, apply the seeds, then hop by hop look at the frontier, choose the
 //! direction and the accumulator, let the gate see the [`HopPlan`], count the
 //! hop, traverse its edges and settle, and finally rank the reached nodes
@@ -23,7 +23,7 @@ use super::fixed::SCALE;
 use super::params::{Fan, MAX_HOPS, SpreadParams};
 use super::query::{Activation, HopPlan, Seed, SpreadStats, SpreaderConfig};
 use super::state::{Hop, key_node};
-use crate::graph::{CsrView, GraphView};
+use crate::graph::GraphView;
 
 /// How a hop reads its edges and where it sums them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,12 +57,38 @@ pub(crate) struct FrontierSize {
     pub(crate) edges: u64,
 }
 
+/// What the driver reads of a graph: its size. An in-memory graph
+/// ([`GraphView`]) is one; an out-of-core graph, whose edges live in a
+/// block cache, is another.
+pub(crate) trait GraphShape: Copy {
+    /// Nodes.
+    fn node_count(&self) -> usize;
+    /// Edges.
+    fn edge_count(&self) -> usize;
+}
+
+impl GraphShape for GraphView<'_> {
+    #[inline]
+    fn node_count(&self) -> usize {
+        GraphView::node_count(self)
+    }
+
+    #[inline]
+    fn edge_count(&self) -> usize {
+        GraphView::edge_count(self)
+    }
+}
+
 /// What a backend supplies to the driver: its buffers and how it traverses
-/// one hop. Everything else about a query is [`run`]'s.
-pub(crate) trait HopBackend {
+/// one hop of graphs `G`. Everything else about a query is [`run`]'s.
+pub(crate) trait HopBackend<G: GraphShape> {
     /// Where the ranking writes: one result list, or one per query of a
     /// batch.
     type Results: ?Sized;
+
+    /// What a query can fail with: [`SpreadError`] where a hop cannot fail
+    /// (in memory), more where it reads (out of core).
+    type Error: From<SpreadError>;
 
     /// Nodes of the graphs this backend serves.
     fn node_count(&self) -> usize;
@@ -73,23 +99,18 @@ pub(crate) trait HopBackend {
     /// Forgets the previous query, applies the seeds of every query, and
     /// (when `spreads`) puts every seed with activation at least `theta0`
     /// on the first frontier. The seeds are valid.
-    fn start<Q: AsRef<[Seed]>>(
-        &mut self,
-        graph: GraphView<'_>,
-        queries: &[Q],
-        theta0: f32,
-        spreads: bool,
-    );
+    fn start<Q: AsRef<[Seed]>>(&mut self, graph: G, queries: &[Q], theta0: f32, spreads: bool);
 
     /// The current frontier's size.
-    fn frontier(&self, out: CsrView<'_>) -> FrontierSize;
+    fn frontier(&self, graph: G) -> FrontierSize;
 
     /// Nodes reached so far (by any query).
     fn reached_count(&self) -> usize;
 
     /// Traverses hop `step` from the current frontier and settles its
     /// incoming activation; the nodes that spread on become the frontier.
-    fn hop(&mut self, graph: GraphView<'_>, step: HopStep);
+    /// An error ends the query (the next one starts afresh).
+    fn hop(&mut self, graph: G, step: HopStep) -> Result<(), Self::Error>;
 
     /// A gate stopped the query before hop `hop` (which had a frontier).
     fn truncated(&mut self, _hop: usize) {}
@@ -99,27 +120,29 @@ pub(crate) trait HopBackend {
 }
 
 /// Runs `queries` (one, or a batch) on `backend`: validation, seeds, the
-/// hops with `gate` before each, ranking into `results`. Errors are
-/// reported before anything changes.
-pub(crate) fn run<B, Q, G>(
+/// hops with `gate` before each, ranking into `results`. Bad queries are
+/// reported before anything changes; a hop's error (out of core: a read)
+/// ends the query, `results` untouched.
+pub(crate) fn run<B, Q, G, F>(
     backend: &mut B,
-    graph: GraphView<'_>,
+    graph: G,
     queries: &[Q],
     params: &SpreadParams,
     results: &mut B::Results,
-    gate: &mut G,
-) -> Result<SpreadStats, SpreadError>
+    gate: &mut F,
+) -> Result<SpreadStats, B::Error>
 where
-    B: HopBackend,
+    B: HopBackend<G>,
+    G: GraphShape,
     Q: AsRef<[Seed]>,
-    G: FnMut(&HopPlan) -> bool + ?Sized,
+    F: FnMut(&HopPlan) -> bool + ?Sized,
 {
     let nodes = backend.node_count();
     let schedule = &mut backend.driver().schedule;
     schedule.prepare(nodes, graph, queries, params)?;
     let theta0 = schedule.threshold[0];
     backend.start(graph, queries, theta0, params.max_hops > 0);
-    let mut stats = hops(backend, graph, params, gate);
+    let mut stats = hops(backend, graph, params, gate)?;
     stats.activated = backend.reached_count() as u32;
     backend.rank(params, results);
     Ok(stats)
@@ -127,29 +150,33 @@ where
 
 /// The hop loop.
 #[inline(always)]
-fn hops<B: HopBackend, G: FnMut(&HopPlan) -> bool + ?Sized>(
+fn hops<B, G, F>(
     backend: &mut B,
-    graph: GraphView<'_>,
+    graph: G,
     params: &SpreadParams,
-    gate: &mut G,
-) -> SpreadStats {
-    let out = graph.out_edges();
+    gate: &mut F,
+) -> Result<SpreadStats, B::Error>
+where
+    B: HopBackend<G>,
+    G: GraphShape,
+    F: FnMut(&HopPlan) -> bool + ?Sized,
+{
     let config = backend.driver().config;
     let sparse_edges = config.sparse_slots(backend.node_count()) as u64 / 2;
     let mut stats = SpreadStats::default();
     for h in 1..=params.max_hops {
-        let frontier = backend.frontier(out);
+        let frontier = backend.frontier(graph);
         if frontier.nodes == 0 {
             break;
         }
         let pull = config.pulls(frontier.edges, graph.edge_count());
-        let plan = HopPlan::on(
-            graph,
-            h,
-            frontier.nodes,
+        let plan = HopPlan::new(
+            h as u32,
+            frontier.nodes as u32,
             frontier.edges,
             pull,
-            backend.reached_count(),
+            graph.edge_count() as u64,
+            backend.reached_count() as u32,
         );
         if !gate(&plan) {
             stats.truncated = true;
@@ -178,9 +205,9 @@ fn hops<B: HopBackend, G: FnMut(&HopPlan) -> bool + ?Sized>(
             fan: params.fan,
             kind,
         };
-        backend.hop(graph, step);
+        backend.hop(graph, step)?;
     }
-    stats
+    Ok(stats)
 }
 
 /// What the driver keeps in every backend: the direction and accumulator
@@ -237,7 +264,7 @@ impl Schedule {
     fn prepare<Q: AsRef<[Seed]>>(
         &mut self,
         workspace: usize,
-        graph: GraphView<'_>,
+        graph: impl GraphShape,
         queries: &[Q],
         params: &SpreadParams,
     ) -> Result<(), SpreadError> {

@@ -8,7 +8,7 @@
 //! waits on the decision.
 
 use alloc::vec::Vec;
-use core::ops::Deref;
+use core::ops::{Deref, DerefMut};
 
 /// A list of at most `capacity` items, with one spare slot for `push_if`.
 pub(crate) struct NodeList<T: Copy + Default> {
@@ -56,6 +56,13 @@ impl<T: Copy + Default> Deref for NodeList<T> {
     #[inline(always)]
     fn deref(&self) -> &[T] {
         &self.slots[..self.len]
+    }
+}
+
+impl<T: Copy + Default> DerefMut for NodeList<T> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.slots[..self.len]
     }
 }
 

@@ -64,7 +64,7 @@
 //! contribution, far inside the numerical contract.
 
 mod accumulator;
-mod driver;
+pub(crate) mod driver;
 mod error;
 pub(crate) mod fixed;
 mod interface;
@@ -80,6 +80,7 @@ mod push;
 mod query;
 mod spreader;
 mod state;
+pub(crate) mod workspace;
 
 pub use error::SpreadError;
 pub use interface::Spread;
@@ -90,7 +91,11 @@ pub use parallel::{ConcurrentSpreader, ParallelSpreader, QueryJob};
 pub use params::{Decay, Fan, MAX_HOPS, SpreadParams, Threshold, TierConfidence};
 pub use pooled::{WorkspacePool, pool_results};
 pub use pull::dense_hop;
+#[cfg(feature = "cache")]
+pub(crate) use pull::{RowBlock, pull_block};
 #[cfg(feature = "store")]
 pub(crate) use pull::{check_dense_hop, dense_hop_row};
 pub use query::{Activation, HopPlan, Seed, SpreadStats, SpreaderConfig};
 pub use spreader::Spreader;
+#[cfg(feature = "cache")]
+pub(crate) use state::FrontierEntry;

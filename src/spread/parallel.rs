@@ -399,8 +399,9 @@ impl ParallelSpreader {
     }
 }
 
-impl HopBackend for ParallelSpreader {
+impl<'g> HopBackend<GraphView<'g>> for ParallelSpreader {
     type Results = Vec<Activation>;
+    type Error = SpreadError;
 
     fn node_count(&self) -> usize {
         self.nodes
@@ -412,7 +413,7 @@ impl HopBackend for ParallelSpreader {
 
     fn start<Q: AsRef<[Seed]>>(
         &mut self,
-        graph: GraphView<'_>,
+        graph: GraphView<'g>,
         queries: &[Q],
         theta0: f32,
         spreads: bool,
@@ -436,7 +437,7 @@ impl HopBackend for ParallelSpreader {
         }
     }
 
-    fn frontier(&self, _out: CsrView<'_>) -> FrontierSize {
+    fn frontier(&self, _graph: GraphView<'g>) -> FrontierSize {
         let mut size = FrontierSize::default();
         for part in &self.parts {
             let p = lock(part);
@@ -453,12 +454,13 @@ impl HopBackend for ParallelSpreader {
             .sum()
     }
 
-    fn hop(&mut self, graph: GraphView<'_>, step: HopStep) {
+    fn hop(&mut self, graph: GraphView<'g>, step: HopStep) -> Result<(), SpreadError> {
         match step.kind {
             HopKind::Pull => self.pull_hop(graph, step),
             HopKind::PushSparse => self.small_push_hop(graph.out_edges(), step),
             HopKind::PushDense => self.push_hop(graph.out_edges(), step),
         }
+        Ok(())
     }
 
     /// Each worker keeps its own best `top_k`; the best of those are the

@@ -19,22 +19,17 @@ use core::ops::Range;
 use super::SpreadError;
 use super::fixed::{SCALE, UNIT, contribution};
 use super::isa::Isa;
-use crate::graph::{CsrView, GraphView};
+use crate::graph::{CsrView, GraphView, targets_below};
 
-/// The row kernel for `inc`: the spreading kernels' [`Isa`], unless node
-/// ids do not fit the AVX2 gather's signed 32-bit indices.
-fn row_isa(inc: CsrView<'_>) -> Isa {
-    if gather_fits(inc) {
+/// The row kernel for a graph of `nodes` nodes: the spreading kernels'
+/// [`Isa`], unless node ids do not fit the AVX2 gather's signed 32-bit
+/// indices.
+fn row_isa(nodes: usize) -> Isa {
+    if nodes <= i32::MAX as usize {
         Isa::best()
     } else {
         Isa::Scalar
     }
-}
-
-/// Whether every node id of `inc` fits the AVX2 gather's signed 32-bit
-/// indices.
-fn gather_fits(inc: CsrView<'_>) -> bool {
-    inc.node_count() <= i32::MAX as usize
 }
 
 /// A pulled row's `u64` sum as the `u32` a settle takes (saturated: a sum
@@ -42,6 +37,71 @@ fn gather_fits(inc: CsrView<'_>) -> bool {
 #[inline(always)]
 pub(crate) fn saturate(units: u64) -> u32 {
     units.min(u64::from(u32::MAX)) as u32
+}
+
+/// Rows `first..first + offsets.len() - 1` of an in-edge CSR: row `v`'s
+/// sources and weights are `sources[offsets[i] - base..offsets[i + 1] -
+/// base]` (and the same of `weights`), `i = v - first`. A whole graph's
+/// rows ([`RowBlock::of`]) or one block of them read from a cache
+/// ([`RowBlock::new`]).
+#[derive(Clone, Copy)]
+pub(crate) struct RowBlock<'a> {
+    first: u32,
+    offsets: &'a [u64],
+    base: u64,
+    sources: &'a [u32],
+    weights: &'a [f32],
+    /// Every id in `sources` is below this.
+    nodes: usize,
+}
+
+impl<'a> RowBlock<'a> {
+    /// Rows `rows` of `inc`.
+    ///
+    /// # Panics
+    /// If `rows` is not a range of `inc`'s nodes.
+    #[inline(always)]
+    pub(crate) fn of(inc: CsrView<'a>, rows: Range<u32>) -> RowBlock<'a> {
+        RowBlock {
+            first: rows.start,
+            offsets: &inc.offsets()[rows.start as usize..=rows.end as usize],
+            base: 0,
+            sources: inc.targets(),
+            weights: inc.weights(),
+            nodes: inc.node_count(),
+        }
+    }
+
+    /// Rows from `first` with `offsets` (one more than rows, non-decreasing)
+    /// over a block holding exactly their edges. `None` unless the lengths
+    /// agree and every source is below `nodes`.
+    pub(crate) fn new(
+        first: u32,
+        offsets: &'a [u64],
+        sources: &'a [u32],
+        weights: &'a [f32],
+        nodes: usize,
+    ) -> Option<RowBlock<'a>> {
+        let (&base, &end) = (offsets.first()?, offsets.last()?);
+        let fits = end.checked_sub(base) == Some(sources.len() as u64)
+            && weights.len() == sources.len()
+            && offsets.windows(2).all(|w| w[0] <= w[1])
+            && targets_below(sources, nodes as u64);
+        fits.then_some(RowBlock {
+            first,
+            offsets,
+            base,
+            sources,
+            weights,
+            nodes,
+        })
+    }
+
+    /// The rows.
+    #[cfg(test)]
+    pub(crate) fn rows(&self) -> Range<u32> {
+        self.first..self.first + (self.offsets.len() - 1) as u32
+    }
 }
 
 /// Calls `settle(v, units)` for every node `v` in `rows` whose in-edges carry
@@ -60,48 +120,66 @@ pub(crate) fn pull(
     scale: f32,
     settle: impl FnMut(u32, u64),
 ) {
-    pull_with(row_isa(inc), inc, rows, strength, scale, settle);
+    pull_with(
+        row_isa(inc.node_count()),
+        RowBlock::of(inc, rows),
+        strength,
+        scale,
+        settle,
+    );
+}
+
+/// [`pull`] over one block of rows.
+///
+/// # Panics
+/// If `strength` does not hold one value per node of the block's graph.
+#[inline(always)]
+pub(crate) fn pull_block(
+    block: RowBlock<'_>,
+    strength: &[f32],
+    scale: f32,
+    settle: impl FnMut(u32, u64),
+) {
+    pull_with(row_isa(block.nodes), block, strength, scale, settle);
 }
 
 /// [`pull`] on a given kernel.
 #[inline(always)]
 pub(crate) fn pull_with(
     kernel: Isa,
-    inc: CsrView<'_>,
-    rows: Range<u32>,
+    block: RowBlock<'_>,
     strength: &[f32],
     scale: f32,
     settle: impl FnMut(u32, u64),
 ) {
-    assert_eq!(strength.len(), inc.node_count(), "one strength per node");
+    assert_eq!(strength.len(), block.nodes, "one strength per node");
     match kernel {
-        Isa::Scalar => pull_rows(inc, rows, settle, |sources, weights| {
+        Isa::Scalar => pull_rows(block, settle, |sources, weights| {
             row_units_scalar(sources, weights, strength, scale)
         }),
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         Isa::Avx2 => {
-            assert!(Isa::Avx2.is_available() && gather_fits(inc));
+            assert!(Isa::Avx2.is_available() && block.nodes <= i32::MAX as usize);
             // SAFETY: AVX2 is available (checked above); every source id is
-            // below `inc.node_count()` (a `CsrView` invariant), which is
-            // `strength.len()` and at most `i32::MAX`.
-            unsafe { avx2::pull(inc, rows, strength, scale, settle) }
+            // below `block.nodes` (a `RowBlock` invariant: `CsrView`'s, or
+            // checked by `RowBlock::new`), which is `strength.len()` and at
+            // most `i32::MAX`.
+            unsafe { avx2::pull(block, strength, scale, settle) }
         }
     }
 }
 
-/// The loop over nodes `rows`, shared by every kernel: `row(sources,
+/// The loop over a block's rows, shared by every kernel: `row(sources,
 /// weights)` sums one node's in-edges.
 #[inline(always)]
 fn pull_rows(
-    inc: CsrView<'_>,
-    rows: Range<u32>,
+    block: RowBlock<'_>,
     mut settle: impl FnMut(u32, u64),
     mut row: impl FnMut(&[u32], &[f32]) -> u64,
 ) {
-    let offsets = &inc.offsets()[rows.start as usize..=rows.end as usize];
-    let (sources, weights) = (inc.targets(), inc.weights());
-    for (v, bounds) in (rows.start..).zip(offsets.windows(2)) {
-        let range = bounds[0] as usize..bounds[1] as usize;
+    let (sources, weights, base) = (block.sources, block.weights, block.base);
+    for (v, bounds) in (block.first..).zip(block.offsets.windows(2)) {
+        let range = (bounds[0] - base) as usize..(bounds[1] - base) as usize;
         let sum = row(&sources[range.clone()], &weights[range]);
         if sum != 0 {
             settle(v, sum);
@@ -122,25 +200,22 @@ fn row_units_scalar(sources: &[u32], weights: &[f32], strength: &[f32], scale: f
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod avx2 {
     use core::arch::x86_64::*;
-    use core::ops::Range;
 
-    use super::pull_rows;
-    use crate::graph::CsrView;
+    use super::{RowBlock, pull_rows};
 
     /// [`pull_rows`] with the AVX2 row kernel, compiled for AVX2.
     ///
     /// # Safety
-    /// AVX2 must be available, and every source id of `inc` below
+    /// AVX2 must be available, and every source id of `block` below
     /// `strength.len()` and at most `i32::MAX`.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn pull(
-        inc: CsrView<'_>,
-        rows: Range<u32>,
+        block: RowBlock<'_>,
         strength: &[f32],
         scale: f32,
         settle: impl FnMut(u32, u64),
     ) {
-        pull_rows(inc, rows, settle, |sources, weights| {
+        pull_rows(block, settle, |sources, weights| {
             // SAFETY: AVX2 is available and the ids are in range (this
             // function's contract).
             unsafe { row_units(sources, weights, strength, scale) }
@@ -303,15 +378,38 @@ mod tests {
 
     fn run(kernel: Isa, g: &Graph, strength: &[f32], scale: f32) -> Vec<(u32, u64)> {
         let mut sums = Vec::new();
-        pull_with(
-            kernel,
-            g.in_edges(),
-            0..g.node_count() as u32,
-            strength,
-            scale,
-            |v, s| sums.push((v, s)),
-        );
+        let rows = RowBlock::of(g.in_edges(), 0..g.node_count() as u32);
+        pull_with(kernel, rows, strength, scale, |v, s| sums.push((v, s)));
         sums
+    }
+
+    /// A block of rows with its own copy of their edges sums as the whole
+    /// graph does; a block with a source out of range is refused.
+    #[test]
+    fn blocks_of_rows_pull_as_the_whole_graph() {
+        let g = graph(60, 3);
+        let strength: Vec<f32> = (0..60).map(|u| (u % 7) as f32 * 0.1).collect();
+        let want = run(Isa::best(), &g, &strength, SCALE);
+        let inc = g.in_edges();
+        let mut got = Vec::new();
+        for rows in [0..17u32, 17..18, 18..18, 18..60] {
+            let edges = inc.offsets()[rows.start as usize] as usize
+                ..inc.offsets()[rows.end as usize] as usize;
+            let (sources, weights) = (
+                inc.targets()[edges.clone()].to_vec(),
+                inc.weights()[edges].to_vec(),
+            );
+            let offsets = &inc.offsets()[rows.start as usize..=rows.end as usize];
+            let block = RowBlock::new(rows.start, offsets, &sources, &weights, 60).unwrap();
+            assert_eq!(block.rows(), rows);
+            pull_block(block, &strength, SCALE, |v, s| got.push((v, s)));
+        }
+        assert_eq!(got, want);
+        let offsets = &inc.offsets()[..=60];
+        let mut sources = inc.targets().to_vec();
+        sources[5] = 60;
+        assert!(RowBlock::new(0, offsets, &sources, inc.weights(), 60).is_none());
+        assert!(RowBlock::new(0, &offsets[..3], inc.targets(), inc.weights(), 60).is_none());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::accumulator::Accumulate;
 use super::fixed::{contribution, strength};
 use super::params::Fan;
 use super::state::FrontierEntry;
+#[cfg(feature = "parallel")]
 use crate::graph::CsrView;
 
 /// How many edges ahead a push prefetches its target. A scattered write that
@@ -17,6 +18,7 @@ use crate::graph::CsrView;
 const PREFETCH_DISTANCE: usize = 16;
 
 /// Adds every frontier node's contributions to its out-neighbours into `acc`.
+#[cfg(feature = "parallel")]
 #[inline(always)]
 pub(crate) fn push<A: Accumulate>(
     out: CsrView<'_>,
@@ -25,14 +27,28 @@ pub(crate) fn push<A: Accumulate>(
     fan: Fan,
     acc: &mut A,
 ) {
-    for entry in frontier {
+    for &entry in frontier {
         let (targets, weights) = out.neighbors(entry.node);
-        let s = strength(entry.delta, decay_scaled, fan, targets.len() as u32);
-        for (i, (&v, &w)) in targets.iter().zip(weights).enumerate() {
-            if let Some(&ahead) = targets.get(i + PREFETCH_DISTANCE) {
-                acc.prefetch(ahead);
-            }
-            acc.add(v, contribution(s, w));
+        push_row(entry, targets, weights, decay_scaled, fan, acc);
+    }
+}
+
+/// Adds one frontier node's contributions along its out-edges (`targets`,
+/// `weights`) into `acc`.
+#[inline(always)]
+pub(crate) fn push_row<A: Accumulate>(
+    entry: FrontierEntry,
+    targets: &[u32],
+    weights: &[f32],
+    decay_scaled: f32,
+    fan: Fan,
+    acc: &mut A,
+) {
+    let s = strength(entry.delta, decay_scaled, fan, targets.len() as u32);
+    for (i, (&v, &w)) in targets.iter().zip(weights).enumerate() {
+        if let Some(&ahead) = targets.get(i + PREFETCH_DISTANCE) {
+            acc.prefetch(ahead);
         }
+        acc.add(v, contribution(s, w));
     }
 }

@@ -9,7 +9,6 @@
 use core::cmp::Ordering;
 
 use super::params::MAX_HOPS;
-use crate::graph::GraphView;
 
 /// A seed of a query: a node and its initial activation in `[0, 1]`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -134,25 +133,6 @@ impl HopPlan {
             edges_to_read: if pull { edge_count } else { frontier_edges },
             reached,
         }
-    }
-
-    /// The plan of hop `hop` on `graph`, pulling when `pull`.
-    pub(crate) fn on(
-        graph: GraphView<'_>,
-        hop: usize,
-        frontier: usize,
-        frontier_edges: u64,
-        pull: bool,
-        reached: usize,
-    ) -> HopPlan {
-        HopPlan::new(
-            hop as u32,
-            frontier as u32,
-            frontier_edges,
-            pull,
-            graph.edge_count() as u64,
-            reached as u32,
-        )
     }
 }
 

@@ -4,16 +4,12 @@
 use alloc::vec::Vec;
 
 use super::SpreadError;
-use super::accumulator::SparseAccumulator;
-use super::driver::{self, Driver, FrontierSize, HopBackend, HopKind, HopStep, write_results};
-use super::fixed::strength;
-use super::list::NodeList;
+use super::driver::{self, Driver, FrontierSize, HopBackend, HopStep};
 use super::params::SpreadParams;
-use super::pull::{pull, saturate};
-use super::push::push;
 use super::query::{Activation, HopPlan, Seed, SpreadStats, SpreaderConfig};
-use super::state::{FrontierEntry, NodeState, UNREACHED, top_keys};
-use crate::graph::{CsrView, GraphView};
+use super::state::UNREACHED;
+use super::workspace::{InMemory, Workspace};
+use crate::graph::GraphView;
 
 /// Runs spreading queries on graphs of one size, reusing its buffers: after
 /// the first query (which sizes the result buffer), a query allocates nothing.
@@ -37,14 +33,7 @@ use crate::graph::{CsrView, GraphView};
 /// ```
 pub struct Spreader {
     driver: Driver,
-    state: NodeState,
-    frontier: NodeList<FrontierEntry>,
-    next: NodeList<FrontierEntry>,
-    sparse: SparseAccumulator,
-    /// Pull hops: each frontier node's strength, 0 elsewhere.
-    strength: Vec<f32>,
-    /// Rank keys (see [`rank_key`]) of the nodes a query returns.
-    ranked: Vec<u64>,
+    ws: Workspace,
 }
 
 impl Spreader {
@@ -58,18 +47,13 @@ impl Spreader {
     pub fn with_config(nodes: usize, config: SpreaderConfig) -> Spreader {
         Spreader {
             driver: Driver::new(config),
-            state: NodeState::new(0, nodes),
-            frontier: NodeList::with_capacity(nodes),
-            next: NodeList::with_capacity(nodes),
-            sparse: SparseAccumulator::new(config.sparse_slots(nodes)),
-            strength: alloc::vec![0.0; nodes],
-            ranked: Vec::with_capacity(nodes),
+            ws: Workspace::new(nodes, config),
         }
     }
 
     /// Number of nodes this spreader serves.
     pub fn node_count(&self) -> usize {
-        self.state.len()
+        self.ws.state.len()
     }
 
     /// The configuration.
@@ -79,18 +63,13 @@ impl Spreader {
 
     /// Bytes of workspace held.
     pub fn memory_bytes(&self) -> usize {
-        self.state.memory_bytes()
-            + self.frontier.memory_bytes()
-            + self.next.memory_bytes()
-            + self.sparse.memory_bytes()
-            + self.strength.len() * 4
-            + self.ranked.capacity() * 8
+        self.ws.memory_bytes()
     }
 
     /// Activation of `node` after the last query (0 if not reached or out of range).
     pub fn activation(&self, node: u32) -> f32 {
         if (node as usize) < self.node_count() {
-            self.state.activation(node)
+            self.ws.state.activation(node)
         } else {
             0.0
         }
@@ -99,13 +78,13 @@ impl Spreader {
     /// Activation of every node after the last query, by node id (a new
     /// vector: for inspection, not the hot path).
     pub fn activations(&self) -> Vec<f32> {
-        self.state.activations().collect()
+        self.ws.state.activations().collect()
     }
 
     /// The hop at which `node` was first reached in the last query.
     pub fn hop_of(&self, node: u32) -> Option<u8> {
         if (node as usize) < self.node_count() {
-            Some(self.state.hop(node)).filter(|&h| h != UNREACHED)
+            Some(self.ws.state.hop(node)).filter(|&h| h != UNREACHED)
         } else {
             None
         }
@@ -113,7 +92,7 @@ impl Spreader {
 
     /// Nodes reached by the last query, in the order they were reached.
     pub fn reached(&self) -> &[u32] {
-        &self.state.activated
+        &self.ws.state.activated
     }
 
     /// Forgets the last query: [`reached`](Spreader::reached) becomes
@@ -123,7 +102,7 @@ impl Spreader {
     /// cleanup and none of it lands on the next query (whose cost then
     /// depends on that query alone, which makes it predictable).
     pub fn clear(&mut self) {
-        self.state.reset();
+        self.ws.state.reset();
     }
 
     /// Runs one query and writes its ranked results into `results` (cleared
@@ -157,11 +136,12 @@ impl Spreader {
     }
 }
 
-impl HopBackend for Spreader {
+impl<'g> HopBackend<GraphView<'g>> for Spreader {
     type Results = Vec<Activation>;
+    type Error = SpreadError;
 
     fn node_count(&self) -> usize {
-        self.state.len()
+        self.ws.state.len()
     }
 
     fn driver(&mut self) -> &mut Driver {
@@ -170,81 +150,29 @@ impl HopBackend for Spreader {
 
     fn start<Q: AsRef<[Seed]>>(
         &mut self,
-        _graph: GraphView<'_>,
+        _graph: GraphView<'g>,
         queries: &[Q],
         theta0: f32,
         spreads: bool,
     ) {
-        self.state.reset();
-        for seed in queries.iter().flat_map(AsRef::as_ref) {
-            self.state.seed(seed.node, seed.activation);
-        }
-        self.frontier.clear();
-        if spreads {
-            self.state.seed_frontier(&mut self.frontier, theta0);
-        }
+        self.ws.start(queries, theta0, spreads);
     }
 
-    fn frontier(&self, out: CsrView<'_>) -> FrontierSize {
-        FrontierSize {
-            nodes: self.frontier.len(),
-            edges: out.degree_sum(self.frontier.iter().map(|e| e.node)),
-        }
+    fn frontier(&self, graph: GraphView<'g>) -> FrontierSize {
+        self.ws.frontier_size(&InMemory(graph))
     }
 
     fn reached_count(&self) -> usize {
-        self.state.activated.len()
+        self.ws.reached_count()
     }
 
-    fn hop(&mut self, graph: GraphView<'_>, step: HopStep) {
-        let out = graph.out_edges();
-        let (hop, decay_scaled, fan) = (step.hop, step.decay_scaled, step.fan);
-        let reached_before = self.state.activated.len();
-        let (state, next) = (&mut self.state, &mut self.next);
-        next.clear();
-        match step.kind {
-            HopKind::Pull => {
-                for e in &self.frontier {
-                    let degree = out.degree(e.node);
-                    if degree > 0 {
-                        self.strength[e.node as usize] =
-                            strength(e.delta, decay_scaled, fan, degree);
-                    }
-                }
-                let rows = 0..graph.node_count() as u32;
-                pull(graph.in_edges(), rows, &self.strength, 1.0, |v, units| {
-                    state.settle(next, hop, v, saturate(units))
-                });
-                for e in &self.frontier {
-                    self.strength[e.node as usize] = 0.0;
-                }
-            }
-            HopKind::PushSparse => {
-                push(out, &self.frontier, decay_scaled, fan, &mut self.sparse);
-                self.sparse
-                    .drain(|v, units| state.settle(next, hop, v, units));
-            }
-            HopKind::PushDense => {
-                push(out, &self.frontier, decay_scaled, fan, state);
-                state.drain_dense(next, hop);
-            }
-        }
-        self.state.record_hops(reached_before, hop.index);
-        core::mem::swap(&mut self.frontier, &mut self.next);
+    fn hop(&mut self, graph: GraphView<'g>, step: HopStep) -> Result<(), SpreadError> {
+        let Ok(()) = self.ws.hop(&mut InMemory(graph), step);
+        Ok(())
     }
 
     fn rank(&mut self, params: &SpreadParams, results: &mut Vec<Activation>) {
-        self.ranked.clear();
-        self.state
-            .rank_keys(params.min_activation, &mut self.ranked);
-        top_keys(&mut self.ranked, params.top_k);
-        let state = &self.state;
-        write_results(
-            &self.ranked,
-            params,
-            |v| (state.activation(v), state.hop(v)),
-            results,
-        );
+        self.ws.rank(params, results);
     }
 }
 

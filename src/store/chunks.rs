@@ -635,7 +635,7 @@ fn regions(directions: usize, per_node: usize) -> usize {
 }
 
 /// Reads exactly `buf.len()` bytes at `offset` of `file`.
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)

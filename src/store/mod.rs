@@ -107,6 +107,8 @@ mod verify;
 #[cfg(feature = "store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
 pub use build::{AxgBuilder, BuildSummary, IdMapping, MIN_BUDGET, WeightRule};
+#[cfg(feature = "cache")]
+pub(crate) use chunks::read_at;
 #[cfg(feature = "store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
 pub use chunks::{Carry, Chunk, ChunkRows, Chunks};
@@ -118,4 +120,6 @@ pub use format::{
     ALIGN, AxgFile, BLOCK_LEN, BYTE_ORDER_MARK, Contents, HEADER_LEN, MAGIC, MAJOR, MINOR, Section,
     Verify,
 };
+#[cfg(feature = "cache")]
+pub(crate) use format::{Entry, Header, parse_header_page};
 pub use progress::{Phase, Progress, ProgressReport};

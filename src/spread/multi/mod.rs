@@ -551,8 +551,9 @@ impl MultiSpreader {
     }
 }
 
-impl HopBackend for MultiSpreader {
+impl<'g> HopBackend<GraphView<'g>> for MultiSpreader {
     type Results = [Vec<Activation>];
+    type Error = SpreadError;
 
     fn node_count(&self) -> usize {
         self.nodes
@@ -564,7 +565,7 @@ impl HopBackend for MultiSpreader {
 
     fn start<Q: AsRef<[Seed]>>(
         &mut self,
-        _graph: GraphView<'_>,
+        _graph: GraphView<'g>,
         queries: &[Q],
         theta0: f32,
         spreads: bool,
@@ -576,10 +577,12 @@ impl HopBackend for MultiSpreader {
         self.seed(queries, theta0, spreads);
     }
 
-    fn frontier(&self, out: CsrView<'_>) -> FrontierSize {
+    fn frontier(&self, graph: GraphView<'g>) -> FrontierSize {
         FrontierSize {
             nodes: self.frontier.nodes.len(),
-            edges: out.degree_sum(self.frontier.nodes.iter().copied()),
+            edges: graph
+                .out_edges()
+                .degree_sum(self.frontier.nodes.iter().copied()),
         }
     }
 
@@ -590,7 +593,7 @@ impl HopBackend for MultiSpreader {
     /// One hop for every query with a frontier: each query's own view of
     /// the hop (as it would run alone), the strengths, then the union's
     /// pull or push (one push kind: rows of lanes have no sparse variant).
-    fn hop(&mut self, graph: GraphView<'_>, step: HopStep) {
+    fn hop(&mut self, graph: GraphView<'g>, step: HopStep) -> Result<(), SpreadError> {
         let h = usize::from(step.hop.index);
         let pull = step.kind == HopKind::Pull;
         for s in &mut self.stats {
@@ -618,6 +621,7 @@ impl HopBackend for MultiSpreader {
             self.push_hop(graph, hop);
         }
         core::mem::swap(&mut self.frontier, &mut self.next);
+        Ok(())
     }
 
     /// The queries that had a frontier left were stopped; their frontier

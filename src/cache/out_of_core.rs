@@ -1,0 +1,351 @@
+//! Out-of-core spreading: queries over an `.axg` file whose edges live in a
+//! [`BlockCache`], within a memory budget.
+//!
+//! [`OutOfCoreSpreader`] is one more backend of the spreading driver: the
+//! same validation, direction choice, gate, statistics and ranking as
+//! [`Spreader`](crate::spread::Spreader), and the same workspace; only
+//! where a hop's rows come from differs. A push hop sorts its frontier by
+//! node and walks it block by block, pinning a block's targets and weights
+//! while it pushes that block's rows; a pull hop streams every in-edge
+//! block in order. Each contribution is rounded to fixed point and summed
+//! with saturating integer additions, which do not depend on order, so the
+//! results are **bit-identical** to [`Spreader`](crate::spread::Spreader)'s
+//! on the same graph in memory, whatever the budget (down to a few blocks).
+//!
+//! What stays in memory besides the cache: the file's two offset arrays
+//! ([`AxgBlocks::memory_bytes`]) and each spreader's workspace
+//! ([`OutOfCoreSpreader::memory_bytes`]); [`OutOfCoreGraph::with_budget`]
+//! gives the cache what is left of a budget for all three.
+
+use alloc::vec::Vec;
+use std::path::Path;
+
+use super::axg::{AxgBlock, AxgBlocks, DEFAULT_BLOCK_EDGES};
+use super::{BlockCache, BlockRef, CacheConfig, CacheError, CacheStats, Eviction, S3Fifo};
+use crate::spread::driver::{self, Driver, FrontierSize, GraphShape, HopBackend, HopStep};
+use crate::spread::workspace::{EdgeRows, Workspace};
+use crate::spread::{
+    Activation, FrontierEntry, HopPlan, RowBlock, Seed, SpreadParams, SpreadStats, SpreaderConfig,
+    pull_block,
+};
+use crate::store::Section;
+
+/// An `.axg` file opened for out-of-core spreading: its offsets in memory,
+/// its edge blocks in a [`BlockCache`] (policy `P`), shared by every
+/// [`OutOfCoreSpreader`] that queries it (`Sync`).
+pub struct OutOfCoreGraph<P: Eviction = S3Fifo> {
+    cache: BlockCache<AxgBlocks, P>,
+}
+
+impl<P: Eviction> core::fmt::Debug for OutOfCoreGraph<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OutOfCoreGraph")
+            .field("path", &self.blocks().path())
+            .field("nodes", &self.node_count())
+            .field("edges", &self.edge_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Eviction> OutOfCoreGraph<P> {
+    /// Opens the file at `path` (see [`AxgBlocks::open`]) with blocks of
+    /// about `block_edges` edges, cached within `config`.
+    pub fn open(
+        path: impl AsRef<Path>,
+        block_edges: usize,
+        config: CacheConfig,
+    ) -> Result<Self, CacheError> {
+        let blocks = AxgBlocks::open(path, block_edges)?;
+        Ok(OutOfCoreGraph {
+            cache: BlockCache::new(blocks, config)?,
+        })
+    }
+
+    /// Opens the file at `path` for `spreaders` spreaders within `budget`
+    /// bytes of RAM in all: the offsets, the spreaders' workspaces, and a
+    /// cache (three quarters decoded, a quarter compressed) of what is
+    /// left, with blocks of [`DEFAULT_BLOCK_EDGES`] edges. Refused
+    /// ([`CacheError::Budget`]) when what is left holds fewer than four
+    /// blocks.
+    pub fn with_budget(
+        path: impl AsRef<Path>,
+        budget: usize,
+        spreaders: usize,
+    ) -> Result<Self, CacheError> {
+        let blocks = AxgBlocks::open(path, DEFAULT_BLOCK_EDGES)?;
+        let n = blocks.node_count();
+        let fixed = blocks.memory_bytes()
+            + spreaders * Workspace::bytes_for(n, SpreaderConfig::for_nodes(n));
+        let block = DEFAULT_BLOCK_EDGES * 4;
+        let left = budget.saturating_sub(fixed);
+        if left < 4 * block {
+            return Err(CacheError::Budget {
+                needed: fixed + 4 * block,
+                budget,
+                pinned: 0,
+            });
+        }
+        Ok(OutOfCoreGraph {
+            cache: BlockCache::new(blocks, CacheConfig::with_budget(left))?,
+        })
+    }
+
+    /// Nodes of the graph.
+    pub fn node_count(&self) -> usize {
+        self.blocks().node_count()
+    }
+
+    /// Edges of the graph.
+    pub fn edge_count(&self) -> usize {
+        self.blocks().edge_count()
+    }
+
+    /// The file's blocks (offsets, block plan).
+    pub fn blocks(&self) -> &AxgBlocks {
+        self.cache.source()
+    }
+
+    /// The cache of its blocks.
+    pub fn cache(&self) -> &BlockCache<AxgBlocks, P> {
+        &self.cache
+    }
+
+    /// The cache's counters.
+    pub fn stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// Out-degree of `v`.
+    #[inline]
+    fn out_degree(&self, v: u32) -> u32 {
+        let o = self.blocks().out_offsets();
+        (o[v as usize + 1] - o[v as usize]) as u32
+    }
+}
+
+impl<P: Eviction> GraphShape for &OutOfCoreGraph<P> {
+    fn node_count(&self) -> usize {
+        OutOfCoreGraph::node_count(self)
+    }
+
+    fn edge_count(&self) -> usize {
+        OutOfCoreGraph::edge_count(self)
+    }
+}
+
+/// Runs spreading queries over an [`OutOfCoreGraph`], one at a time, in a
+/// workspace sized to the graph once; results bit-identical to
+/// [`Spreader`](crate::spread::Spreader)'s (see the [module docs](self)).
+/// Many queries at once: one spreader per thread, all on one graph.
+///
+/// ```no_run
+/// use axonal::cache::{OutOfCoreGraph, OutOfCoreSpreader};
+/// use axonal::spread::{Seed, SpreadParams};
+///
+/// let graph: OutOfCoreGraph = OutOfCoreGraph::with_budget("graph.axg", 256 << 20, 1)?;
+/// let mut spreader = OutOfCoreSpreader::new(graph.node_count());
+/// let mut results = Vec::new();
+/// spreader.spread(&graph, &[Seed::new(0, 1.0)], &SpreadParams::default(), &mut results)?;
+/// println!("{}", graph.stats());
+/// # Ok::<(), axonal::cache::CacheError>(())
+/// ```
+pub struct OutOfCoreSpreader {
+    driver: Driver,
+    ws: Workspace,
+}
+
+impl core::fmt::Debug for OutOfCoreSpreader {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OutOfCoreSpreader")
+            .field("nodes", &self.node_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutOfCoreSpreader {
+    /// A spreader for graphs of `nodes` nodes, configured by
+    /// [`SpreaderConfig::for_nodes`].
+    pub fn new(nodes: usize) -> OutOfCoreSpreader {
+        OutOfCoreSpreader::with_config(nodes, SpreaderConfig::for_nodes(nodes))
+    }
+
+    /// A spreader for graphs of `nodes` nodes.
+    pub fn with_config(nodes: usize, config: SpreaderConfig) -> OutOfCoreSpreader {
+        OutOfCoreSpreader {
+            driver: Driver::new(config),
+            ws: Workspace::new(nodes, config),
+        }
+    }
+
+    /// Number of nodes this spreader serves.
+    pub fn node_count(&self) -> usize {
+        self.ws.state.len()
+    }
+
+    /// Bytes of workspace held.
+    pub fn memory_bytes(&self) -> usize {
+        self.ws.memory_bytes()
+    }
+
+    /// Runs one query and writes its ranked results into `results`
+    /// (cleared first). Bad seeds or parameters are refused before anything
+    /// changes; a block that cannot be read ends the query with its error,
+    /// `results` untouched.
+    pub fn spread<P: Eviction>(
+        &mut self,
+        graph: &OutOfCoreGraph<P>,
+        seeds: &[Seed],
+        params: &SpreadParams,
+        results: &mut Vec<Activation>,
+    ) -> Result<SpreadStats, CacheError> {
+        self.spread_gated(graph, seeds, params, results, |_| true)
+    }
+
+    /// [`spread`](Self::spread), asking `gate` before every hop whether it
+    /// runs (as [`Spreader::spread_gated`](crate::spread::Spreader::spread_gated)).
+    pub fn spread_gated<P: Eviction>(
+        &mut self,
+        graph: &OutOfCoreGraph<P>,
+        seeds: &[Seed],
+        params: &SpreadParams,
+        results: &mut Vec<Activation>,
+        mut gate: impl FnMut(&HopPlan) -> bool,
+    ) -> Result<SpreadStats, CacheError> {
+        driver::run(self, graph, &[seeds], params, results, &mut gate)
+    }
+}
+
+impl<'g, P: Eviction> HopBackend<&'g OutOfCoreGraph<P>> for OutOfCoreSpreader {
+    type Results = Vec<Activation>;
+    type Error = CacheError;
+
+    fn node_count(&self) -> usize {
+        self.ws.state.len()
+    }
+
+    fn driver(&mut self) -> &mut Driver {
+        &mut self.driver
+    }
+
+    fn start<Q: AsRef<[Seed]>>(
+        &mut self,
+        _graph: &'g OutOfCoreGraph<P>,
+        queries: &[Q],
+        theta0: f32,
+        spreads: bool,
+    ) {
+        self.ws.start(queries, theta0, spreads);
+    }
+
+    fn frontier(&self, graph: &'g OutOfCoreGraph<P>) -> FrontierSize {
+        self.ws.frontier_size(&CachedRows { graph })
+    }
+
+    fn reached_count(&self) -> usize {
+        self.ws.reached_count()
+    }
+
+    fn hop(&mut self, graph: &'g OutOfCoreGraph<P>, step: HopStep) -> Result<(), CacheError> {
+        self.ws.hop(&mut CachedRows { graph }, step)
+    }
+
+    fn rank(&mut self, params: &SpreadParams, results: &mut Vec<Activation>) {
+        self.ws.rank(params, results);
+    }
+}
+
+/// A graph's rows read block by block through its cache.
+struct CachedRows<'g, P: Eviction> {
+    graph: &'g OutOfCoreGraph<P>,
+}
+
+impl<P: Eviction> CachedRows<'_, P> {
+    /// Block `index` of `targets`' and `weights`' sections, pinned.
+    fn pin(
+        &self,
+        targets: Section,
+        weights: Section,
+        index: u32,
+    ) -> Result<[BlockRef; 2], CacheError> {
+        let cache = &self.graph.cache;
+        Ok([
+            cache.get(AxgBlock {
+                section: targets,
+                index,
+            })?,
+            cache.get(AxgBlock {
+                section: weights,
+                index,
+            })?,
+        ])
+    }
+}
+
+/// A block's edges as slices, checked against the length its rows need.
+fn edges(blocks: &[BlockRef; 2], len: u64) -> Result<(&[u32], &[f32]), CacheError> {
+    let corrupt = CacheError::Corrupt {
+        reason: "a cached edge block does not hold its rows' edges",
+    };
+    let (targets, weights) = (blocks[0].as_slice::<u32>(), blocks[1].as_slice::<f32>());
+    match (targets, weights) {
+        (Some(t), Some(w)) if t.len() as u64 == len && w.len() as u64 == len => Ok((t, w)),
+        _ => Err(corrupt),
+    }
+}
+
+impl<P: Eviction> EdgeRows for CachedRows<'_, P> {
+    type Error = CacheError;
+
+    #[inline]
+    fn out_degree(&self, v: u32) -> u32 {
+        self.graph.out_degree(v)
+    }
+
+    fn push_rows(
+        &mut self,
+        frontier: &mut [FrontierEntry],
+        mut row: impl FnMut(FrontierEntry, &[u32], &[f32]),
+    ) -> Result<(), CacheError> {
+        let blocks = self.graph.blocks();
+        let (offsets, starts) = (blocks.out_offsets(), blocks.starts(true));
+        frontier.sort_unstable_by_key(|e| e.node);
+        let mut rest = &*frontier;
+        while let Some(first) = rest.first() {
+            let b = blocks.out_block_of(first.node) as usize;
+            let end = starts[b + 1];
+            let in_block = rest.partition_point(|e| e.node < end);
+            let base = offsets[starts[b] as usize];
+            let pinned = self.pin(Section::OutTargets, Section::OutWeights, b as u32)?;
+            let (targets, weights) = edges(&pinned, offsets[end as usize] - base)?;
+            for &e in &rest[..in_block] {
+                let v = e.node as usize;
+                let range = (offsets[v] - base) as usize..(offsets[v + 1] - base) as usize;
+                row(e, &targets[range.clone()], &weights[range]);
+            }
+            rest = &rest[in_block..];
+        }
+        Ok(())
+    }
+
+    fn pull_rows(
+        &mut self,
+        strength: &[f32],
+        mut settle: impl FnMut(u32, u64),
+    ) -> Result<(), CacheError> {
+        let blocks = self.graph.blocks();
+        let (offsets, starts) = (blocks.in_offsets(), blocks.starts(false));
+        let n = blocks.node_count();
+        for (b, rows) in starts.windows(2).enumerate() {
+            let offsets = &offsets[rows[0] as usize..=rows[1] as usize];
+            let pinned = self.pin(Section::InTargets, Section::InWeights, b as u32)?;
+            let (sources, weights) = edges(&pinned, offsets[offsets.len() - 1] - offsets[0])?;
+            let block = RowBlock::new(rows[0], offsets, sources, weights, n).ok_or(
+                CacheError::Corrupt {
+                    reason: "a cached in-edge block names a source out of range",
+                },
+            )?;
+            pull_block(block, strength, 1.0, &mut settle);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,253 @@
+//! The single-query workspace: one query's state over every node, and the
+//! hop written once over any source of edge rows.
+//!
+//! [`Spreader`](super::Spreader) reads rows from a graph in memory; the
+//! out-of-core spreader (`cache::OutOfCoreSpreader`) reads them from blocks
+//! of a cache, grouped by block. Both are this workspace plus an
+//! [`EdgeRows`]: the seeds, the choice of accumulator, the settling and the
+//! ranking are the same code, so their results are the same bits.
+
+use alloc::vec::Vec;
+
+use super::accumulator::{Accumulate, SparseAccumulator};
+use super::driver::{FrontierSize, HopKind, HopStep, write_results};
+use super::fixed::strength;
+use super::list::NodeList;
+use super::params::SpreadParams;
+use super::pull::{pull, saturate};
+use super::push::push_row;
+use super::query::{Activation, Seed, SpreaderConfig};
+use super::state::{FrontierEntry, NodeState, top_keys};
+use crate::graph::GraphView;
+
+/// Where a hop's edges come from: the rows of a graph, in memory or not.
+pub(crate) trait EdgeRows {
+    /// What reading rows can fail with.
+    type Error;
+
+    /// Out-degree of `v`.
+    fn out_degree(&self, v: u32) -> u32;
+
+    /// Calls `row(entry, targets, weights)` with the out-edges of every
+    /// frontier entry, in any order (it may reorder `frontier`).
+    fn push_rows(
+        &mut self,
+        frontier: &mut [FrontierEntry],
+        row: impl FnMut(FrontierEntry, &[u32], &[f32]),
+    ) -> Result<(), Self::Error>;
+
+    /// Pulls every node's in-edges from the sources' `strength` (one per
+    /// node, 0 outside the frontier): calls `settle(v, units)` for every
+    /// node whose in-edges carry a non-zero sum, in ascending `v` within a
+    /// block of rows, blocks in any order.
+    fn pull_rows(
+        &mut self,
+        strength: &[f32],
+        settle: impl FnMut(u32, u64),
+    ) -> Result<(), Self::Error>;
+}
+
+/// The rows of a graph in memory.
+#[derive(Clone, Copy)]
+pub(crate) struct InMemory<'g>(pub(crate) GraphView<'g>);
+
+impl EdgeRows for InMemory<'_> {
+    type Error = core::convert::Infallible;
+
+    #[inline(always)]
+    fn out_degree(&self, v: u32) -> u32 {
+        self.0.out_edges().degree(v)
+    }
+
+    #[inline(always)]
+    fn push_rows(
+        &mut self,
+        frontier: &mut [FrontierEntry],
+        mut row: impl FnMut(FrontierEntry, &[u32], &[f32]),
+    ) -> Result<(), Self::Error> {
+        let out = self.0.out_edges();
+        for &e in frontier.iter() {
+            let (targets, weights) = out.neighbors(e.node);
+            row(e, targets, weights);
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn pull_rows(
+        &mut self,
+        strength: &[f32],
+        settle: impl FnMut(u32, u64),
+    ) -> Result<(), Self::Error> {
+        let rows = 0..self.0.node_count() as u32;
+        pull(self.0.in_edges(), rows, strength, 1.0, settle);
+        Ok(())
+    }
+}
+
+/// One query's buffers over `nodes` nodes, sized once.
+pub(crate) struct Workspace {
+    pub(crate) state: NodeState,
+    frontier: NodeList<FrontierEntry>,
+    next: NodeList<FrontierEntry>,
+    sparse: SparseAccumulator,
+    /// Pull hops: each frontier node's strength, 0 elsewhere.
+    strength: Vec<f32>,
+    /// Rank keys of the nodes a query returns.
+    ranked: Vec<u64>,
+}
+
+impl Workspace {
+    /// Buffers for graphs of `nodes` nodes.
+    pub(crate) fn new(nodes: usize, config: SpreaderConfig) -> Workspace {
+        Workspace {
+            state: NodeState::new(0, nodes),
+            frontier: NodeList::with_capacity(nodes),
+            next: NodeList::with_capacity(nodes),
+            sparse: SparseAccumulator::new(config.sparse_slots(nodes)),
+            strength: alloc::vec![0.0; nodes],
+            ranked: Vec::with_capacity(nodes),
+        }
+    }
+
+    /// Bytes held.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.state.memory_bytes()
+            + self.frontier.memory_bytes()
+            + self.next.memory_bytes()
+            + self.sparse.memory_bytes()
+            + self.strength.len() * 4
+            + self.ranked.capacity() * 8
+    }
+
+    /// Bytes [`new`](Workspace::new)`(nodes, config)` holds, without making
+    /// one.
+    pub(crate) fn bytes_for(nodes: usize, config: SpreaderConfig) -> usize {
+        let lists = (nodes + 1) * (2 * 4 + 2 * core::mem::size_of::<FrontierEntry>());
+        let per_node = core::mem::size_of::<super::state::NodeCell>() + 1 + 4 + 8;
+        nodes * per_node + lists + config.sparse_slots(nodes) * 12
+    }
+
+    /// Forgets the previous query and applies `queries`' seeds (see
+    /// `HopBackend::start`).
+    pub(crate) fn start<Q: AsRef<[Seed]>>(&mut self, queries: &[Q], theta0: f32, spreads: bool) {
+        self.state.reset();
+        for seed in queries.iter().flat_map(AsRef::as_ref) {
+            self.state.seed(seed.node, seed.activation);
+        }
+        self.frontier.clear();
+        if spreads {
+            self.state.seed_frontier(&mut self.frontier, theta0);
+        }
+    }
+
+    /// The frontier's size, its edges counted by `rows`.
+    #[inline]
+    pub(crate) fn frontier_size(&self, rows: &impl EdgeRows) -> FrontierSize {
+        FrontierSize {
+            nodes: self.frontier.len(),
+            edges: self
+                .frontier
+                .iter()
+                .map(|e| u64::from(rows.out_degree(e.node)))
+                .sum(),
+        }
+    }
+
+    /// Nodes reached so far.
+    pub(crate) fn reached_count(&self) -> usize {
+        self.state.activated.len()
+    }
+
+    /// Runs hop `step` over `rows`.
+    #[inline(always)]
+    pub(crate) fn hop<R: EdgeRows>(&mut self, rows: &mut R, step: HopStep) -> Result<(), R::Error> {
+        let (hop, decay_scaled, fan) = (step.hop, step.decay_scaled, step.fan);
+        let reached_before = self.state.activated.len();
+        let (state, next) = (&mut self.state, &mut self.next);
+        next.clear();
+        match step.kind {
+            HopKind::Pull => {
+                for e in &self.frontier {
+                    let degree = rows.out_degree(e.node);
+                    if degree > 0 {
+                        self.strength[e.node as usize] =
+                            strength(e.delta, decay_scaled, fan, degree);
+                    }
+                }
+                let pulled = rows.pull_rows(&self.strength, |v, units| {
+                    state.settle(next, hop, v, saturate(units))
+                });
+                for e in &self.frontier {
+                    self.strength[e.node as usize] = 0.0;
+                }
+                pulled?;
+            }
+            HopKind::PushSparse => {
+                push_all(
+                    rows,
+                    &mut self.frontier,
+                    decay_scaled,
+                    fan,
+                    &mut self.sparse,
+                )?;
+                self.sparse
+                    .drain(|v, units| state.settle(next, hop, v, units));
+            }
+            HopKind::PushDense => {
+                push_all(rows, &mut self.frontier, decay_scaled, fan, state)?;
+                state.drain_dense(next, hop);
+            }
+        }
+        self.state.record_hops(reached_before, hop.index);
+        core::mem::swap(&mut self.frontier, &mut self.next);
+        Ok(())
+    }
+
+    /// Ranks the reached nodes into `results`.
+    pub(crate) fn rank(&mut self, params: &SpreadParams, results: &mut Vec<Activation>) {
+        self.ranked.clear();
+        self.state
+            .rank_keys(params.min_activation, &mut self.ranked);
+        top_keys(&mut self.ranked, params.top_k);
+        let state = &self.state;
+        write_results(
+            &self.ranked,
+            params,
+            |v| (state.activation(v), state.hop(v)),
+            results,
+        );
+    }
+}
+
+/// Pushes every frontier entry's row from `rows` into `acc`.
+#[inline(always)]
+fn push_all<R: EdgeRows, A: Accumulate>(
+    rows: &mut R,
+    frontier: &mut [FrontierEntry],
+    decay_scaled: f32,
+    fan: super::params::Fan,
+    acc: &mut A,
+) -> Result<(), R::Error> {
+    rows.push_rows(frontier, |e, targets, weights| {
+        push_row(e, targets, weights, decay_scaled, fan, acc)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_for_is_what_a_workspace_holds() {
+        for nodes in [0, 1, 100, 5000, 1 << 17] {
+            let config = SpreaderConfig::for_nodes(nodes);
+            let ws = Workspace::new(nodes, config);
+            assert_eq!(
+                Workspace::bytes_for(nodes, config),
+                ws.memory_bytes(),
+                "{nodes}"
+            );
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Out-of-core spreading gives the bits `Spreader` gives on the graph in
+//! memory: several graphs, parameter sets and budgets (down to a few
+//! blocks), one query at a time and from several threads at once; bad
+//! blocks are typed errors.
+#![cfg(feature = "cache")]
+
+mod common;
+
+use std::path::PathBuf;
+
+use axonal::cache::{
+    AxgBlocks, CacheConfig, CacheError, Clock, Eviction, Lru, OutOfCoreGraph, OutOfCoreSpreader,
+    S3Fifo,
+};
+use axonal::graph::Graph;
+use axonal::graph::generate::{Rmat, barabasi_albert, chain, fan};
+use axonal::spread::{Fan, Seed, SpreadParams, Spreader};
+use axonal::store::{ALIGN, Contents, HEADER_LEN, StoreError, write_file};
+use common::{bits, random_graph, random_seeds};
+
+/// A file in the temporary folder, removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn with(name: &str, graph: &Graph) -> TempFile {
+        let path =
+            std::env::temp_dir().join(format!("axonal-ooc-{}-{name}.axg", std::process::id()));
+        write_file(&path, &Contents::new(graph)).unwrap();
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn graphs() -> Vec<(&'static str, Graph)> {
+    let mut rmat = Rmat::graph500(10);
+    rmat.seed = 7;
+    vec![
+        ("random", random_graph(1, 700, 6000, false)),
+        ("rmat10", rmat.generate()),
+        ("ba", barabasi_albert(800, 3, 5)),
+        ("chain", chain(300, 0.9)),
+        ("fan", fan(500, 0.8)),
+    ]
+}
+
+fn params() -> Vec<SpreadParams> {
+    let wide = SpreadParams {
+        max_hops: 6,
+        top_k: 10_000,
+        min_activation: 1e-6,
+        ..SpreadParams::default()
+    };
+    vec![
+        SpreadParams::default(),
+        SpreadParams::query_std(),
+        wide,
+        SpreadParams {
+            fan: Fan::None,
+            ..wide
+        },
+    ]
+}
+
+/// Every query of `queries` on `graph` through a cache of `config` with
+/// blocks of `block_edges` edges, against `Spreader`.
+fn check<P: Eviction>(name: &str, graph: &Graph, block_edges: usize, config: CacheConfig) {
+    let file = TempFile::with(name, graph);
+    let ooc: OutOfCoreGraph<P> = OutOfCoreGraph::open(&file.0, block_edges, config).unwrap();
+    assert_eq!(ooc.node_count(), graph.node_count());
+    let n = graph.node_count();
+    let mut reference = Spreader::new(n);
+    let mut spreader = OutOfCoreSpreader::new(n);
+    let (mut want, mut got) = (Vec::new(), Vec::new());
+    for (i, p) in params().iter().enumerate() {
+        for q in 0..6u64 {
+            let seeds = random_seeds(q * 31 + i as u64, n as u32, 1 + q as usize);
+            let s1 = reference.spread(graph, &seeds, p, &mut want).unwrap();
+            let s2 = spreader.spread(&ooc, &seeds, p, &mut got).unwrap();
+            assert_eq!(bits(&got), bits(&want), "{name} params {i} query {q}");
+            assert_eq!(s2, s1, "{name} params {i} query {q}");
+        }
+    }
+    let audit = ooc.cache().audit();
+    assert!(audit.bytes[0] <= ooc.cache().config().memory as u64);
+    assert_eq!(audit.pinned_bytes, 0, "no block stays pinned after a query");
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "files are system calls")]
+fn out_of_core_results_are_the_in_memory_bits() {
+    for (name, g) in graphs() {
+        // The whole graph fits; then a few blocks of 64 edges (256 bytes
+        // each); then hardly more than the two a hop pins.
+        check::<S3Fifo>(name, &g, 4096, CacheConfig::new(64 << 20));
+        check::<S3Fifo>(name, &g, 64, CacheConfig::new(8 * 512).compressed(4096));
+        check::<S3Fifo>(name, &g, 64, CacheConfig::new(4 * 512));
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "files are system calls")]
+fn every_policy_gives_the_same_bits() {
+    let g = barabasi_albert(600, 4, 9);
+    check::<Lru>("lru", &g, 128, CacheConfig::new(6 * 1024).compressed(2048));
+    check::<Clock>(
+        "clock",
+        &g,
+        128,
+        CacheConfig::new(6 * 1024).compressed(2048),
+    );
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "files are system calls")]
+fn many_spreaders_share_one_graph() {
+    let mut rmat = Rmat::graph500(11);
+    rmat.seed = 3;
+    let g = rmat.generate();
+    let file = TempFile::with("threads", &g);
+    let ooc: OutOfCoreGraph =
+        OutOfCoreGraph::open(&file.0, 256, CacheConfig::new(16 << 10)).unwrap();
+    let n = g.node_count();
+    let p = SpreadParams::query_std();
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let (ooc, g, p) = (&ooc, &g, &p);
+            s.spawn(move || {
+                let mut reference = Spreader::new(n);
+                let mut spreader = OutOfCoreSpreader::new(n);
+                let (mut want, mut got) = (Vec::new(), Vec::new());
+                for q in 0..20 {
+                    let seeds = random_seeds(t * 1000 + q, n as u32, 4);
+                    reference.spread(g, &seeds, p, &mut want).unwrap();
+                    spreader.spread(ooc, &seeds, p, &mut got).unwrap();
+                    assert_eq!(bits(&got), bits(&want), "thread {t} query {q}");
+                }
+            });
+        }
+    });
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "files are system calls")]
+fn bad_queries_and_bad_blocks_are_typed_errors() {
+    let g = random_graph(4, 200, 1500, false);
+    let file = TempFile::with("bad", &g);
+    let ooc: OutOfCoreGraph =
+        OutOfCoreGraph::open(&file.0, 100, CacheConfig::new(1 << 20)).unwrap();
+    let mut spreader = OutOfCoreSpreader::new(g.node_count());
+    let mut results = Vec::new();
+    let p = SpreadParams::default();
+    assert!(matches!(
+        spreader.spread(&ooc, &[Seed::new(200, 1.0)], &p, &mut results),
+        Err(CacheError::Spread(_))
+    ));
+    let mut small = OutOfCoreSpreader::new(10);
+    assert!(matches!(
+        small.spread(&ooc, &[Seed::new(0, 1.0)], &p, &mut results),
+        Err(CacheError::Spread(_))
+    ));
+    drop(ooc);
+
+    // A target out of range in the middle of the out-targets section.
+    // (Sections start on 4 KiB boundaries in table order: the out-offsets
+    // after the header page, then the out-targets.)
+    let bytes = std::fs::read(&file.0).unwrap();
+    let start = HEADER_LEN + (8 * 201usize).next_multiple_of(ALIGN as usize);
+    assert_eq!(AxgBlocks::open(&file.0, 100).unwrap().node_count(), 200);
+    let mut bad = bytes.clone();
+    let at = start as usize + 4 * 700;
+    bad[at..at + 4].copy_from_slice(&5000u32.to_le_bytes());
+    std::fs::write(&file.0, &bad).unwrap();
+    let ooc: OutOfCoreGraph =
+        OutOfCoreGraph::open(&file.0, 100, CacheConfig::new(1 << 20)).unwrap();
+    let wide = SpreadParams {
+        max_hops: 8,
+        ..SpreadParams::default()
+    };
+    let mut failed = false;
+    for v in 0..200 {
+        match spreader.spread(&ooc, &[Seed::new(v, 1.0)], &wide, &mut results) {
+            Ok(_) => {}
+            Err(CacheError::Store(StoreError::Structure { offset, .. })) => {
+                assert_eq!(offset, at as u64);
+                failed = true;
+                break;
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert!(failed, "some query reads the bad block");
+
+    // Offsets that decrease: refused at open.
+    let mut bad = bytes;
+    let offsets = HEADER_LEN + 8 * 3;
+    bad[offsets..offsets + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(&file.0, &bad).unwrap();
+    assert!(matches!(
+        OutOfCoreGraph::<S3Fifo>::open(&file.0, 100, CacheConfig::new(1 << 20)),
+        Err(CacheError::Store(StoreError::Structure { .. }))
+    ));
+}
