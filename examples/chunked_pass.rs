@@ -17,6 +17,9 @@
 //! chunk, in-edges only (a pull: `out[v] = sum of x[u] * w(u, v)`, the bits
 //! of `axonal::spread::dense_hop`), checking every block checksum.
 
+mod common;
+
+use common::peak_rss;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -120,15 +123,4 @@ fn child(path: &Path, budget: usize) -> Result<(), Box<dyn std::error::Error>> {
         (2 * 4 * n) as f64 / f64::from(1 << 20)
     );
     Ok(())
-}
-
-/// `VmHWM` from `/proc/self/status` (Linux), as printed there.
-fn peak_rss() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_string()))
-        })
-        .unwrap_or_else(|| "unknown (no /proc/self/status)".into())
 }

@@ -27,6 +27,9 @@
 //! The peak resident memory is the process's `VmHWM` (Linux): this process
 //! does nothing but the streaming build, so it is the builder's.
 
+mod common;
+
+use common::peak_rss_mib;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -109,14 +112,6 @@ fn rmat(input: &str) -> Result<Option<Rmat>, String> {
         .filter(|s| (1..=30).contains(s))
         .ok_or("rmat:SCALE takes a scale in 1..=30")?;
     Ok(Some(Rmat::graph500(scale)))
-}
-
-/// The process's peak resident memory in MiB (`VmHWM`), where Linux says.
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 /// A progress bar that follows the builder's phases.

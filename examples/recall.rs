@@ -31,6 +31,8 @@
 //!
 //! The last line printed is one JSON object with the headline figures.
 
+mod common;
+
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -43,6 +45,7 @@ use axonal::spread::{
     Activation, ParallelSpreader, Seed, Spread, SpreadParams, SpreadStats, Spreader,
 };
 use axonal::store::{self, AxgStore, Contents, Verify};
+use common::percentile;
 
 const DIM: usize = 384;
 const SEEDS_PER_QUERY: usize = 16;
@@ -419,11 +422,6 @@ fn graph_bytes(graph: GraphView<'_>) -> usize {
         .iter()
         .map(|csr| csr.offsets().len() * 8 + csr.targets().len() * 4 + csr.weights().len() * 4)
         .sum()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
 }
 
 fn micros(samples: &[Sample], f: impl Fn(&Sample) -> Duration) -> Vec<f64> {

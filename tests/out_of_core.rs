@@ -14,6 +14,8 @@ use axonal::cache::{
 };
 use axonal::graph::Graph;
 use axonal::graph::generate::{Rmat, barabasi_albert, chain, fan};
+use axonal::layout::EmbeddingMatrix;
+use axonal::simd::{Kernels, TopK};
 use axonal::spread::{Fan, Seed, SpreadParams, Spreader};
 use axonal::store::{ALIGN, Contents, HEADER_LEN, StoreError, write_file};
 use common::{bits, random_graph, random_seeds};
@@ -142,6 +144,44 @@ fn many_spreaders_share_one_graph() {
             });
         }
     });
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "files are system calls")]
+fn cached_similarity_scans_are_the_whole_matrix_scan() {
+    const DIM: usize = 40;
+    let g = random_graph(8, 900, 4000, false);
+    let flat: Vec<f32> = (0..900 * DIM)
+        .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
+        .collect();
+    let matrix = EmbeddingMatrix::from_rows(DIM, &flat).unwrap();
+    let path = std::env::temp_dir().join(format!("axonal-ooc-{}-emb.axg", std::process::id()));
+    let file = TempFile(path);
+    write_file(
+        &file.0,
+        &Contents::new(&g).with_embeddings(&matrix).unwrap(),
+    )
+    .unwrap();
+    let kernels = Kernels::best();
+    // Blocks of 100 edges hold 8 rows of 48 floats: many blocks, a cache
+    // of a few.
+    let ooc: OutOfCoreGraph =
+        OutOfCoreGraph::open(&file.0, 100, CacheConfig::new(8 << 10)).unwrap();
+    assert!(ooc.blocks().embedding_blocks() > 100);
+    let (mut want, mut got) = (TopK::new(25), TopK::new(25));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for q in 0..5 {
+        let query = &flat[q * 97 * DIM..][..DIM];
+        kernels.top_k_cosine(query, &matrix, &mut want).unwrap();
+        assert!(ooc.top_k_cosine(kernels, query, &mut got).unwrap());
+        want.drain_sorted(&mut a);
+        got.drain_sorted(&mut b);
+        assert_eq!(a, b, "query {q}");
+    }
+    assert!(matches!(
+        ooc.top_k_cosine(kernels, &[1.0; 3], &mut got),
+        Err(CacheError::Embedding(_))
+    ));
 }
 
 #[test]

@@ -10,7 +10,11 @@
 //! block of its own). A block is checked as it is read: targets below the
 //! node count, weights in `(0, 1]`, the checks every kernel's memory
 //! safety and semantics rely on; a bad one is a [`StoreError::Structure`]
-//! naming the section and the byte offset. Block checksums
+//! naming the section and the byte offset. Embeddings, when the file has
+//! them, come in blocks of whole rows (about as many bytes as an edge
+//! block), each with its rows' inverse norms after them, checked as
+//! [`EmbeddingView::new`](crate::layout::EmbeddingView::new) checks.
+//! Block checksums
 //! ([`Verify::Full`](crate::store::Verify)) cover whole 1 MiB spans of the
 //! file and are not read here: verify the file once with
 //! [`AxgFile::verify_with`](crate::store::AxgFile::verify_with) or a
@@ -22,17 +26,31 @@ use std::path::{Path, PathBuf};
 
 use super::{BlockBuf, BlockKind, BlockSource, CacheError};
 use crate::graph::{GraphError, non_decreasing, targets_below, weights_valid};
-use crate::store::{Entry, HEADER_LEN, Header, Section, StoreError, parse_header_page, read_at};
+use crate::layout::{CACHE_LINE, EmbeddingView};
+use crate::store::{
+    Entry, HEADER_LEN, Header, Section, StoreError, embedding_error, parse_header_page, read_at,
+};
 
 /// Names a block of an `.axg` file: a section (out- or in-edge targets or
-/// weights) and the index of a node range of its direction.
+/// weights, embeddings) and the index of a node range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AxgBlock {
     /// One of [`Section::OutTargets`], [`Section::OutWeights`],
-    /// [`Section::InTargets`], [`Section::InWeights`].
+    /// [`Section::InTargets`], [`Section::InWeights`] (node range
+    /// [`AxgBlocks::rows`] of the section's direction), or
+    /// [`Section::Embeddings`] (rows [`AxgBlocks::embedding_rows`], then
+    /// their inverse norms).
     pub section: Section,
-    /// The node range: [`AxgBlocks::rows`] of the section's direction.
+    /// The node range's index.
     pub index: u32,
+}
+
+/// The embedding sections: rows per block and where they are.
+#[derive(Debug, Clone, Copy)]
+struct Embeddings {
+    rows: Entry,
+    norms: Entry,
+    rows_per_block: u32,
 }
 
 /// One direction of the file: its offsets and its node ranges.
@@ -62,6 +80,7 @@ pub struct AxgBlocks {
     block_edges: u64,
     out: Direction,
     inc: Direction,
+    embeddings: Option<Embeddings>,
 }
 
 /// Edges a block holds by default: 64 Ki (256 KiB of targets, as many of
@@ -118,6 +137,16 @@ impl AxgBlocks {
             Section::OutWeights,
         ])?;
         let inc = direction([Section::InOffsets, Section::InTargets, Section::InWeights])?;
+        let embeddings = if header.dim > 0 {
+            let row_bytes = header.stride() * 4;
+            Some(Embeddings {
+                rows: entry(Section::Embeddings)?,
+                norms: entry(Section::InvNorms)?,
+                rows_per_block: (block_edges as u64 * 4 / row_bytes).clamp(1, 1 << 20) as u32,
+            })
+        } else {
+            None
+        };
         Ok(AxgBlocks {
             file,
             path: path.to_path_buf(),
@@ -125,6 +154,7 @@ impl AxgBlocks {
             block_edges: block_edges as u64,
             out,
             inc,
+            embeddings,
         })
     }
 
@@ -173,6 +203,29 @@ impl AxgBlocks {
     /// The out-edge block holding node `v`'s row (`v` below the node count).
     pub fn out_block_of(&self, v: u32) -> u32 {
         (self.out.starts.partition_point(|&s| s <= v) - 1) as u32
+    }
+
+    /// Values per embedding row (0 without embeddings).
+    pub fn embedding_dim(&self) -> usize {
+        self.header.dim as usize
+    }
+
+    /// Floats per stored embedding row (the dimension padded to 16).
+    pub(crate) fn embedding_stride(&self) -> usize {
+        self.header.stride() as usize
+    }
+
+    /// Embedding blocks (0 without embeddings).
+    pub fn embedding_blocks(&self) -> usize {
+        self.embeddings
+            .map_or(0, |e| self.node_count().div_ceil(e.rows_per_block as usize))
+    }
+
+    /// The nodes whose embedding rows block `index` holds.
+    pub fn embedding_rows(&self, index: u32) -> Range<u32> {
+        let per = self.embeddings.map_or(0, |e| e.rows_per_block);
+        let n = self.header.nodes as u32;
+        (index * per).min(n)..((index + 1) * per).min(n)
     }
 
     /// Starts of the node ranges of a direction (one more than blocks; the
@@ -225,6 +278,47 @@ impl AxgBlocks {
             direction.weights
         };
         Ok((direction, entry, targets))
+    }
+
+    /// Reads embedding block `index`: its rows, then their inverse norms
+    /// (at [`embedding_norms_at`]), checked.
+    fn read_embeddings(&self, index: u32, buf: &mut BlockBuf) -> Result<BlockKind, CacheError> {
+        let Some(e) = self.embeddings else {
+            return Err(CacheError::Config {
+                field: "AxgBlock::section",
+                expected: "an edge section (the file has no embeddings)",
+            });
+        };
+        if index as usize >= self.embedding_blocks() {
+            return Err(CacheError::Config {
+                field: "AxgBlock::index",
+                expected: "below the embedding block count",
+            });
+        }
+        let rows = self.embedding_rows(index);
+        let (count, stride) = (rows.len(), self.header.stride() as usize);
+        let norms_at = embedding_norms_at(count, stride);
+        let bytes = buf.resize(embedding_block_len(count, stride));
+        let rows_at = e.rows.offset + u64::from(rows.start) * stride as u64 * 4;
+        let norms_file_at = e.norms.offset + u64::from(rows.start) * 4;
+        read_at(&self.file, &mut bytes[..count * stride * 4], rows_at).map_err(self.io())?;
+        read_at(
+            &self.file,
+            &mut bytes[norms_at..norms_at + count * 4],
+            norms_file_at,
+        )
+        .map_err(self.io())?;
+        let floats: &[f32] = buf.as_slice().expect("a whole number of floats");
+        let (values, norms) = (&floats[..count * stride], &floats[norms_at / 4..][..count]);
+        if let Err(error) = EmbeddingView::new(self.header.dim as usize, values, norms) {
+            return Err(CacheError::Store(embedding_error(
+                error,
+                rows.start as usize,
+                stride,
+                [e.rows.offset, e.norms.offset],
+            )));
+        }
+        Ok(BlockKind::F32)
     }
 
     fn io(&self) -> impl Fn(std::io::Error) -> CacheError + '_ {
@@ -293,6 +387,9 @@ impl BlockSource for AxgBlocks {
     type Key = AxgBlock;
 
     fn read(&self, key: AxgBlock, buf: &mut BlockBuf) -> Result<BlockKind, CacheError> {
+        if key.section == Section::Embeddings {
+            return self.read_embeddings(key.index, buf);
+        }
         let (direction, entry, targets) = self.locate(key)?;
         let edges = direction.edges(key.index as usize);
         read_at(
@@ -318,10 +415,28 @@ impl BlockSource for AxgBlocks {
     }
 
     fn len(&self, key: AxgBlock) -> Option<usize> {
+        if key.section == Section::Embeddings {
+            let rows = self.embedding_rows(key.index);
+            return Some(embedding_block_len(
+                rows.len(),
+                self.header.stride() as usize,
+            ));
+        }
         let (direction, _, _) = self.locate(key).ok()?;
         let edges = direction.edges(key.index as usize);
         Some(((edges.end - edges.start) * 4) as usize)
     }
+}
+
+/// Where an embedding block of `rows` rows of `stride` floats keeps its
+/// inverse norms: after the rows, on a cache line.
+pub(crate) fn embedding_norms_at(rows: usize, stride: usize) -> usize {
+    (rows * stride * 4).next_multiple_of(CACHE_LINE)
+}
+
+/// Bytes of an embedding block of `rows` rows of `stride` floats.
+fn embedding_block_len(rows: usize, stride: usize) -> usize {
+    embedding_norms_at(rows, stride) + rows * 4
 }
 
 /// Why offsets could not be read.

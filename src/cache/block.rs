@@ -1,12 +1,15 @@
 //! A block's bytes and the handle readers hold.
 //!
-//! Blocks are read as arrays of `u32`, `f32` and `u64`, so their bytes live
-//! in 8-byte aligned storage ([`BlockBuf`]) and are viewed through
+//! Blocks are read as arrays of `u32`, `f32` and `u64`, and embedding rows
+//! as 64-byte aligned rows (what the scans' views require), so their bytes
+//! live in cache-line aligned storage ([`BlockBuf`]) and are viewed through
 //! `bytemuck`: no `unsafe` here.
 
 use std::sync::Arc;
 
 use bytemuck::Pod;
+
+use crate::layout::{CACHE_LINE, CacheLine};
 
 /// What a block holds: decides which filters the compressed tier tries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,18 +75,35 @@ impl BlockKind {
     }
 }
 
-/// A growable byte buffer aligned for `u64` (and so for `u32` and `f32`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A growable byte buffer aligned to 64 bytes (a cache line: enough for
+/// every element type and for embedding rows).
+#[derive(Clone, Default)]
 pub struct BlockBuf {
-    words: Vec<u64>,
+    lines: Vec<CacheLine>,
     len: usize,
 }
+
+impl core::fmt::Debug for BlockBuf {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BlockBuf")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for BlockBuf {
+    fn eq(&self, other: &BlockBuf) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for BlockBuf {}
 
 impl BlockBuf {
     /// An empty buffer.
     pub const fn new() -> BlockBuf {
         BlockBuf {
-            words: Vec::new(),
+            lines: Vec::new(),
             len: 0,
         }
     }
@@ -107,16 +127,17 @@ impl BlockBuf {
 
     /// Bytes of storage allocated (what a resident block costs).
     pub fn capacity_bytes(&self) -> usize {
-        self.words.capacity() * 8
+        self.lines.capacity() * CACHE_LINE
     }
 
     /// Makes it `len` bytes long (new bytes zero) and returns them all.
     pub fn resize(&mut self, len: usize) -> &mut [u8] {
-        self.words.resize(len.div_ceil(8), 0);
+        self.lines
+            .resize(len.div_ceil(CACHE_LINE), CacheLine([0; CACHE_LINE]));
         self.len = len;
-        // Bytes past `len` in the last word stay zero: the buffer's bytes
+        // Bytes past `len` in the last line stay zero: the buffer's bytes
         // are a pure function of what was written.
-        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut self.words);
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut self.lines);
         bytes[len..].fill(0);
         &mut bytes[..len]
     }
@@ -124,26 +145,26 @@ impl BlockBuf {
     /// Empties it, keeping the storage.
     pub fn clear(&mut self) {
         self.len = 0;
-        self.words.clear();
+        self.lines.clear();
     }
 
     /// Frees storage beyond what the bytes need.
     pub fn shrink_to_fit(&mut self) {
-        self.words.shrink_to_fit();
+        self.lines.shrink_to_fit();
     }
 
     /// The bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &bytemuck::cast_slice(&self.words)[..self.len]
+        &bytemuck::cast_slice(&self.lines)[..self.len]
     }
 
     /// The bytes, writable.
     pub fn as_bytes_mut(&mut self) -> &mut [u8] {
-        &mut bytemuck::cast_slice_mut(&mut self.words)[..self.len]
+        &mut bytemuck::cast_slice_mut(&mut self.lines)[..self.len]
     }
 
     /// The bytes as `T`s (`None` unless the length is a multiple of
-    /// `size_of::<T>()`; `T` must not need more than 8-byte alignment).
+    /// `size_of::<T>()`; `T` must not need more than 64-byte alignment).
     pub fn as_slice<T: Pod>(&self) -> Option<&[T]> {
         bytemuck::try_cast_slice(self.as_bytes()).ok()
     }

@@ -3,6 +3,7 @@
 use core::fmt;
 use std::io;
 
+use crate::layout::EmbeddingError;
 use crate::spread::SpreadError;
 use crate::store::StoreError;
 
@@ -44,6 +45,9 @@ pub enum CacheError {
     /// A query was refused (bad seeds or parameters, a spreader sized for
     /// another graph), before anything changed.
     Spread(SpreadError),
+    /// A similarity query does not fit the embeddings (another dimension,
+    /// a NaN).
+    Embedding(EmbeddingError),
     /// A configuration value out of range.
     Config {
         /// The field.
@@ -70,6 +74,7 @@ impl fmt::Display for CacheError {
                  ({pinned} bytes pinned by running readers)"
             ),
             CacheError::Spread(e) => write!(f, "{e}"),
+            CacheError::Embedding(e) => write!(f, "{e}"),
             CacheError::Config { field, expected } => {
                 write!(f, "cache configuration: {field} must be {expected}")
             }
@@ -84,6 +89,7 @@ impl std::error::Error for CacheError {
             CacheError::Store(e) => Some(e),
             CacheError::Source(e) => Some(e.as_ref()),
             CacheError::Spread(e) => Some(e),
+            CacheError::Embedding(e) => Some(e),
             _ => None,
         }
     }

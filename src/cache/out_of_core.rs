@@ -20,8 +20,10 @@
 use alloc::vec::Vec;
 use std::path::Path;
 
-use super::axg::{AxgBlock, AxgBlocks, DEFAULT_BLOCK_EDGES};
+use super::axg::{AxgBlock, AxgBlocks, DEFAULT_BLOCK_EDGES, embedding_norms_at};
 use super::{BlockCache, BlockRef, CacheConfig, CacheError, CacheStats, Eviction, S3Fifo};
+use crate::layout::EmbeddingView;
+use crate::simd::{Kernels, TopK};
 use crate::spread::driver::{self, Driver, FrontierSize, GraphShape, HopBackend, HopStep};
 use crate::spread::workspace::{EdgeRows, Workspace};
 use crate::spread::{
@@ -74,8 +76,7 @@ impl<P: Eviction> OutOfCoreGraph<P> {
     ) -> Result<Self, CacheError> {
         let blocks = AxgBlocks::open(path, DEFAULT_BLOCK_EDGES)?;
         let n = blocks.node_count();
-        let fixed = blocks.memory_bytes()
-            + spreaders * Workspace::bytes_for(n, SpreaderConfig::for_nodes(n));
+        let fixed = blocks.memory_bytes() + spreaders * OutOfCoreSpreader::workspace_bytes(n);
         let block = DEFAULT_BLOCK_EDGES * 4;
         let left = budget.saturating_sub(fixed);
         if left < 4 * block {
@@ -113,6 +114,48 @@ impl<P: Eviction> OutOfCoreGraph<P> {
     /// The cache's counters.
     pub fn stats(&self) -> CacheStats {
         self.cache.stats()
+    }
+
+    /// Offers every node to `top`, scored by the cosine similarity of its
+    /// embedding row with `query`, reading the rows block by block through
+    /// the cache: `top` then holds exactly what
+    /// [`Kernels::top_k_cosine`] over the whole matrix gives (the seeds of
+    /// a recall query). `Ok(false)` if the file has no embeddings.
+    pub fn top_k_cosine(
+        &self,
+        kernels: Kernels,
+        query: &[f32],
+        top: &mut TopK,
+    ) -> Result<bool, CacheError> {
+        let blocks = self.blocks();
+        let dim = blocks.embedding_dim();
+        if dim == 0 {
+            return Ok(false);
+        }
+        let stride = blocks.embedding_stride();
+        for index in 0..blocks.embedding_blocks() as u32 {
+            let rows = blocks.embedding_rows(index);
+            let block = self.cache.get(AxgBlock {
+                section: Section::Embeddings,
+                index,
+            })?;
+            let count = rows.len();
+            let norms_at = embedding_norms_at(count, stride) / 4;
+            let floats: &[f32] = block.as_slice().unwrap_or_default();
+            if floats.len() != norms_at + count {
+                return Err(CacheError::Corrupt {
+                    reason: "a cached embedding block does not hold its rows",
+                });
+            }
+            // Lengths checked above, alignment by `BlockBuf`; the values
+            // were checked when the block was read from the file.
+            let view =
+                EmbeddingView::new_unchecked(dim, &floats[..count * stride], &floats[norms_at..]);
+            kernels
+                .top_k_cosine_from(rows.start, query, view, top)
+                .map_err(CacheError::Embedding)?;
+        }
+        Ok(true)
     }
 
     /// Out-degree of `v`.
@@ -185,6 +228,12 @@ impl OutOfCoreSpreader {
     /// Bytes of workspace held.
     pub fn memory_bytes(&self) -> usize {
         self.ws.memory_bytes()
+    }
+
+    /// Bytes of workspace [`new`](Self::new)`(nodes)` holds, without making
+    /// one (about 45 bytes a node).
+    pub fn workspace_bytes(nodes: usize) -> usize {
+        Workspace::bytes_for(nodes, SpreaderConfig::for_nodes(nodes))
     }
 
     /// Runs one query and writes its ranked results into `results`

@@ -121,5 +121,5 @@ pub use format::{
     Verify,
 };
 #[cfg(feature = "cache")]
-pub(crate) use format::{Entry, Header, parse_header_page};
+pub(crate) use format::{Entry, Header, embedding_error, parse_header_page};
 pub use progress::{Phase, Progress, ProgressReport};

@@ -1,0 +1,321 @@
+//! Out-of-core spreading: an R-MAT graph built to an `.axg` file with the
+//! bounded-memory builder, then `query_std` queries through the block cache
+//! within a memory budget, cold and warm, checked against the in-memory
+//! `Spreader` where the graph fits.
+//!
+//! ```text
+//! cargo run --release --example out_of_core                     # R-MAT scale 22, budget 25% of the file
+//! cargo run --release --example out_of_core -- --budget 256MiB --queries 2000
+//! cargo run --release --example out_of_core -- --scale 26 --budget 4GiB --no-compare   # a billion edges
+//! ```
+//!
+//! - `--scale S` (22): Graph500 R-MAT, edge factor 16, degree-reordered.
+//!   The file is built once into the temporary directory (or `--file
+//!   PATH`) with the bounded builder under the budget (at most 4 GiB) and
+//!   kept for later runs (scale 22: 1.1 GB, about a minute here; scale 26:
+//!   17 GB, an hour or more).
+//! - `--budget SIZE` (25% of the file's bytes): all the RAM the queries may
+//!   use: the offsets, the spreader's workspace and the cache (see
+//!   `OutOfCoreGraph::with_budget`).
+//! - `--queries N` (1000): `query_std` queries (8 seeds among nodes with
+//!   out-degree >= 1, `fan = Sqrt`), run twice: cold (the file's pages
+//!   dropped from the page cache first, where the system allows, and the
+//!   cache empty) and warm (the same queries again).
+//! - `--no-compare`: skip loading the graph in memory to check every
+//!   result bit for bit and compare throughput (needs the graph to fit).
+//!
+//! It prints the build (time, file size, builder's peak), the query
+//! latencies P50 / P95 / P99 cold and warm, queries/s, the peak resident
+//! memory (`VmHWM`) after the out-of-core queries against the bound
+//! `budget x 1.1 + 32 MiB`, the cache report, and, comparing, the
+//! throughput ratio to `Spreader` and whether every result was identical.
+//! The last line is one JSON object with the headline figures.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use axonal::cache::{CacheError, OutOfCoreGraph, OutOfCoreSpreader};
+use axonal::graph::generate::{Rmat, SplitMix64};
+use axonal::spread::{Activation, Seed, SpreadParams, Spreader};
+use axonal::store::{AxgBuilder, AxgStore, Verify};
+use common::{parse_size, peak_rss_mib, percentile};
+
+struct Args {
+    scale: u32,
+    budget: Option<u64>,
+    queries: usize,
+    file: Option<PathBuf>,
+    compare: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        scale: 22,
+        budget: None,
+        queries: 1000,
+        file: None,
+        compare: true,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} takes a value"));
+        match flag.as_str() {
+            "--scale" => args.scale = value()?.parse().map_err(|_| "--scale takes an integer")?,
+            "--budget" => args.budget = Some(parse_size(&value()?)?),
+            "--queries" => {
+                args.queries = value()?.parse().map_err(|_| "--queries takes an integer")?
+            }
+            "--file" => args.file = Some(PathBuf::from(value()?)),
+            "--no-compare" => args.compare = false,
+            "--help" | "-h" => return Err(USAGE.into()),
+            other => return Err(format!("unknown flag {other}\n{USAGE}")),
+        }
+    }
+    if !(10..=30).contains(&args.scale) {
+        return Err("--scale takes 10 to 30".into());
+    }
+    Ok(args)
+}
+
+const USAGE: &str =
+    "usage: out_of_core [--scale S] [--budget SIZE] [--queries N] [--file PATH] [--no-compare]";
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let path = args.file.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("axonal-out-of-core-rmat{}.axg", args.scale))
+    });
+    let build_budget = args.budget.unwrap_or(4 << 30).min(4 << 30) as usize;
+    build_once(&path, args.scale, build_budget)?;
+    let file_bytes = std::fs::metadata(&path)?.len();
+    let budget = args.budget.unwrap_or(file_bytes / 4) as usize;
+    println!(
+        "{}: {:.2} GiB; memory budget {:.1} MiB ({:.1}% of the file)",
+        path.display(),
+        file_bytes as f64 / f64::from(1 << 30),
+        budget as f64 / f64::from(1 << 20),
+        100.0 * budget as f64 / file_bytes as f64
+    );
+
+    drop_page_cache(&path);
+    let graph: OutOfCoreGraph = match OutOfCoreGraph::with_budget(&path, budget, 1) {
+        Err(CacheError::Budget { needed, .. }) => {
+            return Err(format!(
+                "a budget of {budget} bytes is too small: the offsets, one workspace and four \
+                 blocks need {needed}"
+            )
+            .into());
+        }
+        other => other?,
+    };
+    let n = graph.node_count();
+    println!(
+        "graph: {n} nodes, {} edges; resident besides the cache: offsets {:.1} MiB, workspace {:.1} MiB; cache {:.1} MiB decoded + {:.1} MiB compressed",
+        graph.edge_count(),
+        mib(graph.blocks().memory_bytes()),
+        mib(OutOfCoreSpreader::workspace_bytes(n)),
+        mib(graph.cache().config().memory),
+        mib(graph.cache().config().compressed),
+    );
+    let queries = query_std_seeds(graph.blocks().out_offsets(), args.queries, 42);
+    let params = SpreadParams::query_std();
+    let mut spreader = OutOfCoreSpreader::new(n);
+    let mut results = Vec::new();
+
+    let (cold, _) = timed(&queries, |seeds| {
+        spreader.spread(&graph, seeds, &params, &mut results)?;
+        Ok(results.len())
+    })?;
+    let mut ooc_results: Vec<Vec<Activation>> = Vec::with_capacity(queries.len());
+    let (warm, warm_total) = timed(&queries, |seeds| {
+        spreader.spread(&graph, seeds, &params, &mut results)?;
+        ooc_results.push(results.clone());
+        Ok(results.len())
+    })?;
+    let peak = peak_rss_mib();
+    let bound = mib(budget) * 1.1 + 32.0;
+    report("cold", &cold);
+    report("warm", &warm);
+    let qps = queries.len() as f64 / warm_total.as_secs_f64();
+    println!("warm throughput: {qps:.0} queries/s");
+    match peak {
+        Some(p) => println!(
+            "peak resident memory (VmHWM): {p:.1} MiB; bound budget x 1.1 + 32 MiB = {bound:.1} MiB: {}",
+            if p <= bound { "within" } else { "OVER" }
+        ),
+        None => println!("peak resident memory: unknown (no /proc/self/status)"),
+    }
+    println!("{}", graph.stats());
+
+    let mut ratio = None;
+    if args.compare {
+        let store = AxgStore::read(&path, Verify::Structure)?;
+        let file = store.file()?;
+        let in_memory = file.graph().ok_or("the file has no graph")?;
+        let mut reference = Spreader::new(n);
+        let mut want = Vec::new();
+        let mut identical = 0;
+        let (_, total) = timed(&queries, |seeds| {
+            reference.spread(in_memory, seeds, &params, &mut want)?;
+            Ok(want.len())
+        })?;
+        for (seeds, got) in queries.iter().zip(&ooc_results) {
+            reference.spread(in_memory, seeds, &params, &mut want)?;
+            identical += usize::from(same_bits(got, &want));
+        }
+        let mem_qps = queries.len() as f64 / total.as_secs_f64();
+        ratio = Some(qps / mem_qps);
+        println!(
+            "in memory (Spreader): {mem_qps:.0} queries/s; out of core / in memory = {:.2}x; results bit-identical: {identical} of {}",
+            qps / mem_qps,
+            queries.len()
+        );
+    }
+    let (cp, wp) = (micros(&cold), micros(&warm));
+    println!(
+        "{{\"scale\":{},\"file_bytes\":{file_bytes},\"budget\":{budget},\"queries\":{},\"cold_p50_us\":{:.1},\"cold_p95_us\":{:.1},\"cold_p99_us\":{:.1},\"warm_p50_us\":{:.1},\"warm_p95_us\":{:.1},\"warm_p99_us\":{:.1},\"qps\":{qps:.1},\"vm_hwm_mib\":{},\"ratio_to_memory\":{}}}",
+        args.scale,
+        queries.len(),
+        percentile(&cp, 0.5),
+        percentile(&cp, 0.95),
+        percentile(&cp, 0.99),
+        percentile(&wp, 0.5),
+        percentile(&wp, 0.95),
+        percentile(&wp, 0.99),
+        peak.map_or("null".into(), |p| format!("{p:.1}")),
+        ratio.map_or("null".into(), |r| format!("{r:.3}")),
+    );
+    Ok(())
+}
+
+/// Builds the R-MAT file at `path` unless a file is there.
+fn build_once(path: &Path, scale: u32, budget: usize) -> Result<(), Box<dyn std::error::Error>> {
+    if path.exists() {
+        return Ok(());
+    }
+    let rmat = Rmat::graph500(scale);
+    println!(
+        "building R-MAT scale {scale} ({} nodes, {} edges generated) with the bounded builder ({} MiB)...",
+        1u64 << scale,
+        (1u64 << scale) * u64::from(rmat.edge_factor),
+        budget >> 20
+    );
+    let started = Instant::now();
+    let temp = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let mut builder = AxgBuilder::new(budget)
+        .node_count(1 << scale)
+        .reorder_by_degree(true)
+        .temp_dir(temp);
+    for e in rmat.edges() {
+        builder.add_edge(u64::from(e.src), u64::from(e.dst), e.weight)?;
+    }
+    let summary = builder.finish(path, &mut ())?;
+    println!(
+        "built: {} nodes, {} edges, {:.2} GiB in {:.1} s; builder's peak resident memory {}",
+        summary.nodes,
+        summary.edges,
+        std::fs::metadata(path)?.len() as f64 / f64::from(1 << 30),
+        started.elapsed().as_secs_f64(),
+        peak_rss_mib().map_or("unknown".into(), |p| format!("{p:.1} MiB")),
+    );
+    Ok(())
+}
+
+/// `count` `query_std` seed sets: 8 nodes drawn uniformly among those with
+/// out-degree >= 1 (by rejection), activation 1.
+fn query_std_seeds(offsets: &[u64], count: usize, seed: u64) -> Vec<Vec<Seed>> {
+    let n = offsets.len() as u64 - 1;
+    let mut rng = SplitMix64::new(seed);
+    let mut draw = || loop {
+        let v = rng.below(n) as usize;
+        if offsets[v + 1] > offsets[v] {
+            return Seed::new(v as u32, 1.0);
+        }
+    };
+    (0..count)
+        .map(|_| (0..8).map(|_| draw()).collect())
+        .collect()
+}
+
+/// Runs `query` on every seed set, timing each; returns the latencies and
+/// the total.
+fn timed(
+    queries: &[Vec<Seed>],
+    mut query: impl FnMut(&[Seed]) -> Result<usize, Box<dyn std::error::Error>>,
+) -> Result<(Vec<Duration>, Duration), Box<dyn std::error::Error>> {
+    let mut latencies = Vec::with_capacity(queries.len());
+    let all = Instant::now();
+    for seeds in queries {
+        let started = Instant::now();
+        std::hint::black_box(query(seeds)?);
+        latencies.push(started.elapsed());
+    }
+    Ok((latencies, all.elapsed()))
+}
+
+fn micros(latencies: &[Duration]) -> Vec<f64> {
+    let mut v: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1e6).collect();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+fn report(what: &str, latencies: &[Duration]) {
+    let us = micros(latencies);
+    println!(
+        "{what}: P50 {:.0} us, P95 {:.0} us, P99 {:.0} us over {} queries",
+        percentile(&us, 0.5),
+        percentile(&us, 0.95),
+        percentile(&us, 0.99),
+        us.len()
+    );
+}
+
+fn same_bits(a: &[Activation], b: &[Activation]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.node == y.node
+                && x.activation.to_bits() == y.activation.to_bits()
+                && x.hop == y.hop
+                && x.confidence.to_bits() == y.confidence.to_bits()
+        })
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / f64::from(1 << 20)
+}
+
+/// Asks the kernel to drop the file's pages from the page cache, so that
+/// the first queries read from the disk (Linux; elsewhere a no-op).
+fn drop_page_cache(path: &Path) {
+    #[cfg(target_os = "linux")]
+    if let Ok(file) = std::fs::File::open(path) {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: `posix_fadvise` only reads its arguments; the descriptor
+        // is open for the duration of the call.
+        let _ = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = path;
+}
