@@ -10,6 +10,7 @@
 //! cargo run --release --example recall -- --save rmat17.axg   # write what runs as .axg
 //! cargo run --release --example recall -- --order none        # skip locality reordering
 //! cargo run --release --example recall -- --workload rmat20_query_wide --threads 2
+//! cargo run --release --example recall -- --graph rmat17.axg --memory-budget 256MiB
 //! ```
 //!
 //! `--threads N` spreads each query on `N` pinned workers (a
@@ -29,6 +30,14 @@
 //! (rows in that order) and the original ids, as `.axg`: `--graph FILE`
 //! then runs on the same graph and embeddings.
 //!
+//! `--memory-budget SIZE` (with `--graph FILE.axg`) runs the job out of
+//! core: the file is read through a block cache (`axonal::cache`), never
+//! mapped, and the offsets, the spreader's workspace and the cache
+//! together stay within `SIZE` bytes (`256MiB`, `1GiB`, ...). Seeding scans
+//! the stored embeddings block by block through the same cache; spreading
+//! runs on an `OutOfCoreSpreader` (results bit-identical to the in-memory
+//! run). It prints the cache's report and the peak resident memory.
+//!
 //! The last line printed is one JSON object with the headline figures.
 
 mod common;
@@ -36,6 +45,7 @@ mod common;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use axonal::cache::{OutOfCoreGraph, OutOfCoreSpreader};
 use axonal::graph::generate::SplitMix64;
 use axonal::graph::{Graph, GraphBuilder, GraphView, Ordering, Permutation, generate, io};
 use axonal::layout::{EmbeddingMatrix, EmbeddingView};
@@ -45,7 +55,7 @@ use axonal::spread::{
     Activation, ParallelSpreader, Seed, Spread, SpreadParams, SpreadStats, Spreader,
 };
 use axonal::store::{self, AxgStore, Contents, Verify};
-use common::percentile;
+use common::{parse_size, peak_rss, percentile};
 
 const DIM: usize = 384;
 const SEEDS_PER_QUERY: usize = 16;
@@ -65,6 +75,7 @@ struct Args {
     save: Option<String>,
     order: Option<Ordering>,
     threads: usize,
+    memory_budget: Option<u64>,
 }
 
 /// One query at a time, on the calling thread or on pinned workers: either
@@ -86,6 +97,7 @@ fn parse_args() -> Result<Args, String> {
         save: None,
         order: Some(Ordering::DegreeDescending),
         threads: 1,
+        memory_budget: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -103,6 +115,7 @@ fn parse_args() -> Result<Args, String> {
             "--graph" => args.graph = Some(value()?),
             "--save" => args.save = Some(value()?),
             "--threads" => args.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
+            "--memory-budget" => args.memory_budget = Some(parse_size(&value()?)?),
             "--order" => {
                 args.order = match value()?.as_str() {
                     "degree" => Some(Ordering::DegreeDescending),
@@ -112,7 +125,7 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "-h" | "--help" => {
-                return Err("usage: recall [--workload recall|rmat20_query_std|rmat20_query_wide] [--queries N] [--graph FILE] [--save FILE.axg] [--order degree|bfs|none] [--threads N]".into())
+                return Err("usage: recall [--workload recall|rmat20_query_std|rmat20_query_wide] [--queries N] [--graph FILE] [--save FILE.axg] [--order degree|bfs|none] [--threads N] [--memory-budget SIZE]".into())
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -122,6 +135,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if args.threads == 0 {
         return Err("--threads must be at least 1".into());
+    }
+    if args.memory_budget.is_some() && (args.graph.is_none() || args.save.is_some()) {
+        return Err("--memory-budget runs an .axg file out of core: it needs --graph FILE.axg (and no --save)".into());
     }
     Ok(args)
 }
@@ -264,6 +280,12 @@ fn save(
 
 fn run(args: Args) -> Result<(), String> {
     println!("{}", axonal::simd::Platform::detect());
+    if let (Some(budget), Some(path)) = (args.memory_budget, &args.graph) {
+        if !is_axg(path)? {
+            return Err(format!("{path}: --memory-budget needs an .axg file"));
+        }
+        return run_out_of_core(&args, path, budget as usize);
+    }
     let t = Instant::now();
     let (name, loaded) = load(&args)?;
     let build_graph = t.elapsed();
@@ -403,6 +425,146 @@ fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
+/// The job out of core (`--memory-budget`): the same queries as in
+/// memory, the graph and embeddings read through one block cache.
+fn run_out_of_core(args: &Args, path: &str, budget: usize) -> Result<(), String> {
+    let t = Instant::now();
+    let graph: OutOfCoreGraph =
+        OutOfCoreGraph::with_budget(path, budget, 1).map_err(|e| format!("{path}: {e}"))?;
+    let n = graph.node_count();
+    let dim = graph.blocks().embedding_dim();
+    println!(
+        "opened {path} out of core in {:.2?}: {n} nodes, {} edges, {}; memory budget {:.1} MiB: offsets {:.1} MiB, workspace {:.1} MiB, cache {:.1} MiB decoded + {:.1} MiB compressed",
+        t.elapsed(),
+        graph.edge_count(),
+        if dim > 0 {
+            format!("{n} x {dim} stored embeddings")
+        } else {
+            "no stored embeddings (seeds drawn as in query_std)".into()
+        },
+        budget as f64 / (1 << 20) as f64,
+        graph.blocks().memory_bytes() as f64 / (1 << 20) as f64,
+        OutOfCoreSpreader::workspace_bytes(n) as f64 / (1 << 20) as f64,
+        graph.cache().config().memory as f64 / (1 << 20) as f64,
+        graph.cache().config().compressed as f64 / (1 << 20) as f64,
+    );
+    let params = match args.workload {
+        Workload::QueryWide => SpreadParams::default(),
+        _ => SpreadParams::query_std(),
+    };
+    let kernels = Kernels::best();
+    let mut spreader = OutOfCoreSpreader::new(n);
+    let mut results: Vec<Activation> = Vec::with_capacity(params.top_k);
+    let mut top = TopK::new(SEEDS_PER_QUERY);
+    let mut hits: Vec<Hit> = Vec::with_capacity(SEEDS_PER_QUERY);
+    let mut seeds: Vec<Seed> = Vec::with_capacity(SEEDS_PER_QUERY);
+    let (mut query, mut row) = (vec![0f32; dim], vec![0f32; dim]);
+    let offsets = graph.blocks().out_offsets();
+    if offsets[n] == 0 {
+        return Err("the graph has no edges".into());
+    }
+    let mut rng = SplitMix64::new(2024);
+    let mut samples = Vec::with_capacity(args.queries);
+    let warmup = (args.queries / 20).clamp(1, 20);
+    let mut measured = Instant::now();
+    for q in 0..warmup + args.queries {
+        if q == warmup {
+            measured = Instant::now();
+        }
+        let t0 = Instant::now();
+        seeds.clear();
+        if dim > 0 {
+            let target = rng.below(n as u64) as u32;
+            graph
+                .embedding(target, &mut row)
+                .map_err(|e| e.to_string())?;
+            for (x, &e) in query.iter_mut().zip(&row) {
+                *x = e + (QUERY_NOISE * rng.next_gaussian()) as f32;
+            }
+            graph
+                .top_k_cosine(kernels, &query, &mut top)
+                .map_err(|e| e.to_string())?;
+            top.drain_sorted(&mut hits);
+            for h in &hits {
+                let a0 = 1.0 / (1.0 + (-(f64::from(h.score) - 0.4) / 0.5).exp());
+                seeds.push(Seed::new(h.id, a0.clamp(0.0, 1.0) as f32));
+            }
+        } else {
+            while seeds.len() < 8 {
+                let v = rng.below(n as u64) as usize;
+                if offsets[v + 1] > offsets[v] {
+                    seeds.push(Seed::new(v as u32, 1.0));
+                }
+            }
+        }
+        let t1 = Instant::now();
+        let stats = spreader
+            .spread(&graph, &seeds, &params, &mut results)
+            .map_err(|e| e.to_string())?;
+        let t2 = Instant::now();
+        if q >= warmup {
+            samples.push(Sample {
+                seed: t1 - t0,
+                spread: t2 - t1,
+                stats,
+                results: results.len(),
+            });
+        }
+    }
+    let wall = measured.elapsed();
+    println!(
+        "queries: {} measured (after warm-up), single thread, out of core\n",
+        samples.len()
+    );
+    let (total, spread) = print_stages(&samples, dim > 0);
+    println!(
+        "\nthroughput: {:.0} queries/s; peak resident memory (VmHWM) {}",
+        samples.len() as f64 / wall.as_secs_f64(),
+        peak_rss()
+    );
+    println!("{}", graph.stats());
+    println!(
+        "{{\"workload\":\"out_of_core\",\"budget\":{budget},\"queries\":{},\"p50_us\":{:.1},\"p95_us\":{:.1},\"p99_us\":{:.1},\"spread_p50_us\":{:.1},\"spread_p95_us\":{:.1},\"qps\":{:.1},\"hit_ratio\":{:.4}}}",
+        samples.len(),
+        percentile(&total, 0.5),
+        percentile(&total, 0.95),
+        percentile(&total, 0.99),
+        percentile(&spread, 0.5),
+        percentile(&spread, 0.95),
+        samples.len() as f64 / wall.as_secs_f64(),
+        graph.stats().hit_ratio().unwrap_or(0.0),
+    );
+    Ok(())
+}
+
+/// Prints the latency table of `samples` (the seeding stage if `seeded`);
+/// returns the sorted total and spreading latencies in microseconds.
+fn print_stages(samples: &[Sample], seeded: bool) -> (Vec<f64>, Vec<f64>) {
+    let total = micros(samples, |s| s.seed + s.spread);
+    let seed = micros(samples, |s| s.seed);
+    let spread = micros(samples, |s| s.spread);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "{:<10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "stage", "mean us", "p50 us", "p95 us", "p99 us", "max us"
+    );
+    for (stage, v) in [("seed", &seed), ("spread", &spread), ("total", &total)] {
+        if stage == "seed" && !seeded {
+            continue;
+        }
+        println!(
+            "{:<10} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
+            stage,
+            mean(v),
+            percentile(v, 0.5),
+            percentile(v, 0.95),
+            percentile(v, 0.99),
+            v[v.len() - 1]
+        );
+    }
+    (total, spread)
+}
+
 /// What ran: the graph and embeddings, where they came from, how long they
 /// took to make.
 struct Setup<'a> {
@@ -440,9 +602,6 @@ fn report(
 ) {
     let (name, graph, matrix) = (setup.name.as_str(), setup.graph, setup.matrix);
     let n = samples.len() as f64;
-    let total = micros(samples, |s| s.seed + s.spread);
-    let seed = micros(samples, |s| s.seed);
-    let spread = micros(samples, |s| s.spread);
     let spread_secs: f64 = samples.iter().map(|s| s.spread.as_secs_f64()).sum();
     let edges: u64 = samples.iter().map(|s| s.stats.edges_traversed).sum();
     let mut edges_per_query: Vec<f64> = samples
@@ -492,24 +651,7 @@ fn report(
         "queries: {} measured (after warm-up), {threads}\n",
         samples.len()
     );
-    println!(
-        "{:<10} {:>10} {:>10} {:>10} {:>10} {:>10}",
-        "stage", "mean us", "p50 us", "p95 us", "p99 us", "max us"
-    );
-    for (stage, v) in [("seed", &seed), ("spread", &spread), ("total", &total)] {
-        if stage == "seed" && matrix.is_none() {
-            continue;
-        }
-        println!(
-            "{:<10} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
-            stage,
-            mean(v),
-            percentile(v, 0.5),
-            percentile(v, 0.95),
-            percentile(v, 0.99),
-            v[v.len() - 1]
-        );
-    }
+    let (total, spread) = print_stages(samples, matrix.is_some());
     let hops: f64 = samples.iter().map(|s| f64::from(s.stats.hops)).sum::<f64>() / n;
     let pulls: f64 = samples
         .iter()

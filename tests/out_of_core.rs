@@ -182,6 +182,11 @@ fn cached_similarity_scans_are_the_whole_matrix_scan() {
         ooc.top_k_cosine(kernels, &[1.0; 3], &mut got),
         Err(CacheError::Embedding(_))
     ));
+    let mut row = [0f32; DIM];
+    for v in [0u32, 7, 8, 450, 899] {
+        assert!(ooc.embedding(v, &mut row).unwrap());
+        assert_eq!(&row[..], matrix.row(v as usize).unwrap());
+    }
 }
 
 #[test]

@@ -158,6 +158,36 @@ impl<P: Eviction> OutOfCoreGraph<P> {
         Ok(true)
     }
 
+    /// Copies node `v`'s embedding row (its `dim` values) into `out`,
+    /// through the cache. `Ok(false)` if the file has no embeddings.
+    ///
+    /// # Panics
+    /// If `v` is not a node or `out` is not `dim` long.
+    pub fn embedding(&self, v: u32, out: &mut [f32]) -> Result<bool, CacheError> {
+        let blocks = self.blocks();
+        let dim = blocks.embedding_dim();
+        if dim == 0 {
+            return Ok(false);
+        }
+        assert!((v as usize) < self.node_count(), "node {v} out of range");
+        assert_eq!(out.len(), dim, "one value per dimension");
+        let index = v / blocks.embedding_rows(0).len() as u32;
+        let block = self.cache.get(AxgBlock {
+            section: Section::Embeddings,
+            index,
+        })?;
+        let row = (v - blocks.embedding_rows(index).start) as usize;
+        let stride = blocks.embedding_stride();
+        let floats: &[f32] = block.as_slice().unwrap_or_default();
+        let values = floats
+            .get(row * stride..row * stride + dim)
+            .ok_or(CacheError::Corrupt {
+                reason: "a cached embedding block does not hold its rows",
+            })?;
+        out.copy_from_slice(values);
+        Ok(true)
+    }
+
     /// Out-degree of `v`.
     #[inline]
     fn out_degree(&self, v: u32) -> u32 {
