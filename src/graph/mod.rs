@@ -28,4 +28,8 @@ pub use csr::{CsrView, Graph, GraphView, MAX_NODES};
 pub use error::{GraphError, ParseError, ParseErrorKind};
 pub use reorder::{Ordering, Permutation};
 #[cfg(feature = "store")]
-pub(crate) use validate::{edges_valid, non_decreasing, targets_below, weights_valid};
+pub(crate) use validate::edges_valid;
+#[cfg(any(feature = "cache", test))]
+pub(crate) use validate::targets_below;
+#[cfg(feature = "cache")]
+pub(crate) use validate::{non_decreasing, weights_valid};

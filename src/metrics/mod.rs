@@ -78,6 +78,11 @@ pub struct SpreadingPerformanceMetrics {
     pub cache: CacheCounts,
     /// Why cache counters are unavailable, if they are.
     pub cache_unavailable: Option<Unavailable>,
+    /// The latest snapshot of the block cache the queries read through, if
+    /// they ran out of core (`cache::OutOfCoreGraph::stats`).
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    pub block_cache: Option<crate::cache::CacheStats>,
 }
 
 impl SpreadingPerformanceMetrics {
@@ -128,8 +133,16 @@ impl SpreadingPerformanceMetrics {
         self.cache_unavailable = self.cache_unavailable.or(unavailable);
     }
 
-    /// Adds another thread's metrics (the pool snapshot kept is `other`'s
-    /// if this has none).
+    /// Keeps a block cache's latest snapshot (queries that ran through a
+    /// `cache::BlockCache`, out of core).
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    pub fn record_block_cache(&mut self, stats: crate::cache::CacheStats) {
+        self.block_cache = Some(stats);
+    }
+
+    /// Adds another thread's metrics (the pool and block-cache snapshots
+    /// kept are `other`'s if this has none).
     pub fn merge(&mut self, other: &SpreadingPerformanceMetrics) {
         self.latency.merge(&other.latency);
         self.prediction_error.merge(&other.prediction_error);
@@ -140,6 +153,10 @@ impl SpreadingPerformanceMetrics {
         self.deadline_misses += other.deadline_misses;
         self.pool = self.pool.or(other.pool);
         self.record_cache(other.cache, other.cache_unavailable);
+        #[cfg(feature = "cache")]
+        if self.block_cache.is_none() {
+            self.block_cache.clone_from(&other.block_cache);
+        }
     }
 
     /// The figures, computed.
@@ -164,6 +181,17 @@ impl SpreadingPerformanceMetrics {
             pool_high_water: self.pool.map(|p| p.high_water),
             cache_miss_rate: self.cache.miss_rate(),
             prefetch_useful_rate: self.cache.prefetch_useful_rate(),
+            #[cfg(feature = "cache")]
+            block_hit_ratio: self.block_cache.as_ref().and_then(|c| c.hit_ratio()),
+            #[cfg(not(feature = "cache"))]
+            block_hit_ratio: None,
+            #[cfg(feature = "cache")]
+            block_prefetch_accuracy: self
+                .block_cache
+                .as_ref()
+                .and_then(|c| c.prefetch.accuracy()),
+            #[cfg(not(feature = "cache"))]
+            block_prefetch_accuracy: None,
         }
     }
 }
@@ -207,6 +235,11 @@ pub struct MetricsReport {
     pub cache_miss_rate: Option<f64>,
     /// Share of L1 data prefetches that brought a line in.
     pub prefetch_useful_rate: Option<f64>,
+    /// Lookups of the block cache (out-of-core queries) answered by a tier
+    /// of the cache, not the file.
+    pub block_hit_ratio: Option<f64>,
+    /// Blocks the block cache's prefetcher loaded that a reader then used.
+    pub block_prefetch_accuracy: Option<f64>,
 }
 
 #[cfg(feature = "std")]
@@ -252,7 +285,16 @@ impl core::fmt::Display for MetricsReport {
             self.pool_high_water.map_or("-".into(), |h| h.to_string()),
             pct(self.cache_miss_rate),
             pct(self.prefetch_useful_rate)
-        )
+        )?;
+        if self.block_hit_ratio.is_some() {
+            write!(
+                f,
+                "\nblock cache: hit ratio {}, prefetch accuracy {}",
+                pct(self.block_hit_ratio),
+                pct(self.block_prefetch_accuracy)
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -19,7 +19,9 @@ use core::ops::Range;
 use super::SpreadError;
 use super::fixed::{SCALE, UNIT, contribution};
 use super::isa::Isa;
-use crate::graph::{CsrView, GraphView, targets_below};
+#[cfg(any(feature = "cache", test))]
+use crate::graph::targets_below;
+use crate::graph::{CsrView, GraphView};
 
 /// The row kernel for a graph of `nodes` nodes: the spreading kernels'
 /// [`Isa`], unless node ids do not fit the AVX2 gather's signed 32-bit
@@ -75,6 +77,7 @@ impl<'a> RowBlock<'a> {
     /// Rows from `first` with `offsets` (one more than rows, non-decreasing)
     /// over a block holding exactly their edges. `None` unless the lengths
     /// agree and every source is below `nodes`.
+    #[cfg(any(feature = "cache", test))]
     pub(crate) fn new(
         first: u32,
         offsets: &'a [u64],
@@ -133,6 +136,7 @@ pub(crate) fn pull(
 ///
 /// # Panics
 /// If `strength` does not hold one value per node of the block's graph.
+#[cfg(any(feature = "cache", test))]
 #[inline(always)]
 pub(crate) fn pull_block(
     block: RowBlock<'_>,

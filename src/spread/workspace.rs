@@ -122,6 +122,7 @@ impl Workspace {
 
     /// Bytes [`new`](Workspace::new)`(nodes, config)` holds, without making
     /// one.
+    #[cfg(any(feature = "cache", test))]
     pub(crate) fn bytes_for(nodes: usize, config: SpreaderConfig) -> usize {
         let lists = (nodes + 1) * (2 * 4 + 2 * core::mem::size_of::<FrontierEntry>());
         let per_node = core::mem::size_of::<super::state::NodeCell>() + 1 + 4 + 8;
