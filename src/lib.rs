@@ -101,6 +101,11 @@
 //! - **Tuned to the machine**: [`tuning`] reads the profile
 //!   `cargo bench --bench tune` measures; [`machine`] says what the machine
 //!   is made of and places memory on its NUMA nodes.
+//! - **A graph larger than memory**: [`cache::OutOfCoreGraph`] reads an
+//!   `.axg` file through a tiered [`cache::BlockCache`] (RAM, compressed
+//!   RAM, a spill file) within a memory budget, and
+//!   [`cache::OutOfCoreSpreader`] spreads over it, bit-identical to
+//!   [`Spreader`](spread::Spreader) in memory.
 //! - **Watching it run**: [`metrics`] (latency and prediction-error
 //!   histograms, batches, pools, cache counters where readable).
 //!
@@ -117,6 +122,7 @@
 //! - [`simd`]: `dot`, `cosine`, `l2_squared` and one-vs-many top-k scoring.
 //! - [`spread`]: the spreading kernels.
 //! - [`store`]: the `.axg` graph file, read in place (memory-mapped).
+//! - [`cache`] (`cache`): a tiered block cache and out-of-core spreading.
 //! - [`batch`]: serving under a latency budget.
 //! - [`pool`]: a lock-free pool of cache-line records with per-thread
 //!   magazines.
@@ -140,6 +146,8 @@
 //! - `store` (default): [`.axg` files](store) on disk: crash-safe writing,
 //!   memory-mapped opening (`memmap2`). Implies `std`; the format parser
 //!   itself needs only `alloc`.
+//! - `cache` (default): [`cache`], the tiered block cache (`lz4_flex`) and
+//!   out-of-core spreading over `.axg` files. Implies `store`.
 //! - `hwloc`: [`Topology::from_hwloc`](machine::topology::Topology::from_hwloc),
 //!   the topology through the hwloc C library (`hwlocality`; on Debian it links
 //!   the system's hwloc 2.8+: `apt-get install libhwloc-dev libudev-dev

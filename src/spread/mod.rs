@@ -43,6 +43,7 @@
 //! | `ParallelSpreader` (`parallel`) | one large query over pinned workers |
 //! | `ConcurrentSpreader` (`parallel`) | many small queries side by side, one per worker |
 //! | [`MultiSpreader`] | batches of up to 32 queries in one pass over the edges |
+//! | `cache::OutOfCoreSpreader` (`cache`) | one query at a time over an `.axg` file larger than memory, through a block cache |
 //!
 //! Each owns every buffer a query needs, sized to the graph once, so a
 //! query allocates nothing after warm-up. Each hop runs in the cheaper
