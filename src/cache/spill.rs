@@ -151,6 +151,8 @@ pub(crate) struct Spill {
     writer: Option<JoinHandle<()>>,
 }
 
+static_assertions::assert_impl_all!(Spill: Send, Sync);
+
 /// What the writer thread shares with the cache's threads.
 struct Shared {
     file: File,
@@ -217,9 +219,15 @@ impl Spill {
     /// Creates a new spill file in `config.dir` (removed on drop).
     pub(crate) fn open(config: &SpillConfig) -> Result<Spill, CacheError> {
         config.validate()?;
+        let (file, path) = create_file(&config.dir)?;
+        Spill::with_file(config, file, path)
+    }
+
+    /// A spill file over `file`, named `path` (removed on drop, as on an
+    /// error here); `config` validated.
+    fn with_file(config: &SpillConfig, file: File, path: PathBuf) -> Result<Spill, CacheError> {
         let segment_count =
             u32::try_from(config.capacity / config.segment as u64).unwrap_or(u32::MAX);
-        let (file, path) = create_file(&config.dir)?;
         let shared = Arc::new(Shared {
             file,
             segment_len: config.segment as u64,
@@ -965,17 +973,12 @@ mod tests {
         let loc = spill.write(16, &block(16, len), &mut recycled).unwrap();
         assert_eq!((loc.segment, loc.generation, loc.offset), (0, 2, 0));
         assert_eq!(recycled, [99, 0, 1, 2, 3, 4, 5, 6, 7]);
-        for id in 0..8 {
-            assert!(matches!(
-                read(&spill, locs[id], id as u64),
-                Err(SpillReadError::Stale)
-            ));
-        }
-        for id in 8..16 {
-            assert_eq!(
-                read(&spill, locs[id], id as u64).unwrap(),
-                block(id as u64, len)
-            );
+        for (id, &old) in (0..).zip(&locs) {
+            match read(&spill, old, id) {
+                Err(SpillReadError::Stale) => assert!(id < 8),
+                Ok(bytes) => assert_eq!((id >= 8, bytes), (true, block(id, len))),
+                Err(e) => panic!("block {id}: {e:?}"),
+            }
         }
         assert_eq!(read(&spill, loc, 16).unwrap(), block(16, len));
         let counts = spill.counts();
@@ -1035,6 +1038,32 @@ mod tests {
                 Err(SpillReadError::Corrupt)
             ));
         }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "files and a writer thread")]
+    fn a_failed_write_fails_every_later_write_and_flush() {
+        let config = config(4096, 4);
+        let (file, path) = create_file(&config.dir).unwrap();
+        drop(file);
+        // Positioned writes to a file opened for reading fail.
+        let read_only = File::open(&path).unwrap();
+        let spill = Spill::with_file(&config, read_only, path.clone()).unwrap();
+        let loc = spill.write(1, &block(1, 100), &mut Vec::new()).unwrap();
+        assert_eq!(read(&spill, loc, 1).unwrap(), block(1, 100));
+        assert!(matches!(spill.flush(), Err(CacheError::Io { .. })));
+        let refused = spill.write(2, &block(2, 100), &mut Vec::new());
+        assert!(matches!(refused, Err(CacheError::Io { .. })));
+        assert!(matches!(spill.flush(), Err(CacheError::Io { .. })));
+        // The block never reached the file: corrupt, never wrong bytes.
+        assert!(matches!(read(&spill, loc, 1), Err(SpillReadError::Corrupt)));
+        let counts = spill.counts();
+        assert_eq!(
+            (counts.writes, counts.write_calls, counts.write_bytes),
+            (1, 1, 0)
+        );
+        drop(spill);
+        assert!(!path.exists());
     }
 
     #[test]
