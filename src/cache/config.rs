@@ -116,16 +116,28 @@ impl CacheConfig {
         if self.shards != 0 && !self.shards.is_power_of_two() {
             return bad("shards", "0 or a power of two");
         }
-        if let Some(s) = &self.spill {
-            if s.segment < 4096 || s.segment > u32::MAX as usize {
-                return bad("spill.segment", "between 4 KiB and 4 GiB");
-            }
-            if s.queue == 0 {
-                return bad("spill.queue", "at least 1");
-            }
-            if s.capacity < 2 * s.segment as u64 {
-                return bad("spill.capacity", "at least two segments");
-            }
+        match &self.spill {
+            Some(spill) => spill.validate(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl SpillConfig {
+    /// Checks the values.
+    pub(crate) fn validate(&self) -> Result<(), CacheError> {
+        let bad = |field, expected| Err(CacheError::Config { field, expected });
+        if self.segment < 4096 || self.segment > u32::MAX as usize {
+            return bad("spill.segment", "between 4 KiB and 4 GiB");
+        }
+        if self.queue == 0 {
+            return bad("spill.queue", "at least 1");
+        }
+        if self.capacity < 2 * self.segment as u64 {
+            return bad("spill.capacity", "at least two segments");
+        }
+        if self.capacity / self.segment as u64 > u64::from(u32::MAX) {
+            return bad("spill.capacity", "at most 2^32 - 1 segments");
         }
         Ok(())
     }
