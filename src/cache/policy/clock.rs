@@ -1,17 +1,17 @@
-//! CLOCK: second chance over one ring.
-//!
-//! Approximates LRU with a reference bit per block that a hit sets (one
-//! relaxed atomic store under the shard's shared lock): the hand sweeps
-//! the ring, clears set bits and evicts the first block whose bit was
-//! clear. The ring is a FIFO queue whose front is the hand: a block the
-//! hand spares goes to the back, which is where the hand reaches it last.
+//! [`Clock`]: second chance over one ring.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::Eviction;
 use super::list::{Links, Queue};
 
-/// CLOCK over one shard's slots (see the [module docs](self)).
+/// CLOCK: second chance over one ring.
+///
+/// Approximates LRU with a reference bit per block that a hit sets (one
+/// relaxed atomic store under the shard's shared lock): the hand sweeps
+/// the ring, clears set bits and evicts the first block whose bit was
+/// clear. The ring is a FIFO queue whose front is the hand: a block the
+/// hand spares goes to the back, which is where the hand reaches it last.
 #[derive(Debug)]
 pub struct Clock {
     links: Links,

@@ -66,11 +66,6 @@ impl Queue {
         }
     }
 
-    /// The queue's name.
-    pub(super) fn id(&self) -> QueueId {
-        self.id
-    }
-
     /// Slots in the queue.
     pub(super) fn len(&self) -> usize {
         self.len

@@ -1,17 +1,17 @@
-//! LRU: the least recently used block leaves first.
-//!
-//! The reference point for the other policies, and the best one for
-//! traces whose reuse is strictly recency-ordered. Every hit moves the
-//! block to the back of one list, which is a write to shared links: a hit
-//! therefore needs the shard's exclusive lock
-//! ([`EXCLUSIVE_HIT`](Eviction::EXCLUSIVE_HIT)), which serialises the
-//! shard's readers. Prefer [`S3Fifo`](super::S3Fifo) or
-//! [`Clock`](super::Clock) where many threads read.
+//! [`Lru`]: the least recently used block leaves first.
 
 use super::Eviction;
 use super::list::{Links, Queue};
 
-/// LRU over one shard's slots (see the [module docs](self)).
+/// LRU: the least recently used block leaves first.
+///
+/// The reference point for the other policies, and the best one for
+/// traces whose reuse is strictly recency-ordered. Every hit moves the
+/// block to the back of one list, which is a write to shared links: a hit
+/// therefore needs the shard's exclusive lock
+/// ([`EXCLUSIVE_HIT`](Eviction::EXCLUSIVE_HIT)), which serialises the
+/// shard's readers. Prefer [`S3Fifo`](super::S3Fifo) or
+/// [`Clock`](super::Clock) where many threads read.
 #[derive(Debug)]
 pub struct Lru {
     links: Links,

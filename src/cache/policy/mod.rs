@@ -50,9 +50,10 @@ pub trait Eviction: Send + Sync + 'static {
     }
 
     /// Chooses the next block to leave, among the slots for which
-    /// `evictable` holds (the others are pinned by readers and stay where
-    /// they are in the policy's order), and forgets it. `None` when every
-    /// block is pinned (or none is resident).
+    /// `evictable` holds (the others are pinned by readers and stay: the
+    /// provided policies count a pinned block met at the eviction end as
+    /// just used and move it to the back of its queue), and forgets it.
+    /// `None` when every block is pinned (or none is resident).
     fn evict(&mut self, evictable: &mut dyn FnMut(u32) -> bool) -> Option<u32>;
 
     /// `slot` left tier 0 by other means (the caller removed it).
@@ -128,7 +129,8 @@ pub(super) mod tests {
                 }
                 6 | 7 => {
                     let pin_percent = [0, 25, 100][rng.below(3) as usize];
-                    let pinned: Vec<bool> = (0..SLOTS).map(|_| rng.below(100) < pin_percent).collect();
+                    let pinned: Vec<bool> =
+                        (0..SLOTS).map(|_| rng.below(100) < pin_percent).collect();
                     let evictable = |s: u32| !pinned[s as usize];
                     let got = policy.evict(&mut |s| evictable(s));
                     assert_eq!(got, model.evict(&evictable));
