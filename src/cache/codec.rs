@@ -129,13 +129,17 @@ const SCRATCH_KEPT: usize = 4 << 20;
 /// If `data` is longer than 1 GiB (no cache block is near that).
 pub fn encode_block(kind: BlockKind, data: &[u8], out: &mut Vec<u8>) -> Filter {
     let filter = best_on_sample(kind, data);
+    let encode = |filter, out: &mut Vec<u8>| {
+        encode_with(filter, kind, data, out)
+            .expect("a block of at most 1 GiB, a filter of its kind")
+    };
     if filter != Filter::Raw {
-        encode_with(filter, kind, data, out);
+        encode(filter, out);
         if pays(data.len(), out.len() - HEADER_LEN) {
             return filter;
         }
     }
-    encode_with(Filter::Raw, kind, data, out);
+    encode(Filter::Raw, out);
     Filter::Raw
 }
 
@@ -156,14 +160,32 @@ pub fn encoded_filter(encoded: &[u8]) -> Option<Filter> {
 }
 
 /// Encodes `data`, a block of `kind`, through `filter` (then LZ4, unless
-/// raw) into `out`, cleared first, whether or not that pays.
+/// [`Raw`](Filter::Raw)) into `out`, cleared first, whether or not that
+/// pays: for measuring filters against each other, or for data whose best
+/// filter the caller knows. [`decode_block`] decodes it like any other.
 ///
-/// # Panics
-/// If `filter` does not fit `kind` (see [`Filter::fits`]) or `data` is
-/// longer than 1 GiB.
-pub(crate) fn encode_with(filter: Filter, kind: BlockKind, data: &[u8], out: &mut Vec<u8>) {
-    assert!(filter.fits(kind), "{filter:?} does not fit {kind:?} blocks");
-    assert!(data.len() <= MAX_BLOCK_LEN, "a block of more than 1 GiB");
+/// Refused ([`CacheError::Config`]) when `filter` does not fit `kind` (a
+/// shuffle needs elements of 4 or 8 bytes, the delta elements of 4) or
+/// `data` is longer than 1 GiB.
+pub fn encode_with(
+    filter: Filter,
+    kind: BlockKind,
+    data: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), CacheError> {
+    if !filter.fits(kind) {
+        return Err(CacheError::Config {
+            field: "filter",
+            expected: "one that fits the block kind (a shuffle needs 4- or 8-byte \
+                       elements, the delta 4-byte ones)",
+        });
+    }
+    if data.len() > MAX_BLOCK_LEN {
+        return Err(CacheError::Config {
+            field: "block length",
+            expected: "at most 1 GiB",
+        });
+    }
     out.clear();
     out.extend_from_slice(&[MAGIC, filter.code(), kind.code(), 0]);
     out.extend_from_slice(&(data.len() as u32).to_le_bytes());
@@ -173,6 +195,7 @@ pub(crate) fn encode_with(filter: Filter, kind: BlockKind, data: &[u8], out: &mu
         let mut scratch = Vec::new();
         compress_filtered(filter, kind, data, &mut scratch, out);
     }
+    Ok(())
 }
 
 /// Whether an encoding of `payload` bytes saves enough on `len` bytes.
@@ -549,7 +572,7 @@ mod tests {
             let kind = BlockKind::ALL[kind];
             let mut encoded = Vec::new();
             for filter in fitting(kind) {
-                encode_with(filter, kind, &data, &mut encoded);
+                encode_with(filter, kind, &data, &mut encoded).unwrap();
                 prop_assert_eq!(encoded_filter(&encoded), Some(filter));
                 assert_decodes_to(&encoded, kind, &data);
             }
@@ -644,7 +667,7 @@ mod tests {
     fn headers_that_are_not_encodings_are_refused() {
         let ids = sorted_ids(300, 0, 10, 0);
         let mut valid = Vec::new();
-        encode_with(Filter::Shuffle, BlockKind::U32, &ids, &mut valid);
+        encode_with(Filter::Shuffle, BlockKind::U32, &ids, &mut valid).unwrap();
         let with = |at: usize, byte: u8| {
             let mut bytes = valid.clone();
             bytes[at] = byte;
@@ -695,6 +718,20 @@ mod tests {
         assert_eq!(encoded_filter(&valid), Some(Filter::Shuffle));
         assert_eq!(encoded_filter(&with(1, 9)), None);
         assert_eq!(encoded_filter(&valid[..3]), None);
+        // Filters that do not fit the kind are refused when encoding too.
+        for (filter, kind) in [
+            (Filter::Shuffle, BlockKind::Bytes),
+            (Filter::DeltaShuffle, BlockKind::U64),
+        ] {
+            let refused = encode_with(filter, kind, &ids, &mut valid);
+            assert!(matches!(
+                refused,
+                Err(CacheError::Config {
+                    field: "filter",
+                    ..
+                })
+            ));
+        }
     }
 
     /// Every single-byte flip and every truncation of small encodings of
@@ -710,7 +747,7 @@ mod tests {
         for data in &samples {
             for kind in BlockKind::ALL {
                 for filter in fitting(kind) {
-                    encode_with(filter, kind, data, &mut encoded);
+                    encode_with(filter, kind, data, &mut encoded).unwrap();
                     for at in 0..encoded.len() {
                         for mask in [0x01, 0x10, 0x80, 0xFF] {
                             let mut bytes = encoded.clone();

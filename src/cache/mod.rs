@@ -49,7 +49,7 @@ mod stats;
 mod tiered;
 
 pub use block::{BlockBuf, BlockKind, BlockRef};
-pub use codec::{Filter, decode_block, encode_block, encoded_filter};
+pub use codec::{Filter, decode_block, encode_block, encode_with, encoded_filter};
 pub use config::{CacheConfig, SpillConfig};
 pub use error::CacheError;
 pub use policy::{Clock, Eviction, Lru, S3Fifo};
