@@ -52,7 +52,7 @@ mod tiered;
 
 pub use axg::{AxgBlock, AxgBlocks, DEFAULT_BLOCK_EDGES};
 pub use block::{BlockBuf, BlockKind, BlockRef};
-pub use codec::{Filter, decode_block, encode_block, encoded_filter};
+pub use codec::{Filter, decode_block, encode_block, encode_with, encoded_filter};
 pub use config::{CacheConfig, SpillConfig};
 pub use error::CacheError;
 pub use out_of_core::{OutOfCoreGraph, OutOfCoreSpreader};

@@ -1,0 +1,229 @@
+//! The block cache against its peers and its own parts.
+//!
+//! - Compression figures (printed once, before the timings): R-MAT scale
+//!   22's out-edge targets cut into node-range blocks of about 256 KiB
+//!   (whole rows), encoded as plain LZ4, shuffled, delta + shuffled, and as
+//!   `encode_block` chooses, in the generated order and degree-reordered
+//!   (the `.axg` files' usual order); the same rows' weights; unit-norm random
+//!   embeddings (`f32`, 384 dimensions) in blocks of 256 KiB. Ratios are
+//!   decoded bytes over encoded bytes (axonal's 8-byte headers included).
+//! - `cache/decode/{axonal,lz4_flex}`: `decode_block` over every target
+//!   block as `encode_block` encoded it, against plain
+//!   `lz4_flex::block::decompress_into` of plain-LZ4 encodings of the same
+//!   blocks; throughput in decoded bytes.
+//!
+//! The graph is generated once per run (Graph500 R-MAT scale 22, seed 42:
+//! about 10-20 s and 1.1 GB).
+
+mod common;
+
+use std::hint::black_box;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axonal::cache::{BlockBuf, BlockKind, Filter, decode_block, encode_block, encode_with};
+use axonal::graph::generate::{Rmat, SplitMix64};
+use axonal::graph::{Graph, Ordering};
+use criterion::{Criterion, Throughput, criterion_group};
+
+/// Bytes a node-range block aims at.
+const BLOCK_BYTES: usize = 256 << 10;
+
+/// R-MAT scale 22 (Graph500 parameters), generated once.
+fn rmat22() -> &'static Graph {
+    static GRAPH: OnceLock<Graph> = OnceLock::new();
+    GRAPH.get_or_init(|| {
+        let start = Instant::now();
+        let graph = Rmat::graph500(22).generate();
+        eprintln!("rmat22 generated in {:.1} s", start.elapsed().as_secs_f64());
+        graph
+    })
+}
+
+/// A graph's out-edge targets' and weights' blocks: node ranges of
+/// whole rows, each about [`BLOCK_BYTES`] of targets (a longer row alone).
+struct EdgeBlocks<'g> {
+    targets: Vec<&'g [u8]>,
+    weights: Vec<&'g [u8]>,
+}
+
+/// rmat22's [`EdgeBlocks`], cut once.
+fn edge_blocks() -> &'static EdgeBlocks<'static> {
+    static BLOCKS: OnceLock<EdgeBlocks<'static>> = OnceLock::new();
+    BLOCKS.get_or_init(|| cut_blocks(rmat22()))
+}
+
+/// `graph`'s out-edge blocks (see [`EdgeBlocks`]).
+fn cut_blocks(graph: &Graph) -> EdgeBlocks<'_> {
+    let out = graph.out_edges();
+    let offsets = out.offsets();
+    let targets: &[u8] = bytemuck::cast_slice(out.targets());
+    let weights: &[u8] = bytemuck::cast_slice(out.weights());
+    let mut blocks = EdgeBlocks {
+        targets: Vec::new(),
+        weights: Vec::new(),
+    };
+    let mut push = |range: std::ops::Range<usize>| {
+        blocks
+            .targets
+            .push(&targets[range.start * 4..range.end * 4]);
+        blocks
+            .weights
+            .push(&weights[range.start * 4..range.end * 4]);
+    };
+    // Rows are added while they fit; a row that does not starts the next block.
+    let mut start = 0usize;
+    for row in offsets.windows(2) {
+        let (row_start, row_end) = (row[0] as usize, row[1] as usize);
+        if (row_end - start) * 4 > BLOCK_BYTES && row_start > start {
+            push(start..row_start);
+            start = row_start;
+        }
+    }
+    let edges = targets.len() / 4;
+    if edges > start {
+        push(start..edges);
+    }
+    blocks
+}
+
+/// Unit-norm random embeddings: `rows` rows of 384 `f32`s, as bytes.
+fn embeddings(rows: usize) -> Vec<u8> {
+    const DIMS: usize = 384;
+    let mut rng = SplitMix64::new(11);
+    let mut values = Vec::with_capacity(rows * DIMS);
+    for _ in 0..rows {
+        let row: Vec<f32> = (0..DIMS).map(|_| 2.0 * rng.next_f32() - 1.0).collect();
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        values.extend(row.iter().map(|x| x / norm));
+    }
+    bytemuck::cast_slice(&values).to_vec()
+}
+
+/// Decoded bytes over encoded bytes of `blocks`, each encoded by `encode`.
+fn ratio<'a>(
+    blocks: impl IntoIterator<Item = &'a [u8]>,
+    mut encode: impl FnMut(&[u8], &mut Vec<u8>),
+) -> f64 {
+    let (mut decoded, mut encoded) = (0usize, 0usize);
+    let mut out = Vec::new();
+    for block in blocks {
+        encode(block, &mut out);
+        decoded += block.len();
+        encoded += out.len();
+    }
+    decoded as f64 / encoded as f64
+}
+
+/// Prints the compression of `blocks` of `kind` through each of `filters`
+/// and as [`encode_block`] chooses (how often each filter won, and the
+/// rough encoding speed).
+fn compression_of(what: &str, kind: BlockKind, blocks: &[&[u8]], filters: &[Filter]) {
+    let bytes: usize = blocks.iter().map(|b| b.len()).sum();
+    let mut line = format!(
+        "{what}: {} blocks, {:.1} MiB;",
+        blocks.len(),
+        bytes as f64 / (1 << 20) as f64
+    );
+    for &filter in filters {
+        let r = ratio(blocks.iter().copied(), |block, out| {
+            encode_with(filter, kind, block, out).expect("a filter of the kind")
+        });
+        line += &format!(" {filter:?} {r:.2}x,");
+    }
+    let mut chosen: Vec<(Filter, usize)> = Vec::new();
+    let start = Instant::now();
+    let r = ratio(blocks.iter().copied(), |block, out| {
+        let filter = encode_block(kind, block, out);
+        match chosen.iter_mut().find(|(f, _)| *f == filter) {
+            Some((_, count)) => *count += 1,
+            None => chosen.push((filter, 1)),
+        }
+    });
+    let speed = bytes as f64 / start.elapsed().as_secs_f64() / 1e9;
+    println!("{line} chosen {r:.2}x {chosen:?} (encode_block {speed:.2} GB/s, rough)");
+}
+
+/// The compression figures of rmat22's targets and weights and of
+/// embeddings, printed once.
+fn compression_report() {
+    let blocks = edge_blocks();
+    compression_of(
+        "rmat22 out-edge targets",
+        BlockKind::SortedU32,
+        &blocks.targets,
+        &[Filter::Lz4, Filter::Shuffle, Filter::DeltaShuffle],
+    );
+    {
+        let (reordered, _) = rmat22().reorder(Ordering::DegreeDescending);
+        compression_of(
+            "rmat22 degree-reordered out-edge targets",
+            BlockKind::SortedU32,
+            &cut_blocks(&reordered).targets,
+            &[Filter::Lz4, Filter::Shuffle, Filter::DeltaShuffle],
+        );
+    }
+    compression_of(
+        "rmat22 out-edge weights",
+        BlockKind::F32,
+        &blocks.weights,
+        &[Filter::Lz4, Filter::Shuffle],
+    );
+    let embeddings = embeddings(8192);
+    let rows: Vec<&[u8]> = embeddings.chunks(BLOCK_BYTES).collect();
+    compression_of(
+        "unit-norm embeddings (384 f32)",
+        BlockKind::F32,
+        &rows,
+        &[Filter::Lz4, Filter::Shuffle],
+    );
+}
+
+/// `cache/decode/{axonal,lz4_flex}` over rmat22's target blocks.
+fn decode_rmat22_targets(c: &mut Criterion) {
+    let blocks = &edge_blocks().targets;
+    let bytes: usize = blocks.iter().map(|b| b.len()).sum();
+    let encoded: Vec<Vec<u8>> = blocks
+        .iter()
+        .map(|block| {
+            let mut out = Vec::new();
+            encode_block(BlockKind::SortedU32, block, &mut out);
+            out
+        })
+        .collect();
+    let plain: Vec<Vec<u8>> = blocks
+        .iter()
+        .map(|block| lz4_flex::block::compress(block))
+        .collect();
+    let mut group = c.benchmark_group("cache/decode");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    let mut out = BlockBuf::new();
+    group.bench_function("axonal", |b| {
+        b.iter(|| {
+            for block in &encoded {
+                decode_block(black_box(block), &mut out).expect("just encoded");
+                black_box(out.as_bytes());
+            }
+        })
+    });
+    let mut out = vec![0u8; blocks.iter().map(|b| b.len()).max().unwrap_or(0)];
+    group.bench_function("lz4_flex", |b| {
+        b.iter(|| {
+            for (block, decoded) in plain.iter().zip(blocks) {
+                let out = &mut out[..decoded.len()];
+                lz4_flex::block::decompress_into(black_box(block), out).expect("just encoded");
+                black_box(&*out);
+            }
+        })
+    });
+    group.finish();
+}
+
+/// The codec's figures: compression printed, decoding timed.
+fn codec(c: &mut Criterion) {
+    compression_report();
+    decode_rmat22_targets(c);
+}
+
+criterion_group!(benches, codec);
+common::bench_main!(benches);
