@@ -40,11 +40,13 @@
 
 mod axg;
 mod block;
+mod budget;
 mod codec;
 mod config;
 mod error;
 mod out_of_core;
 mod policy;
+mod shard;
 mod source;
 mod spill;
 mod stats;

@@ -21,9 +21,9 @@ pub trait BlockSource: Send + Sync {
     /// says what it holds.
     fn read(&self, key: Self::Key, buf: &mut BlockBuf) -> Result<BlockKind, CacheError>;
 
-    /// Bytes block `key` will take, if known before reading it (the cache
-    /// then reserves them before the read, so the budget also bounds
-    /// blocks being loaded).
+    /// The length in bytes of block `key`, if known without reading it:
+    /// the cache then reserves the block's room in its budget before the
+    /// read allocates it, rather than after (`None`, the default: after).
     fn len(&self, key: Self::Key) -> Option<usize> {
         let _ = key;
         None

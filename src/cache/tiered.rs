@@ -1,10 +1,34 @@
 //! [`BlockCache`]: the sharded index over the three tiers.
-//! (Interface fixed; implementation to be written.)
+//!
+//! The index is split into shards by key hash, each behind its own
+//! `RwLock`, so that readers of different blocks rarely meet; the tier
+//! budgets are global lock-free counters ([`Budget`]), so that one small
+//! budget serves every shard and holds at every instant. No thread ever
+//! holds two shard locks: a load reserves its bytes (evicting from any
+//! shard, one lock at a time) before it locks its own shard to install the
+//! block, and every slow step (reading the source or the spill file,
+//! decoding, encoding, writing the spill file) runs with no lock held, the
+//! block's slot marked [`State::Moving`] or its stamp remembered, so that
+//! a thread that relocks knows whether another one got there first.
+//!
+//! **Accounting.** Tier 0 counts each decoded block's allocation
+//! ([`BlockBuf::capacity_bytes`], after `shrink_to_fit`) from the moment it
+//! is reserved until the cache lets go of it (an evicted block is released
+//! after it is encoded and freed). A source read's buffer exists before its
+//! reservation unless the source gives its length ([`BlockSource::len`]),
+//! so loads in flight may add up to one block per concurrent reader beside
+//! the budget; a block invalidated or replaced while a reader holds it is
+//! the reader's, no longer the cache's. Tier 1 counts encoded bytes; a
+//! reader decoding one holds a reference to it briefly after it leaves.
 
-use core::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use super::budget::Budget;
+use super::shard::{self, Counters, MAX_SHARDS, Shard, ShardInner, State};
+use super::spill::{Spill, SpillLoc, SpillReadError};
 use super::{BlockBuf, BlockKind, BlockRef, BlockSource, CacheConfig, CacheError, CacheStats};
-use super::{Eviction, S3Fifo};
+use super::{Eviction, S3Fifo, decode_block, encode_block};
 
 /// A cache of a [`BlockSource`]'s blocks in three tiers (see the
 /// [module docs](super)), shared by every thread that reads through it
@@ -12,7 +36,33 @@ use super::{Eviction, S3Fifo};
 pub struct BlockCache<S: BlockSource, P: Eviction = S3Fifo> {
     source: S,
     config: CacheConfig,
-    _policy: PhantomData<P>,
+    shards: Box<[Shard<S::Key, P>]>,
+    /// Bytes of decoded blocks (tier 0) and encoded ones (tier 1).
+    tiers: [Budget; 2],
+    spill: Option<Spill>,
+}
+
+static_assertions::assert_impl_all!(BlockCache<NoSource, S3Fifo>: Send, Sync);
+
+/// A source that is never read: the `Send + Sync` assertion's.
+struct NoSource;
+
+impl BlockSource for NoSource {
+    type Key = u64;
+    fn read(&self, _: u64, _: &mut BlockBuf) -> Result<BlockKind, CacheError> {
+        Err(CacheError::Corrupt { reason: "no source" })
+    }
+}
+
+impl<S: BlockSource, P: Eviction> core::fmt::Debug for BlockCache<S, P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BlockCache")
+            .field("config", &self.config)
+            .field("shards", &self.shards.len())
+            .field("memory_used", &self.tiers[0].used())
+            .field("compressed_used", &self.tiers[1].used())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a [`BlockCache`] holds, summed block by block (see
@@ -20,7 +70,9 @@ pub struct BlockCache<S: BlockSource, P: Eviction = S3Fifo> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Residency {
-    /// Bytes held in each tier (as [`TierStats::bytes`](super::TierStats::bytes)).
+    /// Bytes held in each tier (as [`TierStats::bytes`](super::TierStats::bytes),
+    /// except tier 2: the bytes of the spilled blocks the index points
+    /// to, not of whole segments).
     pub bytes: [u64; 3],
     /// Blocks held in each tier.
     pub blocks: [u64; 3],
@@ -28,62 +80,632 @@ pub struct Residency {
     pub pinned_bytes: u64,
 }
 
+/// What a shard held for a key when a load looked, before letting go of the
+/// lock.
+enum Found {
+    /// Nothing (or a block between tiers): read the source.
+    Nothing,
+    /// Tier 1's encoding.
+    Encoded(Arc<[u8]>),
+    /// Tier 2's record.
+    Spilled { loc: SpillLoc, id: u64 },
+}
+
+/// Where a loaded block came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Tier 1 or 2: installing it is a promotion.
+    Tier,
+    /// The source.
+    Source,
+}
+
+/// A slot and the stamp a load saw it with.
+type Seen = Option<(u32, u64)>;
+
+/// Whether `block` is held by anyone but the shard. Race-free under the
+/// shard's exclusive lock: new clones are made only under a shard lock.
+fn pinned(block: &BlockRef) -> bool {
+    Arc::strong_count(&block.inner) > 1
+}
+
+/// Bytes a tier-0 block is counted for.
+fn block_bytes(block: &BlockRef) -> usize {
+    block.inner.buf.capacity_bytes()
+}
+
+/// Adds one to a counter.
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Relaxed);
+}
+
 impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     /// A cache of `source`'s blocks within `config`'s budgets.
     pub fn new(source: S, config: CacheConfig) -> Result<Self, CacheError> {
         config.validate()?;
-        let _ = (&source, PhantomData::<P>);
-        todo!()
+        let count = Self::shard_count(&config);
+        let share = config.memory / count;
+        let shards = (0..count)
+            .map(|_| Shard::new(P::new(share, (share / 4096).max(16))))
+            .collect();
+        let spill = config.spill.as_ref().map(Spill::open).transpose()?;
+        Ok(BlockCache {
+            tiers: [Budget::new(config.memory), Budget::new(config.compressed)],
+            source,
+            config,
+            shards,
+            spill,
+        })
+    }
+
+    /// `config.shards`, or four per core; at most one per 64 KiB of tier 0
+    /// when chosen (a shard with room for a block or two would only spread
+    /// the policy's view thin).
+    fn shard_count(config: &CacheConfig) -> usize {
+        let count = if config.shards != 0 {
+            config.shards
+        } else {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let by_budget = (config.memory >> 16).max(1);
+            let by_budget = 1 << by_budget.ilog2();
+            (4 * cores).next_power_of_two().min(by_budget)
+        };
+        count.min(MAX_SHARDS)
+    }
+
+    /// The shard of a key hash: bits above those the shard's hash map
+    /// indexes by, below those it tags by.
+    fn shard_of(&self, hash: u64) -> usize {
+        (hash >> 40) as usize & (self.shards.len() - 1)
     }
 
     /// Block `key`, pinned while the returned [`BlockRef`] lives: from tier
     /// 0 (a hit allocates nothing and takes one shard's shared lock), else
     /// promoted from tier 1 or 2, else read from the source.
     pub fn get(&self, key: S::Key) -> Result<BlockRef, CacheError> {
-        let _ = key;
-        todo!()
+        let hash = shard::hash_key(&key);
+        let si = self.shard_of(hash);
+        match self.hit(si, &key) {
+            Some(block) => Ok(block),
+            None => self.load(key, hash, si),
+        }
     }
 
     /// Block `key` if tier 0 holds it (counted as a hit), without loading.
     pub fn get_resident(&self, key: S::Key) -> Option<BlockRef> {
-        let _ = key;
-        todo!()
+        let hash = shard::hash_key(&key);
+        self.hit(self.shard_of(hash), &key)
+    }
+
+    /// The tier-0 hit path: one shard lock (shared unless the policy needs
+    /// it exclusive), a map lookup, the policy's hit, a reference count.
+    fn hit(&self, si: usize, key: &S::Key) -> Option<BlockRef> {
+        let shard = &self.shards[si];
+        let block = if P::EXCLUSIVE_HIT {
+            let mut inner = shard.write();
+            let slot = inner.slot(key)?;
+            let State::Resident(block) = &inner.entry(slot).state else {
+                return None;
+            };
+            let block = block.clone();
+            inner.policy.hit_exclusive(slot);
+            block
+        } else {
+            let inner = shard.read();
+            let slot = inner.slot(key)?;
+            let State::Resident(block) = &inner.entry(slot).state else {
+                return None;
+            };
+            inner.policy.hit(slot);
+            block.clone()
+        };
+        bump(&shard.counters.hits[0]);
+        Some(block)
+    }
+
+    /// A miss in tier 0: the block from tier 1, tier 2 or the source,
+    /// installed in tier 0 unless another thread installed it first (then
+    /// theirs is returned: never two copies of one key).
+    fn load(&self, key: S::Key, hash: u64, si: usize) -> Result<BlockRef, CacheError> {
+        loop {
+            let look = {
+                let inner = self.shards[si].read();
+                inner.slot(&key).map(|slot| {
+                    let entry = inner.entry(slot);
+                    let found = match &entry.state {
+                        State::Resident(_) => None,
+                        State::Compressed(encoded) => Some(Found::Encoded(Arc::clone(encoded))),
+                        State::Spilled { loc, id } => Some(Found::Spilled { loc: *loc, id: *id }),
+                        State::Moving | State::Free => Some(Found::Nothing),
+                    };
+                    (slot, entry.stamp, found)
+                })
+            };
+            let (found, seen) = match look {
+                None => (Found::Nothing, None),
+                Some((slot, stamp, Some(found))) => (found, Some((slot, stamp))),
+                // Installed since the hit path looked.
+                Some((_, _, None)) => match self.hit(si, &key) {
+                    Some(block) => return Ok(block),
+                    None => continue,
+                },
+            };
+            let (kind, buf, origin, seen) = self.fetch(key, si, found, seen)?;
+            if let Some(block) = self.install(key, hash, si, kind, buf, seen) {
+                if origin == Origin::Tier {
+                    bump(&self.shards[si].counters.promotions);
+                }
+                return Ok(block);
+            }
+            // The slot changed while this thread read: a newer copy (an
+            // insert, an invalidation) may exist; look again.
+        }
+    }
+
+    /// The decoded block `found` names (or the source's), with its tier-0
+    /// bytes reserved. Runs with no lock held; `seen` is forgotten
+    /// (`None`) when the slot is dropped for a stale or corrupt copy.
+    fn fetch(
+        &self,
+        key: S::Key,
+        si: usize,
+        found: Found,
+        mut seen: Seen,
+    ) -> Result<(BlockKind, BlockBuf, Origin, Seen), CacheError> {
+        let counters = &self.shards[si].counters;
+        let mut buf = BlockBuf::new();
+        let mut encoded = Vec::new();
+        let decoded = match found {
+            Found::Nothing => None,
+            Found::Encoded(bytes) => Some((decode_block(&bytes, &mut buf), 1)),
+            Found::Spilled { loc, id } => match self.spill.as_ref().map(|s| s.read(loc, id, &mut encoded)) {
+                Some(Ok(())) => Some((decode_block(&encoded, &mut buf), 2)),
+                Some(Err(SpillReadError::Io(e))) => return Err(e),
+                Some(Err(SpillReadError::Corrupt)) => {
+                    bump(&counters.checksum_failures);
+                    seen = self.drop_seen(si, seen);
+                    None
+                }
+                Some(Err(SpillReadError::Stale)) | None => {
+                    seen = self.drop_seen(si, seen);
+                    None
+                }
+            },
+        };
+        match decoded {
+            Some((Ok(kind), tier)) => {
+                bump(&counters.hits[tier]);
+                buf.shrink_to_fit();
+                self.reserve(buf.capacity_bytes(), si)?;
+                return Ok((kind, buf, Origin::Tier, seen));
+            }
+            Some((Err(_), _)) => {
+                // An encoding that does not decode: as a failed checksum.
+                bump(&counters.checksum_failures);
+                seen = self.drop_seen(si, seen);
+                buf = BlockBuf::new();
+            }
+            None => {}
+        }
+        let kind = self.read_source(key, si, &mut buf)?;
+        Ok((kind, buf, Origin::Source, seen))
+    }
+
+    /// Reads block `key` from the source into `buf` (shrunk) and reserves
+    /// its bytes: before the read when the source says how long the block
+    /// is, after it otherwise.
+    fn read_source(&self, key: S::Key, si: usize, buf: &mut BlockBuf) -> Result<BlockKind, CacheError> {
+        let reserved = self.source.len(key).map_or(0, |n| n.div_ceil(8) * 8);
+        self.reserve(reserved, si)?;
+        let read = self.source.read(key, buf);
+        buf.shrink_to_fit();
+        let bytes = buf.capacity_bytes();
+        let kind = match read {
+            Ok(kind) if bytes <= reserved => {
+                self.tiers[0].release(reserved - bytes);
+                kind
+            }
+            Ok(kind) => match self.reserve(bytes - reserved, si) {
+                Ok(()) => kind,
+                Err(e) => {
+                    self.tiers[0].release(reserved);
+                    return Err(e);
+                }
+            },
+            Err(e) => {
+                self.tiers[0].release(reserved);
+                return Err(e);
+            }
+        };
+        let counters = &self.shards[si].counters;
+        bump(&counters.misses);
+        counters.source_bytes.fetch_add(buf.len() as u64, Relaxed);
+        Ok(kind)
+    }
+
+    /// Removes the slot a load saw if it is still as seen (its copy was
+    /// stale or corrupt); returns what the load should expect to find.
+    fn drop_seen(&self, si: usize, seen: Seen) -> Seen {
+        let Some((slot, stamp)) = seen else {
+            return None;
+        };
+        let mut inner = self.shards[si].write();
+        if !inner.unchanged(slot, stamp) {
+            return seen;
+        }
+        let old = inner.remove(slot);
+        drop(inner);
+        self.forget(old);
+        None
+    }
+
+    /// Installs a loaded block (its bytes reserved) if the key's slot is as
+    /// the load saw it. Returns the resident block (this one, or another
+    /// thread's that got there first: this one's reservation is then
+    /// released), or `None` when the slot changed otherwise.
+    fn install(
+        &self,
+        key: S::Key,
+        hash: u64,
+        si: usize,
+        kind: BlockKind,
+        buf: BlockBuf,
+        seen: Seen,
+    ) -> Option<BlockRef> {
+        let bytes = buf.capacity_bytes();
+        let mut inner = self.shards[si].write();
+        let slot = inner.slot(&key);
+        if let Some(slot) = slot
+            && let State::Resident(theirs) = &inner.entry(slot).state
+        {
+            let theirs = theirs.clone();
+            inner.policy.hit_exclusive(slot);
+            drop(inner);
+            self.tiers[0].release(bytes);
+            return Some(theirs);
+        }
+        let as_seen = match (slot, seen) {
+            (None, None) => true,
+            (Some(slot), Some((seen_slot, stamp))) => slot == seen_slot && inner.unchanged(slot, stamp),
+            _ => false,
+        };
+        if !as_seen {
+            drop(inner);
+            self.tiers[0].release(bytes);
+            return None;
+        }
+        let block = BlockRef::new(kind, buf);
+        let old = Self::put(&mut inner, key, hash, slot, block.clone());
+        drop(inner);
+        self.forget(old);
+        Some(block)
+    }
+
+    /// Makes `block` key's tier-0 copy (in `slot`, or a new one); returns
+    /// the state it replaced.
+    fn put(inner: &mut ShardInner<S::Key, P>, key: S::Key, hash: u64, slot: Option<u32>, block: BlockRef) -> State {
+        let bytes = block_bytes(&block);
+        match slot {
+            Some(slot) => {
+                let old = inner.set(slot, State::Resident(block));
+                if matches!(old, State::Resident(_)) {
+                    inner.policy.remove(slot);
+                }
+                inner.policy.insert(slot, hash, bytes);
+                old
+            }
+            None => {
+                let slot = inner.add(key, hash, State::Resident(block));
+                inner.policy.insert(slot, hash, bytes);
+                State::Free
+            }
+        }
+    }
+
+    /// Releases the bytes of a state the cache let go of (a reader holding
+    /// a block keeps it, outside the budget).
+    fn forget(&self, old: State) {
+        match old {
+            State::Resident(block) => self.tiers[0].release(block_bytes(&block)),
+            State::Compressed(encoded) => self.tiers[1].release(encoded.len()),
+            State::Spilled { .. } | State::Moving | State::Free => {}
+        }
+    }
+
+    /// Reserves `bytes` of tier 0, evicting blocks (from shard `si` first,
+    /// then the others in turn) until they fit. Refused with
+    /// [`CacheError::Budget`] when the block is larger than the budget, or
+    /// when a pass over every shard evicts nothing and the pinned blocks
+    /// leave no room.
+    fn reserve(&self, bytes: usize, si: usize) -> Result<(), CacheError> {
+        /// Yields to loads and evictions in flight (whose bytes become
+        /// evictable or free without waiting on anyone) before refusing.
+        const MAX_WAITS: u32 = 1000;
+        let budget = &self.tiers[0];
+        let refuse = |pinned| CacheError::Budget {
+            needed: bytes,
+            budget: budget.limit(),
+            pinned,
+        };
+        if bytes > budget.limit() {
+            return Err(refuse(self.audit().pinned_bytes as usize));
+        }
+        let mask = self.shards.len() - 1;
+        let (mut shard, mut idle, mut waits) = (si, 0, 0);
+        while !budget.try_reserve(bytes) {
+            if self.evict(shard) {
+                idle = 0;
+                continue;
+            }
+            shard = (shard + 1) & mask;
+            idle += 1;
+            if idle <= mask {
+                continue;
+            }
+            let pinned = self.audit().pinned_bytes as usize;
+            if budget.limit() - pinned.min(budget.limit()) >= bytes && waits < MAX_WAITS {
+                waits += 1;
+                idle = 0;
+                std::thread::yield_now();
+                continue;
+            }
+            bump(&self.shards[si].counters.pinned_refusals);
+            return Err(refuse(pinned));
+        }
+        Ok(())
+    }
+
+    /// Evicts one unpinned block of shard `si` from tier 0 (demoting it to
+    /// tier 1 when there is one). Returns whether it did.
+    fn evict(&self, si: usize) -> bool {
+        let shard = &self.shards[si];
+        let demote = self.config.compressed > 0;
+        let (block, moving) = {
+            let mut guard = shard.write();
+            let inner = &mut *guard;
+            let evictable = |entries: &[shard::Entry<S::Key>], slot: u32| {
+                matches!(entries.get(slot as usize).map(|e| &e.state),
+                    Some(State::Resident(block)) if !pinned(block))
+            };
+            let Some(slot) = inner.policy.evict(&mut |slot| evictable(&inner.entries, slot)) else {
+                return false;
+            };
+            if !evictable(&inner.entries, slot) {
+                // A policy's slip: it chose a slot it was told to keep.
+                return false;
+            }
+            let (old, moving) = if demote {
+                let old = inner.set(slot, State::Moving);
+                (old, Some((slot, inner.entry(slot).stamp)))
+            } else {
+                (inner.remove(slot), None)
+            };
+            let State::Resident(block) = old else {
+                return false;
+            };
+            (block, moving)
+        };
+        bump(&shard.counters.evictions[0]);
+        let bytes = block_bytes(&block);
+        match moving {
+            Some((slot, stamp)) => self.demote(si, slot, stamp, block),
+            None => drop(block),
+        }
+        // Released once the block is freed: the budget counts it until then.
+        self.tiers[0].release(bytes);
+        true
+    }
+
+    /// Encodes an evicted block (its slot `Moving` with `stamp`) into tier
+    /// 1, making room there; drops it if it does not fit or the slot
+    /// changed meanwhile.
+    fn demote(&self, si: usize, slot: u32, stamp: u64, block: BlockRef) {
+        let kind = block.kind();
+        let mut encoded = Vec::new();
+        encode_block(kind, block.bytes(), &mut encoded);
+        let [blocks, raw, enc] = &self.shards[si].counters.compression[usize::from(kind.code())];
+        bump(blocks);
+        raw.fetch_add(block.len() as u64, Relaxed);
+        enc.fetch_add(encoded.len() as u64, Relaxed);
+        drop(block);
+        let encoded: Arc<[u8]> = encoded.into();
+        let n = encoded.len();
+        let stored = n <= self.tiers[1].limit() && self.make_room_tier1(n, si);
+        let mut inner = self.shards[si].write();
+        if inner.unchanged(slot, stamp) {
+            if stored {
+                inner.set(slot, State::Compressed(encoded));
+                return;
+            }
+            inner.remove(slot);
+        }
+        drop(inner);
+        if stored {
+            self.tiers[1].release(n);
+        }
+    }
+
+    /// Reserves `bytes` of tier 1, evicting its oldest blocks (shard `si`'s
+    /// first) until they fit; `false` when tier 1 holds nothing more to
+    /// evict.
+    fn make_room_tier1(&self, bytes: usize, si: usize) -> bool {
+        let mask = self.shards.len() - 1;
+        let (mut shard, mut idle) = (si, 0);
+        while !self.tiers[1].try_reserve(bytes) {
+            if self.evict_tier1(shard) {
+                idle = 0;
+                continue;
+            }
+            shard = (shard + 1) & mask;
+            idle += 1;
+            if idle > mask {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Moves shard `si`'s oldest tier-1 block to the spill file (or drops
+    /// it without one). Returns whether there was one.
+    fn evict_tier1(&self, si: usize) -> bool {
+        let shard = &self.shards[si];
+        let (encoded, moving) = {
+            let mut inner = shard.write();
+            let Some((slot, _)) = inner.pop_tier1() else {
+                return false;
+            };
+            let (old, moving) = if self.spill.is_some() {
+                let old = inner.set(slot, State::Moving);
+                (old, Some((slot, inner.entry(slot).stamp)))
+            } else {
+                (inner.remove(slot), None)
+            };
+            let State::Compressed(encoded) = old else {
+                return false;
+            };
+            (encoded, moving)
+        };
+        bump(&shard.counters.evictions[1]);
+        if let (Some(spill), Some((slot, stamp))) = (&self.spill, moving) {
+            self.spill_block(spill, si, slot, stamp, &encoded);
+        }
+        let n = encoded.len();
+        drop(encoded);
+        self.tiers[1].release(n);
+        true
+    }
+
+    /// Writes an encoded block (its slot `Moving` with `stamp`) to the
+    /// spill file and points the slot at it, unless the slot changed
+    /// meanwhile; routes the ids of recycled blocks to their shards. A
+    /// failed write drops the block (the source still has it).
+    fn spill_block(&self, spill: &Spill, si: usize, slot: u32, stamp: u64, encoded: &[u8]) {
+        let id = shard::spill_id(si, slot, stamp);
+        let mut recycled = Vec::new();
+        let written = spill.write(id, encoded, &mut recycled);
+        {
+            let mut inner = self.shards[si].write();
+            if inner.unchanged(slot, stamp) {
+                match written {
+                    Ok(loc) => drop(inner.set(slot, State::Spilled { loc, id })),
+                    Err(_) => drop(inner.remove(slot)),
+                }
+            }
+        }
+        for id in recycled {
+            if let Some(owner) = self.shards.get(shard::spill_shard(id)) {
+                owner.recycled().push(id);
+            }
+        }
     }
 
     /// Puts a block the caller made into tier 0 as block `key` (replacing
     /// any copy in any tier) and returns it pinned.
-    pub fn insert(
-        &self,
-        key: S::Key,
-        kind: BlockKind,
-        buf: BlockBuf,
-    ) -> Result<BlockRef, CacheError> {
-        let _ = (key, kind, buf);
-        todo!()
+    pub fn insert(&self, key: S::Key, kind: BlockKind, buf: BlockBuf) -> Result<BlockRef, CacheError> {
+        let mut buf = buf;
+        buf.shrink_to_fit();
+        let hash = shard::hash_key(&key);
+        let si = self.shard_of(hash);
+        self.reserve(buf.capacity_bytes(), si)?;
+        let block = BlockRef::new(kind, buf);
+        let mut inner = self.shards[si].write();
+        let slot = inner.slot(&key);
+        let old = Self::put(&mut inner, key, hash, slot, block.clone());
+        drop(inner);
+        self.forget(old);
+        Ok(block)
     }
 
     /// Removes block `key` from every tier (a reader holding it keeps its
     /// copy). Returns whether any tier held it.
     pub fn invalidate(&self, key: S::Key) -> bool {
-        let _ = key;
-        todo!()
+        let hash = shard::hash_key(&key);
+        let mut inner = self.shards[self.shard_of(hash)].write();
+        let Some(slot) = inner.slot(&key) else {
+            return false;
+        };
+        let old = inner.remove(slot);
+        if matches!(old, State::Resident(_)) {
+            inner.policy.remove(slot);
+        }
+        drop(inner);
+        self.forget(old);
+        true
     }
 
     /// Waits until every spilled block queued for writing is on disk.
     pub fn flush(&self) -> Result<(), CacheError> {
-        todo!()
+        self.spill.as_ref().map_or(Ok(()), Spill::flush)
     }
 
     /// The counters, summed over shards.
     pub fn stats(&self) -> CacheStats {
-        todo!()
+        let get = |counter: &AtomicU64| counter.load(Relaxed);
+        let mut stats = CacheStats::default();
+        let mut held = [0u64; 3];
+        for shard in &self.shards {
+            for (sum, n) in held.iter_mut().zip(shard.read().held()) {
+                *sum += n as u64;
+            }
+            let c: &Counters = &shard.counters;
+            for (tier, (hits, evictions)) in stats.tiers.iter_mut().zip(c.hits.iter().zip(&c.evictions)) {
+                tier.hits += get(hits);
+                tier.evictions += get(evictions);
+            }
+            stats.misses += get(&c.misses);
+            stats.source_bytes += get(&c.source_bytes);
+            stats.promotions += get(&c.promotions);
+            stats.checksum_failures += get(&c.checksum_failures);
+            stats.pinned_refusals += get(&c.pinned_refusals);
+            for (kind, [blocks, raw, encoded]) in stats.compression.iter_mut().zip(&c.compression) {
+                kind.blocks += get(blocks);
+                kind.raw_bytes += get(raw);
+                kind.encoded_bytes += get(encoded);
+            }
+        }
+        for (t, budget) in self.tiers.iter().enumerate() {
+            stats.tiers[t].bytes = budget.used() as u64;
+            stats.tiers[t].budget = budget.limit() as u64;
+        }
+        if let (Some(spill), Some(config)) = (&self.spill, &self.config.spill) {
+            let counts = spill.counts();
+            stats.tiers[2].bytes = counts.bytes;
+            stats.tiers[2].budget = config.capacity;
+            stats.spill_writes = counts.writes;
+            stats.spill_write_bytes = counts.write_bytes;
+            stats.spill_write_calls = counts.write_calls;
+            stats.spill_reads = counts.reads;
+        }
+        for (tier, blocks) in stats.tiers.iter_mut().zip(held) {
+            tier.blocks = blocks;
+        }
+        stats
     }
 
     /// Walks every block of every shard (each under its lock) and sums what
     /// is held: for tests and audits; [`stats`](Self::stats) is the cheap
-    /// way.
+    /// way. Pinned bytes are exact only while no reader takes a block.
     pub fn audit(&self) -> Residency {
-        todo!()
+        let mut r = Residency::default();
+        for shard in &self.shards {
+            let inner = shard.read();
+            for entry in &inner.entries {
+                let (tier, bytes) = match &entry.state {
+                    State::Resident(block) => {
+                        if pinned(block) {
+                            r.pinned_bytes += block_bytes(block) as u64;
+                        }
+                        (0, block_bytes(block))
+                    }
+                    State::Compressed(encoded) => (1, encoded.len()),
+                    State::Spilled { loc, .. } => (2, loc.len as usize),
+                    State::Moving | State::Free => continue,
+                };
+                r.bytes[tier] += bytes as u64;
+                r.blocks[tier] += 1;
+            }
+        }
+        r
     }
 
     /// The source.

@@ -55,7 +55,7 @@ mod metrics;
 mod record;
 mod shared;
 mod stack;
-mod sync;
+pub(crate) mod sync;
 
 use core::fmt;
 

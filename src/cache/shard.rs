@@ -1,0 +1,346 @@
+//! One shard of a [`BlockCache`](super::BlockCache)'s index: the blocks
+//! whose key hashes to it, in slots, with the tier-0 policy's order and the
+//! tier-1 queue.
+//!
+//! A shard knows nothing of budgets, the codec or the spill file: it keeps
+//! the map from key to slot, each slot's state and stamp, and counts its
+//! blocks per tier. The cache moves blocks between tiers through it.
+
+use core::hash::{BuildHasherDefault, Hash, Hasher};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::BlockRef;
+use super::spill::SpillLoc;
+
+/// A multiply-rotate hasher (the rustc `FxHasher` scheme): keys are small
+/// (block numbers, pairs of ids) and hashed on every lookup, so a one
+/// multiply per word hash beats SipHash by an order of magnitude. Not
+/// resistant to chosen keys: the keys are the cache user's own blocks.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+/// The multiplier of [`FxHasher`] (from rustc-hash 2).
+const FX_SEED: u64 = 0xf135_7aea_2e62_a9c5;
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.hash = self.hash.wrapping_add(word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let mut tail = [0u8; 8];
+        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        self.add(u64::from_le_bytes(tail) ^ bytes.len() as u64);
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        // The multiply leaves the low bits poorly mixed; the rotation moves
+        // the best-mixed high bits down to where hash tables index.
+        self.hash.rotate_left(26)
+    }
+}
+
+/// The hash of `key` that picks its shard and its policy's ghost entry.
+pub(crate) fn hash_key<K: Hash>(key: &K) -> u64 {
+    let mut h = FxHasher::default();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// Where a slot's block is.
+#[derive(Debug)]
+pub(crate) enum State {
+    /// An unused slot (on the free list).
+    Free,
+    /// Tier 0: decoded; the shard's reference is one of the `Arc`'s counts.
+    Resident(BlockRef),
+    /// Tier 1: encoded, in RAM. Readers clone the `Arc` under the shared
+    /// lock and decode outside it.
+    Compressed(Arc<[u8]>),
+    /// Tier 2: in the spill file, under spill id `id`.
+    Spilled {
+        /// Where.
+        loc: SpillLoc,
+        /// The id it was written under.
+        id: u64,
+    },
+    /// Between tiers, held by the thread moving it (encoding it, writing it
+    /// to the spill file). Readers see a miss; whoever installs a new copy
+    /// meanwhile wins, and the mover, finding the stamp changed, drops its
+    /// copy.
+    Moving,
+}
+
+impl State {
+    /// The tier the state counts in (`None`: free or moving).
+    fn tier(&self) -> Option<usize> {
+        match self {
+            State::Resident(_) => Some(0),
+            State::Compressed(_) => Some(1),
+            State::Spilled { .. } => Some(2),
+            State::Free | State::Moving => None,
+        }
+    }
+}
+
+/// One slot.
+#[derive(Debug)]
+pub(crate) struct Entry<K> {
+    pub(crate) key: K,
+    pub(crate) hash: u64,
+    /// Changes with every change of `state` (unique within the shard): a
+    /// thread that let go of the lock knows, on relocking, whether the
+    /// slot is still as it left it.
+    pub(crate) stamp: u64,
+    pub(crate) state: State,
+}
+
+/// The map type of a shard.
+type Map<K> = HashMap<K, u32, BuildHasherDefault<FxHasher>>;
+
+/// What a shard's lock guards.
+#[derive(Debug)]
+pub(crate) struct ShardInner<K, P> {
+    map: Map<K>,
+    pub(crate) entries: Vec<Entry<K>>,
+    free: Vec<u32>,
+    /// The tier-0 eviction policy over this shard's resident slots.
+    pub(crate) policy: P,
+    /// Tier-1 slots oldest first, with the stamp they entered with; an item
+    /// whose slot's stamp changed since is stale and skipped.
+    tier1: VecDeque<(u32, u64)>,
+    next_stamp: u64,
+    /// Blocks held per tier.
+    held: [usize; 3],
+    /// Spill ids being dropped (the recycled list's storage, reused).
+    pub(crate) dropping: Vec<u64>,
+}
+
+impl<K: Copy + Eq + Hash, P> ShardInner<K, P> {
+    pub(crate) fn new(policy: P) -> Self {
+        ShardInner {
+            map: Map::default(),
+            entries: Vec::new(),
+            free: Vec::new(),
+            policy,
+            tier1: VecDeque::new(),
+            next_stamp: 0,
+            held: [0; 3],
+            dropping: Vec::new(),
+        }
+    }
+
+    /// The slot of `key`.
+    pub(crate) fn slot(&self, key: &K) -> Option<u32> {
+        self.map.get(key).copied()
+    }
+
+    /// The entry in `slot`.
+    pub(crate) fn entry(&self, slot: u32) -> &Entry<K> {
+        &self.entries[slot as usize]
+    }
+
+    /// Whether `slot` still has stamp `stamp`.
+    pub(crate) fn unchanged(&self, slot: u32, stamp: u64) -> bool {
+        self.entries
+            .get(slot as usize)
+            .is_some_and(|e| e.stamp == stamp)
+    }
+
+    /// Blocks held in each tier.
+    pub(crate) fn held(&self) -> [usize; 3] {
+        self.held
+    }
+
+    /// Gives `slot` a new state (and a new stamp); returns the old state.
+    pub(crate) fn set(&mut self, slot: u32, state: State) -> State {
+        self.next_stamp += 1;
+        let stamp = self.next_stamp;
+        if let Some(t) = state.tier() {
+            self.held[t] += 1;
+        }
+        let entry = &mut self.entries[slot as usize];
+        entry.stamp = stamp;
+        if matches!(state, State::Compressed(_)) {
+            self.tier1.push_back((slot, stamp));
+        }
+        let old = core::mem::replace(&mut entry.state, state);
+        if let Some(t) = old.tier() {
+            self.held[t] -= 1;
+        }
+        self.compact_tier1();
+        old
+    }
+
+    /// Adds `key` in state `state`; returns its slot.
+    pub(crate) fn add(&mut self, key: K, hash: u64, state: State) -> u32 {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                let e = &mut self.entries[slot as usize];
+                e.key = key;
+                e.hash = hash;
+                slot
+            }
+            None => {
+                let slot = u32::try_from(self.entries.len()).expect("fewer than 2^32 blocks per shard");
+                self.entries.push(Entry {
+                    key,
+                    hash,
+                    stamp: 0,
+                    state: State::Free,
+                });
+                slot
+            }
+        };
+        self.map.insert(key, slot);
+        self.set(slot, state);
+        slot
+    }
+
+    /// Removes `slot`'s block from the shard; returns its state.
+    pub(crate) fn remove(&mut self, slot: u32) -> State {
+        let key = self.entries[slot as usize].key;
+        self.map.remove(&key);
+        self.free.push(slot);
+        self.set(slot, State::Free)
+    }
+
+    /// The oldest tier-1 block: its slot and stamp, taken off the queue.
+    pub(crate) fn pop_tier1(&mut self) -> Option<(u32, u64)> {
+        while let Some((slot, stamp)) = self.tier1.pop_front() {
+            if self.unchanged(slot, stamp) {
+                return Some((slot, stamp));
+            }
+        }
+        None
+    }
+
+    /// Drops stale queue items once they outnumber the live ones (blocks
+    /// promoted out of tier 1 leave theirs behind).
+    fn compact_tier1(&mut self) {
+        if self.tier1.len() > 64 && self.tier1.len() > 2 * self.held[1] {
+            let entries = &self.entries;
+            self.tier1
+                .retain(|&(slot, stamp)| entries[slot as usize].stamp == stamp);
+        }
+    }
+}
+
+/// Counters of one shard: relaxed atomics, so that hits count under the
+/// shared lock and every thread counts in its key's shard (no global
+/// counter line bouncing between cores).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) hits: [AtomicU64; 3],
+    pub(crate) evictions: [AtomicU64; 3],
+    pub(crate) misses: AtomicU64,
+    pub(crate) source_bytes: AtomicU64,
+    pub(crate) promotions: AtomicU64,
+    pub(crate) checksum_failures: AtomicU64,
+    pub(crate) pinned_refusals: AtomicU64,
+    /// Per kind (as [`BlockKind::ALL`](super::BlockKind::ALL)): blocks,
+    /// raw bytes, encoded bytes.
+    pub(crate) compression: [[AtomicU64; 3]; 5],
+}
+
+/// A shard: its lock, its counters and the spill ids to drop.
+#[derive(Debug)]
+pub(crate) struct Shard<K, P> {
+    inner: RwLock<ShardInner<K, P>>,
+    pub(crate) counters: Counters,
+    /// Ids of this shard's spilled blocks whose segment was recycled (by
+    /// any thread's spill write): dropped the next time the shard is
+    /// locked exclusively. A leaf lock: taken with no other lock held, or
+    /// with only this shard's.
+    recycled: Mutex<Vec<u64>>,
+}
+
+impl<K: Copy + Eq + Hash, P> Shard<K, P> {
+    pub(crate) fn new(policy: P) -> Self {
+        Shard {
+            inner: RwLock::new(ShardInner::new(policy)),
+            counters: Counters::default(),
+            recycled: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The shared lock. A panic under the lock (a policy's bug) leaves
+    /// the index consistent up to the accounting of one block, so poison
+    /// is ignored rather than spread to every reader.
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, ShardInner<K, P>> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The exclusive lock, with the recycled spill ids dropped first.
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, ShardInner<K, P>> {
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        let mut ids = core::mem::take(&mut inner.dropping);
+        core::mem::swap(&mut ids, &mut *self.recycled());
+        for &id in &ids {
+            let slot = spill_slot(id);
+            let spilled = inner.entries.get(slot as usize).is_some_and(
+                |e| matches!(e.state, State::Spilled { id: held, .. } if held == id),
+            );
+            if spilled {
+                inner.remove(slot);
+                self.counters.evictions[2].fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        ids.clear();
+        inner.dropping = ids;
+        inner
+    }
+
+    /// The recycled list.
+    pub(crate) fn recycled(&self) -> MutexGuard<'_, Vec<u64>> {
+        self.recycled.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Bits of a spill id below the shard's index.
+const SPILL_SHARD_SHIFT: u32 = 48;
+
+/// The most shards a cache has (the shard index must fit a spill id).
+pub(crate) const MAX_SHARDS: usize = 1 << (64 - SPILL_SHARD_SHIFT);
+
+/// The spill id of `slot` of shard `shard` with stamp `stamp`: the shard
+/// and slot to find it by when its segment is recycled, and 16 bits of the
+/// stamp so that a reused slot rarely matches an old id (a false match
+/// only drops a block early; a read of a recycled block is `Stale`).
+pub(crate) fn spill_id(shard: usize, slot: u32, stamp: u64) -> u64 {
+    ((shard as u64) << SPILL_SHARD_SHIFT) | ((stamp & 0xffff) << 32) | u64::from(slot)
+}
+
+/// The shard of a spill id.
+pub(crate) fn spill_shard(id: u64) -> usize {
+    (id >> SPILL_SHARD_SHIFT) as usize
+}
+
+/// The slot of a spill id.
+fn spill_slot(id: u64) -> u32 {
+    id as u32
+}
