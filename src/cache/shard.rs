@@ -206,7 +206,8 @@ impl<K: Copy + Eq + Hash, P> ShardInner<K, P> {
                 slot
             }
             None => {
-                let slot = u32::try_from(self.entries.len()).expect("fewer than 2^32 blocks per shard");
+                let slot =
+                    u32::try_from(self.entries.len()).expect("fewer than 2^32 blocks per shard");
                 self.entries.push(Entry {
                     key,
                     hash,
@@ -302,9 +303,10 @@ impl<K: Copy + Eq + Hash, P> Shard<K, P> {
         core::mem::swap(&mut ids, &mut *self.recycled());
         for &id in &ids {
             let slot = spill_slot(id);
-            let spilled = inner.entries.get(slot as usize).is_some_and(
-                |e| matches!(e.state, State::Spilled { id: held, .. } if held == id),
-            );
+            let spilled = inner
+                .entries
+                .get(slot as usize)
+                .is_some_and(|e| matches!(e.state, State::Spilled { id: held, .. } if held == id));
             if spilled {
                 inner.remove(slot);
                 self.counters.evictions[2].fetch_add(1, core::sync::atomic::Ordering::Relaxed);

@@ -240,6 +240,10 @@ mod tests {
         assert!(report.contains("2 checksum failures"));
         assert!(report.contains("accuracy -"));
         assert_eq!(report.lines().count(), 8);
-        assert!(CacheStats::default().to_string().contains("compression: -\n"));
+        assert!(
+            CacheStats::default()
+                .to_string()
+                .contains("compression: -\n")
+        );
     }
 }

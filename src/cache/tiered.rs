@@ -50,7 +50,9 @@ struct NoSource;
 impl BlockSource for NoSource {
     type Key = u64;
     fn read(&self, _: u64, _: &mut BlockBuf) -> Result<BlockKind, CacheError> {
-        Err(CacheError::Corrupt { reason: "no source" })
+        Err(CacheError::Corrupt {
+            reason: "no source",
+        })
     }
 }
 
@@ -258,19 +260,21 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         let decoded = match found {
             Found::Nothing => None,
             Found::Encoded(bytes) => Some((decode_block(&bytes, &mut buf), 1)),
-            Found::Spilled { loc, id } => match self.spill.as_ref().map(|s| s.read(loc, id, &mut encoded)) {
-                Some(Ok(())) => Some((decode_block(&encoded, &mut buf), 2)),
-                Some(Err(SpillReadError::Io(e))) => return Err(e),
-                Some(Err(SpillReadError::Corrupt)) => {
-                    bump(&counters.checksum_failures);
-                    seen = self.drop_seen(si, seen);
-                    None
+            Found::Spilled { loc, id } => {
+                match self.spill.as_ref().map(|s| s.read(loc, id, &mut encoded)) {
+                    Some(Ok(())) => Some((decode_block(&encoded, &mut buf), 2)),
+                    Some(Err(SpillReadError::Io(e))) => return Err(e),
+                    Some(Err(SpillReadError::Corrupt)) => {
+                        bump(&counters.checksum_failures);
+                        seen = self.drop_seen(si, seen);
+                        None
+                    }
+                    Some(Err(SpillReadError::Stale)) | None => {
+                        seen = self.drop_seen(si, seen);
+                        None
+                    }
                 }
-                Some(Err(SpillReadError::Stale)) | None => {
-                    seen = self.drop_seen(si, seen);
-                    None
-                }
-            },
+            }
         };
         match decoded {
             Some((Ok(kind), tier)) => {
@@ -294,7 +298,12 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     /// Reads block `key` from the source into `buf` (shrunk) and reserves
     /// its bytes: before the read when the source says how long the block
     /// is, after it otherwise.
-    fn read_source(&self, key: S::Key, si: usize, buf: &mut BlockBuf) -> Result<BlockKind, CacheError> {
+    fn read_source(
+        &self,
+        key: S::Key,
+        si: usize,
+        buf: &mut BlockBuf,
+    ) -> Result<BlockKind, CacheError> {
         let reserved = self.source.len(key).map_or(0, |n| n.div_ceil(8) * 8);
         self.reserve(reserved, si)?;
         let read = self.source.read(key, buf);
@@ -366,7 +375,9 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         }
         let as_seen = match (slot, seen) {
             (None, None) => true,
-            (Some(slot), Some((seen_slot, stamp))) => slot == seen_slot && inner.unchanged(slot, stamp),
+            (Some(slot), Some((seen_slot, stamp))) => {
+                slot == seen_slot && inner.unchanged(slot, stamp)
+            }
             _ => false,
         };
         if !as_seen {
@@ -383,7 +394,13 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
 
     /// Makes `block` key's tier-0 copy (in `slot`, or a new one); returns
     /// the state it replaced.
-    fn put(inner: &mut ShardInner<S::Key, P>, key: S::Key, hash: u64, slot: Option<u32>, block: BlockRef) -> State {
+    fn put(
+        inner: &mut ShardInner<S::Key, P>,
+        key: S::Key,
+        hash: u64,
+        slot: Option<u32>,
+        block: BlockRef,
+    ) -> State {
         let bytes = block_bytes(&block);
         match slot {
             Some(slot) => {
@@ -467,7 +484,10 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
                 matches!(entries.get(slot as usize).map(|e| &e.state),
                     Some(State::Resident(block)) if !pinned(block))
             };
-            let Some(slot) = inner.policy.evict(&mut |slot| evictable(&inner.entries, slot)) else {
+            let Some(slot) = inner
+                .policy
+                .evict(&mut |slot| evictable(&inner.entries, slot))
+            else {
                 return false;
             };
             if !evictable(&inner.entries, slot) {
@@ -601,7 +621,12 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
 
     /// Puts a block the caller made into tier 0 as block `key` (replacing
     /// any copy in any tier) and returns it pinned.
-    pub fn insert(&self, key: S::Key, kind: BlockKind, buf: BlockBuf) -> Result<BlockRef, CacheError> {
+    pub fn insert(
+        &self,
+        key: S::Key,
+        kind: BlockKind,
+        buf: BlockBuf,
+    ) -> Result<BlockRef, CacheError> {
         let mut buf = buf;
         buf.shrink_to_fit();
         let hash = shard::hash_key(&key);
@@ -648,7 +673,9 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
                 *sum += n as u64;
             }
             let c: &Counters = &shard.counters;
-            for (tier, (hits, evictions)) in stats.tiers.iter_mut().zip(c.hits.iter().zip(&c.evictions)) {
+            for (tier, (hits, evictions)) in
+                stats.tiers.iter_mut().zip(c.hits.iter().zip(&c.evictions))
+            {
                 tier.hits += get(hits);
                 tier.evictions += get(evictions);
             }
