@@ -335,9 +335,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     /// Removes the slot a load saw if it is still as seen (its copy was
     /// stale or corrupt); returns what the load should expect to find.
     fn drop_seen(&self, si: usize, seen: Seen) -> Seen {
-        let Some((slot, stamp)) = seen else {
-            return None;
-        };
+        let (slot, stamp) = seen?;
         let mut inner = self.shards[si].write();
         if !inner.unchanged(slot, stamp) {
             return seen;
