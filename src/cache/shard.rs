@@ -65,7 +65,7 @@ impl Hasher for FxHasher {
 }
 
 /// The hash of `key` that picks its shard and its policy's ghost entry.
-pub(crate) fn hash_key<K: Hash>(key: &K) -> u64 {
+pub(crate) fn hash_key<K: Hash + ?Sized>(key: &K) -> u64 {
     let mut h = FxHasher::default();
     key.hash(&mut h);
     h.finish()
@@ -240,6 +240,35 @@ impl<K: Copy + Eq + Hash, P> ShardInner<K, P> {
         None
     }
 
+    /// Checks the index: every key's slot holds the key, every other slot
+    /// is free, and the per-tier counts match the slots.
+    #[cfg(test)]
+    pub(crate) fn check(&self) {
+        let mut held = [0; 3];
+        let mut used = 0;
+        for (slot, entry) in self.entries.iter().enumerate() {
+            if matches!(entry.state, State::Free) {
+                assert!(
+                    self.free.contains(&(slot as u32)),
+                    "a free slot off the free list"
+                );
+                continue;
+            }
+            used += 1;
+            assert_eq!(
+                self.map.get(&entry.key),
+                Some(&(slot as u32)),
+                "a slot its key does not name"
+            );
+            if let Some(t) = entry.state.tier() {
+                held[t] += 1;
+            }
+        }
+        assert_eq!(used, self.map.len(), "two slots for one key");
+        assert_eq!(used + self.free.len(), self.entries.len());
+        assert_eq!(held, self.held);
+    }
+
     /// Drops stale queue items once they outnumber the live ones (blocks
     /// promoted out of tier 1 leave theirs behind).
     fn compact_tier1(&mut self) {
@@ -268,8 +297,11 @@ pub(crate) struct Counters {
     pub(crate) compression: [[AtomicU64; 3]; 5],
 }
 
-/// A shard: its lock, its counters and the spill ids to drop.
+/// A shard: its lock, its counters and the spill ids to drop. Aligned to
+/// two cache lines, so that threads working in neighbouring shards do not
+/// share a line.
 #[derive(Debug)]
+#[repr(align(128))]
 pub(crate) struct Shard<K, P> {
     inner: RwLock<ShardInner<K, P>>,
     pub(crate) counters: Counters,

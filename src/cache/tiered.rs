@@ -743,3 +743,121 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         &self.config
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Block `key` is `key % 5 + 1` words, each `key`.
+    struct Words;
+
+    impl BlockSource for Words {
+        type Key = u32;
+        fn read(&self, key: u32, buf: &mut BlockBuf) -> Result<BlockKind, CacheError> {
+            let words = vec![u64::from(key); key as usize % 5 + 1];
+            *buf = BlockBuf::from_bytes(bytemuck::cast_slice(&words));
+            Ok(BlockKind::U64)
+        }
+    }
+
+    fn check(block: &BlockRef, key: u32) {
+        let words: &[u64] = block.as_slice().unwrap();
+        assert_eq!(words.len(), key as usize % 5 + 1);
+        assert!(words.iter().all(|&w| w == u64::from(key)));
+    }
+
+    impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
+        /// Checks every shard's index.
+        fn check_index(&self) {
+            for shard in &self.shards {
+                shard.read().check();
+            }
+        }
+    }
+
+    #[test]
+    fn index_stays_consistent_under_threads() {
+        let config = CacheConfig::new(12 * 40).compressed(6 * 40).shards(2);
+        let cache: BlockCache<Words> = BlockCache::new(Words, config).unwrap();
+        let ops = if cfg!(miri) { 30 } else { 2000 };
+        std::thread::scope(|s| {
+            for t in 0..3u32 {
+                let cache = &cache;
+                s.spawn(move || {
+                    let mut x = 0x9e37_79b9u32.wrapping_mul(t + 1);
+                    for _ in 0..ops {
+                        x ^= x << 13;
+                        x ^= x >> 17;
+                        x ^= x << 5;
+                        let key = x % 40;
+                        match x % 7 {
+                            0 => drop(cache.invalidate(key)),
+                            1 => {
+                                let buf = BlockBuf::from_bytes(&Words.block(key));
+                                check(&cache.insert(key, BlockKind::U64, buf).unwrap(), key);
+                            }
+                            _ => check(&cache.get(key).unwrap(), key),
+                        }
+                    }
+                });
+            }
+        });
+        cache.check_index();
+        let (held, stats) = (cache.audit(), cache.stats());
+        assert_eq!(
+            held.bytes[..2],
+            [stats.tiers[0].bytes, stats.tiers[1].bytes]
+        );
+        assert_eq!(
+            held.blocks[..2],
+            [stats.tiers[0].blocks, stats.tiers[1].blocks]
+        );
+        assert!(stats.promotions > 0);
+    }
+
+    impl Words {
+        fn block(&self, key: u32) -> Vec<u8> {
+            let mut buf = BlockBuf::new();
+            self.read(key, &mut buf).unwrap();
+            buf.as_bytes().to_vec()
+        }
+    }
+
+    #[test]
+    fn shard_count_is_a_power_of_two_within_bounds() {
+        let chosen = BlockCache::<Words>::shard_count(&CacheConfig::new(1 << 30));
+        assert!(chosen.is_power_of_two() && chosen >= 4);
+        assert_eq!(BlockCache::<Words>::shard_count(&CacheConfig::new(4096)), 1);
+        let asked = CacheConfig::new(4096).shards(8);
+        assert_eq!(BlockCache::<Words>::shard_count(&asked), 8);
+        assert!(BlockCache::<Words>::new(Words, CacheConfig::new(64).shards(3)).is_err());
+    }
+
+    #[test]
+    fn spill_ids_name_their_shard_and_slot() {
+        let id = shard::spill_id(513, 77, 0x1_2345);
+        assert_eq!(shard::spill_shard(id), 513);
+        assert_eq!(id as u32, 77);
+        assert_ne!(id, shard::spill_id(513, 77, 0x1_2346));
+    }
+
+    #[test]
+    fn hashes_spread_over_shards() {
+        let mut counts = [0u32; 8];
+        for key in 0..8000u64 {
+            counts[(shard::hash_key(&key) >> 40) as usize & 7] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
+        assert_ne!(
+            shard::hash_key(&(1u32, 2u32)),
+            shard::hash_key(&(2u32, 1u32))
+        );
+        assert_ne!(
+            shard::hash_key(&[1u8, 2, 3][..]),
+            shard::hash_key(&[1u8, 2][..])
+        );
+    }
+}
