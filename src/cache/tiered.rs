@@ -106,7 +106,10 @@ enum Origin {
 type Seen = Option<(u32, u64)>;
 
 /// Whether `block` is held by anyone but the shard. Race-free under the
-/// shard's exclusive lock: new clones are made only under a shard lock.
+/// shard's exclusive lock: a count of one means no reader holds it, and a
+/// reader gets a first reference only under a shard lock (a reader that
+/// holds one may clone it or drop it at any time, but the count then stays
+/// above one, or falls: the check errs only towards keeping a block).
 fn pinned(block: &BlockRef) -> bool {
     Arc::strong_count(&block.inner) > 1
 }
