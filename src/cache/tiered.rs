@@ -236,8 +236,8 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
                 },
             };
             let (kind, buf, origin, seen) = self.fetch(key, si, found, seen)?;
-            if let Some(block) = self.install(key, hash, si, kind, buf, seen) {
-                if origin == Origin::Tier {
+            if let Some((block, ours)) = self.install(key, hash, si, kind, buf, seen) {
+                if ours && origin == Origin::Tier {
                     bump(&self.shards[si].counters.promotions);
                 }
                 return Ok(block);
@@ -350,9 +350,10 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     }
 
     /// Installs a loaded block (its bytes reserved) if the key's slot is as
-    /// the load saw it. Returns the resident block (this one, or another
-    /// thread's that got there first: this one's reservation is then
-    /// released), or `None` when the slot changed otherwise.
+    /// the load saw it. Returns the resident block and whether it is this
+    /// one (else another thread's that got there first: this one's
+    /// reservation is then released), or `None` when the slot changed
+    /// otherwise.
     fn install(
         &self,
         key: S::Key,
@@ -361,7 +362,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         kind: BlockKind,
         buf: BlockBuf,
         seen: Seen,
-    ) -> Option<BlockRef> {
+    ) -> Option<(BlockRef, bool)> {
         let bytes = buf.capacity_bytes();
         let mut inner = self.shards[si].write();
         let slot = inner.slot(&key);
@@ -372,7 +373,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             inner.policy.hit_exclusive(slot);
             drop(inner);
             self.tiers[0].release(bytes);
-            return Some(theirs);
+            return Some((theirs, false));
         }
         let as_seen = match (slot, seen) {
             (None, None) => true,
@@ -390,7 +391,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         let old = Self::put(&mut inner, key, hash, slot, block.clone());
         drop(inner);
         self.forget(old);
-        Some(block)
+        Some((block, true))
     }
 
     /// Makes `block` key's tier-0 copy (in `slot`, or a new one); returns
