@@ -69,9 +69,15 @@ fn params() -> Vec<SpreadParams> {
 }
 
 /// Every query of `queries` on `graph` through a cache of `config` with
-/// blocks of `block_edges` edges, against `Spreader`.
-fn check<P: Eviction>(name: &str, graph: &Graph, block_edges: usize, config: CacheConfig) {
+/// blocks of `block_edges` edges, against `Spreader`. A `config` of
+/// `memory: 0` gets room for just two of the largest blocks: the least a
+/// query can run in (it pins a block's targets and weights).
+fn check<P: Eviction>(name: &str, graph: &Graph, block_edges: usize, mut config: CacheConfig) {
     let file = TempFile::with(name, graph);
+    if config.memory == 0 {
+        let blocks = AxgBlocks::open(&file.0, block_edges).unwrap();
+        config.memory = 2 * blocks.largest_block();
+    }
     let ooc: OutOfCoreGraph<P> = OutOfCoreGraph::open(&file.0, block_edges, config).unwrap();
     assert_eq!(ooc.node_count(), graph.node_count());
     let n = graph.node_count();
@@ -97,10 +103,13 @@ fn check<P: Eviction>(name: &str, graph: &Graph, block_edges: usize, config: Cac
 fn out_of_core_results_are_the_in_memory_bits() {
     for (name, g) in graphs() {
         // The whole graph fits; then a few blocks of 64 edges (256 bytes
-        // each); then hardly more than the two a hop pins.
+        // each, a longer row alone); then just the two blocks a hop pins.
         check::<S3Fifo>(name, &g, 4096, CacheConfig::new(64 << 20));
-        check::<S3Fifo>(name, &g, 64, CacheConfig::new(8 * 512).compressed(4096));
-        check::<S3Fifo>(name, &g, 64, CacheConfig::new(4 * 512));
+        check::<S3Fifo>(name, &g, 64, CacheConfig::new(16 << 10).compressed(4096));
+        let mut least = CacheConfig::new(1);
+        least.memory = 0;
+        check::<S3Fifo>(name, &g, 64, least.clone());
+        check::<S3Fifo>(name, &g, 64, least.compressed(2048));
     }
 }
 
@@ -217,7 +226,7 @@ fn bad_queries_and_bad_blocks_are_typed_errors() {
     let start = HEADER_LEN + (8 * 201usize).next_multiple_of(ALIGN as usize);
     assert_eq!(AxgBlocks::open(&file.0, 100).unwrap().node_count(), 200);
     let mut bad = bytes.clone();
-    let at = start as usize + 4 * 700;
+    let at = start + 4 * 700;
     bad[at..at + 4].copy_from_slice(&5000u32.to_le_bytes());
     std::fs::write(&file.0, &bad).unwrap();
     let ooc: OutOfCoreGraph =

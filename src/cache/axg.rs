@@ -242,6 +242,26 @@ impl AxgBlocks {
             .sum()
     }
 
+    /// Bytes the largest block takes in a cache (its storage: whole cache
+    /// lines). A query pins two blocks at a time, a block's targets and its
+    /// weights, so a cache needs room for twice this.
+    pub fn largest_block(&self) -> usize {
+        let edges = [&self.out, &self.inc]
+            .iter()
+            .flat_map(|d| (0..d.starts.len() - 1).map(|b| d.edges(b)))
+            .map(|e| (e.end - e.start) as usize * 4)
+            .max()
+            .unwrap_or(0);
+        let stride = self.header.stride() as usize;
+        let rows = self.embeddings.map_or(0, |e| e.rows_per_block as usize);
+        let embeddings = if rows > 0 {
+            embedding_block_len(rows, stride)
+        } else {
+            0
+        };
+        BlockBuf::storage_for(edges.max(embeddings))
+    }
+
     /// Bytes of the blocks of every section (what a cache holding the
     /// whole graph decoded would need).
     pub fn block_bytes(&self) -> u64 {

@@ -115,6 +115,12 @@ impl BlockBuf {
         buf
     }
 
+    /// Bytes of storage a block of `len` bytes takes (whole cache lines):
+    /// what it costs in a cache's tier 0.
+    pub const fn storage_for(len: usize) -> usize {
+        len.div_ceil(CACHE_LINE) * CACHE_LINE
+    }
+
     /// Bytes held.
     pub fn len(&self) -> usize {
         self.len

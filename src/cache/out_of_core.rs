@@ -67,8 +67,8 @@ impl<P: Eviction> OutOfCoreGraph<P> {
     /// bytes of RAM in all: the offsets, the spreaders' workspaces, and a
     /// cache (three quarters decoded, a quarter compressed) of what is
     /// left, with blocks of [`DEFAULT_BLOCK_EDGES`] edges. Refused
-    /// ([`CacheError::Budget`]) when what is left holds fewer than four
-    /// blocks.
+    /// ([`CacheError::Budget`]) when what is left holds fewer than four of
+    /// the largest blocks.
     pub fn with_budget(
         path: impl AsRef<Path>,
         budget: usize,
@@ -77,7 +77,7 @@ impl<P: Eviction> OutOfCoreGraph<P> {
         let blocks = AxgBlocks::open(path, DEFAULT_BLOCK_EDGES)?;
         let n = blocks.node_count();
         let fixed = blocks.memory_bytes() + spreaders * OutOfCoreSpreader::workspace_bytes(n);
-        let block = DEFAULT_BLOCK_EDGES * 4;
+        let block = blocks.largest_block().max(64);
         let left = budget.saturating_sub(fixed);
         if left < 4 * block {
             return Err(CacheError::Budget {

@@ -405,6 +405,7 @@ impl Spill {
     }
 
     /// The file's path (tests corrupt it).
+    #[cfg(test)]
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

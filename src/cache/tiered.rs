@@ -307,7 +307,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         si: usize,
         buf: &mut BlockBuf,
     ) -> Result<BlockKind, CacheError> {
-        let reserved = self.source.len(key).map_or(0, |n| n.div_ceil(8) * 8);
+        let reserved = self.source.len(key).map_or(0, BlockBuf::storage_for);
         self.reserve(reserved, si)?;
         let read = self.source.read(key, buf);
         buf.shrink_to_fit();
