@@ -12,16 +12,25 @@
 //!   `lz4_flex::block::decompress_into` of plain-LZ4 encodings of the same
 //!   blocks; throughput in decoded bytes.
 //!
+//! - `cache/get_hit/{axonal,quick_cache,moka}`: a tier-0 hit on one
+//!   thread: 4096 resident blocks of 4 KiB, keys in a scattered order, the
+//!   block's handle taken and its first byte read (each peer holds
+//!   `Arc<Vec<u8>>` values, so a hit is a lookup and a reference count, as
+//!   axonal's).
+//!
 //! The graph is generated once per run (Graph500 R-MAT scale 22, seed 42:
 //! about 10-20 s and 1.1 GB).
 
 mod common;
 
 use std::hint::black_box;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use axonal::cache::{BlockBuf, BlockKind, Filter, decode_block, encode_block, encode_with};
+use axonal::cache::{
+    BlockBuf, BlockCache, BlockKind, BlockSource, CacheConfig, CacheError, Filter, decode_block,
+    encode_block, encode_with,
+};
 use axonal::graph::generate::{Rmat, SplitMix64};
 use axonal::graph::{Graph, Ordering};
 use criterion::{Criterion, Throughput, criterion_group};
@@ -225,5 +234,65 @@ fn codec(c: &mut Criterion) {
     decode_rmat22_targets(c);
 }
 
-criterion_group!(benches, codec);
+/// A source of 4 KiB blocks filled with their key's low byte.
+struct Filled;
+
+impl BlockSource for Filled {
+    type Key = u64;
+
+    fn read(&self, key: u64, buf: &mut BlockBuf) -> Result<BlockKind, CacheError> {
+        buf.resize(HIT_BLOCK).fill(key as u8);
+        Ok(BlockKind::Bytes)
+    }
+}
+
+const HIT_BLOCK: usize = 4096;
+const HIT_KEYS: u64 = 4096;
+
+/// The `i`-th key of a scattered walk over the resident keys.
+fn hit_key(i: u64) -> u64 {
+    (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20) % HIT_KEYS
+}
+
+/// One hit on each cache, resident keys only (every peer sized to hold
+/// them all).
+fn get_hit(c: &mut Criterion) {
+    let cache: BlockCache<Filled> =
+        BlockCache::new(Filled, CacheConfig::new(64 << 20)).expect("a valid configuration");
+    let qc = quick_cache::sync::Cache::<u64, Arc<Vec<u8>>>::new(4 * HIT_KEYS as usize);
+    let moka = moka::sync::Cache::<u64, Arc<Vec<u8>>>::new(4 * HIT_KEYS);
+    for k in 0..HIT_KEYS {
+        cache.get(k).expect("fits");
+        let block = Arc::new(vec![k as u8; HIT_BLOCK]);
+        qc.insert(k, Arc::clone(&block));
+        moka.insert(k, block);
+    }
+    moka.run_pending_tasks();
+    let mut group = c.benchmark_group("cache/get_hit");
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0u64;
+    group.bench_function("axonal", |b| {
+        b.iter(|| {
+            i += 1;
+            let block = cache.get(hit_key(i)).expect("resident");
+            black_box(block.bytes()[0])
+        })
+    });
+    group.bench_function("quick_cache", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(qc.get(&hit_key(i)).expect("resident")[0])
+        })
+    });
+    group.bench_function("moka", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(moka.get(&hit_key(i)).expect("resident")[0])
+        })
+    });
+    group.finish();
+    assert_eq!(cache.stats().misses, HIT_KEYS, "every timed get was a hit");
+}
+
+criterion_group!(benches, codec, get_hit);
 common::bench_main!(benches);

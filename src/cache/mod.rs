@@ -43,6 +43,7 @@ mod block;
 mod budget;
 mod codec;
 mod config;
+mod counter;
 mod error;
 mod out_of_core;
 mod policy;

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::budget::Budget;
+use super::counter::Counter;
 use super::shard::{self, Counters, MAX_SHARDS, Shard, ShardInner, State};
 use super::spill::{Spill, SpillLoc, SpillReadError};
 use super::{BlockBuf, BlockKind, BlockRef, BlockSource, CacheConfig, CacheError, CacheStats};
@@ -40,6 +41,9 @@ pub struct BlockCache<S: BlockSource, P: Eviction = S3Fifo> {
     /// Bytes of decoded blocks (tier 0) and encoded ones (tier 1).
     tiers: [Budget; 2],
     spill: Option<Spill>,
+    /// Tier-0 hits: per-thread cells, so that a hit takes no locked
+    /// instruction of its own.
+    hits: Counter,
 }
 
 static_assertions::assert_impl_all!(BlockCache<NoSource, S3Fifo>: Send, Sync);
@@ -140,6 +144,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             config,
             shards,
             spill,
+            hits: Counter::default(),
         })
     }
 
@@ -204,7 +209,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             inner.policy.hit(slot);
             block.clone()
         };
-        bump(&shard.counters.hits[0]);
+        self.hits.bump();
         Some(block)
     }
 
@@ -692,6 +697,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
                 kind.encoded_bytes += get(encoded);
             }
         }
+        stats.tiers[0].hits += self.hits.get();
         for (t, budget) in self.tiers.iter().enumerate() {
             stats.tiers[t].bytes = budget.used() as u64;
             stats.tiers[t].budget = budget.limit() as u64;
