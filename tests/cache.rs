@@ -476,3 +476,28 @@ fn stress_four_threads_with_a_spill_file() {
     stress::<S3Fifo>(4, Some(&dir));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn prefetches_are_counted_as_used_or_wasted() {
+    let cache = cache(1024, 0);
+    assert!(cache.prefetch(1).unwrap(), "loaded");
+    assert!(!cache.prefetch(1).unwrap(), "already resident");
+    verify(1, &cache.get(1).unwrap());
+    verify(1, &cache.get(1).unwrap());
+    let p = cache.stats().prefetch;
+    assert_eq!(
+        (p.issued, p.used, p.wasted),
+        (1, 1, 0),
+        "used once, however often read"
+    );
+    // Prefetched, never read, then pushed out by reads of other blocks.
+    assert!(cache.prefetch(2).unwrap());
+    for key in 10..60 {
+        verify(key, &cache.get(key).unwrap());
+    }
+    assert!(cache.get_resident(2).is_none(), "evicted");
+    let p = cache.stats().prefetch;
+    assert_eq!((p.issued, p.used, p.wasted), (2, 1, 1));
+    assert_eq!(p.accuracy(), Some(0.5));
+    check_budget(&cache);
+}

@@ -6,6 +6,7 @@
 //! `bytemuck`: no `unsafe` here.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use bytemuck::Pod;
 
@@ -181,6 +182,10 @@ impl BlockBuf {
 pub(crate) struct Decoded {
     pub(crate) kind: BlockKind,
     pub(crate) buf: BlockBuf,
+    /// Loaded by a prefetch and not read since (for the prefetch figures:
+    /// a reader's hit clears it, an eviction that finds it set counts a
+    /// wasted prefetch).
+    pub(crate) prefetched: AtomicBool,
 }
 
 /// A block a reader holds: it stays in memory, and in tier 0, while any
@@ -196,7 +201,11 @@ pub struct BlockRef {
 impl BlockRef {
     pub(crate) fn new(kind: BlockKind, buf: BlockBuf) -> BlockRef {
         BlockRef {
-            inner: Arc::new(Decoded { kind, buf }),
+            inner: Arc::new(Decoded {
+                kind,
+                buf,
+                prefetched: AtomicBool::new(false),
+            }),
         }
     }
 

@@ -28,7 +28,9 @@ use super::budget::Budget;
 use super::counter::Counter;
 use super::shard::{self, Counters, MAX_SHARDS, Shard, ShardInner, State};
 use super::spill::{Spill, SpillLoc, SpillReadError};
-use super::{BlockBuf, BlockKind, BlockRef, BlockSource, CacheConfig, CacheError, CacheStats};
+use super::{
+    BlockBuf, BlockKind, BlockRef, BlockSource, CacheConfig, CacheError, CacheStats, PrefetchStats,
+};
 use super::{Eviction, S3Fifo, decode_block, encode_block};
 
 /// A cache of a [`BlockSource`]'s blocks in three tiers (see the
@@ -44,6 +46,9 @@ pub struct BlockCache<S: BlockSource, P: Eviction = S3Fifo> {
     /// Tier-0 hits: per-thread cells, so that a hit takes no locked
     /// instruction of its own.
     hits: Counter,
+    /// Prefetches that loaded a block; of those, blocks a reader then got,
+    /// and blocks evicted unread.
+    prefetch: [AtomicU64; 3],
 }
 
 static_assertions::assert_impl_all!(BlockCache<NoSource, S3Fifo>: Send, Sync);
@@ -145,6 +150,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             shards,
             spill,
             hits: Counter::default(),
+            prefetch: Default::default(),
         })
     }
 
@@ -175,16 +181,57 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     pub fn get(&self, key: S::Key) -> Result<BlockRef, CacheError> {
         let hash = shard::hash_key(&key);
         let si = self.shard_of(hash);
-        match self.hit(si, &key) {
-            Some(block) => Ok(block),
-            None => self.load(key, hash, si),
+        let block = match self.hit(si, &key) {
+            Some(block) => block,
+            None => self.load(key, hash, si)?,
+        };
+        self.first_read(&block);
+        Ok(block)
+    }
+
+    /// Loads block `key` into tier 0 ahead of a reader (from tier 1, tier
+    /// 2 or the source, as [`get`](Self::get) would), unless tier 0 holds
+    /// it. Returns whether it loaded it. A prefetched block counts in
+    /// [`CacheStats::prefetch`](super::CacheStats::prefetch): used when a
+    /// reader gets it, wasted if it is evicted first. (Its source read
+    /// counts as a miss, as any read of the source.)
+    pub fn prefetch(&self, key: S::Key) -> Result<bool, CacheError> {
+        let hash = shard::hash_key(&key);
+        let si = self.shard_of(hash);
+        if self.is_resident(si, &key) {
+            return Ok(false);
+        }
+        let block = self.load(key, hash, si)?;
+        // (A reader that got the block between the install and here is
+        // not counted as a use: the figures are exact without races.)
+        block.inner.prefetched.store(true, Relaxed);
+        bump(&self.prefetch[0]);
+        Ok(true)
+    }
+
+    /// Whether tier 0 holds `key` (no hit counted).
+    fn is_resident(&self, si: usize, key: &S::Key) -> bool {
+        let inner = self.shards[si].read();
+        inner
+            .slot(key)
+            .is_some_and(|slot| matches!(inner.entry(slot).state, State::Resident(_)))
+    }
+
+    /// Counts a reader's first get of a prefetched block.
+    #[inline]
+    fn first_read(&self, block: &BlockRef) {
+        let flag = &block.inner.prefetched;
+        if flag.load(Relaxed) && flag.swap(false, Relaxed) {
+            bump(&self.prefetch[1]);
         }
     }
 
     /// Block `key` if tier 0 holds it (counted as a hit), without loading.
     pub fn get_resident(&self, key: S::Key) -> Option<BlockRef> {
         let hash = shard::hash_key(&key);
-        self.hit(self.shard_of(hash), &key)
+        let block = self.hit(self.shard_of(hash), &key)?;
+        self.first_read(&block);
+        Some(block)
     }
 
     /// The tier-0 hit path: one shard lock (shared unless the policy needs
@@ -513,6 +560,9 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             (block, moving)
         };
         bump(&shard.counters.evictions[0]);
+        if block.inner.prefetched.load(Relaxed) {
+            bump(&self.prefetch[2]);
+        }
         let bytes = block_bytes(&block);
         match moving {
             Some((slot, stamp)) => self.demote(si, slot, stamp, block),
@@ -698,6 +748,12 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             }
         }
         stats.tiers[0].hits += self.hits.get();
+        let [issued, used, wasted] = &self.prefetch;
+        stats.prefetch = PrefetchStats {
+            issued: get(issued),
+            used: get(used),
+            wasted: get(wasted),
+        };
         for (t, budget) in self.tiers.iter().enumerate() {
             stats.tiers[t].bytes = budget.used() as u64;
             stats.tiers[t].budget = budget.limit() as u64;
