@@ -72,13 +72,27 @@ fn params() -> Vec<SpreadParams> {
 /// blocks of `block_edges` edges, against `Spreader`. A `config` of
 /// `memory: 0` gets room for just two of the largest blocks: the least a
 /// query can run in (it pins a block's targets and weights).
-fn check<P: Eviction>(name: &str, graph: &Graph, block_edges: usize, mut config: CacheConfig) {
+fn check<P: Eviction>(name: &str, graph: &Graph, block_edges: usize, config: CacheConfig) {
+    check_with::<P>(name, graph, block_edges, config, 0);
+}
+
+/// [`check`] with a prefetcher of `prefetch` bytes (0: none).
+fn check_with<P: Eviction>(
+    name: &str,
+    graph: &Graph,
+    block_edges: usize,
+    mut config: CacheConfig,
+    prefetch: usize,
+) {
     let file = TempFile::with(name, graph);
     if config.memory == 0 {
         let blocks = AxgBlocks::open(&file.0, block_edges).unwrap();
         config.memory = 2 * blocks.largest_block();
     }
-    let ooc: OutOfCoreGraph<P> = OutOfCoreGraph::open(&file.0, block_edges, config).unwrap();
+    let ooc: OutOfCoreGraph<P> = OutOfCoreGraph::open(&file.0, block_edges, config)
+        .unwrap()
+        .with_prefetch(prefetch)
+        .unwrap();
     assert_eq!(ooc.node_count(), graph.node_count());
     let n = graph.node_count();
     let mut reference = Spreader::new(n);
@@ -93,6 +107,10 @@ fn check<P: Eviction>(name: &str, graph: &Graph, block_edges: usize, mut config:
             assert_eq!(s2, s1, "{name} params {i} query {q}");
         }
     }
+    // (Whether the prefetcher or the reader loads a block first is a race:
+    // only the accounting is checked.)
+    let p = ooc.stats().prefetch;
+    assert!(p.used + p.wasted <= p.issued, "{name}: {p:?}");
     let audit = ooc.cache().audit();
     assert!(audit.bytes[0] <= ooc.cache().config().memory as u64);
     assert_eq!(audit.pinned_bytes, 0, "no block stays pinned after a query");
@@ -110,6 +128,9 @@ fn out_of_core_results_are_the_in_memory_bits() {
         least.memory = 0;
         check::<S3Fifo>(name, &g, 64, least.clone());
         check::<S3Fifo>(name, &g, 64, least.compressed(2048));
+        // With a prefetcher, in a roomy cache and a tight one.
+        check_with::<S3Fifo>(name, &g, 64, CacheConfig::new(1 << 20), 8 << 10);
+        check_with::<S3Fifo>(name, &g, 64, CacheConfig::new(16 << 10), 2 << 10);
     }
 }
 

@@ -47,6 +47,7 @@ mod counter;
 mod error;
 mod out_of_core;
 mod policy;
+mod prefetch;
 mod shard;
 mod source;
 mod spill;

@@ -21,7 +21,11 @@ use alloc::vec::Vec;
 use std::path::Path;
 
 use super::axg::{AxgBlock, AxgBlocks, DEFAULT_BLOCK_EDGES, embedding_norms_at};
-use super::{BlockCache, BlockRef, CacheConfig, CacheError, CacheStats, Eviction, S3Fifo};
+use super::prefetch::Prefetcher;
+use super::{
+    BlockBuf, BlockCache, BlockRef, BlockSource, CacheConfig, CacheError, CacheStats, Eviction,
+    S3Fifo,
+};
 use crate::layout::EmbeddingView;
 use crate::simd::{Kernels, TopK};
 use crate::spread::driver::{self, Driver, FrontierSize, GraphShape, HopBackend, HopStep};
@@ -31,12 +35,23 @@ use crate::spread::{
     pull_block,
 };
 use crate::store::Section;
+use std::sync::Arc;
 
 /// An `.axg` file opened for out-of-core spreading: its offsets in memory,
 /// its edge blocks in a [`BlockCache`] (policy `P`), shared by every
 /// [`OutOfCoreSpreader`] that queries it (`Sync`).
 pub struct OutOfCoreGraph<P: Eviction = S3Fifo> {
-    cache: BlockCache<AxgBlocks, P>,
+    cache: Arc<BlockCache<AxgBlocks, P>>,
+    prefetcher: Option<Prefetcher<Ahead>>,
+}
+
+/// What the prefetcher is asked to load.
+enum Ahead {
+    /// One block.
+    Block(AxgBlock),
+    /// The out-edge blocks of a node's out-neighbours: the rows its next
+    /// hop pushes from (a seed's two-hop look-ahead).
+    Neighbours(u32),
 }
 
 impl<P: Eviction> core::fmt::Debug for OutOfCoreGraph<P> {
@@ -59,7 +74,8 @@ impl<P: Eviction> OutOfCoreGraph<P> {
     ) -> Result<Self, CacheError> {
         let blocks = AxgBlocks::open(path, block_edges)?;
         Ok(OutOfCoreGraph {
-            cache: BlockCache::new(blocks, config)?,
+            cache: Arc::new(BlockCache::new(blocks, config)?),
+            prefetcher: None,
         })
     }
 
@@ -87,8 +103,69 @@ impl<P: Eviction> OutOfCoreGraph<P> {
             });
         }
         Ok(OutOfCoreGraph {
-            cache: BlockCache::new(blocks, CacheConfig::with_budget(left))?,
+            cache: Arc::new(BlockCache::new(blocks, CacheConfig::with_budget(left))?),
+            prefetcher: None,
         })
+    }
+
+    /// This graph with a prefetcher (see `prefetch.rs`'s docs): a thread
+    /// that loads the blocks the spreaders will read next (a push hop's
+    /// blocks as soon as its frontier is sorted, a pull hop's next blocks
+    /// in order, a query's seeds' blocks and their out-neighbours' at
+    /// admission), with at most `bytes` asked for and not yet loaded (0:
+    /// none; an eighth of the decoded tier is a good start). Results do not
+    /// change; its use shows in [`CacheStats::prefetch`].
+    pub fn with_prefetch(mut self, bytes: usize) -> Result<Self, CacheError> {
+        self.prefetcher = None;
+        if bytes > 0 {
+            let cache = Arc::clone(&self.cache);
+            let most = (bytes / self.blocks().largest_block().max(1)).max(2);
+            self.prefetcher = Some(Prefetcher::start(bytes, move |ahead| {
+                // Errors are the reader's to meet: it reads the block again.
+                let _ = match ahead {
+                    Ahead::Block(key) => cache.prefetch(key).map(drop),
+                    Ahead::Neighbours(v) => neighbours_ahead(&cache, v, most),
+                };
+            })?);
+        }
+        Ok(self)
+    }
+
+    /// Asks the prefetcher (if any) for the out-edge blocks (targets and
+    /// weights) of `index`; whether it took them.
+    fn ahead(&self, out: bool, index: u32) -> bool {
+        let Some(prefetcher) = &self.prefetcher else {
+            return false;
+        };
+        let (targets, weights) = if out {
+            (Section::OutTargets, Section::OutWeights)
+        } else {
+            (Section::InTargets, Section::InWeights)
+        };
+        let blocks = self.blocks();
+        let bytes = |section| {
+            blocks
+                .len(AxgBlock { section, index })
+                .map_or(0, BlockBuf::storage_for)
+        };
+        [targets, weights].into_iter().all(|section| {
+            prefetcher.issue(Ahead::Block(AxgBlock { section, index }), bytes(section))
+        })
+    }
+
+    /// Asks the prefetcher for a query's first hops: the seeds' out-edge
+    /// blocks, then their out-neighbours'.
+    fn seeds_ahead(&self, seeds: impl Iterator<Item = u32> + Clone) {
+        let Some(prefetcher) = &self.prefetcher else {
+            return;
+        };
+        for v in seeds.clone() {
+            self.ahead(true, self.blocks().out_block_of(v));
+        }
+        let block = self.blocks().largest_block();
+        for v in seeds {
+            prefetcher.issue(Ahead::Neighbours(v), block);
+        }
     }
 
     /// Nodes of the graph.
@@ -109,6 +186,11 @@ impl<P: Eviction> OutOfCoreGraph<P> {
     /// The cache of its blocks.
     pub fn cache(&self) -> &BlockCache<AxgBlocks, P> {
         &self.cache
+    }
+
+    /// Whether a prefetcher runs ([`with_prefetch`](Self::with_prefetch)).
+    pub fn prefetches(&self) -> bool {
+        self.prefetcher.is_some()
     }
 
     /// The cache's counters.
@@ -308,11 +390,18 @@ impl<'g, P: Eviction> HopBackend<&'g OutOfCoreGraph<P>> for OutOfCoreSpreader {
 
     fn start<Q: AsRef<[Seed]>>(
         &mut self,
-        _graph: &'g OutOfCoreGraph<P>,
+        graph: &'g OutOfCoreGraph<P>,
         queries: &[Q],
         theta0: f32,
         spreads: bool,
     ) {
+        if spreads {
+            graph.seeds_ahead(
+                queries
+                    .iter()
+                    .flat_map(|q| q.as_ref().iter().map(|s| s.node)),
+            );
+        }
         self.ws.start(queries, theta0, spreads);
     }
 
@@ -331,6 +420,40 @@ impl<'g, P: Eviction> HopBackend<&'g OutOfCoreGraph<P>> for OutOfCoreSpreader {
     fn rank(&mut self, params: &SpreadParams, results: &mut Vec<Activation>) {
         self.ws.rank(params, results);
     }
+}
+
+/// Prefetches the out-edge blocks of `v`'s out-neighbours (at most `most`
+/// blocks), reading `v`'s own row through the cache.
+fn neighbours_ahead<P: Eviction>(
+    cache: &BlockCache<AxgBlocks, P>,
+    v: u32,
+    most: usize,
+) -> Result<(), CacheError> {
+    let blocks = cache.source();
+    let b = blocks.out_block_of(v);
+    let row = cache.get(AxgBlock {
+        section: Section::OutTargets,
+        index: b,
+    })?;
+    let (offsets, starts) = (blocks.out_offsets(), blocks.starts(true));
+    let base = offsets[starts[b as usize] as usize];
+    let targets: &[u32] = row.as_slice().unwrap_or_default();
+    let range = (offsets[v as usize] - base) as usize..(offsets[v as usize + 1] - base) as usize;
+    let mut seen = Vec::with_capacity(most);
+    for &t in targets.get(range).unwrap_or_default() {
+        let index = blocks.out_block_of(t);
+        if seen.contains(&index) {
+            continue;
+        }
+        if seen.len() == most {
+            break;
+        }
+        seen.push(index);
+        for section in [Section::OutTargets, Section::OutWeights] {
+            cache.prefetch(AxgBlock { section, index })?;
+        }
+    }
+    Ok(())
 }
 
 /// A graph's rows read block by block through its cache.
@@ -388,6 +511,20 @@ impl<P: Eviction> EdgeRows for CachedRows<'_, P> {
         let blocks = self.graph.blocks();
         let (offsets, starts) = (blocks.out_offsets(), blocks.starts(true));
         frontier.sort_unstable_by_key(|e| e.node);
+        if self.graph.prefetches() {
+            // Every block but the first (this thread reads that one now).
+            let mut last = frontier.first().map(|e| blocks.out_block_of(e.node));
+            for e in frontier.iter() {
+                let b = last.unwrap_or(0);
+                if e.node >= starts[b as usize + 1] {
+                    let next = blocks.out_block_of(e.node);
+                    if !self.graph.ahead(true, next) {
+                        break;
+                    }
+                    last = Some(next);
+                }
+            }
+        }
         let mut rest = &*frontier;
         while let Some(first) = rest.first() {
             let b = blocks.out_block_of(first.node) as usize;
@@ -414,7 +551,14 @@ impl<P: Eviction> EdgeRows for CachedRows<'_, P> {
         let blocks = self.graph.blocks();
         let (offsets, starts) = (blocks.in_offsets(), blocks.starts(false));
         let n = blocks.node_count();
+        let mut ahead = 1;
         for (b, rows) in starts.windows(2).enumerate() {
+            // Sequential read-ahead: the next blocks, as far as the
+            // prefetcher's bound allows.
+            ahead = ahead.max(b + 1);
+            while ahead + 1 < starts.len() && self.graph.ahead(false, ahead as u32) {
+                ahead += 1;
+            }
             let offsets = &offsets[rows[0] as usize..=rows[1] as usize];
             let pinned = self.pin(Section::InTargets, Section::InWeights, b as u32)?;
             let (sources, weights) = edges(&pinned, offsets[offsets.len() - 1] - offsets[0])?;
