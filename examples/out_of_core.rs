@@ -11,9 +11,9 @@
 //!
 //! - `--scale S` (22): Graph500 R-MAT, edge factor 16, degree-reordered.
 //!   The file is built once into the temporary directory (or `--file
-//!   PATH`) with the bounded builder under the budget (at most 4 GiB) and
-//!   kept for later runs (scale 22: 1.1 GB, about a minute here; scale 26:
-//!   17 GB, an hour or more).
+//!   PATH`), in a child process, with the bounded builder under the budget
+//!   (1 GiB without `--budget`; 64 MiB to 4 GiB), and kept for later runs
+//!   (scale 22: 1.1 GB, about a minute here; scale 26: 17 GB).
 //! - `--budget SIZE` (25% of the file's bytes): all the RAM the queries may
 //!   use: the offsets, the spreader's workspace and the cache (see
 //!   `OutOfCoreGraph::with_budget`).
@@ -23,6 +23,12 @@
 //!   cache empty) and warm (the same queries again).
 //! - `--no-compare`: skip loading the graph in memory to check every
 //!   result bit for bit and compare throughput (needs the graph to fit).
+//! - `--block-edges N` (`DEFAULT_BLOCK_EDGES`): edges per cached block.
+//! - `--prefetch SIZE` (an eighth of the decoded tier): the prefetcher's
+//!   bound (`OutOfCoreGraph::with_prefetch`); the cold pass runs twice,
+//!   without a prefetcher and with one (each on a fresh cache and a
+//!   dropped page cache), and the warm pass runs with it. `--prefetch 0`:
+//!   no prefetcher (one cold pass).
 //!
 //! It prints the build (time, file size, builder's peak), the query
 //! latencies P50 / P95 / P99 cold and warm, queries/s, the peak resident
@@ -37,7 +43,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use axonal::cache::{CacheError, OutOfCoreGraph, OutOfCoreSpreader};
+use axonal::cache::{CacheError, DEFAULT_BLOCK_EDGES, OutOfCoreGraph, OutOfCoreSpreader};
 use axonal::graph::generate::{Rmat, SplitMix64};
 use axonal::spread::{Activation, Seed, SpreadParams, Spreader};
 use axonal::store::{AxgBuilder, AxgStore, Verify};
@@ -49,6 +55,11 @@ struct Args {
     queries: usize,
     file: Option<PathBuf>,
     compare: bool,
+    prefetch: Option<u64>,
+    block_edges: usize,
+    /// Internal: build the file and exit (the parent measures its own
+    /// peak memory, which a build in the same process would inflate).
+    build_only: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -58,6 +69,9 @@ fn parse_args() -> Result<Args, String> {
         queries: 1000,
         file: None,
         compare: true,
+        prefetch: None,
+        block_edges: DEFAULT_BLOCK_EDGES,
+        build_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -70,6 +84,13 @@ fn parse_args() -> Result<Args, String> {
             }
             "--file" => args.file = Some(PathBuf::from(value()?)),
             "--no-compare" => args.compare = false,
+            "--build-only" => args.build_only = true,
+            "--block-edges" => {
+                args.block_edges = value()?
+                    .parse()
+                    .map_err(|_| "--block-edges takes an integer")?
+            }
+            "--prefetch" => args.prefetch = Some(parse_size(&value()?)?),
             "--help" | "-h" => return Err(USAGE.into()),
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
@@ -80,8 +101,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-const USAGE: &str =
-    "usage: out_of_core [--scale S] [--budget SIZE] [--queries N] [--file PATH] [--no-compare]";
+const USAGE: &str = "usage: out_of_core [--scale S] [--budget SIZE] [--queries N] [--file PATH] [--no-compare] [--prefetch SIZE] [--block-edges N]";
 
 fn main() -> ExitCode {
     let args = match parse_args() {
@@ -104,8 +124,20 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let path = args.file.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("axonal-out-of-core-rmat{}.axg", args.scale))
     });
-    let build_budget = args.budget.unwrap_or(4 << 30).min(4 << 30) as usize;
-    build_once(&path, args.scale, build_budget)?;
+    if args.build_only {
+        let budget = args.budget.unwrap_or(1 << 30).clamp(64 << 20, 4 << 30) as usize;
+        return build(&path, args.scale, budget);
+    }
+    if !path.exists() {
+        // In a child process: this one's peak memory is the queries'.
+        let status = std::process::Command::new(std::env::current_exe()?)
+            .args(std::env::args().skip(1))
+            .arg("--build-only")
+            .status()?;
+        if !status.success() {
+            return Err("building the graph failed".into());
+        }
+    }
     let file_bytes = std::fs::metadata(&path)?.len();
     let budget = args.budget.unwrap_or(file_bytes / 4) as usize;
     println!(
@@ -116,17 +148,25 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         100.0 * budget as f64 / file_bytes as f64
     );
 
-    drop_page_cache(&path);
-    let graph: OutOfCoreGraph = match OutOfCoreGraph::with_budget(&path, budget, 1) {
-        Err(CacheError::Budget { needed, .. }) => {
-            return Err(format!(
-                "a budget of {budget} bytes is too small: the offsets, one workspace and four \
-                 blocks need {needed}"
-            )
-            .into());
-        }
-        other => other?,
+    let open = |prefetch: bool| -> Result<OutOfCoreGraph, Box<dyn std::error::Error>> {
+        drop_page_cache(&path);
+        let graph = match OutOfCoreGraph::with_budget(&path, budget, 1, args.block_edges) {
+            Err(CacheError::Budget { needed, .. }) => {
+                return Err(format!(
+                    "a budget of {budget} bytes is too small: the offsets, one workspace and \
+                     four blocks need {needed}"
+                )
+                .into());
+            }
+            other => other?,
+        };
+        let bytes = match args.prefetch {
+            Some(bytes) => bytes as usize,
+            None => graph.cache().config().memory / 8,
+        };
+        Ok(graph.with_prefetch(if prefetch { bytes } else { 0 })?)
     };
+    let mut graph = open(false)?;
     let n = graph.node_count();
     println!(
         "graph: {n} nodes, {} edges; resident besides the cache: offsets {:.1} MiB, workspace {:.1} MiB; cache {:.1} MiB decoded + {:.1} MiB compressed",
@@ -141,10 +181,33 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut spreader = OutOfCoreSpreader::new(n);
     let mut results = Vec::new();
 
-    let (cold, _) = timed(&queries, |seeds| {
+    let (cold, cold_total) = timed(&queries, |seeds| {
         spreader.spread(&graph, seeds, &params, &mut results)?;
         Ok(results.len())
     })?;
+    report("cold, no prefetcher", &cold);
+    let prefetching = args.prefetch != Some(0);
+    let mut cold_ratio = None;
+    if prefetching {
+        drop(graph);
+        graph = open(true)?;
+        let (cold_prefetched, total) = timed(&queries, |seeds| {
+            spreader.spread(&graph, seeds, &params, &mut results)?;
+            Ok(results.len())
+        })?;
+        report("cold, prefetcher", &cold_prefetched);
+        let ratio = cold_total.as_secs_f64() / total.as_secs_f64();
+        let p = graph.stats().prefetch;
+        println!(
+            "prefetcher on a cold cache: {ratio:.2}x the throughput without; {} blocks prefetched, {} used, {} evicted unread (accuracy {})",
+            p.issued,
+            p.used,
+            p.wasted,
+            p.accuracy()
+                .map_or("-".into(), |a| format!("{:.1}%", 100.0 * a))
+        );
+        cold_ratio = Some(ratio);
+    }
     let mut ooc_results: Vec<Vec<Activation>> = Vec::with_capacity(queries.len());
     let (warm, warm_total) = timed(&queries, |seeds| {
         spreader.spread(&graph, seeds, &params, &mut results)?;
@@ -153,7 +216,6 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let peak = peak_rss_mib();
     let bound = mib(budget) * 1.1 + 32.0;
-    report("cold", &cold);
     report("warm", &warm);
     let qps = queries.len() as f64 / warm_total.as_secs_f64();
     println!("warm throughput: {qps:.0} queries/s");
@@ -192,7 +254,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let (cp, wp) = (micros(&cold), micros(&warm));
     println!(
-        "{{\"scale\":{},\"file_bytes\":{file_bytes},\"budget\":{budget},\"queries\":{},\"cold_p50_us\":{:.1},\"cold_p95_us\":{:.1},\"cold_p99_us\":{:.1},\"warm_p50_us\":{:.1},\"warm_p95_us\":{:.1},\"warm_p99_us\":{:.1},\"qps\":{qps:.1},\"vm_hwm_mib\":{},\"ratio_to_memory\":{}}}",
+        "{{\"scale\":{},\"file_bytes\":{file_bytes},\"budget\":{budget},\"queries\":{},\"cold_p50_us\":{:.1},\"cold_p95_us\":{:.1},\"cold_p99_us\":{:.1},\"warm_p50_us\":{:.1},\"warm_p95_us\":{:.1},\"warm_p99_us\":{:.1},\"qps\":{qps:.1},\"vm_hwm_mib\":{},\"ratio_to_memory\":{},\"prefetch_cold_ratio\":{}}}",
         args.scale,
         queries.len(),
         percentile(&cp, 0.5),
@@ -203,15 +265,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         percentile(&wp, 0.99),
         peak.map_or("null".into(), |p| format!("{p:.1}")),
         ratio.map_or("null".into(), |r| format!("{r:.3}")),
+        cold_ratio.map_or("null".into(), |r| format!("{r:.3}")),
     );
     Ok(())
 }
 
-/// Builds the R-MAT file at `path` unless a file is there.
-fn build_once(path: &Path, scale: u32, budget: usize) -> Result<(), Box<dyn std::error::Error>> {
-    if path.exists() {
-        return Ok(());
-    }
+/// Builds the R-MAT file at `path` with the bounded builder.
+fn build(path: &Path, scale: u32, budget: usize) -> Result<(), Box<dyn std::error::Error>> {
     let rmat = Rmat::graph500(scale);
     println!(
         "building R-MAT scale {scale} ({} nodes, {} edges generated) with the bounded builder ({} MiB)...",

@@ -45,7 +45,7 @@ mod common;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use axonal::cache::{OutOfCoreGraph, OutOfCoreSpreader};
+use axonal::cache::{DEFAULT_BLOCK_EDGES, OutOfCoreGraph, OutOfCoreSpreader};
 use axonal::graph::generate::SplitMix64;
 use axonal::graph::{Graph, GraphBuilder, GraphView, Ordering, Permutation, generate, io};
 use axonal::layout::{EmbeddingMatrix, EmbeddingView};
@@ -429,8 +429,8 @@ fn run(args: Args) -> Result<(), String> {
 /// memory, the graph and embeddings read through one block cache.
 fn run_out_of_core(args: &Args, path: &str, budget: usize) -> Result<(), String> {
     let t = Instant::now();
-    let graph: OutOfCoreGraph =
-        OutOfCoreGraph::with_budget(path, budget, 1).map_err(|e| format!("{path}: {e}"))?;
+    let graph: OutOfCoreGraph = OutOfCoreGraph::with_budget(path, budget, 1, DEFAULT_BLOCK_EDGES)
+        .map_err(|e| format!("{path}: {e}"))?;
     let n = graph.node_count();
     let dim = graph.blocks().embedding_dim();
     println!(

@@ -20,7 +20,7 @@
 use alloc::vec::Vec;
 use std::path::Path;
 
-use super::axg::{AxgBlock, AxgBlocks, DEFAULT_BLOCK_EDGES, embedding_norms_at};
+use super::axg::{AxgBlock, AxgBlocks, embedding_norms_at};
 use super::prefetch::Prefetcher;
 use super::{
     BlockBuf, BlockCache, BlockRef, BlockSource, CacheConfig, CacheError, CacheStats, Eviction,
@@ -82,15 +82,17 @@ impl<P: Eviction> OutOfCoreGraph<P> {
     /// Opens the file at `path` for `spreaders` spreaders within `budget`
     /// bytes of RAM in all: the offsets, the spreaders' workspaces, and a
     /// cache (three quarters decoded, a quarter compressed) of what is
-    /// left, with blocks of [`DEFAULT_BLOCK_EDGES`] edges. Refused
+    /// left, with blocks of about `block_edges` edges
+    /// ([`DEFAULT_BLOCK_EDGES`] is a good start). Refused
     /// ([`CacheError::Budget`]) when what is left holds fewer than four of
     /// the largest blocks.
     pub fn with_budget(
         path: impl AsRef<Path>,
         budget: usize,
         spreaders: usize,
+        block_edges: usize,
     ) -> Result<Self, CacheError> {
-        let blocks = AxgBlocks::open(path, DEFAULT_BLOCK_EDGES)?;
+        let blocks = AxgBlocks::open(path, block_edges)?;
         let n = blocks.node_count();
         let fixed = blocks.memory_bytes() + spreaders * OutOfCoreSpreader::workspace_bytes(n);
         let block = blocks.largest_block().max(64);
@@ -294,10 +296,11 @@ impl<P: Eviction> GraphShape for &OutOfCoreGraph<P> {
 /// Many queries at once: one spreader per thread, all on one graph.
 ///
 /// ```no_run
-/// use axonal::cache::{OutOfCoreGraph, OutOfCoreSpreader};
+/// use axonal::cache::{DEFAULT_BLOCK_EDGES, OutOfCoreGraph, OutOfCoreSpreader};
 /// use axonal::spread::{Seed, SpreadParams};
 ///
-/// let graph: OutOfCoreGraph = OutOfCoreGraph::with_budget("graph.axg", 256 << 20, 1)?;
+/// let graph: OutOfCoreGraph =
+///     OutOfCoreGraph::with_budget("graph.axg", 256 << 20, 1, DEFAULT_BLOCK_EDGES)?;
 /// let mut spreader = OutOfCoreSpreader::new(graph.node_count());
 /// let mut results = Vec::new();
 /// spreader.spread(&graph, &[Seed::new(0, 1.0)], &SpreadParams::default(), &mut results)?;
