@@ -24,6 +24,10 @@
 //! - `--no-compare`: skip loading the graph in memory to check every
 //!   result bit for bit and compare throughput (needs the graph to fit).
 //! - `--block-edges N` (`DEFAULT_BLOCK_EDGES`): edges per cached block.
+//! - `--trace FILE`: writes the blocks the first (cold) pass asked the
+//!   cache for, in order, as `examples/cache_hit_ratio.rs --trace` reads
+//!   them (12-byte records: `AxgBlock::to_u64` and the block's bytes in
+//!   the cache, little-endian).
 //! - `--prefetch SIZE` (an eighth of the decoded tier): the prefetcher's
 //!   bound (`OutOfCoreGraph::with_prefetch`); the cold pass runs twice,
 //!   without a prefetcher and with one (each on a fresh cache and a
@@ -43,7 +47,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use axonal::cache::{CacheError, DEFAULT_BLOCK_EDGES, OutOfCoreGraph, OutOfCoreSpreader};
+use axonal::cache::{
+    BlockBuf, BlockSource, CacheError, DEFAULT_BLOCK_EDGES, OutOfCoreGraph, OutOfCoreSpreader,
+};
 use axonal::graph::generate::{Rmat, SplitMix64};
 use axonal::spread::{Activation, Seed, SpreadParams, Spreader};
 use axonal::store::{AxgBuilder, AxgStore, Verify};
@@ -57,6 +63,7 @@ struct Args {
     compare: bool,
     prefetch: Option<u64>,
     block_edges: usize,
+    trace: Option<PathBuf>,
     /// Internal: build the file and exit (the parent measures its own
     /// peak memory, which a build in the same process would inflate).
     build_only: bool,
@@ -71,6 +78,7 @@ fn parse_args() -> Result<Args, String> {
         compare: true,
         prefetch: None,
         block_edges: DEFAULT_BLOCK_EDGES,
+        trace: None,
         build_only: false,
     };
     let mut it = std::env::args().skip(1);
@@ -85,6 +93,7 @@ fn parse_args() -> Result<Args, String> {
             "--file" => args.file = Some(PathBuf::from(value()?)),
             "--no-compare" => args.compare = false,
             "--build-only" => args.build_only = true,
+            "--trace" => args.trace = Some(PathBuf::from(value()?)),
             "--block-edges" => {
                 args.block_edges = value()?
                     .parse()
@@ -101,7 +110,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-const USAGE: &str = "usage: out_of_core [--scale S] [--budget SIZE] [--queries N] [--file PATH] [--no-compare] [--prefetch SIZE] [--block-edges N]";
+const USAGE: &str = "usage: out_of_core [--scale S] [--budget SIZE] [--queries N] [--file PATH] [--no-compare] [--prefetch SIZE] [--block-edges N] [--trace FILE]";
 
 fn main() -> ExitCode {
     let args = match parse_args() {
@@ -167,6 +176,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         Ok(graph.with_prefetch(if prefetch { bytes } else { 0 })?)
     };
     let mut graph = open(false)?;
+    graph.record_trace(args.trace.is_some());
     let n = graph.node_count();
     println!(
         "graph: {n} nodes, {} edges; resident besides the cache: offsets {:.1} MiB, workspace {:.1} MiB; cache {:.1} MiB decoded + {:.1} MiB compressed",
@@ -186,6 +196,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         Ok(results.len())
     })?;
     report("cold, no prefetcher", &cold);
+    if let Some(file) = &args.trace {
+        write_trace(file, &graph)?;
+    }
     let prefetching = args.prefetch != Some(0);
     let mut cold_ratio = None;
     if prefetching {
@@ -266,6 +279,24 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         peak.map_or("null".into(), |p| format!("{p:.1}")),
         ratio.map_or("null".into(), |r| format!("{r:.3}")),
         cold_ratio.map_or("null".into(), |r| format!("{r:.3}")),
+    );
+    Ok(())
+}
+
+/// Writes the blocks `graph` recorded (see `--trace`).
+fn write_trace(file: &Path, graph: &OutOfCoreGraph) -> Result<(), Box<dyn std::error::Error>> {
+    let trace = graph.take_trace();
+    let mut bytes = Vec::with_capacity(trace.len() * 12);
+    for block in &trace {
+        let len = graph.blocks().len(*block).unwrap_or(0);
+        bytes.extend_from_slice(&block.to_u64().to_le_bytes());
+        bytes.extend_from_slice(&(BlockBuf::storage_for(len) as u32).to_le_bytes());
+    }
+    std::fs::write(file, bytes)?;
+    println!(
+        "trace: {} block requests written to {}",
+        trace.len(),
+        file.display()
     );
     Ok(())
 }

@@ -45,6 +45,15 @@ pub struct AxgBlock {
     pub index: u32,
 }
 
+impl AxgBlock {
+    /// The block as one number: the section's
+    /// [`kind`](Section::kind) in the high 32 bits, the index in the low
+    /// (for traces and logs).
+    pub const fn to_u64(self) -> u64 {
+        ((self.section.kind() as u64) << 32) | self.index as u64
+    }
+}
+
 /// The embedding sections: rows per block and where they are.
 #[derive(Debug, Clone, Copy)]
 struct Embeddings {

@@ -35,7 +35,7 @@ use crate::spread::{
     pull_block,
 };
 use crate::store::Section;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// An `.axg` file opened for out-of-core spreading: its offsets in memory,
 /// its edge blocks in a [`BlockCache`] (policy `P`), shared by every
@@ -43,6 +43,8 @@ use std::sync::Arc;
 pub struct OutOfCoreGraph<P: Eviction = S3Fifo> {
     cache: Arc<BlockCache<AxgBlocks, P>>,
     prefetcher: Option<Prefetcher<Ahead>>,
+    /// Every block a reader asked for, in order, while recording.
+    trace: Option<Mutex<Vec<AxgBlock>>>,
 }
 
 /// What the prefetcher is asked to load.
@@ -76,6 +78,7 @@ impl<P: Eviction> OutOfCoreGraph<P> {
         Ok(OutOfCoreGraph {
             cache: Arc::new(BlockCache::new(blocks, config)?),
             prefetcher: None,
+            trace: None,
         })
     }
 
@@ -107,6 +110,7 @@ impl<P: Eviction> OutOfCoreGraph<P> {
         Ok(OutOfCoreGraph {
             cache: Arc::new(BlockCache::new(blocks, CacheConfig::with_budget(left))?),
             prefetcher: None,
+            trace: None,
         })
     }
 
@@ -190,6 +194,32 @@ impl<P: Eviction> OutOfCoreGraph<P> {
         &self.cache
     }
 
+    /// Starts (or stops, and forgets) recording every block the spreaders
+    /// and scans ask the cache for (not the prefetcher's): the trace to
+    /// tune a cache on ([`take_trace`](Self::take_trace)).
+    pub fn record_trace(&mut self, on: bool) {
+        self.trace = on.then(|| Mutex::new(Vec::new()));
+    }
+
+    /// The blocks asked for since recording started or was last taken, in
+    /// order (empty when not recording).
+    pub fn take_trace(&self) -> Vec<AxgBlock> {
+        self.trace.as_ref().map_or_else(Vec::new, |t| {
+            core::mem::take(&mut *t.lock().unwrap_or_else(PoisonError::into_inner))
+        })
+    }
+
+    /// Block `key` through the cache, recorded if recording.
+    fn get(&self, key: AxgBlock) -> Result<BlockRef, CacheError> {
+        if let Some(trace) = &self.trace {
+            trace
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(key);
+        }
+        self.cache.get(key)
+    }
+
     /// Whether a prefetcher runs ([`with_prefetch`](Self::with_prefetch)).
     pub fn prefetches(&self) -> bool {
         self.prefetcher.is_some()
@@ -219,7 +249,7 @@ impl<P: Eviction> OutOfCoreGraph<P> {
         let stride = blocks.embedding_stride();
         for index in 0..blocks.embedding_blocks() as u32 {
             let rows = blocks.embedding_rows(index);
-            let block = self.cache.get(AxgBlock {
+            let block = self.get(AxgBlock {
                 section: Section::Embeddings,
                 index,
             })?;
@@ -256,7 +286,7 @@ impl<P: Eviction> OutOfCoreGraph<P> {
         assert!((v as usize) < self.node_count(), "node {v} out of range");
         assert_eq!(out.len(), dim, "one value per dimension");
         let index = v / blocks.embedding_rows(0).len() as u32;
-        let block = self.cache.get(AxgBlock {
+        let block = self.get(AxgBlock {
             section: Section::Embeddings,
             index,
         })?;
@@ -472,13 +502,13 @@ impl<P: Eviction> CachedRows<'_, P> {
         weights: Section,
         index: u32,
     ) -> Result<[BlockRef; 2], CacheError> {
-        let cache = &self.graph.cache;
+        let graph = self.graph;
         Ok([
-            cache.get(AxgBlock {
+            graph.get(AxgBlock {
                 section: targets,
                 index,
             })?,
-            cache.get(AxgBlock {
+            graph.get(AxgBlock {
                 section: weights,
                 index,
             })?,
