@@ -40,6 +40,8 @@ use std::cell::RefCell;
 
 use super::{BlockBuf, BlockKind, CacheError};
 
+mod row_delta;
+
 /// The filter an encoded block went through before LZ4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -52,15 +54,20 @@ pub enum Filter {
     Shuffle,
     /// Delta-coded `u32`s, byte-shuffled, then LZ4.
     DeltaShuffle,
+    /// Ascending runs of `u32`s (CSR rows of target ids): each id's step
+    /// from the one before within its row, bit-packed in groups of 8 at
+    /// the group's width; no LZ4.
+    RowDeltaPacked,
 }
 
 impl Filter {
     /// Every filter, in the order of their codes.
-    const ALL: [Filter; 4] = [
+    const ALL: [Filter; 5] = [
         Filter::Raw,
         Filter::Lz4,
         Filter::Shuffle,
         Filter::DeltaShuffle,
+        Filter::RowDeltaPacked,
     ];
 
     /// The filter's code in encoded blocks.
@@ -70,6 +77,7 @@ impl Filter {
             Filter::Lz4 => 1,
             Filter::Shuffle => 2,
             Filter::DeltaShuffle => 3,
+            Filter::RowDeltaPacked => 4,
         }
     }
 
@@ -84,7 +92,7 @@ impl Filter {
         match self {
             Filter::Raw | Filter::Lz4 => true,
             Filter::Shuffle => matches!(kind.element_size(), 4 | 8),
-            Filter::DeltaShuffle => kind.element_size() == 4,
+            Filter::DeltaShuffle | Filter::RowDeltaPacked => kind.element_size() == 4,
         }
     }
 
@@ -94,7 +102,12 @@ impl Filter {
         match kind {
             BlockKind::Bytes => &[Filter::Lz4],
             BlockKind::U32 | BlockKind::F32 | BlockKind::U64 => &[Filter::Lz4, Filter::Shuffle],
-            BlockKind::SortedU32 => &[Filter::Lz4, Filter::Shuffle, Filter::DeltaShuffle],
+            BlockKind::SortedU32 => &[
+                Filter::Lz4,
+                Filter::Shuffle,
+                Filter::DeltaShuffle,
+                Filter::RowDeltaPacked,
+            ],
         }
     }
 }
@@ -246,8 +259,9 @@ fn sample_windows(data: &[u8], element_size: usize) -> Vec<&[u8]> {
         .collect()
 }
 
-/// Appends to `out` the LZ4 block of `data` through `filter` (not raw),
-/// using `scratch` for the filtered bytes; returns the bytes appended.
+/// Appends to `out` the payload of `data` through `filter` (not raw): the
+/// LZ4 block of the filtered bytes, using `scratch` for them, or the packed
+/// values; returns the bytes appended.
 fn compress_filtered(
     filter: Filter,
     kind: BlockKind,
@@ -256,6 +270,11 @@ fn compress_filtered(
     out: &mut Vec<u8>,
 ) -> usize {
     let filtered = match filter {
+        Filter::RowDeltaPacked => {
+            let start = out.len();
+            row_delta::encode(data, out);
+            return out.len() - start;
+        }
         Filter::Raw | Filter::Lz4 => data,
         Filter::Shuffle => {
             shuffle(kind.element_size(), data, scratch);
@@ -333,13 +352,18 @@ fn decode_checked(encoded: &[u8], out: &mut BlockBuf) -> Result<BlockKind, Cache
         return Ok(header.kind);
     }
     // An LZ4 sequence expands at most 255-fold (a match length byte of 255
-    // per input byte), plus the last literals.
+    // per input byte), plus the last literals; packed values at most
+    // 52-fold (64 zero-width values in a run of 5 bytes).
     if header.len > payload.len().saturating_mul(255).saturating_add(16) {
         return Err(CacheError::Corrupt {
-            reason: "decoded length more than the LZ4 payload can hold",
+            reason: "decoded length more than the payload can hold",
         });
     }
     match header.filter {
+        Filter::RowDeltaPacked => {
+            row_delta::decode(payload, out.resize(header.len))?;
+            Ok(header.kind)
+        }
         Filter::Shuffle | Filter::DeltaShuffle => with_scratch(header.len, |shuffled| {
             decompress(payload, shuffled)?;
             let out = out.resize(header.len);
@@ -665,7 +689,7 @@ mod tests {
         let ids = sorted_ids(40_000, 7, 40, 0);
         assert!(ids.len() > SAMPLE_WINDOW * SAMPLE_WINDOWS);
         let filter = encode_block(BlockKind::SortedU32, &ids, &mut encoded);
-        assert_eq!(filter, Filter::DeltaShuffle);
+        assert_eq!(filter, Filter::RowDeltaPacked);
         assert!(
             encoded.len() < ids.len() / 2,
             "{} of {}",
@@ -717,7 +741,7 @@ mod tests {
             corrupt_reason(&with(0, 0xB2)),
             "not an encoded block (first byte)"
         );
-        assert_eq!(corrupt_reason(&with(1, 4)), "unknown filter code");
+        assert_eq!(corrupt_reason(&with(1, 5)), "unknown filter code");
         assert_eq!(corrupt_reason(&with(2, 5)), "unknown block kind code");
         assert_eq!(corrupt_reason(&with(3, 1)), "reserved header byte not zero");
         assert_eq!(
@@ -733,7 +757,7 @@ mod tests {
         assert_eq!(corrupt_reason(&with(7, 0x40)), "decoded length above 1 GiB");
         assert_eq!(
             corrupt_reason(&with(6, 0x30)),
-            "decoded length more than the LZ4 payload can hold"
+            "decoded length more than the payload can hold"
         );
         assert_eq!(
             corrupt_reason(&with(1, Filter::Raw.code())),
