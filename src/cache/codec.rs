@@ -361,7 +361,10 @@ fn decode_checked(encoded: &[u8], out: &mut BlockBuf) -> Result<BlockKind, Cache
     }
     match header.filter {
         Filter::RowDeltaPacked => {
-            row_delta::decode(payload, out.resize(header.len))?;
+            let (ids, tail) = out.resize(header.len).split_at_mut(header.len / 4 * 4);
+            // A `BlockBuf`'s bytes are aligned to cache lines: never a panic.
+            let ids = bytemuck::cast_slice_mut(ids);
+            row_delta::decode(payload, ids, tail)?;
             Ok(header.kind)
         }
         Filter::Shuffle | Filter::DeltaShuffle => with_scratch(header.len, |shuffled| {

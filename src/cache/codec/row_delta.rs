@@ -71,55 +71,53 @@ pub(super) fn encode(data: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Decodes a [`RowDeltaPacked`](super::Filter::RowDeltaPacked) payload
-/// into all of `out` (whose length is the decoded length).
-pub(super) fn decode(payload: &[u8], out: &mut [u8]) -> Result<(), CacheError> {
+/// into `ids` and `tail`, the decoded block's whole ids (native `u32`s,
+/// little-endian on disk) and the bytes after them.
+pub(super) fn decode(payload: &[u8], ids: &mut [u32], tail: &mut [u8]) -> Result<(), CacheError> {
     let corrupt = |reason| Err(CacheError::Corrupt { reason });
-    let ids = out.len() / 4;
     let Some((starts, rest)) = payload.split_first_chunk::<4>() else {
         return corrupt("row-delta payload shorter than its row-start count");
     };
     let starts = u32::from_le_bytes(*starts) as usize;
-    if starts > ids {
+    if starts > ids.len() {
         return corrupt("more row starts than ids");
     }
-    let Some(packed_len) = rest.len().checked_sub(out.len() % 4) else {
+    let Some(packed_len) = rest.len().checked_sub(tail.len()) else {
         return corrupt("row-delta payload shorter than its tail");
     };
-    let (packed, tail) = rest.split_at(packed_len);
-    let (out, out_tail) = out.split_at_mut(ids * 4);
-    out_tail.copy_from_slice(tail);
+    let (packed, packed_tail) = rest.split_at(packed_len);
+    tail.copy_from_slice(packed_tail);
 
     let mut reader = Reader { packed, at: 0 };
     // The row starts go to the last `starts` slots (see the module docs).
-    let first_start_slot = ids - starts;
+    let first_start_slot = ids.len() - starts;
     reader.unpack(starts, |first, values| {
-        let slots = &mut out[(first_start_slot + first) * 4..];
-        for (slot, value) in slots.chunks_exact_mut(4).zip(values) {
-            value.write_le(slot);
-        }
+        ids[first_start_slot + first..][..values.len()].copy_from_slice(values);
     })?;
+    let last_slot = ids.len().saturating_sub(1);
     let mut previous = 0u32;
     let mut next_start = first_start_slot;
-    reader.unpack(ids, |first, steps| {
+    reader.unpack(ids.len(), |first, steps| {
         for (i, &step) in (first..).zip(steps) {
             let id = if step == 0 {
-                // In bounds whatever the steps: past the last row start,
-                // the last slot is read, and the count check below fails.
-                let slot = next_start.min(ids - 1) * 4;
+                let start = ids[next_start.min(last_slot)];
                 next_start += 1;
-                u32::read_le(&out[slot..slot + 4])
+                start
             } else {
                 previous.wrapping_add(step)
             };
-            id.write_le(&mut out[i * 4..i * 4 + 4]);
+            ids[i] = id;
             previous = id;
         }
     })?;
-    if next_start != ids {
+    if next_start != ids.len() {
         return corrupt("row-delta steps mark a different number of row starts");
     }
     if reader.at != packed.len() {
         return corrupt("row-delta payload longer than its packed values");
+    }
+    for id in ids.iter_mut() {
+        *id = id.to_le();
     }
     Ok(())
 }
@@ -176,19 +174,19 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// Unpacks the next stream of `count` values, calling `group` with the
-    /// index of each group's first value and its values (a short last
+    /// Unpacks the next stream of `count` values, calling `run` with the
+    /// index of each run's first value and its values (a short last
     /// group's padding cut off).
     fn unpack(
         &mut self,
         count: usize,
-        mut group: impl FnMut(usize, &[u32]),
+        mut run: impl FnMut(usize, &[u32]),
     ) -> Result<(), CacheError> {
         let truncated = || CacheError::Corrupt {
             reason: "row-delta payload ends inside its packed values",
         };
-        let mut first = 0;
-        while first < count {
+        let mut values = [0u32; GROUP * GROUPS_PER_RUN];
+        for first in (0..count).step_by(values.len()) {
             let widths = self
                 .packed
                 .get(self.at..self.at + WIDTHS_LEN)
@@ -197,37 +195,40 @@ impl Reader<'_> {
             let mut codes = [0; 8];
             codes[..WIDTHS_LEN].copy_from_slice(widths);
             let codes = u64::from_le_bytes(codes);
-            for g in 0..GROUPS_PER_RUN {
-                if first >= count {
-                    break;
-                }
-                let width = width_of_code((codes >> (5 * g)) as u8 & 31);
-                let values = self.group(width).ok_or_else(truncated)?;
-                let len = (count - first).min(GROUP);
-                group(first, &values[..len]);
-                first += len;
+            let len = (count - first).min(values.len());
+            for (g, group) in values[..len.next_multiple_of(GROUP)]
+                .chunks_exact_mut(GROUP)
+                .enumerate()
+            {
+                let code = (codes >> (5 * g)) & 31;
+                group.copy_from_slice(&self.group(code).ok_or_else(truncated)?);
             }
+            run(first, &values[..len]);
         }
         Ok(())
     }
 
-    /// The next group, of `width`-bit values (`None` past the end).
-    fn group(&mut self, width: usize) -> Option<[u32; GROUP]> {
-        let end = self.at + width;
-        let window: [u8; GROUP_WINDOW] = match self.packed.get(self.at..self.at + GROUP_WINDOW) {
+    /// The next group, of the width of `code` (`None` past the end).
+    #[inline(always)]
+    fn group(&mut self, code: u64) -> Option<[u32; GROUP]> {
+        let width = width_of_code(code as u8);
+        let mut padded = [0; GROUP_WINDOW];
+        let window: &[u8; GROUP_WINDOW] = match self.packed.get(self.at..self.at + GROUP_WINDOW) {
             Some(window) => window.try_into().expect("a window's length"),
             None => {
-                let mut window = [0; GROUP_WINDOW];
-                let bytes = self.packed.get(self.at..end)?;
-                window[..bytes.len()].copy_from_slice(bytes);
-                window
+                let bytes = self.packed.get(self.at..self.at + width)?;
+                padded[..bytes.len()].copy_from_slice(bytes);
+                &padded
             }
         };
-        self.at = end;
+        self.at += width;
         let mask = (1u64 << width) - 1;
         Some(core::array::from_fn(|j| {
             let bit = j * width;
-            let word = u64::read_le(&window[bit / 8..bit / 8 + 8]);
+            // At most byte 28 (the 8th value of 32 bits): `& 31` changes
+            // nothing but shows the compiler the read is in the window.
+            let byte = (bit / 8) & 31;
+            let word = u64::read_le(&window[byte..byte + 8]);
             ((word >> (bit % 8)) & mask) as u32
         }))
     }
