@@ -370,9 +370,10 @@ fn decode_checked(encoded: &[u8], out: &mut BlockBuf) -> Result<BlockKind, Cache
         Filter::Shuffle | Filter::DeltaShuffle => with_scratch(header.len, |shuffled| {
             decompress(payload, shuffled)?;
             let out = out.resize(header.len);
-            unshuffle(header.kind.element_size(), shuffled, out);
             if header.filter == Filter::DeltaShuffle {
-                decode_delta(out);
+                unshuffle_undoing_delta(shuffled, out);
+            } else {
+                unshuffle(header.kind.element_size(), shuffled, out);
             }
             Ok(header.kind)
         }),
@@ -433,8 +434,8 @@ fn shuffle(element_size: usize, data: &[u8], out: &mut Vec<u8>) {
 /// Undoes [`shuffle`]: `shuffled` into `out`, of the same length.
 fn unshuffle(element_size: usize, shuffled: &[u8], out: &mut [u8]) {
     match element_size {
-        4 => unshuffle_by::<u32>(shuffled, out),
-        _ => unshuffle_by::<u64>(shuffled, out),
+        4 => unshuffle_by::<u32>(shuffled, out, |element| element),
+        _ => unshuffle_by::<u64>(shuffled, out, |element| element),
     }
 }
 
@@ -504,8 +505,9 @@ fn shuffle_by<E: Element>(data: &[u8], out: &mut [u8]) {
     }
 }
 
-/// [`unshuffle`] of `E`s (`out` as long as `shuffled`).
-fn unshuffle_by<E: Element>(shuffled: &[u8], out: &mut [u8]) {
+/// [`unshuffle`] of `E`s (`out` as long as `shuffled`), each element
+/// through `finish` (in order) before it is written.
+fn unshuffle_by<E: Element>(shuffled: &[u8], out: &mut [u8], mut finish: impl FnMut(E) -> E) {
     let w = size_of::<E>();
     let n = shuffled.len() / w;
     let (planes, tail) = shuffled.split_at(n * w);
@@ -521,14 +523,15 @@ fn unshuffle_by<E: Element>(shuffled: &[u8], out: &mut [u8]) {
             }
         }
         for (element, word) in group.chunks_exact_mut(w).zip(words) {
-            word.write_le(element);
+            finish(word).write_le(element);
         }
     }
     let start = n / LANES * LANES;
     for (i, element) in groups.into_remainder().chunks_exact_mut(w).enumerate() {
-        for (b, byte) in element.iter_mut().enumerate() {
-            *byte = planes[b * n + start + i];
-        }
+        let word = (0..w).fold(E::default(), |word, b| {
+            word.or(E::with_byte(planes[b * n + start + i], b))
+        });
+        finish(word).write_le(element);
     }
 }
 
@@ -545,13 +548,14 @@ fn encode_delta(bytes: &mut [u8]) {
     }
 }
 
-/// Undoes [`encode_delta`]: the running wrapping sum.
-fn decode_delta(bytes: &mut [u8]) {
+/// Undoes [`shuffle`] by 4 and then [`encode_delta`] in one pass: the
+/// running wrapping sum taken as the elements come together.
+fn unshuffle_undoing_delta(shuffled: &[u8], out: &mut [u8]) {
     let mut sum = 0u32;
-    for word in bytes.chunks_exact_mut(4) {
-        sum = sum.wrapping_add(u32::read_le(word));
-        sum.write_le(word);
-    }
+    unshuffle_by::<u32>(shuffled, out, |delta| {
+        sum = sum.wrapping_add(delta);
+        sum
+    });
 }
 
 #[cfg(test)]
@@ -574,6 +578,28 @@ mod tests {
             bytes.extend_from_slice(&value.to_le_bytes());
         }
         bytes.extend((0..tail).map(|i| i as u8));
+        bytes
+    }
+
+    /// CSR rows of target ids as bytes: rows of 0..`max_degree` ids, each
+    /// strictly ascending from a random start below `nodes`, in steps of
+    /// 1..`nodes / 8`.
+    fn csr_rows(rows: usize, max_degree: u32, nodes: u32, seed: u32) -> Vec<u8> {
+        let mut state = seed | 1;
+        let mut next = |bound: u32| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state % bound.max(1)
+        };
+        let mut bytes = Vec::new();
+        for _ in 0..rows {
+            let mut id = next(nodes);
+            for _ in 0..next(max_degree) {
+                bytes.extend_from_slice(&id.to_le_bytes());
+                id = id.saturating_add(1 + next(nodes / 8));
+            }
+        }
         bytes
     }
 
@@ -600,12 +626,15 @@ mod tests {
         }
     }
 
-    /// Random bytes, or sorted ids with a tail, of 0..6 KiB.
+    /// Random bytes, sorted ids with a tail, CSR rows, or a repeated byte,
+    /// of 0..6 KiB.
     fn block_bytes() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             prop::collection::vec(any::<u8>(), 0..6000),
             (0usize..1500, any::<u32>(), 1u32..300, 0usize..8)
                 .prop_map(|(n, first, step, tail)| sorted_ids(n, first, step, tail)),
+            (0usize..100, 1u32..40, 1u32..=u32::MAX, any::<u32>())
+                .prop_map(|(rows, degree, nodes, seed)| csr_rows(rows, degree, nodes, seed)),
             (0usize..6000, any::<u8>()).prop_map(|(n, byte)| vec![byte; n]),
         ]
     }
@@ -681,8 +710,11 @@ mod tests {
         assert_eq!(bytes[bytes.len() - 4..], (-2i32 as u32).to_le_bytes());
         bytes.push(9);
         let original = [&original[..], &[9]].concat();
-        decode_delta(&mut bytes);
-        assert_eq!(bytes, original);
+        let mut shuffled = Vec::new();
+        shuffle(4, &bytes, &mut shuffled);
+        let mut undone = vec![0; bytes.len()];
+        unshuffle_undoing_delta(&shuffled, &mut undone);
+        assert_eq!(undone, original);
     }
 
     #[test]
@@ -799,12 +831,94 @@ mod tests {
         }
     }
 
+    #[test]
+    fn rows_of_targets_are_row_delta_packed() {
+        let rows = csr_rows(4000, 40, 1 << 20, 3);
+        let mut encoded = Vec::new();
+        let filter = encode_block(BlockKind::SortedU32, &rows, &mut encoded);
+        assert_eq!(filter, Filter::RowDeltaPacked);
+        assert_decodes_to(&encoded, BlockKind::SortedU32, &rows);
+        let mut delta_shuffled = Vec::new();
+        encode_with(
+            Filter::DeltaShuffle,
+            BlockKind::SortedU32,
+            &rows,
+            &mut delta_shuffled,
+        )
+        .unwrap();
+        assert!(encoded.len() < delta_shuffled.len());
+        // Every width, 0 to 32 bits, in groups of one width each, and a
+        // descending run (every id a row start).
+        let mut ids: Vec<u32> = (0..=32u32)
+            .flat_map(|w| {
+                let step = if w == 0 { 0 } else { 1u32 << (w - 1) };
+                (0..8).map(move |i| step.saturating_mul(i))
+            })
+            .collect();
+        ids.extend((0..20).rev());
+        ids.extend([u32::MAX, 0, u32::MAX]);
+        let data: Vec<u8> = ids.iter().flat_map(|id| id.to_le_bytes()).collect();
+        encode_with(Filter::RowDeltaPacked, BlockKind::U32, &data, &mut encoded).unwrap();
+        assert_decodes_to(&encoded, BlockKind::U32, &data);
+    }
+
+    #[test]
+    fn corrupt_row_delta_payloads_are_refused() {
+        // Two rows: steps 5 2 2 0 2, one row start (2), a 2-byte tail.
+        let data: Vec<u8> = [5u32, 7, 9, 2, 4]
+            .iter()
+            .flat_map(|id| id.to_le_bytes())
+            .chain([1, 2])
+            .collect();
+        let mut valid = Vec::new();
+        encode_with(
+            Filter::RowDeltaPacked,
+            BlockKind::SortedU32,
+            &data,
+            &mut valid,
+        )
+        .unwrap();
+        assert_decodes_to(&valid, BlockKind::SortedU32, &data);
+        let header = &valid[..HEADER_LEN];
+        let with_payload = |payload: &[u8]| [header, payload].concat();
+        let payload = &valid[HEADER_LEN..];
+        let with_starts = |starts: u32| {
+            let mut payload = payload.to_vec();
+            payload[..4].copy_from_slice(&starts.to_le_bytes());
+            with_payload(&payload)
+        };
+        assert_eq!(
+            corrupt_reason(&with_payload(&[1, 0])),
+            "row-delta payload shorter than its row-start count"
+        );
+        assert_eq!(corrupt_reason(&with_starts(6)), "more row starts than ids");
+        assert_eq!(
+            corrupt_reason(&with_payload(&[0, 0, 0, 0, 1])),
+            "row-delta payload shorter than its tail"
+        );
+        assert_eq!(
+            corrupt_reason(&with_starts(2)),
+            "row-delta steps mark a different number of row starts"
+        );
+        // The packed values cut short (the tail kept), or followed by more.
+        let (packed, tail) = payload.split_at(payload.len() - 2);
+        assert_eq!(
+            corrupt_reason(&with_payload(&[&packed[..packed.len() - 1], tail].concat())),
+            "row-delta payload ends inside its packed values"
+        );
+        assert_eq!(
+            corrupt_reason(&with_payload(&[packed, &[0], tail].concat())),
+            "row-delta payload longer than its packed values"
+        );
+    }
+
     /// Every single-byte flip and every truncation of small encodings of
     /// every kind and filter: an error or a block of the right length.
     #[test]
     fn flipped_and_truncated_encodings_never_panic() {
         let samples = [
             sorted_ids(40, 3, 9, 3),
+            csr_rows(12, 9, 5000, 7),
             (0..90).map(|i| (i * 7) as u8).collect(),
         ];
         let mut encoded = Vec::new();
