@@ -100,7 +100,11 @@ pub(super) fn decode(payload: &[u8], ids: &mut [u32], tail: &mut [u8]) -> Result
     let mut next_start = first_start_slot;
     reader.unpack(ids.len(), |first, steps| {
         for (i, &step) in (first..).zip(steps) {
+            // A branch, not a select: loading the next row start for every
+            // id measured much slower.
             let id = if step == 0 {
+                // Past the last row start (corrupt steps), the last slot:
+                // in bounds, and the count check below fails.
                 let start = ids[next_start.min(last_slot)];
                 next_start += 1;
                 start
