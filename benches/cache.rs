@@ -2,15 +2,21 @@
 //!
 //! - Compression figures (printed once, before the timings): R-MAT scale
 //!   22's out-edge targets cut into node-range blocks of about 256 KiB
-//!   (whole rows), encoded as plain LZ4, shuffled, delta + shuffled, and as
-//!   `encode_block` chooses, in the generated order and degree-reordered
-//!   (the `.axg` files' usual order); the same rows' weights; unit-norm random
-//!   embeddings (`f32`, 384 dimensions) in blocks of 256 KiB. Ratios are
-//!   decoded bytes over encoded bytes (axonal's 8-byte headers included).
-//! - `cache/decode/{axonal,lz4_flex}`: `decode_block` over every target
-//!   block as `encode_block` encoded it, against plain
-//!   `lz4_flex::block::decompress_into` of plain-LZ4 encodings of the same
-//!   blocks; throughput in decoded bytes.
+//!   (whole rows), encoded as plain LZ4, shuffled, delta + shuffled, per-row
+//!   delta bit-packed, and as `encode_block` chooses, in the generated order
+//!   and degree-reordered (the `.axg` files' usual order); the same rows'
+//!   weights; unit-norm random embeddings (`f32`, 384 dimensions) in blocks
+//!   of 256 KiB. Ratios are decoded bytes over encoded bytes (axonal's
+//!   8-byte headers included).
+//! - `cache/decode/*`, over the degree-reordered target blocks (what
+//!   out-of-core spreading reads), throughput in decoded bytes:
+//!   - `axonal`: `decode_block` of every block as `encode_block` encoded it;
+//!   - `lz4_flex`: plain `lz4_flex::block::decompress_into` of plain-LZ4
+//!     encodings of the same blocks (which barely compress: nearly a copy);
+//!   - `axonal_delta_shuffle` and `lz4_flex_filtered`: `decode_block` of
+//!     the blocks' delta + shuffle encodings, and the LZ4 decompression of
+//!     those payloads alone, without undoing the filter: the difference is
+//!     the filter's cost.
 //!
 //! - `cache/get_hit/{axonal,quick_cache,moka}`: a tier-0 hit on one
 //!   thread: 4096 resident blocks of 4 KiB, keys in a scattered order, the
@@ -19,7 +25,7 @@
 //!   axonal's).
 //!
 //! The graph is generated once per run (Graph500 R-MAT scale 22, seed 42:
-//! about 10-20 s and 1.1 GB).
+//! about 10-20 s and 1.1 GB), and degree-reordered once (as much again).
 
 mod common;
 
@@ -49,6 +55,12 @@ fn rmat22() -> &'static Graph {
     })
 }
 
+/// rmat22 degree-reordered (`Ordering::DegreeDescending`), once.
+fn rmat22_reordered() -> &'static Graph {
+    static GRAPH: OnceLock<Graph> = OnceLock::new();
+    GRAPH.get_or_init(|| rmat22().reorder(Ordering::DegreeDescending).0)
+}
+
 /// A graph's out-edge targets' and weights' blocks: node ranges of
 /// whole rows, each about [`BLOCK_BYTES`] of targets (a longer row alone).
 struct EdgeBlocks<'g> {
@@ -61,6 +73,20 @@ fn edge_blocks() -> &'static EdgeBlocks<'static> {
     static BLOCKS: OnceLock<EdgeBlocks<'static>> = OnceLock::new();
     BLOCKS.get_or_init(|| cut_blocks(rmat22()))
 }
+
+/// Degree-reordered rmat22's [`EdgeBlocks`], cut once.
+fn reordered_blocks() -> &'static EdgeBlocks<'static> {
+    static BLOCKS: OnceLock<EdgeBlocks<'static>> = OnceLock::new();
+    BLOCKS.get_or_init(|| cut_blocks(rmat22_reordered()))
+}
+
+/// The filters of sorted target blocks compared.
+const TARGET_FILTERS: [Filter; 4] = [
+    Filter::Lz4,
+    Filter::Shuffle,
+    Filter::DeltaShuffle,
+    Filter::RowDeltaPacked,
+];
 
 /// `graph`'s out-edge blocks (see [`EdgeBlocks`]).
 fn cut_blocks(graph: &Graph) -> EdgeBlocks<'_> {
@@ -161,17 +187,14 @@ fn compression_report() {
         "rmat22 out-edge targets",
         BlockKind::SortedU32,
         &blocks.targets,
-        &[Filter::Lz4, Filter::Shuffle, Filter::DeltaShuffle],
+        &TARGET_FILTERS,
     );
-    {
-        let (reordered, _) = rmat22().reorder(Ordering::DegreeDescending);
-        compression_of(
-            "rmat22 degree-reordered out-edge targets",
-            BlockKind::SortedU32,
-            &cut_blocks(&reordered).targets,
-            &[Filter::Lz4, Filter::Shuffle, Filter::DeltaShuffle],
-        );
-    }
+    compression_of(
+        "rmat22 degree-reordered out-edge targets",
+        BlockKind::SortedU32,
+        &reordered_blocks().targets,
+        &TARGET_FILTERS,
+    );
     compression_of(
         "rmat22 out-edge weights",
         BlockKind::F32,
@@ -188,43 +211,64 @@ fn compression_report() {
     );
 }
 
-/// `cache/decode/{axonal,lz4_flex}` over rmat22's target blocks.
+/// `cache/decode/*` over degree-reordered rmat22's target blocks (see the
+/// module docs).
 fn decode_rmat22_targets(c: &mut Criterion) {
-    let blocks = &edge_blocks().targets;
+    let blocks = &reordered_blocks().targets;
     let bytes: usize = blocks.iter().map(|b| b.len()).sum();
-    let encoded: Vec<Vec<u8>> = blocks
-        .iter()
-        .map(|block| {
+    let encoded_by = |filter: Option<Filter>| -> Vec<Vec<u8>> {
+        let kind = BlockKind::SortedU32;
+        let encode = |block: &&[u8]| {
             let mut out = Vec::new();
-            encode_block(BlockKind::SortedU32, block, &mut out);
+            match filter {
+                Some(filter) => encode_with(filter, kind, block, &mut out).expect("fits"),
+                None => _ = encode_block(kind, block, &mut out),
+            }
             out
-        })
-        .collect();
+        };
+        blocks.iter().map(encode).collect()
+    };
+    let chosen = encoded_by(None);
+    let delta_shuffled = encoded_by(Some(Filter::DeltaShuffle));
     let plain: Vec<Vec<u8>> = blocks
         .iter()
         .map(|block| lz4_flex::block::compress(block))
         .collect();
+    // The LZ4 payloads of the delta + shuffle encodings, past the header.
+    let filtered: Vec<&[u8]> = delta_shuffled.iter().map(|e| &e[8..]).collect();
+
     let mut group = c.benchmark_group("cache/decode");
     group.throughput(Throughput::Bytes(bytes as u64));
     let mut out = BlockBuf::new();
-    group.bench_function("axonal", |b| {
-        b.iter(|| {
-            for block in &encoded {
-                decode_block(black_box(block), &mut out).expect("just encoded");
-                black_box(out.as_bytes());
-            }
-        })
-    });
+    let mut decode_all = |name: &str, encoded: &[Vec<u8>]| {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for block in encoded {
+                    decode_block(black_box(block), &mut out).expect("just encoded");
+                    black_box(out.as_bytes());
+                }
+            })
+        });
+    };
+    decode_all("axonal", &chosen);
+    decode_all("axonal_delta_shuffle", &delta_shuffled);
     let mut out = vec![0u8; blocks.iter().map(|b| b.len()).max().unwrap_or(0)];
-    group.bench_function("lz4_flex", |b| {
-        b.iter(|| {
-            for (block, decoded) in plain.iter().zip(blocks) {
-                let out = &mut out[..decoded.len()];
-                lz4_flex::block::decompress_into(black_box(block), out).expect("just encoded");
-                black_box(&*out);
-            }
-        })
-    });
+    let mut lz4_all = |name: &str, encoded: &[&[u8]]| {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for (block, decoded) in encoded.iter().zip(blocks) {
+                    let out = &mut out[..decoded.len()];
+                    lz4_flex::block::decompress_into(black_box(block), out).expect("just encoded");
+                    black_box(&*out);
+                }
+            })
+        });
+    };
+    lz4_all(
+        "lz4_flex",
+        &plain.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+    );
+    lz4_all("lz4_flex_filtered", &filtered);
     group.finish();
 }
 

@@ -1,9 +1,10 @@
 //! Arbitrary bytes decoded as an encoded cache block: a typed error or a
 //! block, never a crash; and, when the first byte says so, the rest encoded
-//! as a block of some kind, which must decode to itself.
+//! as a block of some kind, by `encode_block` and through every filter
+//! that fits the kind, each of which must decode to itself.
 #![no_main]
 
-use axonal::cache::{BlockBuf, BlockKind, decode_block, encode_block, encoded_filter};
+use axonal::cache::{BlockBuf, BlockKind, Filter, decode_block, encode_block, encode_with, encoded_filter};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -28,5 +29,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(encoded.len() <= rest.len() + 8, "never more than raw plus the header");
         assert_eq!(decode_block(&encoded, &mut out).unwrap(), kind);
         assert_eq!(out.as_bytes(), rest);
+        for filter in [Filter::Lz4, Filter::Shuffle, Filter::DeltaShuffle, Filter::RowDeltaPacked] {
+            if encode_with(filter, kind, rest, &mut encoded).is_ok() {
+                assert_eq!(decode_block(&encoded, &mut out).unwrap(), kind);
+                assert_eq!(out.as_bytes(), rest);
+            }
+        }
     }
 });
