@@ -249,19 +249,31 @@ fn best_on_sample(kind: BlockKind, data: &[u8]) -> Filter {
     }
 }
 
-/// The windows of `data` filters are tried on: the whole block when it is
-/// small, else [`SAMPLE_WINDOWS`] windows of [`SAMPLE_WINDOW`] bytes evenly
-/// spaced, each starting on an element.
+/// The windows of `data` filters are tried on: at most a quarter of the
+/// block (at least [`SAMPLE_WINDOW`] / 2 bytes, or the whole block when it
+/// is shorter), in up to [`SAMPLE_WINDOWS`] windows evenly spaced, each
+/// starting on an element. Every candidate is tried on the sample, so the
+/// sample bounds what choosing costs: blocks are encoded on every demotion
+/// from tier 0, on the readers' threads.
 fn sample_windows(data: &[u8], element_size: usize) -> Vec<&[u8]> {
-    if data.len() <= SAMPLE_WINDOW * SAMPLE_WINDOWS {
+    let sample = (data.len() / 4).max(SAMPLE_WINDOW / 2);
+    if data.len() <= sample {
         return vec![data];
     }
-    let last_start = data.len() - SAMPLE_WINDOW;
-    (0..SAMPLE_WINDOWS)
+    let windows = sample.div_ceil(SAMPLE_WINDOW).min(SAMPLE_WINDOWS);
+    let window = (sample / windows).min(SAMPLE_WINDOW);
+    let window = window - window % element_size.max(1);
+    if windows == 1 {
+        let start = (data.len() - window) / 2;
+        let start = start - start % element_size.max(1);
+        return vec![&data[start..start + window]];
+    }
+    let last_start = data.len() - window;
+    (0..windows)
         .map(|i| {
-            let start = last_start * i / (SAMPLE_WINDOWS - 1);
+            let start = last_start * i / (windows - 1);
             let start = start - start % element_size;
-            &data[start..start + SAMPLE_WINDOW]
+            &data[start..start + window]
         })
         .collect()
 }

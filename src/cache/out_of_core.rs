@@ -86,7 +86,7 @@ impl<P: Eviction> OutOfCoreGraph<P> {
     /// bytes of RAM in all: the offsets, the spreaders' workspaces, and a
     /// cache (three quarters decoded, a quarter compressed) of what is
     /// left, with blocks of about `block_edges` edges
-    /// ([`DEFAULT_BLOCK_EDGES`] is a good start). Refused
+    /// ([`DEFAULT_BLOCK_EDGES`](super::DEFAULT_BLOCK_EDGES) is a good start). Refused
     /// ([`CacheError::Budget`]) when what is left holds fewer than four of
     /// the largest blocks.
     pub fn with_budget(
@@ -322,7 +322,8 @@ impl<P: Eviction> GraphShape for &OutOfCoreGraph<P> {
 
 /// Runs spreading queries over an [`OutOfCoreGraph`], one at a time, in a
 /// workspace sized to the graph once; results bit-identical to
-/// [`Spreader`](crate::spread::Spreader)'s (see the [module docs](self)).
+/// [`Spreader`](crate::spread::Spreader)'s: each contribution is summed in
+/// fixed point, so the order blocks are read in changes nothing.
 /// Many queries at once: one spreader per thread, all on one graph.
 ///
 /// ```no_run

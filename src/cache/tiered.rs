@@ -205,8 +205,30 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         // (A reader that got the block between the install and here is
         // not counted as a use: the figures are exact without races.)
         block.inner.prefetched.store(true, Relaxed);
+        // A prefetched block is expected to be read: it enters with one use
+        // in its policy (S3-FIFO then keeps it past the small queue, CLOCK
+        // gives it a second chance), or the blocks the readers load while
+        // it waits would push it out first.
+        self.touch(si, &key);
         bump(&self.prefetch[0]);
         Ok(true)
+    }
+
+    /// Reports a use of `key` to the policy, if tier 0 holds it (no hit
+    /// counted).
+    fn touch(&self, si: usize, key: &S::Key) {
+        let shard = &self.shards[si];
+        if P::EXCLUSIVE_HIT {
+            let mut inner = shard.write();
+            if let Some(slot) = inner.slot(key) {
+                inner.policy.hit_exclusive(slot);
+            }
+        } else {
+            let inner = shard.read();
+            if let Some(slot) = inner.slot(key) {
+                inner.policy.hit(slot);
+            }
+        }
     }
 
     /// Whether tier 0 holds `key` (no hit counted).
