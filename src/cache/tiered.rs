@@ -169,6 +169,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     /// Block `key`, pinned while the returned [`BlockRef`] lives: from tier
     /// 0 (a hit allocates nothing and takes one shard's shared lock), else
     /// promoted from tier 1 or 2, else read from the source.
+    #[inline]
     pub fn get(&self, key: S::Key) -> Result<BlockRef, CacheError> {
         let hash = shard::hash_key(&key);
         let si = self.shard_of(hash);
@@ -237,6 +238,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     }
 
     /// Block `key` if tier 0 holds it (counted as a hit), without loading.
+    #[inline]
     pub fn get_resident(&self, key: S::Key) -> Option<BlockRef> {
         let hash = shard::hash_key(&key);
         let block = self.hit(self.shard_of(hash), hash, &key)?;
