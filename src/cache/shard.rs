@@ -223,7 +223,9 @@ impl<K: Copy + Eq + Hash, P> ShardInner<K, P> {
 
     /// The slot of `key` (whose hash is `hash`).
     pub(crate) fn slot(&self, hash: u64, key: &K) -> Option<u32> {
-        self.table.find(hash, |item| item.key == *key).map(|item| item.slot)
+        self.table
+            .find(hash, |item| item.key == *key)
+            .map(|item| item.slot)
     }
 
     /// `key`'s slot and tier-0 block, if tier 0 holds it: the hit path's
