@@ -201,23 +201,23 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         // in its policy (S3-FIFO then keeps it past the small queue, CLOCK
         // gives it a second chance), or the blocks the readers load while
         // it waits would push it out first.
-        self.touch(si, &key);
+        self.touch(si, hash, &key);
         bump(&self.prefetch[0]);
         Ok(true)
     }
 
     /// Reports a use of `key` to the policy, if tier 0 holds it (no hit
     /// counted).
-    fn touch(&self, si: usize, key: &S::Key) {
+    fn touch(&self, si: usize, hash: u64, key: &S::Key) {
         let shard = &self.shards[si];
         if P::EXCLUSIVE_HIT {
             let mut inner = shard.write();
-            if let Some(slot) = inner.slot(key) {
+            if let Some((slot, _)) = inner.resident(hash, key) {
                 inner.policy.hit_exclusive(slot);
             }
         } else {
             let inner = shard.read();
-            if let Some(slot) = inner.slot(key) {
+            if let Some((slot, _)) = inner.resident(hash, key) {
                 inner.policy.hit(slot);
             }
         }
