@@ -123,11 +123,13 @@ impl BlockBuf {
     }
 
     /// Bytes held.
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether it holds no bytes.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -161,6 +163,7 @@ impl BlockBuf {
     }
 
     /// The bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &bytemuck::cast_slice(&self.lines)[..self.len]
     }
@@ -172,6 +175,7 @@ impl BlockBuf {
 
     /// The bytes as `T`s (`None` unless the length is a multiple of
     /// `size_of::<T>()`; `T` must not need more than 64-byte alignment).
+    #[inline]
     pub fn as_slice<T: Pod>(&self) -> Option<&[T]> {
         bytemuck::try_cast_slice(self.as_bytes()).ok()
     }
@@ -210,26 +214,31 @@ impl BlockRef {
     }
 
     /// What the block holds.
+    #[inline]
     pub fn kind(&self) -> BlockKind {
         self.inner.kind
     }
 
     /// The block's bytes.
+    #[inline]
     pub fn bytes(&self) -> &[u8] {
         self.inner.buf.as_bytes()
     }
 
     /// The block's bytes as `T`s (see [`BlockBuf::as_slice`]).
+    #[inline]
     pub fn as_slice<T: Pod>(&self) -> Option<&[T]> {
         self.inner.buf.as_slice()
     }
 
     /// Bytes the block holds.
+    #[inline]
     pub fn len(&self) -> usize {
         self.inner.buf.len()
     }
 
     /// Whether the block is empty.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.inner.buf.is_empty()
     }

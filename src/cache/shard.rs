@@ -3,16 +3,27 @@
 //! tier-1 queue.
 //!
 //! A shard knows nothing of budgets, the codec or the spill file: it keeps
-//! the map from key to slot, each slot's state and stamp, and counts its
+//! the table from key to slot, each slot's state and stamp, and counts its
 //! blocks per tier. The cache moves blocks between tiers through it.
+//!
+//! **The hit path** is what shapes the layout. The table is a `hashbrown`
+//! [`HashTable`] probed with the hash the cache already computed to pick
+//! the shard (a key is hashed once), and a tier-0 block's handle lives in
+//! the key's table item, not in its slot: a hit goes table -> handle ->
+//! bytes, with no hop through the slot array. Slots keep the rest (key,
+//! hash, stamp, the state of blocks in other tiers); the slow paths that
+//! start from a slot (the policy's eviction, stamps) find its item by the
+//! slot's stored hash.
 
-use core::hash::{BuildHasherDefault, Hash, Hasher};
-use std::collections::{HashMap, VecDeque};
+use core::hash::{Hash, Hasher};
+use std::collections::VecDeque;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::BlockRef;
+use hashbrown::HashTable;
+
 use super::spill::SpillLoc;
+use super::{BlockRef, Eviction};
 
 /// A multiply-rotate hasher (the rustc `FxHasher` scheme): keys are small
 /// (block numbers, pairs of ids) and hashed on every lookup, so a one
@@ -71,13 +82,15 @@ pub(crate) fn hash_key<K: Hash + ?Sized>(key: &K) -> u64 {
     h.finish()
 }
 
-/// Where a slot's block is.
+/// Where a slot's block is. Passed and returned by value with the tier-0
+/// handle (`B = BlockRef`); stored in the slot without it (`B = ()`), the
+/// handle being in the key's table item (see the [module docs](self)).
 #[derive(Debug)]
-pub(crate) enum State {
+pub(crate) enum State<B = BlockRef> {
     /// An unused slot (on the free list).
     Free,
     /// Tier 0: decoded; the shard's reference is one of the `Arc`'s counts.
-    Resident(BlockRef),
+    Resident(B),
     /// Tier 1: encoded, in RAM. Readers clone the `Arc` under the shared
     /// lock and decode outside it.
     Compressed(Arc<[u8]>),
@@ -95,7 +108,7 @@ pub(crate) enum State {
     Moving,
 }
 
-impl State {
+impl<B> State<B> {
     /// The tier the state counts in (`None`: free or moving).
     fn tier(&self) -> Option<usize> {
         match self {
@@ -107,6 +120,62 @@ impl State {
     }
 }
 
+impl State {
+    /// The state as a slot stores it, and the tier-0 handle if any.
+    fn split(self) -> (State<()>, Option<BlockRef>) {
+        match self {
+            State::Resident(block) => (State::Resident(()), Some(block)),
+            State::Free => (State::Free, None),
+            State::Compressed(encoded) => (State::Compressed(encoded), None),
+            State::Spilled { loc, id } => (State::Spilled { loc, id }, None),
+            State::Moving => (State::Moving, None),
+        }
+    }
+}
+
+impl State<()> {
+    /// The state a slot stored, with the handle its item held put back.
+    fn join(self, block: Option<BlockRef>) -> State {
+        match (self, block) {
+            (State::Resident(()), Some(block)) => State::Resident(block),
+            // (Unreachable: an item holds a handle exactly while its slot
+            // is resident; `check` tests it.)
+            (State::Resident(()), None) => State::Moving,
+            (State::Free, _) => State::Free,
+            (State::Compressed(encoded), _) => State::Compressed(encoded),
+            (State::Spilled { loc, id }, _) => State::Spilled { loc, id },
+            (State::Moving, _) => State::Moving,
+        }
+    }
+}
+
+/// Whether `block` is held by anyone but the shard. Race-free under the
+/// shard's exclusive lock: a count of one means no reader holds it, and a
+/// reader gets a first reference only under a shard lock (a reader that
+/// holds one may clone it or drop it at any time, but the count then stays
+/// above one, or falls: the check errs only towards keeping a block).
+pub(crate) fn pinned(block: &BlockRef) -> bool {
+    Arc::strong_count(&block.inner) > 1
+}
+
+/// A key's item in its shard's table.
+#[derive(Debug)]
+struct Item<K> {
+    key: K,
+    slot: u32,
+    /// The tier-0 handle, while the slot is resident: here rather than in
+    /// the slot, so that a hit reads it straight from the table.
+    block: Option<BlockRef>,
+}
+
+/// The table of a shard: items probed by the key hash the cache computed.
+type Table<K> = HashTable<Item<K>>;
+
+/// The item of `slot` (with key hash `hash`) in `table`.
+fn item_of<K>(table: &Table<K>, hash: u64, slot: u32) -> Option<&Item<K>> {
+    table.find(hash, |item| item.slot == slot)
+}
+
 /// One slot.
 #[derive(Debug)]
 pub(crate) struct Entry<K> {
@@ -116,16 +185,14 @@ pub(crate) struct Entry<K> {
     /// thread that let go of the lock knows, on relocking, whether the
     /// slot is still as it left it.
     pub(crate) stamp: u64,
-    pub(crate) state: State,
+    /// The state; a resident block's handle is in the key's table item.
+    pub(crate) state: State<()>,
 }
-
-/// The map type of a shard.
-type Map<K> = HashMap<K, u32, BuildHasherDefault<FxHasher>>;
 
 /// What a shard's lock guards.
 #[derive(Debug)]
 pub(crate) struct ShardInner<K, P> {
-    map: Map<K>,
+    table: Table<K>,
     pub(crate) entries: Vec<Entry<K>>,
     free: Vec<u32>,
     /// The tier-0 eviction policy over this shard's resident slots.
@@ -143,7 +210,7 @@ pub(crate) struct ShardInner<K, P> {
 impl<K: Copy + Eq + Hash, P> ShardInner<K, P> {
     pub(crate) fn new(policy: P) -> Self {
         ShardInner {
-            map: Map::default(),
+            table: Table::new(),
             entries: Vec::new(),
             free: Vec::new(),
             policy,
@@ -154,9 +221,24 @@ impl<K: Copy + Eq + Hash, P> ShardInner<K, P> {
         }
     }
 
-    /// The slot of `key`.
-    pub(crate) fn slot(&self, key: &K) -> Option<u32> {
-        self.map.get(key).copied()
+    /// The slot of `key` (whose hash is `hash`).
+    pub(crate) fn slot(&self, hash: u64, key: &K) -> Option<u32> {
+        self.table
+            .find(hash, |item| item.key == *key)
+            .map(|item| item.slot)
+    }
+
+    /// `key`'s slot and tier-0 block, if tier 0 holds it: the hit path's
+    /// one probe.
+    #[inline]
+    pub(crate) fn resident(&self, hash: u64, key: &K) -> Option<(u32, &BlockRef)> {
+        let item = self.table.find(hash, |item| item.key == *key)?;
+        Some((item.slot, item.block.as_ref()?))
+    }
+
+    /// The tier-0 blocks.
+    pub(crate) fn resident_blocks(&self) -> impl Iterator<Item = &BlockRef> {
+        self.table.iter().filter_map(|item| item.block.as_ref())
     }
 
     /// The entry in `slot`.
@@ -177,6 +259,7 @@ impl<K: Copy + Eq + Hash, P> ShardInner<K, P> {
     }
 
     /// Gives `slot` a new state (and a new stamp); returns the old state.
+    /// The slot's key must be in the table unless both states are free.
     pub(crate) fn set(&mut self, slot: u32, state: State) -> State {
         self.next_stamp += 1;
         let stamp = self.next_stamp;
@@ -188,12 +271,21 @@ impl<K: Copy + Eq + Hash, P> ShardInner<K, P> {
         if matches!(state, State::Compressed(_)) {
             self.tier1.push_back((slot, stamp));
         }
+        let (state, block) = state.split();
         let old = core::mem::replace(&mut entry.state, state);
+        let old_block = if block.is_some() || matches!(old, State::Resident(())) {
+            let hash = entry.hash;
+            self.table
+                .find_mut(hash, |item| item.slot == slot)
+                .and_then(|item| core::mem::replace(&mut item.block, block))
+        } else {
+            None
+        };
         if let Some(t) = old.tier() {
             self.held[t] -= 1;
         }
         self.compact_tier1();
-        old
+        old.join(old_block)
     }
 
     /// Adds `key` in state `state`; returns its slot.
@@ -217,17 +309,27 @@ impl<K: Copy + Eq + Hash, P> ShardInner<K, P> {
                 slot
             }
         };
-        self.map.insert(key, slot);
+        let entries = &self.entries;
+        let item = Item {
+            key,
+            slot,
+            block: None,
+        };
+        self.table
+            .insert_unique(hash, item, |item| entries[item.slot as usize].hash);
         self.set(slot, state);
         slot
     }
 
     /// Removes `slot`'s block from the shard; returns its state.
     pub(crate) fn remove(&mut self, slot: u32) -> State {
-        let key = self.entries[slot as usize].key;
-        self.map.remove(&key);
+        let old = self.set(slot, State::Free);
+        let hash = self.entries[slot as usize].hash;
+        if let Ok(item) = self.table.find_entry(hash, |item| item.slot == slot) {
+            item.remove();
+        }
         self.free.push(slot);
-        self.set(slot, State::Free)
+        old
     }
 
     /// The oldest tier-1 block: its slot and stamp, taken off the queue.
@@ -241,7 +343,8 @@ impl<K: Copy + Eq + Hash, P> ShardInner<K, P> {
     }
 
     /// Checks the index: every key's slot holds the key, every other slot
-    /// is free, and the per-tier counts match the slots.
+    /// is free, an item holds a block exactly while its slot is resident,
+    /// and the per-tier counts match the slots.
     #[cfg(test)]
     pub(crate) fn check(&self) {
         let mut held = [0; 3];
@@ -256,17 +359,44 @@ impl<K: Copy + Eq + Hash, P> ShardInner<K, P> {
             }
             used += 1;
             assert_eq!(
-                self.map.get(&entry.key),
-                Some(&(slot as u32)),
+                self.slot(entry.hash, &entry.key),
+                Some(slot as u32),
                 "a slot its key does not name"
+            );
+            let item = item_of(&self.table, entry.hash, slot as u32).expect("an item per slot");
+            assert_eq!(
+                item.block.is_some(),
+                matches!(entry.state, State::Resident(())),
+                "a handle outside tier 0, or a resident slot without one"
             );
             if let Some(t) = entry.state.tier() {
                 held[t] += 1;
             }
         }
-        assert_eq!(used, self.map.len(), "two slots for one key");
+        assert_eq!(used, self.table.len(), "two slots for one key");
         assert_eq!(used + self.free.len(), self.entries.len());
         assert_eq!(held, self.held);
+    }
+
+    /// Chooses an unpinned tier-0 block to leave (the policy's choice) and
+    /// takes it out of the policy; the caller moves it out of tier 0.
+    pub(crate) fn choose_victim(&mut self) -> Option<u32>
+    where
+        P: Eviction,
+    {
+        let (table, entries) = (&self.table, &self.entries);
+        // The eviction path finds a slot's item by the slot's hash.
+        let evictable = |slot: u32| {
+            entries.get(slot as usize).is_some_and(|entry| {
+                item_of(table, entry.hash, slot)
+                    .and_then(|item| item.block.as_ref())
+                    .is_some_and(|block| !pinned(block))
+            })
+        };
+        let slot = self.policy.evict(&mut |slot| evictable(slot))?;
+        // (A policy's slip, choosing a slot it was told to keep, evicts
+        // nothing.)
+        evictable(slot).then_some(slot)
     }
 
     /// Drops stale queue items once they outnumber the live ones (blocks

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::budget::Budget;
 use super::counter::Counter;
-use super::shard::{self, Counters, MAX_SHARDS, Shard, ShardInner, State};
+use super::shard::{self, Counters, MAX_SHARDS, Shard, ShardInner, State, pinned};
 use super::spill::{Spill, SpillLoc, SpillReadError};
 use super::{
     BlockBuf, BlockKind, BlockRef, BlockSource, CacheConfig, CacheError, CacheStats, PrefetchStats,
@@ -114,15 +114,6 @@ enum Origin {
 /// A slot and the stamp a load saw it with.
 type Seen = Option<(u32, u64)>;
 
-/// Whether `block` is held by anyone but the shard. Race-free under the
-/// shard's exclusive lock: a count of one means no reader holds it, and a
-/// reader gets a first reference only under a shard lock (a reader that
-/// holds one may clone it or drop it at any time, but the count then stays
-/// above one, or falls: the check errs only towards keeping a block).
-fn pinned(block: &BlockRef) -> bool {
-    Arc::strong_count(&block.inner) > 1
-}
-
 /// Bytes a tier-0 block is counted for.
 fn block_bytes(block: &BlockRef) -> usize {
     block.inner.buf.capacity_bytes()
@@ -178,10 +169,11 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     /// Block `key`, pinned while the returned [`BlockRef`] lives: from tier
     /// 0 (a hit allocates nothing and takes one shard's shared lock), else
     /// promoted from tier 1 or 2, else read from the source.
+    #[inline]
     pub fn get(&self, key: S::Key) -> Result<BlockRef, CacheError> {
         let hash = shard::hash_key(&key);
         let si = self.shard_of(hash);
-        let block = match self.hit(si, &key) {
+        let block = match self.hit(si, hash, &key) {
             Some(block) => block,
             None => self.load(key, hash, si)?,
         };
@@ -198,7 +190,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     pub fn prefetch(&self, key: S::Key) -> Result<bool, CacheError> {
         let hash = shard::hash_key(&key);
         let si = self.shard_of(hash);
-        if self.is_resident(si, &key) {
+        if self.is_resident(si, hash, &key) {
             return Ok(false);
         }
         let block = self.load(key, hash, si)?;
@@ -209,34 +201,31 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         // in its policy (S3-FIFO then keeps it past the small queue, CLOCK
         // gives it a second chance), or the blocks the readers load while
         // it waits would push it out first.
-        self.touch(si, &key);
+        self.touch(si, hash, &key);
         bump(&self.prefetch[0]);
         Ok(true)
     }
 
     /// Reports a use of `key` to the policy, if tier 0 holds it (no hit
     /// counted).
-    fn touch(&self, si: usize, key: &S::Key) {
+    fn touch(&self, si: usize, hash: u64, key: &S::Key) {
         let shard = &self.shards[si];
         if P::EXCLUSIVE_HIT {
             let mut inner = shard.write();
-            if let Some(slot) = inner.slot(key) {
+            if let Some((slot, _)) = inner.resident(hash, key) {
                 inner.policy.hit_exclusive(slot);
             }
         } else {
             let inner = shard.read();
-            if let Some(slot) = inner.slot(key) {
+            if let Some((slot, _)) = inner.resident(hash, key) {
                 inner.policy.hit(slot);
             }
         }
     }
 
     /// Whether tier 0 holds `key` (no hit counted).
-    fn is_resident(&self, si: usize, key: &S::Key) -> bool {
-        let inner = self.shards[si].read();
-        inner
-            .slot(key)
-            .is_some_and(|slot| matches!(inner.entry(slot).state, State::Resident(_)))
+    fn is_resident(&self, si: usize, hash: u64, key: &S::Key) -> bool {
+        self.shards[si].read().resident(hash, key).is_some()
     }
 
     /// Counts a reader's first get of a prefetched block.
@@ -249,32 +238,28 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     }
 
     /// Block `key` if tier 0 holds it (counted as a hit), without loading.
+    #[inline]
     pub fn get_resident(&self, key: S::Key) -> Option<BlockRef> {
         let hash = shard::hash_key(&key);
-        let block = self.hit(self.shard_of(hash), &key)?;
+        let block = self.hit(self.shard_of(hash), hash, &key)?;
         self.first_read(&block);
         Some(block)
     }
 
     /// The tier-0 hit path: one shard lock (shared unless the policy needs
-    /// it exclusive), a map lookup, the policy's hit, a reference count.
-    fn hit(&self, si: usize, key: &S::Key) -> Option<BlockRef> {
+    /// it exclusive), one table probe, the policy's hit, a reference count.
+    #[inline]
+    fn hit(&self, si: usize, hash: u64, key: &S::Key) -> Option<BlockRef> {
         let shard = &self.shards[si];
         let block = if P::EXCLUSIVE_HIT {
             let mut inner = shard.write();
-            let slot = inner.slot(key)?;
-            let State::Resident(block) = &inner.entry(slot).state else {
-                return None;
-            };
+            let (slot, block) = inner.resident(hash, key)?;
             let block = block.clone();
             inner.policy.hit_exclusive(slot);
             block
         } else {
             let inner = shard.read();
-            let slot = inner.slot(key)?;
-            let State::Resident(block) = &inner.entry(slot).state else {
-                return None;
-            };
+            let (slot, block) = inner.resident(hash, key)?;
             inner.policy.hit(slot);
             block.clone()
         };
@@ -289,7 +274,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         loop {
             let look = {
                 let inner = self.shards[si].read();
-                inner.slot(&key).map(|slot| {
+                inner.slot(hash, &key).map(|slot| {
                     let entry = inner.entry(slot);
                     let found = match &entry.state {
                         State::Resident(_) => None,
@@ -304,7 +289,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
                 None => (Found::Nothing, None),
                 Some((slot, stamp, Some(found))) => (found, Some((slot, stamp))),
                 // Installed since the hit path looked.
-                Some((_, _, None)) => match self.hit(si, &key) {
+                Some((_, _, None)) => match self.hit(si, hash, &key) {
                     Some(block) => return Ok(block),
                     None => continue,
                 },
@@ -439,16 +424,14 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     ) -> Option<(BlockRef, bool)> {
         let bytes = buf.capacity_bytes();
         let mut inner = self.shards[si].write();
-        let slot = inner.slot(&key);
-        if let Some(slot) = slot
-            && let State::Resident(theirs) = &inner.entry(slot).state
-        {
+        if let Some((slot, theirs)) = inner.resident(hash, &key) {
             let theirs = theirs.clone();
             inner.policy.hit_exclusive(slot);
             drop(inner);
             self.tiers[0].release(bytes);
             return Some((theirs, false));
         }
+        let slot = inner.slot(hash, &key);
         let as_seen = match (slot, seen) {
             (None, None) => true,
             (Some(slot), Some((seen_slot, stamp))) => {
@@ -554,22 +537,10 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         let shard = &self.shards[si];
         let demote = self.config.compressed > 0;
         let (block, moving) = {
-            let mut guard = shard.write();
-            let inner = &mut *guard;
-            let evictable = |entries: &[shard::Entry<S::Key>], slot: u32| {
-                matches!(entries.get(slot as usize).map(|e| &e.state),
-                    Some(State::Resident(block)) if !pinned(block))
-            };
-            let Some(slot) = inner
-                .policy
-                .evict(&mut |slot| evictable(&inner.entries, slot))
-            else {
+            let mut inner = shard.write();
+            let Some(slot) = inner.choose_victim() else {
                 return false;
             };
-            if !evictable(&inner.entries, slot) {
-                // A policy's slip: it chose a slot it was told to keep.
-                return false;
-            }
             let (old, moving) = if demote {
                 let old = inner.set(slot, State::Moving);
                 (old, Some((slot, inner.entry(slot).stamp)))
@@ -713,7 +684,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         self.reserve(buf.capacity_bytes(), si)?;
         let block = BlockRef::new(kind, buf);
         let mut inner = self.shards[si].write();
-        let slot = inner.slot(&key);
+        let slot = inner.slot(hash, &key);
         let old = Self::put(&mut inner, key, hash, slot, block.clone());
         drop(inner);
         self.forget(old);
@@ -725,7 +696,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     pub fn invalidate(&self, key: S::Key) -> bool {
         let hash = shard::hash_key(&key);
         let mut inner = self.shards[self.shard_of(hash)].write();
-        let Some(slot) = inner.slot(&key) else {
+        let Some(slot) = inner.slot(hash, &key) else {
             return false;
         };
         let old = inner.remove(slot);
@@ -802,17 +773,18 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         let mut r = Residency::default();
         for shard in &self.shards {
             let inner = shard.read();
+            for block in inner.resident_blocks() {
+                if pinned(block) {
+                    r.pinned_bytes += block_bytes(block) as u64;
+                }
+                r.bytes[0] += block_bytes(block) as u64;
+                r.blocks[0] += 1;
+            }
             for entry in &inner.entries {
                 let (tier, bytes) = match &entry.state {
-                    State::Resident(block) => {
-                        if pinned(block) {
-                            r.pinned_bytes += block_bytes(block) as u64;
-                        }
-                        (0, block_bytes(block))
-                    }
                     State::Compressed(encoded) => (1, encoded.len()),
                     State::Spilled { loc, .. } => (2, loc.len as usize),
-                    State::Moving | State::Free => continue,
+                    State::Resident(()) | State::Moving | State::Free => continue,
                 };
                 r.bytes[tier] += bytes as u64;
                 r.blocks[tier] += 1;
