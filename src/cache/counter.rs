@@ -4,9 +4,9 @@
 //! counter (a locked read-modify-write, and a cache line that moves between
 //! cores) would be a large share of it. [`Counter`] gives each thread a
 //! cell of its own that only it writes: an add is a relaxed load and a
-//! relaxed store of that cell, and a read sums the cells. Threads get cell
-//! indices from a process-wide free list when they first count and give
-//! them back when they exit; threads beyond [`CELLS`] at once share one
+//! relaxed store of that cell, and a read sums the cells. Threads take cell
+//! indices from a process-wide bit mask when they first count and give
+//! them back when they exit (neither allocates); threads beyond [`CELLS`] at once share one
 //! extra cell with atomic adds. Sums are exact either way.
 
 use std::sync::atomic::AtomicU64;
@@ -63,10 +63,11 @@ impl Counter {
     }
 }
 
-/// Indices of cells no living thread holds.
-static FREE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
-/// The next index never handed out.
-static NEXT: Mutex<usize> = Mutex::new(0);
+/// Cells a living thread holds: bit `i` for cell `i` (a bit mask, so
+/// taking and giving back a cell never allocates).
+static TAKEN: Mutex<u64> = Mutex::new(0);
+
+const _: () = assert!(CELLS <= 64, "one bit per cell");
 
 /// The calling thread's cell index, given back when the thread exits.
 struct ThreadCell {
@@ -75,16 +76,14 @@ struct ThreadCell {
 
 impl ThreadCell {
     fn take() -> ThreadCell {
-        let reused = FREE.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        let index = reused.unwrap_or_else(|| {
-            let mut next = NEXT.lock().unwrap_or_else(PoisonError::into_inner);
-            let index = *next;
-            if index < CELLS {
-                *next += 1;
-            }
-            index
-        });
-        ThreadCell { index }
+        let mut taken = TAKEN.lock().unwrap_or_else(PoisonError::into_inner);
+        let index = (!*taken).trailing_zeros() as usize;
+        if index < CELLS {
+            *taken |= 1 << index;
+        }
+        ThreadCell {
+            index: index.min(CELLS),
+        }
     }
 }
 
@@ -92,9 +91,7 @@ impl Drop for ThreadCell {
     fn drop(&mut self) {
         if self.index < CELLS {
             // The thread is done: no later add of it can touch the cell.
-            FREE.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(self.index);
+            *TAKEN.lock().unwrap_or_else(PoisonError::into_inner) &= !(1 << self.index);
         }
     }
 }
