@@ -7,7 +7,9 @@
 //! hash map beside it for O(1) membership: each record carries a sequence
 //! number, and the map keeps the newest per hash, so a record that was
 //! taken or recorded again since is recognised as stale when it reaches
-//! the front. Both are allocated once at their bound.
+//! the front. Its bound is the policy's, given at every record (half the
+//! blocks the shard holds now: a shard's block count follows the sizes of
+//! its blocks, not a guess made when it was built).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -20,28 +22,26 @@ pub(super) struct Ghost {
     /// Records, oldest first.
     order: VecDeque<(u64, u64)>,
     next_sequence: u64,
-    bound: usize,
 }
 
 impl Ghost {
-    /// A ghost remembering the last `bound` evictions.
+    /// A ghost with room for `bound` records before it grows.
     pub(super) fn new(bound: usize) -> Ghost {
         Ghost {
             newest: HashMap::with_capacity_and_hasher(bound, BuildHasherDefault::default()),
             order: VecDeque::with_capacity(bound),
             next_sequence: 0,
-            bound,
         }
     }
 
     /// Remembers that the block of `hash` was evicted, forgetting the
     /// oldest record beyond the bound.
-    pub(super) fn record(&mut self, hash: u64) {
-        if self.bound == 0 {
+    pub(super) fn record(&mut self, hash: u64, bound: usize) {
+        if bound == 0 {
             return;
         }
-        if self.order.len() == self.bound {
-            let (old, sequence) = self.order.pop_front().expect("the ghost is full");
+        while self.order.len() >= bound {
+            let (old, sequence) = self.order.pop_front().expect("the ghost is not empty");
             if self.newest.get(&old) == Some(&sequence) {
                 self.newest.remove(&old);
             }
@@ -91,9 +91,9 @@ mod tests {
     #[test]
     fn remembers_the_last_bound_records() {
         let mut ghost = Ghost::new(2);
-        ghost.record(1);
-        ghost.record(2);
-        ghost.record(3);
+        ghost.record(1, 2);
+        ghost.record(2, 2);
+        ghost.record(3, 2);
         assert!(!ghost.take(1), "the oldest was forgotten");
         assert!(ghost.take(3));
         assert!(!ghost.take(3), "taking forgets");
@@ -103,9 +103,9 @@ mod tests {
     #[test]
     fn a_stale_record_does_not_forget_a_newer_one() {
         let mut ghost = Ghost::new(2);
-        ghost.record(7);
-        ghost.record(7);
-        ghost.record(8); // pushes out the first record of 7, not the second
+        ghost.record(7, 2);
+        ghost.record(7, 2);
+        ghost.record(8, 2); // pushes out the first record of 7, not the second
         assert!(ghost.take(7));
         assert!(ghost.take(8));
     }
@@ -113,7 +113,7 @@ mod tests {
     #[test]
     fn a_ghost_of_bound_zero_remembers_nothing() {
         let mut ghost = Ghost::new(0);
-        ghost.record(1);
+        ghost.record(1, 0);
         assert!(!ghost.take(1));
     }
 }

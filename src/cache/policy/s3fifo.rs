@@ -120,7 +120,8 @@ impl S3Fifo {
                 self.main_bytes += self.bytes[s];
                 continue;
             }
-            self.ghost.record(self.hashes[s]);
+            let bound = ghost_len(self.small.len() + self.main.len() + 1);
+            self.ghost.record(self.hashes[s], bound);
             return Some(slot);
         }
         None
@@ -263,7 +264,7 @@ mod tests {
     fn main_spares_a_block_once_per_hit() {
         let mut p = S3Fifo::new(100, 10);
         for hash in 0..3 {
-            p.ghost.record(hash);
+            p.ghost.record(hash, 10);
         }
         for slot in 0..3 {
             p.insert(slot, u64::from(slot), 10);
@@ -336,13 +337,16 @@ mod tests {
                     self.main.push_back(slot);
                 } else {
                     let hash = self.hashes[&slot];
-                    if self.ghost.len() == ghost_len(SLOTS_HINT) {
-                        self.ghost.pop_front();
+                    let bound = ghost_len(self.small.len() + self.main.len() + 1);
+                    if bound > 0 {
+                        while self.ghost.len() >= bound {
+                            self.ghost.pop_front();
+                        }
+                        for record in &mut self.ghost {
+                            record.1 &= record.0 != hash;
+                        }
+                        self.ghost.push_back((hash, true));
                     }
-                    for record in &mut self.ghost {
-                        record.1 &= record.0 != hash;
-                    }
-                    self.ghost.push_back((hash, true));
                     return Some(slot);
                 }
             }
