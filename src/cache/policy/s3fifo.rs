@@ -217,9 +217,7 @@ mod tests {
     use super::*;
     use std::collections::{HashMap, VecDeque};
 
-    use crate::cache::policy::tests::{
-        Model, SLOTS_HINT, check_against_model, drain, every, model_sweep,
-    };
+    use crate::cache::policy::tests::{Model, check_against_model, drain, every, model_sweep};
 
     fn filled(slots: u32) -> S3Fifo {
         let mut p = S3Fifo::new(slots as usize * 10, slots as usize);
