@@ -159,7 +159,7 @@ impl<'g> HopBackend<GraphView<'g>> for Spreader {
     }
 
     fn frontier(&self, graph: GraphView<'g>) -> FrontierSize {
-        self.ws.frontier_size(&InMemory(graph))
+        self.ws.frontier_size(&InMemory::new(graph))
     }
 
     fn reached_count(&self) -> usize {
@@ -167,7 +167,7 @@ impl<'g> HopBackend<GraphView<'g>> for Spreader {
     }
 
     fn hop(&mut self, graph: GraphView<'g>, step: HopStep) -> Result<(), SpreadError> {
-        let Ok(()) = self.ws.hop(&mut InMemory(graph), step);
+        let Ok(()) = self.ws.hop(&mut InMemory::new(graph), step);
         Ok(())
     }
 

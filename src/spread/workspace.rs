@@ -18,7 +18,7 @@ use super::pull::{pull, saturate};
 use super::push::push_row;
 use super::query::{Activation, Seed, SpreaderConfig};
 use super::state::{FrontierEntry, NodeState, top_keys};
-use crate::graph::GraphView;
+use crate::graph::{CsrView, GraphView};
 
 /// Where a hop's edges come from: the rows of a graph, in memory or not.
 pub(crate) trait EdgeRows {
@@ -47,16 +47,29 @@ pub(crate) trait EdgeRows {
     ) -> Result<(), Self::Error>;
 }
 
-/// The rows of a graph in memory.
+/// The rows of a graph in memory (both directions' views, taken once).
 #[derive(Clone, Copy)]
-pub(crate) struct InMemory<'g>(pub(crate) GraphView<'g>);
+pub(crate) struct InMemory<'g> {
+    out: CsrView<'g>,
+    inc: CsrView<'g>,
+}
+
+impl<'g> InMemory<'g> {
+    #[inline(always)]
+    pub(crate) fn new(graph: GraphView<'g>) -> InMemory<'g> {
+        InMemory {
+            out: graph.out_edges(),
+            inc: graph.in_edges(),
+        }
+    }
+}
 
 impl EdgeRows for InMemory<'_> {
     type Error = core::convert::Infallible;
 
     #[inline(always)]
     fn out_degree(&self, v: u32) -> u32 {
-        self.0.out_edges().degree(v)
+        self.out.degree(v)
     }
 
     #[inline(always)]
@@ -65,9 +78,8 @@ impl EdgeRows for InMemory<'_> {
         frontier: &mut [FrontierEntry],
         mut row: impl FnMut(FrontierEntry, &[u32], &[f32]),
     ) -> Result<(), Self::Error> {
-        let out = self.0.out_edges();
         for &e in frontier.iter() {
-            let (targets, weights) = out.neighbors(e.node);
+            let (targets, weights) = self.out.neighbors(e.node);
             row(e, targets, weights);
         }
         Ok(())
@@ -79,8 +91,8 @@ impl EdgeRows for InMemory<'_> {
         strength: &[f32],
         settle: impl FnMut(u32, u64),
     ) -> Result<(), Self::Error> {
-        let rows = 0..self.0.node_count() as u32;
-        pull(self.0.in_edges(), rows, strength, 1.0, settle);
+        let rows = 0..self.inc.node_count() as u32;
+        pull(self.inc, rows, strength, 1.0, settle);
         Ok(())
     }
 }
