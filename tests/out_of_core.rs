@@ -136,6 +136,44 @@ fn out_of_core_results_are_the_in_memory_bits() {
 
 #[test]
 #[cfg_attr(miri, ignore = "files are system calls")]
+fn a_query_that_fails_part_way_leaves_nothing_behind() {
+    // A cache of one block: a hop pins two, so queries fail with a budget
+    // error part way through a hop (after other blocks' rows were pushed).
+    // The same spreader then answers on a roomy cache as `Spreader` does.
+    let mut rmat = Rmat::graph500(10);
+    rmat.seed = 11;
+    let g = rmat.generate();
+    let file = TempFile::with("fails", &g);
+    let largest = AxgBlocks::open(&file.0, 64).unwrap().largest_block();
+    let tight: OutOfCoreGraph =
+        OutOfCoreGraph::open(&file.0, 64, CacheConfig::new(largest)).unwrap();
+    let roomy: OutOfCoreGraph =
+        OutOfCoreGraph::open(&file.0, 64, CacheConfig::new(1 << 20)).unwrap();
+    let n = g.node_count();
+    let (mut reference, mut spreader) = (Spreader::new(n), OutOfCoreSpreader::new(n));
+    let (mut want, mut got) = (Vec::new(), Vec::new());
+    let mut failed = 0;
+    for (i, p) in params().iter().enumerate() {
+        for q in 0..8u64 {
+            let seeds = random_seeds(q * 7 + i as u64, n as u32, 1 + q as usize % 5);
+            match spreader.spread(&tight, &seeds, p, &mut got) {
+                Err(CacheError::Budget { .. }) => failed += 1,
+                Err(e) => panic!("unexpected {e}"),
+                Ok(_) => {}
+            }
+            reference.spread(&g, &seeds, p, &mut want).unwrap();
+            spreader.spread(&roomy, &seeds, p, &mut got).unwrap();
+            assert_eq!(bits(&got), bits(&want), "params {i} query {q}");
+        }
+    }
+    assert!(
+        failed > 10,
+        "most queries fail on the tight cache ({failed})"
+    );
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "files are system calls")]
 fn every_policy_gives_the_same_bits() {
     let g = barabasi_albert(600, 4, 9);
     check::<Lru>("lru", &g, 128, CacheConfig::new(6 * 1024).compressed(2048));

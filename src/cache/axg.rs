@@ -215,10 +215,15 @@ impl AxgBlocks {
         self.direction(out).starts.len() - 1
     }
 
-    /// The nodes whose rows block `index` of a direction holds.
+    /// The nodes whose rows block `index` of a direction holds (empty for
+    /// an index past the last block).
     pub fn rows(&self, out: bool, index: u32) -> Range<u32> {
         let starts = &self.direction(out).starts;
-        starts[index as usize]..starts[index as usize + 1]
+        let i = index as usize;
+        match (starts.get(i), starts.get(i + 1)) {
+            (Some(&a), Some(&b)) => a..b,
+            _ => 0..0,
+        }
     }
 
     /// The out-edge block holding node `v`'s row (`v` below the node count).
@@ -242,11 +247,13 @@ impl AxgBlocks {
             .map_or(0, |e| self.node_count().div_ceil(e.rows_per_block as usize))
     }
 
-    /// The nodes whose embedding rows block `index` holds.
+    /// The nodes whose embedding rows block `index` holds (empty past the
+    /// last block).
     pub fn embedding_rows(&self, index: u32) -> Range<u32> {
-        let per = self.embeddings.map_or(0, |e| e.rows_per_block);
-        let n = self.header.nodes as u32;
-        (index * per).min(n)..((index + 1) * per).min(n)
+        let per = u64::from(self.embeddings.map_or(0, |e| e.rows_per_block));
+        let n = self.header.nodes;
+        let at = |i: u64| (i * per).min(n) as u32;
+        at(u64::from(index))..at(u64::from(index) + 1)
     }
 
     /// Starts of the node ranges of a direction (one more than blocks; the

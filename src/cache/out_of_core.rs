@@ -87,8 +87,9 @@ impl<P: Eviction> OutOfCoreGraph<P> {
     /// cache (three quarters decoded, a quarter compressed) of what is
     /// left, with blocks of about `block_edges` edges
     /// ([`DEFAULT_BLOCK_EDGES`](super::DEFAULT_BLOCK_EDGES) is a good start). Refused
-    /// ([`CacheError::Budget`]) when what is left holds fewer than four of
-    /// the largest blocks.
+    /// ([`CacheError::Budget`]) when the decoded tier would hold fewer than
+    /// twice the largest blocks the spreaders and a prefetcher pin at once
+    /// (two a spreader, one the prefetcher).
     pub fn with_budget(
         path: impl AsRef<Path>,
         budget: usize,
@@ -98,11 +99,16 @@ impl<P: Eviction> OutOfCoreGraph<P> {
         let blocks = AxgBlocks::open(path, block_edges)?;
         let n = blocks.node_count();
         let fixed = blocks.memory_bytes() + spreaders * OutOfCoreSpreader::workspace_bytes(n);
+        // Tier 0 gets three quarters of what is left; it must hold the two
+        // blocks each spreader pins during a hop, the one a prefetcher
+        // holds while it loads, and as many again to work with.
         let block = blocks.largest_block().max(64);
+        let tier0 = 2 * (2 * spreaders.max(1) + 1) * block;
+        let least = tier0.div_ceil(3) * 4;
         let left = budget.saturating_sub(fixed);
-        if left < 4 * block {
+        if left < least {
             return Err(CacheError::Budget {
-                needed: fixed + 4 * block,
+                needed: fixed + least,
                 budget,
                 pinned: 0,
             });
@@ -125,7 +131,8 @@ impl<P: Eviction> OutOfCoreGraph<P> {
         self.prefetcher = None;
         if bytes > 0 {
             let cache = Arc::clone(&self.cache);
-            let most = (bytes / self.blocks().largest_block().max(1)).max(2);
+            // A seed's look-ahead loads at most a quarter of the bound.
+            let most = (bytes / (8 * self.blocks().largest_block().max(1))).max(1);
             self.prefetcher = Some(Prefetcher::start(bytes, move |ahead| {
                 // Errors are the reader's to meet: it reads the block again.
                 let _ = match ahead {
@@ -168,9 +175,11 @@ impl<P: Eviction> OutOfCoreGraph<P> {
         for v in seeds.clone() {
             self.ahead(true, self.blocks().out_block_of(v));
         }
-        let block = self.blocks().largest_block();
+        // What a look-ahead loads at most (see `with_prefetch`): a quarter
+        // of the bound, two blocks at least.
+        let most = (prefetcher.limit() / 4).max(2 * self.blocks().largest_block());
         for v in seeds {
-            prefetcher.issue(Ahead::Neighbours(v), block);
+            prefetcher.issue(Ahead::Neighbours(v), most);
         }
     }
 
@@ -473,22 +482,31 @@ fn neighbours_ahead<P: Eviction>(
     let base = offsets[starts[b as usize] as usize];
     let targets: &[u32] = row.as_slice().unwrap_or_default();
     let range = (offsets[v as usize] - base) as usize..(offsets[v as usize + 1] - base) as usize;
-    let mut seen = Vec::with_capacity(most);
+    let mut wanted = Vec::with_capacity(most);
     for &t in targets.get(range).unwrap_or_default() {
         let index = blocks.out_block_of(t);
-        if seen.contains(&index) {
+        if wanted.contains(&index) {
             continue;
         }
-        if seen.len() == most {
+        if wanted.len() == most {
             break;
         }
-        seen.push(index);
+        wanted.push(index);
+    }
+    // Unpinned before loading: the prefetcher holds one block at a time.
+    drop(row);
+    for index in wanted {
         for section in [Section::OutTargets, Section::OutWeights] {
             cache.prefetch(AxgBlock { section, index })?;
         }
     }
     Ok(())
 }
+
+/// Blocks a hop asks the prefetcher for ahead of the one it reads, at most
+/// (besides the prefetcher's byte bound): further ahead, prefetched blocks
+/// would push out the ones about to be read.
+const READ_AHEAD: usize = 8;
 
 /// A graph's rows read block by block through its cache.
 struct CachedRows<'g, P: Eviction> {
@@ -546,15 +564,18 @@ impl<P: Eviction> EdgeRows for CachedRows<'_, P> {
         let (offsets, starts) = (blocks.out_offsets(), blocks.starts(true));
         frontier.sort_unstable_by_key(|e| e.node);
         if self.graph.prefetches() {
-            // Every block but the first (this thread reads that one now).
+            // The blocks after the first (this thread reads that one now),
+            // at most `READ_AHEAD` of them.
             let mut last = frontier.first().map(|e| blocks.out_block_of(e.node));
+            let mut issued = 0;
             for e in frontier.iter() {
                 let b = last.unwrap_or(0);
                 if e.node >= starts[b as usize + 1] {
                     let next = blocks.out_block_of(e.node);
-                    if !self.graph.ahead(true, next) {
+                    if issued == READ_AHEAD || !self.graph.ahead(true, next) {
                         break;
                     }
+                    issued += 1;
                     last = Some(next);
                 }
             }
@@ -590,7 +611,10 @@ impl<P: Eviction> EdgeRows for CachedRows<'_, P> {
             // Sequential read-ahead: the next blocks, as far as the
             // prefetcher's bound allows.
             ahead = ahead.max(b + 1);
-            while ahead + 1 < starts.len() && self.graph.ahead(false, ahead as u32) {
+            while ahead + 1 < starts.len()
+                && ahead <= b + READ_AHEAD
+                && self.graph.ahead(false, ahead as u32)
+            {
                 ahead += 1;
             }
             let offsets = &offsets[rows[0] as usize..=rows[1] as usize];

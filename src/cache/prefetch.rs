@@ -77,6 +77,11 @@ impl<R: Send + 'static> Prefetcher<R> {
         queued
     }
 
+    /// The bound on bytes asked for and not yet loaded.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Bytes asked for and not yet loaded.
     #[cfg(test)]
     pub(crate) fn outstanding(&self) -> usize {

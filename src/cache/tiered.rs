@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::budget::Budget;
+use super::codec::MAX_BLOCK_LEN;
 use super::counter::Counter;
 use super::shard::{self, Counters, MAX_SHARDS, Shard, ShardInner, State, pinned};
 use super::spill::{Spill, SpillLoc, SpillReadError};
@@ -570,6 +571,15 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     /// 1, making room there; drops it if it does not fit or the slot
     /// changed meanwhile.
     fn demote(&self, si: usize, slot: u32, stamp: u64, block: BlockRef) {
+        if block.len() > MAX_BLOCK_LEN {
+            // Larger than an encoding holds: dropped, not demoted.
+            drop(block);
+            let mut inner = self.shards[si].write();
+            if inner.unchanged(slot, stamp) {
+                inner.remove(slot);
+            }
+            return;
+        }
         let kind = block.kind();
         let mut encoded = Vec::new();
         encode_block(kind, block.bytes(), &mut encoded);

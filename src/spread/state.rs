@@ -194,6 +194,15 @@ impl NodeState {
         self.touched.clear();
     }
 
+    /// Drops what the dense accumulator holds (a push that did not finish).
+    pub(crate) fn discard_pending(&mut self) {
+        for i in 0..self.touched.len() {
+            let v = self.touched[i];
+            self.cells[(v - self.base) as usize].pending = 0;
+        }
+        self.touched.clear();
+    }
+
     /// Writes `hop` for the nodes first reached since `activated[..from]`.
     pub(crate) fn record_hops(&mut self, from: usize, hop: u8) {
         for &v in &self.activated[from..] {

@@ -196,19 +196,22 @@ impl Workspace {
                 }
                 pulled?;
             }
+            // A push that fails part way (out of core: a block that could
+            // not be read) leaves sums in its accumulator: they are dropped,
+            // so that the next query starts from clean accumulators.
             HopKind::PushSparse => {
-                push_all(
-                    rows,
-                    &mut self.frontier,
-                    decay_scaled,
-                    fan,
-                    &mut self.sparse,
-                )?;
-                self.sparse
-                    .drain(|v, units| state.settle(next, hop, v, units));
+                let sparse = &mut self.sparse;
+                if let Err(e) = push_all(rows, &mut self.frontier, decay_scaled, fan, sparse) {
+                    sparse.drain(|_, _| {});
+                    return Err(e);
+                }
+                sparse.drain(|v, units| state.settle(next, hop, v, units));
             }
             HopKind::PushDense => {
-                push_all(rows, &mut self.frontier, decay_scaled, fan, state)?;
+                if let Err(e) = push_all(rows, &mut self.frontier, decay_scaled, fan, state) {
+                    state.discard_pending();
+                    return Err(e);
+                }
                 state.drain_dense(next, hop);
             }
         }
