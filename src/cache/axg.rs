@@ -28,7 +28,7 @@ use super::{BlockBuf, BlockKind, BlockSource, CacheError};
 use crate::graph::{GraphError, non_decreasing, targets_below, weights_valid};
 use crate::layout::{CACHE_LINE, EmbeddingView};
 use crate::store::{
-    Entry, HEADER_LEN, Header, Section, StoreError, embedding_error, parse_header_page, read_at,
+    Entry, Header, Section, StoreError, embedding_error, find_entry, open_header, read_at,
 };
 
 /// Names a block of an `.axg` file: a section (out- or in-edge targets or
@@ -125,21 +125,8 @@ impl AxgBlocks {
             path: path.display().to_string(),
             kind: e.kind(),
         };
-        let file = File::open(path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
-        let mut page = vec![0u8; HEADER_LEN.min(len as usize)];
-        read_at(&file, &mut page, 0).map_err(io)?;
-        let (header, entries) = parse_header_page(&page, len)?;
-        let entry = |section: Section| {
-            entries
-                .iter()
-                .find(|e| e.section == section)
-                .copied()
-                .ok_or(StoreError::Sections {
-                    section,
-                    reason: "missing",
-                })
-        };
+        let (file, header, entries) = open_header(path)?;
+        let entry = |section: Section| find_entry(&entries, section);
         let direction = |[o, t, w]: [Section; 3]| -> Result<Direction, CacheError> {
             let offsets = read_offsets(&file, entry(o)?, &header).map_err(|e| match e {
                 ReadError::Io(e) => CacheError::Store(io(e)),

@@ -293,21 +293,8 @@ impl Chunks {
         verify: Verify,
     ) -> Result<Chunks, StoreError> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(io(path))?;
-        let len = file.metadata().map_err(io(path))?.len();
-        let mut page = vec![0u8; HEADER_LEN.min(len as usize)];
-        read_at(&file, &mut page, 0).map_err(io(path))?;
-        let (header, entries) = parse_header_page(&page, len)?;
-        let entry = |section: Section| {
-            entries
-                .iter()
-                .find(|e| e.section == section)
-                .copied()
-                .ok_or(StoreError::Sections {
-                    section,
-                    reason: "missing",
-                })
-        };
+        let (file, header, entries) = open_header(path)?;
+        let entry = |section: Section| find_entry(&entries, section);
         let directions = carry
             .directions()
             .map(|d| Ok([entry(d[0])?, entry(d[1])?, entry(d[2])?]))
@@ -635,6 +622,31 @@ fn regions(directions: usize, per_node: usize) -> usize {
 }
 
 /// Reads exactly `buf.len()` bytes at `offset` of `file`.
+/// Opens the file at `path` and reads and checks its header page and
+/// section table (what a reader that does not hold the whole file checks
+/// before reading any section).
+pub(crate) fn open_header(path: &Path) -> Result<(File, Header, Vec<Entry>), StoreError> {
+    let file = File::open(path).map_err(io(path))?;
+    let len = file.metadata().map_err(io(path))?.len();
+    let mut page = vec![0u8; HEADER_LEN.min(len as usize)];
+    read_at(&file, &mut page, 0).map_err(io(path))?;
+    let (header, entries) = parse_header_page(&page, len)?;
+    Ok((file, header, entries))
+}
+
+/// The table entry of `section` (a typed error if the file has none).
+pub(crate) fn find_entry(entries: &[Entry], section: Section) -> Result<Entry, StoreError> {
+    entries
+        .iter()
+        .find(|e| e.section == section)
+        .copied()
+        .ok_or(StoreError::Sections {
+            section,
+            reason: "missing",
+        })
+}
+
+/// Reads `buf.len()` bytes of `file` at `offset` (a positioned read).
 pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     #[cfg(unix)]
     {

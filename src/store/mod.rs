@@ -107,11 +107,11 @@ mod verify;
 #[cfg(feature = "store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
 pub use build::{AxgBuilder, BuildSummary, IdMapping, MIN_BUDGET, WeightRule};
-#[cfg(feature = "cache")]
-pub(crate) use chunks::read_at;
 #[cfg(feature = "store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
 pub use chunks::{Carry, Chunk, ChunkRows, Chunks};
+#[cfg(feature = "cache")]
+pub(crate) use chunks::{find_entry, open_header, read_at};
 pub use error::StoreError;
 #[cfg(feature = "store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
@@ -121,5 +121,5 @@ pub use format::{
     Verify,
 };
 #[cfg(feature = "cache")]
-pub(crate) use format::{Entry, Header, embedding_error, parse_header_page};
+pub(crate) use format::{Entry, Header, embedding_error};
 pub use progress::{Phase, Progress, ProgressReport};
