@@ -179,11 +179,11 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     graph.record_trace(args.trace.is_some());
     let n = graph.node_count();
     println!(
-        "graph: {n} nodes, {} edges; resident besides the cache: offsets {:.1} MiB, workspace {:.1} MiB; cache {:.1} MiB decoded + {:.1} MiB compressed",
+        "graph: {n} nodes, {} edges; offsets {:.1} MiB resident; cache {:.1} MiB decoded (less the workspace as it grows: {:.1} MiB at first) + {:.1} MiB compressed",
         graph.edge_count(),
         mib(graph.blocks().memory_bytes()),
-        mib(OutOfCoreSpreader::workspace_bytes(n)),
         mib(graph.cache().config().memory),
+        mib(OutOfCoreSpreader::workspace_bytes(n)),
         mib(graph.cache().config().compressed),
     );
     let queries = query_std_seeds(graph.blocks().out_offsets(), args.queries, 42);
@@ -230,6 +230,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let peak = peak_rss_mib();
     let bound = mib(budget) * 1.1 + 32.0;
     report("warm", &warm);
+    println!(
+        "workspace after the queries: {:.1} MiB",
+        mib(spreader.memory_bytes())
+    );
     let qps = queries.len() as f64 / warm_total.as_secs_f64();
     println!("warm throughput: {qps:.0} queries/s");
     match peak {

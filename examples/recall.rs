@@ -434,7 +434,7 @@ fn run_out_of_core(args: &Args, path: &str, budget: usize) -> Result<(), String>
     let n = graph.node_count();
     let dim = graph.blocks().embedding_dim();
     println!(
-        "opened {path} out of core in {:.2?}: {n} nodes, {} edges, {}; memory budget {:.1} MiB: offsets {:.1} MiB, workspace {:.1} MiB, cache {:.1} MiB decoded + {:.1} MiB compressed",
+        "opened {path} out of core in {:.2?}: {n} nodes, {} edges, {}; memory budget {:.1} MiB: offsets {:.1} MiB, cache {:.1} MiB decoded (the workspace's {:.1} MiB and its growth included) + {:.1} MiB compressed",
         t.elapsed(),
         graph.edge_count(),
         if dim > 0 {
@@ -444,8 +444,8 @@ fn run_out_of_core(args: &Args, path: &str, budget: usize) -> Result<(), String>
         },
         budget as f64 / (1 << 20) as f64,
         graph.blocks().memory_bytes() as f64 / (1 << 20) as f64,
-        OutOfCoreSpreader::workspace_bytes(n) as f64 / (1 << 20) as f64,
         graph.cache().config().memory as f64 / (1 << 20) as f64,
+        OutOfCoreSpreader::workspace_bytes(n) as f64 / (1 << 20) as f64,
         graph.cache().config().compressed as f64 / (1 << 20) as f64,
     );
     let params = match args.workload {

@@ -1,5 +1,6 @@
 //! A block cache hit makes no heap allocation, with the default policy,
-//! from one thread and from two at once.
+//! from one thread and from two at once; a miss in a full cache reuses
+//! the buffer of the block it evicts.
 //!
 //! A counting global allocator wraps the system one (as in
 //! `alloc_free.rs`); this file holds a single test so no other test thread
@@ -15,11 +16,13 @@ use axonal::cache::{BlockBuf, BlockCache, BlockKind, BlockSource, CacheConfig, C
 struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static ALLOCATED_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: forwards every call to the system allocator unchanged; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Relaxed);
+        ALLOCATED_BYTES.fetch_add(layout.size(), Relaxed);
         // SAFETY: same contract as our caller's.
         unsafe { System.alloc(layout) }
     }
@@ -29,6 +32,7 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Relaxed);
+        ALLOCATED_BYTES.fetch_add(new_size, Relaxed);
         // SAFETY: same contract as our caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -45,6 +49,21 @@ impl BlockSource for Keys {
     fn read(&self, key: u64, buf: &mut BlockBuf) -> Result<BlockKind, CacheError> {
         buf.resize(64).fill(key as u8);
         Ok(BlockKind::Bytes)
+    }
+}
+
+/// 4 KiB blocks of their key's bytes, whose length the cache knows before
+/// reading them.
+struct Sized4K;
+
+impl BlockSource for Sized4K {
+    type Key = u64;
+    fn read(&self, key: u64, buf: &mut BlockBuf) -> Result<BlockKind, CacheError> {
+        buf.resize(4096).fill(key as u8);
+        Ok(BlockKind::Bytes)
+    }
+    fn len(&self, _: u64) -> Option<usize> {
+        Some(4096)
     }
 }
 
@@ -84,4 +103,21 @@ fn hits_allocate_nothing() {
         assert_eq!(ALLOCATIONS.load(Relaxed), before, "a hit allocated");
     });
     assert_eq!(cache.stats().misses, 64);
+
+    // Misses in a full cache: each load takes over the buffer of the block
+    // it evicts, so the block bytes are never allocated again (what is
+    // left is the handle and the index's bookkeeping).
+    let full: BlockCache<Sized4K> =
+        BlockCache::new(Sized4K, CacheConfig::new(8 * 4096).shards(1)).unwrap();
+    for key in 0..8 {
+        full.get(key).unwrap();
+    }
+    let misses = if cfg!(miri) { 20 } else { 1000 };
+    let before = ALLOCATED_BYTES.load(Relaxed);
+    for key in 8..8 + misses {
+        assert_eq!(full.get(key).unwrap().bytes()[4095], key as u8);
+    }
+    let per_miss = (ALLOCATED_BYTES.load(Relaxed) - before) / misses as usize;
+    assert!(per_miss < 1024, "{per_miss} bytes allocated a miss");
+    assert_eq!(full.stats().misses, 8 + misses);
 }

@@ -214,6 +214,95 @@ fn many_spreaders_share_one_graph() {
     });
 }
 
+/// Tier 0's bytes: its blocks (as the cache walks them) and what it lent.
+fn tier0_held<P: Eviction>(ooc: &OutOfCoreGraph<P>) -> u64 {
+    ooc.cache().audit().bytes[0] + ooc.stats().outside
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "files are system calls")]
+fn a_budget_pays_for_the_workspaces_as_they_grow() {
+    let mut rmat = Rmat::graph500(14);
+    rmat.seed = 5;
+    let g = rmat.generate();
+    let n = g.node_count();
+    let file = TempFile::with("budget", &g);
+    let first = OutOfCoreSpreader::workspace_bytes(n);
+    let open = |budget| OutOfCoreGraph::<S3Fifo>::with_budget(&file.0, budget, 1, 256);
+    let ooc = open(2 << 20).unwrap();
+    let limit = ooc.stats().tiers[0].budget;
+    let wide = SpreadParams {
+        max_hops: 6,
+        top_k: 10_000,
+        min_activation: 1e-6,
+        ..SpreadParams::default()
+    };
+    let mut reference = Spreader::new(n);
+    let mut spreader = OutOfCoreSpreader::new(n);
+    assert_eq!(spreader.memory_bytes(), first);
+    let (mut want, mut got) = (Vec::new(), Vec::new());
+    for (q, p) in [SpreadParams::query_std(), wide]
+        .iter()
+        .cycle()
+        .take(8)
+        .enumerate()
+    {
+        let seeds = random_seeds(q as u64, n as u32, 1 + 3 * q);
+        reference.spread(&g, &seeds, p, &mut want).unwrap();
+        spreader.spread(&ooc, &seeds, p, &mut got).unwrap();
+        assert_eq!(bits(&got), bits(&want), "query {q}");
+        // What the spreader holds is what it paid, and blocks plus
+        // workspace stay within the decoded tier's budget.
+        assert_eq!(ooc.stats().outside, spreader.memory_bytes() as u64);
+        assert!(tier0_held(&ooc) <= limit);
+    }
+    // Wide queries grew the lists past their first size.
+    assert!(spreader.memory_bytes() > first);
+    // Another graph pays from now on; the first gets its bytes back.
+    let other = open(2 << 20).unwrap();
+    spreader
+        .spread(&other, &random_seeds(1, n as u32, 2), &wide, &mut got)
+        .unwrap();
+    assert_eq!(ooc.stats().outside, 0);
+    assert_eq!(other.stats().outside, spreader.memory_bytes() as u64);
+    drop(spreader);
+    assert_eq!(other.stats().outside, 0);
+    // A graph opened with a cache configuration of its own does not pay.
+    let unpaid: OutOfCoreGraph =
+        OutOfCoreGraph::open(&file.0, 256, CacheConfig::new(64 << 10)).unwrap();
+    let mut spreader = OutOfCoreSpreader::new(n);
+    spreader
+        .spread(&unpaid, &random_seeds(2, n as u32, 2), &wide, &mut got)
+        .unwrap();
+    assert_eq!(unpaid.stats().outside, 0);
+    // A budget that holds the first workspace and a few blocks but not a
+    // wide query's lists: that query is refused with a budget error, the
+    // budget still holds, and a narrow query runs after it.
+    let least = match open(0) {
+        Err(CacheError::Budget { needed, .. }) => needed,
+        other => panic!("expected a budget error, got {other:?}"),
+    };
+    let tight = open(least + (64 << 10)).unwrap();
+    let mut spreader = OutOfCoreSpreader::new(n);
+    let all: Vec<Seed> = (0..n as u32)
+        .step_by(2)
+        .map(|v| Seed::new(v, 1.0))
+        .collect();
+    match spreader.spread(&tight, &all, &wide, &mut got) {
+        Err(CacheError::Budget { .. }) => {}
+        other => panic!("expected a budget error, got {other:?}"),
+    }
+    assert!(tier0_held(&tight) <= tight.stats().tiers[0].budget);
+    let seeds = [Seed::new(0, 1.0)];
+    let p = SpreadParams {
+        max_hops: 1,
+        ..SpreadParams::default()
+    };
+    reference.spread(&g, &seeds, &p, &mut want).unwrap();
+    spreader.spread(&tight, &seeds, &p, &mut got).unwrap();
+    assert_eq!(bits(&got), bits(&want));
+}
+
 #[test]
 #[cfg_attr(miri, ignore = "files are system calls")]
 fn cached_similarity_scans_are_the_whole_matrix_scan() {

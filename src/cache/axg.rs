@@ -99,6 +99,8 @@ pub struct AxgBlocks {
     out: Direction,
     inc: Direction,
     embeddings: Option<Embeddings>,
+    /// [`largest_block`](AxgBlocks::largest_block), measured at opening.
+    largest_block: usize,
 }
 
 /// Edges a block holds by default: 4 Ki (16 KiB of targets, as many of
@@ -155,7 +157,7 @@ impl AxgBlocks {
         } else {
             None
         };
-        Ok(AxgBlocks {
+        let mut blocks = AxgBlocks {
             file,
             path: path.to_path_buf(),
             header,
@@ -163,7 +165,10 @@ impl AxgBlocks {
             out,
             inc,
             embeddings,
-        })
+            largest_block: 0,
+        };
+        blocks.largest_block = blocks.measure_largest_block();
+        Ok(blocks)
     }
 
     /// The file's path.
@@ -260,7 +265,14 @@ impl AxgBlocks {
     /// Bytes the largest block takes in a cache (its storage: whole cache
     /// lines). A query pins two blocks at a time, a block's targets and its
     /// weights, so a cache needs room for twice this.
+    #[inline]
     pub fn largest_block(&self) -> usize {
+        self.largest_block
+    }
+
+    /// [`largest_block`](AxgBlocks::largest_block), from every block's
+    /// range (a pass over the block tables).
+    fn measure_largest_block(&self) -> usize {
         let edges = [&self.out, &self.inc]
             .iter()
             .flat_map(|d| (0..d.starts.len() - 1).map(|b| d.edges(b)))

@@ -157,6 +157,14 @@ impl BlockBuf {
         self.lines.clear();
     }
 
+    /// Makes the storage at least `bytes` long (whole cache lines) without
+    /// changing the length.
+    pub(crate) fn reserve_storage(&mut self, bytes: usize) {
+        let lines = bytes.div_ceil(CACHE_LINE);
+        self.lines
+            .reserve_exact(lines.saturating_sub(self.lines.len()));
+    }
+
     /// Frees storage beyond what the bytes need.
     pub fn shrink_to_fit(&mut self) {
         self.lines.shrink_to_fit();

@@ -173,6 +173,12 @@ pub fn decode_block(encoded: &[u8], out: &mut BlockBuf) -> Result<BlockKind, Cac
     result
 }
 
+/// The decoded length an encoding's header gives (`None` if the header is
+/// not one): what decoding it will make room for.
+pub(crate) fn decoded_len(encoded: &[u8]) -> Option<usize> {
+    Header::parse(encoded).ok().map(|header| header.len)
+}
+
 /// The filter of an encoding (`None` if the header is not one).
 pub fn encoded_filter(encoded: &[u8]) -> Option<Filter> {
     Header::parse(encoded).ok().map(|header| header.filter)

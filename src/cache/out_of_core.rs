@@ -14,8 +14,12 @@
 //!
 //! What stays in memory besides the cache: the file's two offset arrays
 //! ([`AxgBlocks::memory_bytes`]) and each spreader's workspace
-//! ([`OutOfCoreSpreader::memory_bytes`]); [`OutOfCoreGraph::with_budget`]
-//! gives the cache what is left of a budget for all three.
+//! ([`OutOfCoreSpreader::memory_bytes`]). A workspace covers every node
+//! only with what is indexed by node (9 bytes a node); its lists hold the
+//! nodes a query reaches and grow with the queries, so a graph opened
+//! [`with_budget`](OutOfCoreGraph::with_budget) pays for them from its
+//! decoded tier as they grow: the cache gets whatever the queries leave,
+//! instead of room set aside for a query that reaches every node.
 
 use alloc::vec::Vec;
 use std::path::Path;
@@ -29,7 +33,7 @@ use super::{
 use crate::layout::EmbeddingView;
 use crate::simd::{Kernels, TopK};
 use crate::spread::driver::{self, Driver, FrontierSize, GraphShape, HopBackend, HopStep};
-use crate::spread::workspace::{EdgeRows, Workspace};
+use crate::spread::workspace::{Allowance, EdgeRows, Workspace};
 use crate::spread::{
     Activation, FrontierEntry, HopPlan, RowBlock, Seed, SpreadParams, SpreadStats, SpreaderConfig,
     pull_block,
@@ -45,6 +49,9 @@ pub struct OutOfCoreGraph<P: Eviction = S3Fifo> {
     prefetcher: Option<Prefetcher<Ahead>>,
     /// Every block a reader asked for, in order, while recording.
     trace: Option<Mutex<Vec<AxgBlock>>>,
+    /// Whether the spreaders' workspaces are paid for from the decoded
+    /// tier's budget ([`with_budget`](Self::with_budget)).
+    pays_workspaces: bool,
 }
 
 /// What the prefetcher is asked to load.
@@ -79,17 +86,25 @@ impl<P: Eviction> OutOfCoreGraph<P> {
             cache: Arc::new(BlockCache::new(blocks, config)?),
             prefetcher: None,
             trace: None,
+            pays_workspaces: false,
         })
     }
 
     /// Opens the file at `path` for `spreaders` spreaders within `budget`
-    /// bytes of RAM in all: the offsets, the spreaders' workspaces, and a
-    /// cache (three quarters decoded, a quarter compressed) of what is
-    /// left, with blocks of about `block_edges` edges
-    /// ([`DEFAULT_BLOCK_EDGES`](super::DEFAULT_BLOCK_EDGES) is a good start). Refused
-    /// ([`CacheError::Budget`]) when the decoded tier would hold fewer than
-    /// twice the largest blocks the spreaders and a prefetcher pin at once
-    /// (two a spreader, one the prefetcher).
+    /// bytes of RAM in all: the offsets, then a cache of what is left
+    /// (three quarters decoded, a quarter compressed, of what the
+    /// spreaders' first workspaces leave), with blocks of about
+    /// `block_edges` edges ([`DEFAULT_BLOCK_EDGES`](super::DEFAULT_BLOCK_EDGES)
+    /// is a good start). A spreader's workspace is paid for from the
+    /// decoded tier's budget while it runs queries on this graph: its
+    /// per-node arrays when it first does, its lists as a query's reach
+    /// grows them (blocks are evicted to make room), so the budget covers
+    /// the cache and the workspaces at every instant; a query that would
+    /// need more than the budget allows ends with [`CacheError::Budget`].
+    /// Refused ([`CacheError::Budget`]) when the decoded tier could not
+    /// hold `spreaders` first workspaces beside twice the largest blocks
+    /// the spreaders and a prefetcher pin at once (two a spreader, one the
+    /// prefetcher).
     pub fn with_budget(
         path: impl AsRef<Path>,
         budget: usize,
@@ -97,26 +112,25 @@ impl<P: Eviction> OutOfCoreGraph<P> {
         block_edges: usize,
     ) -> Result<Self, CacheError> {
         let blocks = AxgBlocks::open(path, block_edges)?;
-        let n = blocks.node_count();
-        let fixed = blocks.memory_bytes() + spreaders * OutOfCoreSpreader::workspace_bytes(n);
-        // Tier 0 gets three quarters of what is left; it must hold the two
-        // blocks each spreader pins during a hop, the one a prefetcher
-        // holds while it loads, and as many again to work with.
+        let workspaces = spreaders * OutOfCoreSpreader::workspace_bytes(blocks.node_count());
         let block = blocks.largest_block().max(64);
-        let tier0 = 2 * (2 * spreaders.max(1) + 1) * block;
-        let least = tier0.div_ceil(3) * 4;
-        let left = budget.saturating_sub(fixed);
+        let pinned = 2 * (2 * spreaders.max(1) + 1) * block;
+        let left = budget.saturating_sub(blocks.memory_bytes());
+        let least = workspaces + pinned.div_ceil(3) * 4;
         if left < least {
             return Err(CacheError::Budget {
-                needed: fixed + least,
+                needed: blocks.memory_bytes() + least,
                 budget,
                 pinned: 0,
             });
         }
+        let compressed = (left - workspaces) / 4;
+        let config = CacheConfig::new(left - compressed).compressed(compressed);
         Ok(OutOfCoreGraph {
-            cache: Arc::new(BlockCache::new(blocks, CacheConfig::with_budget(left))?),
+            cache: Arc::new(BlockCache::new(blocks, config)?),
             prefetcher: None,
             trace: None,
+            pays_workspaces: true,
         })
     }
 
@@ -350,6 +364,109 @@ impl<P: Eviction> GraphShape for &OutOfCoreGraph<P> {
 pub struct OutOfCoreSpreader {
     driver: Driver,
     ws: Workspace,
+    /// The cache whose budget pays for `ws`.
+    payer: Payer,
+}
+
+/// Nodes a new spreader's lists have room for; they grow with the queries'
+/// reach.
+const FIRST_REACH: usize = 4096;
+
+/// What pays for memory held beside a cache: its decoded tier's budget.
+trait Outside: Send + Sync {
+    fn reserve(&self, bytes: usize) -> Result<(), CacheError>;
+    fn release(&self, bytes: usize);
+}
+
+impl<P: Eviction> Outside for BlockCache<AxgBlocks, P> {
+    fn reserve(&self, bytes: usize) -> Result<(), CacheError> {
+        self.reserve_outside(bytes)
+    }
+
+    fn release(&self, bytes: usize) {
+        self.release_outside(bytes);
+    }
+}
+
+/// The cache a spreader's workspace is paid for by, and how much it paid.
+/// Weak: a spreader does not keep a dropped graph's cache alive; the bytes
+/// go back when the spreader moves to another graph or is dropped.
+#[derive(Default)]
+struct Payer {
+    cache: Option<std::sync::Weak<dyn Outside>>,
+    bytes: usize,
+}
+
+impl Payer {
+    /// Makes `cache` (`None`: no one) the payer of a workspace of `bytes`
+    /// (the previous payer, if another, given its bytes back).
+    fn switch_to(
+        &mut self,
+        cache: Option<&Arc<dyn Outside>>,
+        bytes: usize,
+    ) -> Result<(), CacheError> {
+        let same = match (&self.cache, cache) {
+            (Some(old), Some(new)) => core::ptr::addr_eq(old.as_ptr(), Arc::as_ptr(new)),
+            (old, new) => old.is_none() && new.is_none(),
+        };
+        if same {
+            return Ok(());
+        }
+        self.give_back();
+        if let Some(cache) = cache {
+            cache.reserve(bytes)?;
+            self.cache = Some(Arc::downgrade(cache));
+            self.bytes = bytes;
+        }
+        Ok(())
+    }
+
+    /// The payer while a query grows the workspace: `cache` if it is the
+    /// one switched to.
+    fn paying<'a>(&'a mut self, cache: &'a dyn Outside) -> Paying<'a> {
+        Paying {
+            cache: self.cache.is_some().then_some(cache),
+            bytes: &mut self.bytes,
+        }
+    }
+
+    fn give_back(&mut self) {
+        if let Some(cache) = self.cache.take().and_then(|c| c.upgrade()) {
+            cache.release(self.bytes);
+        }
+        self.bytes = 0;
+    }
+}
+
+impl Drop for Payer {
+    fn drop(&mut self) {
+        self.give_back();
+    }
+}
+
+/// A payer while a query grows the workspace (no one: growth is free).
+struct Paying<'a> {
+    cache: Option<&'a dyn Outside>,
+    bytes: &'a mut usize,
+}
+
+impl Allowance for Paying<'_> {
+    type Error = CacheError;
+
+    fn reserve(&mut self, bytes: usize) -> Result<(), CacheError> {
+        if let Some(cache) = self.cache {
+            cache.reserve(bytes)?;
+            *self.bytes += bytes;
+        }
+        Ok(())
+    }
+
+    fn release(&mut self, bytes: usize) {
+        if let Some(cache) = self.cache {
+            cache.release(bytes);
+            *self.bytes -= bytes;
+        }
+    }
 }
 
 impl core::fmt::Debug for OutOfCoreSpreader {
@@ -371,7 +488,8 @@ impl OutOfCoreSpreader {
     pub fn with_config(nodes: usize, config: SpreaderConfig) -> OutOfCoreSpreader {
         OutOfCoreSpreader {
             driver: Driver::new(config),
-            ws: Workspace::new(nodes, config),
+            ws: Workspace::growing(nodes, config, FIRST_REACH),
+            payer: Payer::default(),
         }
     }
 
@@ -380,15 +498,19 @@ impl OutOfCoreSpreader {
         self.ws.state.len()
     }
 
-    /// Bytes of workspace held.
+    /// Bytes of workspace held: what [`workspace_bytes`](Self::workspace_bytes)
+    /// says at first, more once queries that reach many nodes grew it (at
+    /// most about 45 bytes a node).
     pub fn memory_bytes(&self) -> usize {
         self.ws.memory_bytes()
     }
 
     /// Bytes of workspace [`new`](Self::new)`(nodes)` holds, without making
-    /// one (about 45 bytes a node).
+    /// one: about 9 bytes a node (activations, hops) and a sparse
+    /// accumulator; its lists grow with the nodes a query reaches (32 bytes
+    /// each), and its first pull hop adds 4 bytes a node.
     pub fn workspace_bytes(nodes: usize) -> usize {
-        Workspace::bytes_for(nodes, SpreaderConfig::for_nodes(nodes))
+        Workspace::bytes_for(nodes, SpreaderConfig::for_nodes(nodes), FIRST_REACH)
     }
 
     /// Runs one query and writes its ranked results into `results`
@@ -415,6 +537,11 @@ impl OutOfCoreSpreader {
         results: &mut Vec<Activation>,
         mut gate: impl FnMut(&HopPlan) -> bool,
     ) -> Result<SpreadStats, CacheError> {
+        let cache: Arc<dyn Outside> = graph.cache.clone();
+        let payer = graph.pays_workspaces.then_some(&cache);
+        self.payer.switch_to(payer, self.ws.memory_bytes())?;
+        self.ws
+            .grow_for_seeds(seeds.len(), &mut self.payer.paying(&*cache))?;
         driver::run(self, graph, &[seeds], params, results, &mut gate)
     }
 }
@@ -457,6 +584,8 @@ impl<'g, P: Eviction> HopBackend<&'g OutOfCoreGraph<P>> for OutOfCoreSpreader {
     }
 
     fn hop(&mut self, graph: &'g OutOfCoreGraph<P>, step: HopStep) -> Result<(), CacheError> {
+        self.ws
+            .grow_for_hop(&step, &mut self.payer.paying(&*graph.cache))?;
         self.ws.hop(&mut CachedRows { graph }, step)
     }
 

@@ -95,6 +95,10 @@ pub struct CacheStats {
     pub pinned_refusals: u64,
     /// The prefetcher.
     pub prefetch: PrefetchStats,
+    /// Bytes of tier 0's budget lent to memory held beside the cache (an
+    /// out-of-core graph's spreaders' workspaces); tier 0's `bytes` count
+    /// blocks only.
+    pub outside: u64,
 }
 
 impl CacheStats {
@@ -146,7 +150,7 @@ impl fmt::Display for Bytes {
 /// A multi-line report:
 ///
 /// ```text
-/// tier 0 (decoded):    12.0 MiB of 12.0 MiB, 190 blocks, 9811 hits, 402 evictions
+/// tier 0 (decoded):    12.0 MiB of 20.0 MiB, 190 blocks, 9811 hits, 402 evictions (8.0 MiB of the budget lent outside)
 /// tier 1 (compressed): 3.9 MiB of 4.0 MiB, 301 blocks, 150 hits, 101 evictions
 /// tier 2 (spill file): 0 B of 0 B, 0 blocks, 0 hits, 0 evictions
 /// lookups: 10200, hit ratio 97.6%, 239 misses (15.0 MiB read), 155 promotions
@@ -160,7 +164,7 @@ impl fmt::Display for CacheStats {
         let names = ["decoded", "compressed", "spill file"];
         for (i, (t, name)) in self.tiers.iter().zip(names).enumerate() {
             let label = format!("tier {i} ({name}):");
-            writeln!(
+            write!(
                 f,
                 "{label:<21}{} of {}, {} blocks, {} hits, {} evictions",
                 Bytes(t.bytes),
@@ -169,6 +173,10 @@ impl fmt::Display for CacheStats {
                 t.hits,
                 t.evictions
             )?;
+            if i == 0 && self.outside > 0 {
+                write!(f, " ({} of the budget lent outside)", Bytes(self.outside))?;
+            }
+            writeln!(f)?;
         }
         let hits: u64 = self.tiers.iter().map(|t| t.hits).sum();
         writeln!(
@@ -244,6 +252,12 @@ mod tests {
             CacheStats::default()
                 .to_string()
                 .contains("compression: -\n")
+        );
+        stats.outside = 1 << 20;
+        assert!(
+            stats
+                .to_string()
+                .contains("900 hits, 7 evictions (1.0 MiB of the budget lent outside)\n")
         );
     }
 }

@@ -21,11 +21,12 @@
 //! the reader's, no longer the cache's. Tier 1 counts encoded bytes; a
 //! reader decoding one holds a reference to it briefly after it leaves.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::budget::Budget;
 use super::codec::MAX_BLOCK_LEN;
+use super::codec::decoded_len;
 use super::counter::Counter;
 use super::shard::{self, Counters, MAX_SHARDS, Shard, ShardInner, State, pinned};
 use super::spill::{Spill, SpillLoc, SpillReadError};
@@ -50,7 +51,16 @@ pub struct BlockCache<S: BlockSource, P: Eviction = S3Fifo> {
     /// Prefetches that loaded a block; of those, blocks a reader then got,
     /// and blocks evicted unread.
     prefetch: [AtomicU64; 3],
+    /// Bytes of tier 0's budget set aside for memory held beside the cache
+    /// ([`reserve_outside`](Self::reserve_outside)).
+    outside: AtomicUsize,
+    /// Buffers of evicted blocks kept for loads of about their size, their
+    /// bytes still reserved in tier 0 (see [`make_room`](Self::make_room)).
+    spares: Mutex<Vec<BlockBuf>>,
 }
+
+/// Spare buffers kept at most.
+const SPARES: usize = 16;
 
 static_assertions::assert_impl_all!(BlockCache<NoSource, S3Fifo>: Send, Sync);
 
@@ -84,7 +94,8 @@ impl<S: BlockSource, P: Eviction> core::fmt::Debug for BlockCache<S, P> {
 pub struct Residency {
     /// Bytes held in each tier (as [`TierStats::bytes`](super::TierStats::bytes),
     /// except tier 2: the bytes of the spilled blocks the index points
-    /// to, not of whole segments).
+    /// to, not of whole segments). Tier 0's include the few buffers of
+    /// evicted blocks kept for the next loads.
     pub bytes: [u64; 3],
     /// Blocks held in each tier.
     pub blocks: [u64; 3],
@@ -101,6 +112,34 @@ enum Found {
     Encoded(Arc<[u8]>),
     /// Tier 2's record.
     Spilled { loc: SpillLoc, id: u64 },
+}
+
+impl<S: BlockSource, P: Eviction> Drop for BlockCache<S, P> {
+    /// Frees the blocks, then, with glibc, gives the freed memory back to
+    /// the system: glibc keeps freed memory in each thread's heap, so a
+    /// cache whose blocks a prefetcher thread partly allocated would
+    /// otherwise leave the process that much larger for the next cache (an
+    /// out-of-core graph reopened at the same budget peaked 16% above it).
+    fn drop(&mut self) {
+        drop(core::mem::take(&mut self.shards));
+        self.spares().clear();
+        #[cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
+        // SAFETY: `malloc_trim` has no preconditions; glibc's allocator is
+        // thread-safe, and it only returns free memory to the system.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+}
+
+/// What [`BlockCache::evict`] did.
+enum Evicted {
+    /// Nothing: every block of the shard is pinned, or it holds none.
+    Nothing,
+    /// A block left; its bytes were released.
+    Released,
+    /// A block left; here is its buffer, its bytes still reserved.
+    Buffer(BlockBuf),
 }
 
 /// Where a loaded block came from.
@@ -143,6 +182,8 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             spill,
             hits: Counter::default(),
             prefetch: Default::default(),
+            outside: AtomicUsize::new(0),
+            spares: Mutex::new(Vec::with_capacity(SPARES)),
         })
     }
 
@@ -322,10 +363,10 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         let mut encoded = Vec::new();
         let decoded = match found {
             Found::Nothing => None,
-            Found::Encoded(bytes) => Some((decode_block(&bytes, &mut buf), 1)),
+            Found::Encoded(bytes) => Some((self.decode(&bytes, si, &mut buf)?, 1)),
             Found::Spilled { loc, id } => {
                 match self.spill.as_ref().map(|s| s.read(loc, id, &mut encoded)) {
-                    Some(Ok(())) => Some((decode_block(&encoded, &mut buf), 2)),
+                    Some(Ok(())) => Some((self.decode(&encoded, si, &mut buf)?, 2)),
                     Some(Err(SpillReadError::Io(e))) => return Err(e),
                     Some(Err(SpillReadError::Corrupt)) => {
                         bump(&counters.checksum_failures);
@@ -340,13 +381,11 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             }
         };
         match decoded {
-            Some((Ok(kind), tier)) => {
+            Some((Some(kind), tier)) => {
                 bump(&counters.hits[tier]);
-                buf.shrink_to_fit();
-                self.reserve(buf.capacity_bytes(), si)?;
                 return Ok((kind, buf, Origin::Tier, seen));
             }
-            Some((Err(_), _)) => {
+            Some((None, _)) => {
                 // An encoding that does not decode: as a failed checksum.
                 bump(&counters.checksum_failures);
                 seen = self.drop_seen(si, seen);
@@ -358,41 +397,80 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         Ok((kind, buf, Origin::Source, seen))
     }
 
-    /// Reads block `key` from the source into `buf` (shrunk) and reserves
-    /// its bytes: before the read when the source says how long the block
-    /// is, after it otherwise.
+    /// Decodes `encoded` into `buf` with its bytes reserved (in a buffer
+    /// taken over from an evicted block where one fits): the kind, or
+    /// `None`, nothing reserved, when it does not decode.
+    fn decode(
+        &self,
+        encoded: &[u8],
+        si: usize,
+        buf: &mut BlockBuf,
+    ) -> Result<Option<BlockKind>, CacheError> {
+        let reserved = self.room_for(decoded_len(encoded).unwrap_or(0), si, buf)?;
+        match decode_block(encoded, buf) {
+            Ok(kind) => {
+                self.settle(reserved, buf, si)?;
+                Ok(Some(kind))
+            }
+            Err(_) => {
+                self.tiers[0].release(reserved);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Reads block `key` from the source into `buf` with its bytes reserved
+    /// (before the read when the source says how long the block is, after
+    /// it otherwise).
     fn read_source(
         &self,
         key: S::Key,
         si: usize,
         buf: &mut BlockBuf,
     ) -> Result<BlockKind, CacheError> {
-        let reserved = self.source.len(key).map_or(0, BlockBuf::storage_for);
-        self.reserve(reserved, si)?;
-        let read = self.source.read(key, buf);
-        buf.shrink_to_fit();
-        let bytes = buf.capacity_bytes();
-        let kind = match read {
-            Ok(kind) if bytes <= reserved => {
-                self.tiers[0].release(reserved - bytes);
-                kind
-            }
-            Ok(kind) => match self.reserve(bytes - reserved, si) {
-                Ok(()) => kind,
-                Err(e) => {
-                    self.tiers[0].release(reserved);
-                    return Err(e);
-                }
-            },
+        let reserved = self.room_for(self.source.len(key).unwrap_or(0), si, buf)?;
+        let kind = match self.source.read(key, buf) {
+            Ok(kind) => kind,
             Err(e) => {
                 self.tiers[0].release(reserved);
                 return Err(e);
             }
         };
+        self.settle(reserved, buf, si)?;
         let counters = &self.shards[si].counters;
         bump(&counters.misses);
         counters.source_bytes.fetch_add(buf.len() as u64, Relaxed);
         Ok(kind)
+    }
+
+    /// Reserves room for a block of `len` bytes about to be loaded into
+    /// `buf`: tier-0 bytes, or the buffer of a block evicted to make room,
+    /// taken over with its reservation when it fits (see
+    /// [`make_room`](Self::make_room)). Returns the bytes reserved.
+    fn room_for(&self, len: usize, si: usize, buf: &mut BlockBuf) -> Result<usize, CacheError> {
+        let bytes = BlockBuf::storage_for(len);
+        match self.make_room(bytes, si, true)? {
+            Some(recycled) => *buf = recycled,
+            None => buf.reserve_storage(bytes),
+        }
+        Ok(buf.capacity_bytes().max(bytes))
+    }
+
+    /// Matches the reservation (`reserved` bytes) to what the loaded `buf`
+    /// holds: a buffer that outgrew it is shrunk to fit, then the
+    /// difference is released or reserved (on failure, all of it released).
+    fn settle(&self, reserved: usize, buf: &mut BlockBuf, si: usize) -> Result<(), CacheError> {
+        if buf.capacity_bytes() > reserved {
+            buf.shrink_to_fit();
+        }
+        let bytes = buf.capacity_bytes();
+        if bytes <= reserved {
+            self.tiers[0].release(reserved - bytes);
+            return Ok(());
+        }
+        self.reserve(bytes - reserved, si).inspect_err(|_| {
+            self.tiers[0].release(reserved);
+        })
     }
 
     /// Removes the slot a load saw if it is still as seen (its copy was
@@ -495,6 +573,27 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     /// when a pass over every shard evicts nothing and the pinned blocks
     /// leave no room.
     fn reserve(&self, bytes: usize, si: usize) -> Result<(), CacheError> {
+        self.make_room(bytes, si, false).map(drop)
+    }
+
+    /// [`reserve`](Self::reserve), or, with `reuse`, the buffer of an
+    /// evicted block whose storage fits `bytes` (at least as large, at most
+    /// a quarter larger), handed over with its reservation instead of being
+    /// freed: a spare one, or one evicted on the way (the buffers evicted
+    /// that do not fit become spares, the oldest spare freed once there are
+    /// [`SPARES`]). Once tier 0 is full, loads then mostly reuse the buffers
+    /// of the blocks they push out. Besides saving the allocator's work,
+    /// this keeps the process's memory at the budget when one thread frees
+    /// blocks another allocated (a prefetcher): an allocator that keeps
+    /// memory per thread (glibc's arenas) would otherwise hold both
+    /// threads' freed blocks (a quarter of the file's cache grew the
+    /// process by half again).
+    fn make_room(
+        &self,
+        bytes: usize,
+        si: usize,
+        reuse: bool,
+    ) -> Result<Option<BlockBuf>, CacheError> {
         /// Yields to loads and evictions in flight (whose bytes become
         /// evictable or free without waiting on anyone) before refusing.
         const MAX_WAITS: u32 = 1000;
@@ -507,16 +606,36 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         if bytes > budget.limit() {
             return Err(refuse(self.audit().pinned_bytes as usize));
         }
+        let fits = |buf: &BlockBuf| (bytes..=bytes + bytes / 4).contains(&buf.capacity_bytes());
+        if reuse {
+            let mut spares = self.spares();
+            if let Some(i) = spares.iter().position(fits) {
+                return Ok(Some(spares.swap_remove(i)));
+            }
+        }
         let mask = self.shards.len() - 1;
         let (mut shard, mut idle, mut waits) = (si, 0, 0);
         while !budget.try_reserve(bytes) {
-            if self.evict(shard) {
-                idle = 0;
-                continue;
+            match self.evict(shard, reuse) {
+                Evicted::Buffer(buf) if fits(&buf) => return Ok(Some(buf)),
+                Evicted::Buffer(buf) => {
+                    self.keep_spare(buf);
+                    idle = 0;
+                    continue;
+                }
+                Evicted::Released => {
+                    idle = 0;
+                    continue;
+                }
+                Evicted::Nothing => {}
             }
             shard = (shard + 1) & mask;
             idle += 1;
             if idle <= mask {
+                continue;
+            }
+            if self.free_spares() {
+                idle = 0;
                 continue;
             }
             let pinned = self.audit().pinned_bytes as usize;
@@ -529,18 +648,61 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             bump(&self.shards[si].counters.pinned_refusals);
             return Err(refuse(pinned));
         }
+        Ok(None)
+    }
+
+    /// The spare buffers (a poisoned lock is still a list of buffers).
+    fn spares(&self) -> MutexGuard<'_, Vec<BlockBuf>> {
+        self.spares.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps `buf` (its bytes reserved) as a spare, freeing the oldest
+    /// spare if there are [`SPARES`].
+    fn keep_spare(&self, buf: BlockBuf) {
+        let mut spares = self.spares();
+        if spares.len() == SPARES {
+            let oldest = spares.remove(0);
+            self.tiers[0].release(oldest.capacity_bytes());
+        }
+        spares.push(buf);
+    }
+
+    /// Frees every spare buffer; whether there was one.
+    fn free_spares(&self) -> bool {
+        let freed: Vec<BlockBuf> = core::mem::take(&mut *self.spares());
+        for buf in &freed {
+            self.tiers[0].release(buf.capacity_bytes());
+        }
+        !freed.is_empty()
+    }
+
+    /// Sets `bytes` of tier 0's budget aside for memory its owner holds
+    /// beside the cache (an out-of-core spreader's workspace as it grows),
+    /// evicting blocks as a load does, so that one budget covers both.
+    /// Refused as a load is ([`CacheError::Budget`]).
+    pub(crate) fn reserve_outside(&self, bytes: usize) -> Result<(), CacheError> {
+        self.reserve(bytes, 0)?;
+        self.outside.fetch_add(bytes, Relaxed);
         Ok(())
     }
 
+    /// Gives back `bytes` set aside by
+    /// [`reserve_outside`](Self::reserve_outside), once freed.
+    pub(crate) fn release_outside(&self, bytes: usize) {
+        self.outside.fetch_sub(bytes, Relaxed);
+        self.tiers[0].release(bytes);
+    }
+
     /// Evicts one unpinned block of shard `si` from tier 0 (demoting it to
-    /// tier 1 when there is one). Returns whether it did.
-    fn evict(&self, si: usize) -> bool {
+    /// tier 1 when there is one): its buffer, still reserved, with `keep`,
+    /// else freed and released.
+    fn evict(&self, si: usize, keep: bool) -> Evicted {
         let shard = &self.shards[si];
         let demote = self.config.compressed > 0;
         let (block, moving) = {
             let mut inner = shard.write();
             let Some(slot) = inner.choose_victim() else {
-                return false;
+                return Evicted::Nothing;
             };
             let (old, moving) = if demote {
                 let old = inner.set(slot, State::Moving);
@@ -549,7 +711,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
                 (inner.remove(slot), None)
             };
             let State::Resident(block) = old else {
-                return false;
+                return Evicted::Nothing;
             };
             (block, moving)
         };
@@ -558,22 +720,28 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             bump(&self.prefetch[2]);
         }
         let bytes = block_bytes(&block);
-        match moving {
-            Some((slot, stamp)) => self.demote(si, slot, stamp, block),
-            None => drop(block),
+        if let Some((slot, stamp)) = moving {
+            self.demote(si, slot, stamp, &block);
+        }
+        if keep {
+            // (A reader that took the block before it was chosen keeps it.)
+            if let Ok(decoded) = Arc::try_unwrap(block.inner) {
+                return Evicted::Buffer(decoded.buf);
+            }
+        } else {
+            drop(block);
         }
         // Released once the block is freed: the budget counts it until then.
         self.tiers[0].release(bytes);
-        true
+        Evicted::Released
     }
 
     /// Encodes an evicted block (its slot `Moving` with `stamp`) into tier
     /// 1, making room there; drops it if it does not fit or the slot
     /// changed meanwhile.
-    fn demote(&self, si: usize, slot: u32, stamp: u64, block: BlockRef) {
+    fn demote(&self, si: usize, slot: u32, stamp: u64, block: &BlockRef) {
         if block.len() > MAX_BLOCK_LEN {
             // Larger than an encoding holds: dropped, not demoted.
-            drop(block);
             let mut inner = self.shards[si].write();
             if inner.unchanged(slot, stamp) {
                 inner.remove(slot);
@@ -587,7 +755,6 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         bump(blocks);
         raw.fetch_add(block.len() as u64, Relaxed);
         enc.fetch_add(encoded.len() as u64, Relaxed);
-        drop(block);
         let encoded: Arc<[u8]> = encoded.into();
         let n = encoded.len();
         let stored = n <= self.tiers[1].limit() && self.make_room_tier1(n, si);
@@ -761,6 +928,8 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             stats.tiers[t].bytes = budget.used() as u64;
             stats.tiers[t].budget = budget.limit() as u64;
         }
+        stats.outside = self.outside.load(Relaxed) as u64;
+        stats.tiers[0].bytes = stats.tiers[0].bytes.saturating_sub(stats.outside);
         if let (Some(spill), Some(config)) = (&self.spill, &self.config.spill) {
             let counts = spill.counts();
             stats.tiers[2].bytes = counts.bytes;
@@ -800,6 +969,12 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
                 r.blocks[tier] += 1;
             }
         }
+        // Spare buffers: tier-0 bytes without a block.
+        r.bytes[0] += self
+            .spares()
+            .iter()
+            .map(|b| b.capacity_bytes() as u64)
+            .sum::<u64>();
         r
     }
 

@@ -46,6 +46,8 @@ pub(crate) struct HopStep {
     pub(crate) decay_scaled: f32,
     pub(crate) fan: Fan,
     pub(crate) kind: HopKind,
+    /// The frontier it spreads from.
+    pub(crate) frontier: FrontierSize,
 }
 
 /// The size of a backend's current frontier.
@@ -204,6 +206,7 @@ where
             decay_scaled: schedule.decay_scaled[h],
             fan: params.fan,
             kind,
+            frontier,
         };
         backend.hop(graph, step)?;
     }

@@ -46,6 +46,19 @@ impl<T: Copy + Default> NodeList<T> {
         self.slots.len() * core::mem::size_of::<T>()
     }
 
+    /// Bytes [`with_capacity`](Self::with_capacity)`(capacity)` holds.
+    pub(crate) const fn bytes_for(capacity: usize) -> usize {
+        (capacity + 1) * core::mem::size_of::<T>()
+    }
+
+    /// Makes room for `capacity` items in all, keeping the items held.
+    #[cfg(feature = "cache")]
+    pub(crate) fn grow(&mut self, capacity: usize) {
+        if capacity + 1 > self.slots.len() {
+            self.slots.resize(capacity + 1, T::default());
+        }
+    }
+
     pub(crate) fn clear(&mut self) {
         self.len = 0;
     }

@@ -76,13 +76,26 @@ impl Accumulate for NodeState {
 impl NodeState {
     /// State for nodes `base..base + len`, all unreached.
     pub(crate) fn new(base: u32, len: usize) -> NodeState {
+        NodeState::with_reach(base, len, len)
+    }
+
+    /// State for nodes `base..base + len`, all unreached, whose lists have
+    /// room for `reach` of them (see [`grow_lists`](Self::grow_lists)).
+    pub(crate) fn with_reach(base: u32, len: usize, reach: usize) -> NodeState {
         NodeState {
             base,
             cells: alloc::vec![NodeCell::default(); len],
             hop: alloc::vec![UNREACHED; len],
-            activated: NodeList::with_capacity(len),
-            touched: NodeList::with_capacity(len),
+            activated: NodeList::with_capacity(reach),
+            touched: NodeList::with_capacity(reach),
         }
+    }
+
+    /// Makes room in the lists for `reach` nodes in all.
+    #[cfg(feature = "cache")]
+    pub(crate) fn grow_lists(&mut self, reach: usize) {
+        self.activated.grow(reach);
+        self.touched.grow(reach);
     }
 
     /// The first node id covered.

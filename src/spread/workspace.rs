@@ -97,28 +97,68 @@ impl EdgeRows for InMemory<'_> {
     }
 }
 
-/// One query's buffers over `nodes` nodes, sized once.
+/// One query's buffers over `nodes` nodes.
+///
+/// The per-node arrays (activations, hops, and pull hops' strengths) are
+/// indexed by node id and cover every node. The lists (frontiers, reached
+/// nodes, touched nodes, rank keys) hold only the nodes a query reaches:
+/// [`new`](Workspace::new) sizes them for every node at once (the
+/// in-memory spreaders: nothing to check per hop), a *growing* workspace
+/// ([`growing`](Workspace::growing), out of core, where every byte held is
+/// a byte the cache cannot use) starts them small and grows them before a
+/// hop that could outgrow them ([`grow_for_hop`](Workspace::grow_for_hop)),
+/// its strengths allocated at its first pull hop, every growth paid for by
+/// an [`Allowance`] first.
 pub(crate) struct Workspace {
     pub(crate) state: NodeState,
     frontier: NodeList<FrontierEntry>,
     next: NodeList<FrontierEntry>,
     sparse: SparseAccumulator,
-    /// Pull hops: each frontier node's strength, 0 elsewhere.
+    /// Pull hops: each frontier node's strength, 0 elsewhere (empty in a
+    /// growing workspace until its first pull hop).
     strength: Vec<f32>,
     /// Rank keys of the nodes a query returns.
     ranked: Vec<u64>,
+    /// Nodes the lists have room for.
+    reach: usize,
+}
+
+/// What pays for a growing workspace's memory (out of core: the cache's
+/// budget, which evicts blocks to make room).
+#[cfg(feature = "cache")]
+pub(crate) trait Allowance {
+    /// What a refusal is.
+    type Error;
+    /// Sets `bytes` aside before they are allocated.
+    fn reserve(&mut self, bytes: usize) -> Result<(), Self::Error>;
+    /// Gives back `bytes` set aside earlier, once freed.
+    fn release(&mut self, bytes: usize);
 }
 
 impl Workspace {
-    /// Buffers for graphs of `nodes` nodes.
+    /// Buffers for graphs of `nodes` nodes, every list sized for them all.
     pub(crate) fn new(nodes: usize, config: SpreaderConfig) -> Workspace {
+        let mut ws = Workspace::with_reach(nodes, config, nodes);
+        ws.strength = alloc::vec![0.0; nodes];
+        ws
+    }
+
+    /// Buffers for graphs of `nodes` nodes whose lists start with room for
+    /// `reach` nodes and no strengths (see the type's docs).
+    #[cfg(feature = "cache")]
+    pub(crate) fn growing(nodes: usize, config: SpreaderConfig, reach: usize) -> Workspace {
+        Workspace::with_reach(nodes, config, reach.min(nodes))
+    }
+
+    fn with_reach(nodes: usize, config: SpreaderConfig, reach: usize) -> Workspace {
         Workspace {
-            state: NodeState::new(0, nodes),
-            frontier: NodeList::with_capacity(nodes),
-            next: NodeList::with_capacity(nodes),
+            state: NodeState::with_reach(0, nodes, reach),
+            frontier: NodeList::with_capacity(reach),
+            next: NodeList::with_capacity(reach),
             sparse: SparseAccumulator::new(config.sparse_slots(nodes)),
-            strength: alloc::vec![0.0; nodes],
-            ranked: Vec::with_capacity(nodes),
+            strength: Vec::new(),
+            ranked: Vec::with_capacity(reach),
+            reach,
         }
     }
 
@@ -132,13 +172,74 @@ impl Workspace {
             + self.ranked.capacity() * 8
     }
 
-    /// Bytes [`new`](Workspace::new)`(nodes, config)` holds, without making
-    /// one.
+    /// Bytes [`growing`](Workspace::growing)`(nodes, config, reach)` holds,
+    /// without making one.
     #[cfg(any(feature = "cache", test))]
-    pub(crate) fn bytes_for(nodes: usize, config: SpreaderConfig) -> usize {
-        let lists = (nodes + 1) * (2 * 4 + 2 * core::mem::size_of::<FrontierEntry>());
-        let per_node = core::mem::size_of::<super::state::NodeCell>() + 1 + 4 + 8;
-        nodes * per_node + lists + config.sparse_slots(nodes) * 12
+    pub(crate) fn bytes_for(nodes: usize, config: SpreaderConfig, reach: usize) -> usize {
+        let reach = reach.min(nodes);
+        let per_node = core::mem::size_of::<super::state::NodeCell>() + 1;
+        nodes * per_node + Workspace::list_bytes(reach) + config.sparse_slots(nodes) * 12
+    }
+
+    /// Bytes of the lists with room for `reach` nodes.
+    #[cfg(any(feature = "cache", test))]
+    fn list_bytes(reach: usize) -> usize {
+        2 * NodeList::<u32>::bytes_for(reach)
+            + 2 * NodeList::<FrontierEntry>::bytes_for(reach)
+            + reach * 8
+    }
+
+    /// Grows a growing workspace's lists to room for `reach` nodes (at
+    /// least doubling them), the new lists paid for before they exist and
+    /// the old ones given back once freed.
+    #[cfg(feature = "cache")]
+    fn grow_reach<A: Allowance>(
+        &mut self,
+        reach: usize,
+        allowance: &mut A,
+    ) -> Result<(), A::Error> {
+        let nodes = self.state.len();
+        if reach <= self.reach {
+            return Ok(());
+        }
+        let reach = reach.max(2 * self.reach).min(nodes);
+        let old = Workspace::list_bytes(self.reach);
+        allowance.reserve(Workspace::list_bytes(reach))?;
+        self.state.grow_lists(reach);
+        self.frontier.grow(reach);
+        self.next.grow(reach);
+        self.ranked.reserve_exact(reach - self.ranked.len());
+        self.reach = reach;
+        allowance.release(old);
+        Ok(())
+    }
+
+    /// Makes room for `seeds` seeds (before [`start`](Workspace::start)).
+    #[cfg(feature = "cache")]
+    pub(crate) fn grow_for_seeds<A: Allowance>(
+        &mut self,
+        seeds: usize,
+        allowance: &mut A,
+    ) -> Result<(), A::Error> {
+        self.grow_reach(seeds, allowance)
+    }
+
+    /// Makes room for what hop `step` may add: it settles at most one node
+    /// per frontier edge, and pull hops need every node's strength.
+    #[cfg(feature = "cache")]
+    pub(crate) fn grow_for_hop<A: Allowance>(
+        &mut self,
+        step: &HopStep,
+        allowance: &mut A,
+    ) -> Result<(), A::Error> {
+        let nodes = self.state.len();
+        if step.kind == HopKind::Pull && self.strength.len() < nodes {
+            allowance.reserve(nodes * 4)?;
+            self.strength = alloc::vec![0.0; nodes];
+        }
+        let settled = usize::try_from(step.frontier.edges).unwrap_or(usize::MAX);
+        let reached = self.state.activated.len().saturating_add(settled);
+        self.grow_reach(reached.min(nodes), allowance)
     }
 
     /// Forgets the previous query and applies `queries`' seeds (see
@@ -260,10 +361,82 @@ mod tests {
             let config = SpreaderConfig::for_nodes(nodes);
             let ws = Workspace::new(nodes, config);
             assert_eq!(
-                Workspace::bytes_for(nodes, config),
+                Workspace::bytes_for(nodes, config, nodes) + nodes * 4,
                 ws.memory_bytes(),
                 "{nodes}"
             );
         }
+    }
+
+    /// Counts what a growing workspace asks for and gives back.
+    #[cfg(feature = "cache")]
+    #[derive(Default)]
+    struct Ledger {
+        held: usize,
+        limit: usize,
+    }
+
+    #[cfg(feature = "cache")]
+    impl Allowance for Ledger {
+        type Error = ();
+        fn reserve(&mut self, bytes: usize) -> Result<(), ()> {
+            if self.held + bytes > self.limit {
+                return Err(());
+            }
+            self.held += bytes;
+            Ok(())
+        }
+        fn release(&mut self, bytes: usize) {
+            self.held -= bytes;
+        }
+    }
+
+    #[cfg(feature = "cache")]
+    #[test]
+    fn a_growing_workspace_pays_for_what_it_holds() {
+        use crate::spread::params::Fan;
+        let nodes = 10_000;
+        let config = SpreaderConfig::for_nodes(nodes);
+        let mut ws = Workspace::growing(nodes, config, 16);
+        let base = Workspace::bytes_for(nodes, config, 16);
+        assert_eq!(ws.memory_bytes(), base);
+        let mut ledger = Ledger {
+            held: base,
+            limit: usize::MAX,
+        };
+        let step = |kind, edges| HopStep {
+            hop: super::super::state::Hop {
+                index: 1,
+                spreads_on: true,
+                threshold: 0.0,
+            },
+            decay_scaled: 1.0,
+            fan: Fan::Sqrt,
+            kind,
+            frontier: FrontierSize { nodes: 1, edges },
+        };
+        for (kind, edges) in [
+            (HopKind::PushSparse, 10),
+            (HopKind::PushSparse, 100),
+            (HopKind::PushDense, 3_000),
+            (HopKind::Pull, 1_000_000),
+            (HopKind::PushDense, 5),
+        ] {
+            ws.grow_for_hop(&step(kind, edges), &mut ledger).unwrap();
+            assert_eq!(ws.memory_bytes(), ledger.held, "{kind:?} {edges}");
+            assert!(ws.reach >= (edges as usize).min(nodes));
+        }
+        assert_eq!(ws.reach, nodes);
+        // A refusal changes nothing.
+        let mut ws = Workspace::growing(nodes, config, 16);
+        let mut tight = Ledger {
+            held: base,
+            limit: base + 100,
+        };
+        assert!(
+            ws.grow_for_hop(&step(HopKind::PushDense, 500), &mut tight)
+                .is_err()
+        );
+        assert_eq!((ws.memory_bytes(), tight.held, ws.reach), (base, base, 16));
     }
 }
