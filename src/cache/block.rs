@@ -198,6 +198,10 @@ pub(crate) struct Decoded {
     /// a reader's hit clears it, an eviction that finds it set counts a
     /// wasted prefetch).
     pub(crate) prefetched: AtomicBool,
+    /// Whether it was read again after the read that loaded it (a hit, or
+    /// a promotion from tier 1 or 2): only such blocks are worth keeping
+    /// encoded when they leave tier 0.
+    pub(crate) reused: AtomicBool,
 }
 
 /// A block a reader holds: it stays in memory, and in tier 0, while any
@@ -217,6 +221,7 @@ impl BlockRef {
                 kind,
                 buf,
                 prefetched: AtomicBool::new(false),
+                reused: AtomicBool::new(false),
             }),
         }
     }

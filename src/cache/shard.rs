@@ -171,6 +171,13 @@ struct Item<K> {
 /// The table of a shard: items probed by the key hash the cache computed.
 type Table<K> = HashTable<Item<K>>;
 
+/// The tier-0 block in `slot` (the eviction path finds a slot's item by
+/// the slot's hash).
+fn block_in<'a, K>(table: &'a Table<K>, entries: &[Entry<K>], slot: u32) -> Option<&'a BlockRef> {
+    let entry = entries.get(slot as usize)?;
+    item_of(table, entry.hash, slot)?.block.as_ref()
+}
+
 /// The item of `slot` (with key hash `hash`) in `table`.
 fn item_of<K>(table: &Table<K>, hash: u64, slot: u32) -> Option<&Item<K>> {
     table.find(hash, |item| item.slot == slot)
@@ -239,6 +246,11 @@ impl<K: Copy + Eq + Hash, P> ShardInner<K, P> {
     /// The tier-0 blocks.
     pub(crate) fn resident_blocks(&self) -> impl Iterator<Item = &BlockRef> {
         self.table.iter().filter_map(|item| item.block.as_ref())
+    }
+
+    /// The tier-0 block in `slot`, if it holds one.
+    pub(crate) fn block_at(&self, slot: u32) -> Option<&BlockRef> {
+        block_in(&self.table, &self.entries, slot)
     }
 
     /// The entry in `slot`.
@@ -385,14 +397,8 @@ impl<K: Copy + Eq + Hash, P> ShardInner<K, P> {
         P: Eviction,
     {
         let (table, entries) = (&self.table, &self.entries);
-        // The eviction path finds a slot's item by the slot's hash.
-        let evictable = |slot: u32| {
-            entries.get(slot as usize).is_some_and(|entry| {
-                item_of(table, entry.hash, slot)
-                    .and_then(|item| item.block.as_ref())
-                    .is_some_and(|block| !pinned(block))
-            })
-        };
+        let evictable =
+            |slot: u32| block_in(table, entries, slot).is_some_and(|block| !pinned(block));
         let slot = self.policy.evict(&mut |slot| evictable(slot))?;
         // (A policy's slip, choosing a slot it was told to keep, evicts
         // nothing.)

@@ -24,6 +24,7 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use super::block::Decoded;
 use super::budget::Budget;
 use super::codec::MAX_BLOCK_LEN;
 use super::codec::decoded_len;
@@ -306,6 +307,13 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             block.clone()
         };
         self.hits.bump();
+        let Decoded {
+            reused, prefetched, ..
+        } = &*block.inner;
+        // (A prefetched block's first read is not a reuse.)
+        if !reused.load(Relaxed) && !prefetched.load(Relaxed) {
+            reused.store(true, Relaxed);
+        }
         Some(block)
     }
 
@@ -340,6 +348,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             if let Some((block, ours)) = self.install(key, hash, si, kind, buf, seen) {
                 if ours && origin == Origin::Tier {
                     bump(&self.shards[si].counters.promotions);
+                    block.inner.reused.store(true, Relaxed);
                 }
                 return Ok(block);
             }
@@ -698,12 +707,19 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     /// else freed and released.
     fn evict(&self, si: usize, keep: bool) -> Evicted {
         let shard = &self.shards[si];
-        let demote = self.config.compressed > 0;
         let (block, moving) = {
             let mut inner = shard.write();
             let Some(slot) = inner.choose_victim() else {
                 return Evicted::Nothing;
             };
+            // Only a block read again since it was loaded is kept encoded:
+            // most blocks read once are not read again soon (the policy
+            // says as much), and encoding them would cost more than
+            // reading them again, and push reused blocks out of tier 1.
+            let demote = self.config.compressed > 0
+                && inner
+                    .block_at(slot)
+                    .is_some_and(|block| block.inner.reused.load(Relaxed));
             let (old, moving) = if demote {
                 let old = inner.set(slot, State::Moving);
                 (old, Some((slot, inner.entry(slot).stamp)))
