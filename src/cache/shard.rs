@@ -158,6 +158,13 @@ pub(crate) fn pinned(block: &BlockRef) -> bool {
     Arc::strong_count(&block.inner) > 1
 }
 
+/// A shard's tier-0 bytes, shared by its lock's inside (which writes it)
+/// and outside (which reads it); on lines of its own, so that shards
+/// changing theirs do not share a line.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct ResidentBytes(AtomicUsize);
+
 /// Bytes a tier-0 block is counted for (its storage).
 pub(crate) fn block_bytes(block: &BlockRef) -> usize {
     block.inner.buf.capacity_bytes()
@@ -211,13 +218,13 @@ pub(crate) struct ShardInner<K, P> {
     /// Bytes of the tier-0 blocks held ([`block_bytes`]): written under
     /// the exclusive lock, read without a lock by
     /// [`Shard::resident_bytes`].
-    resident_bytes: Arc<AtomicUsize>,
+    resident_bytes: Arc<ResidentBytes>,
     /// Spill ids being dropped (the recycled list's storage, reused).
     pub(crate) dropping: Vec<u64>,
 }
 
 impl<K: Copy + Eq + Hash, P> ShardInner<K, P> {
-    fn new(policy: P, resident_bytes: Arc<AtomicUsize>) -> Self {
+    fn new(policy: P, resident_bytes: Arc<ResidentBytes>) -> Self {
         ShardInner {
             table: Table::new(),
             entries: Vec::new(),
@@ -298,8 +305,8 @@ impl<K: Copy + Eq + Hash, P> ShardInner<K, P> {
         let removed = old_block.as_ref().map_or(0, block_bytes);
         if added != removed {
             // (Written only under the exclusive lock: no update is lost.)
-            let now = self.resident_bytes.load(Relaxed) + added - removed;
-            self.resident_bytes.store(now, Relaxed);
+            let now = self.resident_bytes.0.load(Relaxed) + added - removed;
+            self.resident_bytes.0.store(now, Relaxed);
         }
         self.compact_tier1();
         old.join(old_block)
@@ -394,7 +401,7 @@ impl<K: Copy + Eq + Hash, P> ShardInner<K, P> {
         assert_eq!(used + self.free.len(), self.entries.len());
         assert_eq!(held, self.held);
         let bytes: usize = self.resident_blocks().map(block_bytes).sum();
-        assert_eq!(bytes, self.resident_bytes.load(Relaxed));
+        assert_eq!(bytes, self.resident_bytes.0.load(Relaxed));
     }
 
     /// Chooses an unpinned tier-0 block to leave (the policy's choice) and
@@ -454,7 +461,7 @@ pub(crate) struct Counters {
 pub(crate) struct Shard<K, P> {
     inner: RwLock<ShardInner<K, P>>,
     /// The inner [`resident_bytes`](ShardInner::resident_bytes).
-    resident_bytes: Arc<AtomicUsize>,
+    resident_bytes: Arc<ResidentBytes>,
     pub(crate) counters: Counters,
     /// Ids of this shard's spilled blocks whose segment was recycled (by
     /// any thread's spill write): dropped the next time the shard is
@@ -465,7 +472,7 @@ pub(crate) struct Shard<K, P> {
 
 impl<K: Copy + Eq + Hash, P> Shard<K, P> {
     pub(crate) fn new(policy: P) -> Self {
-        let resident_bytes = Arc::new(AtomicUsize::new(0));
+        let resident_bytes = Arc::new(ResidentBytes::default());
         Shard {
             inner: RwLock::new(ShardInner::new(policy, resident_bytes.clone())),
             resident_bytes,
@@ -505,7 +512,7 @@ impl<K: Copy + Eq + Hash, P> Shard<K, P> {
     /// Bytes of the tier-0 blocks the shard holds (without its lock: as of
     /// its last change).
     pub(crate) fn resident_bytes(&self) -> usize {
-        self.resident_bytes.load(Relaxed)
+        self.resident_bytes.0.load(Relaxed)
     }
 
     /// The recycled list.
