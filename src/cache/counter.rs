@@ -6,9 +6,15 @@
 //! cell of its own that only it writes: an add is a relaxed load and a
 //! relaxed store of that cell, and a read sums the cells. Threads take cell
 //! indices from a process-wide bit mask when they first count and give
-//! them back when they exit (neither allocates); threads beyond [`CELLS`] at once share one
-//! extra cell with atomic adds. Sums are exact either way.
+//! them back when they exit (neither allocates); threads beyond [`CELLS`]
+//! at once share one extra cell with atomic adds. Sums are exact either
+//! way.
+//!
+//! The index an add reads is a `const` thread-local without a destructor
+//! (one load, no lazy-initialisation check); a second thread-local, set up
+//! on the thread's first add, gives the index back when the thread exits.
 
+use core::cell::Cell as LocalCell;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Mutex, PoisonError};
@@ -23,14 +29,18 @@ struct Cell(AtomicU64);
 
 /// A sum of per-thread cells (see the [module docs](self)).
 pub(crate) struct Counter {
-    /// `CELLS` single-writer cells, then the shared one.
-    cells: Box<[Cell]>,
+    /// One cell per thread index (an array: indexing it checks against a
+    /// constant).
+    cells: Box<[Cell; CELLS]>,
+    /// The cell of threads without an index of their own.
+    shared: Cell,
 }
 
 impl Default for Counter {
     fn default() -> Counter {
         Counter {
-            cells: (0..=CELLS).map(|_| Cell::default()).collect(),
+            cells: Box::new(core::array::from_fn(|_| Cell::default())),
+            shared: Cell::default(),
         }
     }
 }
@@ -45,23 +55,40 @@ impl Counter {
     /// Adds one.
     #[inline]
     pub(crate) fn bump(&self) {
-        // (A thread counting while its thread-locals are torn down uses
-        // the shared cell.)
-        let index = THREAD_CELL.try_with(|cell| cell.index).unwrap_or(CELLS);
-        match self.cells.get(index) {
+        match self.cells.get(INDEX.get()) {
             // Only this thread writes this cell while it holds the index.
-            Some(cell) if index < CELLS => cell.0.store(cell.0.load(Relaxed) + 1, Relaxed),
-            _ => {
-                self.cells[CELLS].0.fetch_add(1, Relaxed);
-            }
+            Some(cell) => cell.0.store(cell.0.load(Relaxed) + 1, Relaxed),
+            None => self.bump_unindexed(),
         }
+    }
+
+    /// Adds one for a thread that has no cell yet (its first add) or none
+    /// to have (beyond [`CELLS`], or exiting).
+    #[cold]
+    fn bump_unindexed(&self) {
+        if INDEX.get() == UNTAKEN {
+            // Sets `INDEX` (to the shared cell's if every cell is taken, or
+            // if the thread's locals are being torn down).
+            if HOLDER.try_with(|_| ()).is_err() {
+                INDEX.set(SHARED);
+            }
+            return self.bump();
+        }
+        self.shared.0.fetch_add(1, Relaxed);
     }
 
     /// The sum (each cell read once; adds in flight may be missed).
     pub(crate) fn get(&self) -> u64 {
-        self.cells.iter().map(|c| c.0.load(Relaxed)).sum()
+        let own: u64 = self.cells.iter().map(|c| c.0.load(Relaxed)).sum();
+        own + self.shared.0.load(Relaxed)
     }
 }
+
+/// `INDEX` of a thread that has not counted yet.
+const UNTAKEN: usize = usize::MAX;
+
+/// `INDEX` of a thread that counts in the shared cell.
+const SHARED: usize = CELLS;
 
 /// Cells a living thread holds: bit `i` for cell `i` (a bit mask, so
 /// taking and giving back a cell never allocates).
@@ -69,35 +96,42 @@ static TAKEN: Mutex<u64> = Mutex::new(0);
 
 const _: () = assert!(CELLS <= 64, "one bit per cell");
 
-/// The calling thread's cell index, given back when the thread exits.
-struct ThreadCell {
+/// Holds the calling thread's cell index while the thread lives.
+struct Holder {
     index: usize,
 }
 
-impl ThreadCell {
-    fn take() -> ThreadCell {
+impl Holder {
+    /// Takes a free cell (or the shared one) for the calling thread.
+    fn take() -> Holder {
         let mut taken = TAKEN.lock().unwrap_or_else(PoisonError::into_inner);
-        let index = (!*taken).trailing_zeros() as usize;
+        let index = ((!*taken).trailing_zeros() as usize).min(SHARED);
         if index < CELLS {
             *taken |= 1 << index;
         }
-        ThreadCell {
-            index: index.min(CELLS),
-        }
+        INDEX.set(index);
+        Holder { index }
     }
 }
 
-impl Drop for ThreadCell {
+impl Drop for Holder {
     fn drop(&mut self) {
+        // Later adds of this thread (other locals' destructors) go to the
+        // shared cell.
+        INDEX.set(SHARED);
         if self.index < CELLS {
-            // The thread is done: no later add of it can touch the cell.
+            // The thread no longer writes the cell: free it for others.
             *TAKEN.lock().unwrap_or_else(PoisonError::into_inner) &= !(1 << self.index);
         }
     }
 }
 
 thread_local! {
-    static THREAD_CELL: ThreadCell = ThreadCell::take();
+    /// The calling thread's cell: [`UNTAKEN`], an index below [`CELLS`],
+    /// or [`SHARED`].
+    static INDEX: LocalCell<usize> = const { LocalCell::new(UNTAKEN) };
+    /// Gives the index back when the thread exits.
+    static HOLDER: Holder = Holder::take();
 }
 
 #[cfg(test)]
