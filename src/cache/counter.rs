@@ -13,11 +13,12 @@
 //! The index an add reads is a `const` thread-local without a destructor
 //! (one load, no lazy-initialisation check); a second thread-local, set up
 //! on the thread's first add, gives the index back when the thread exits.
+//! The index also names the thread's reader slot in the shards' locks
+//! ([`thread_cell`], `shard_lock`).
 
 use core::cell::Cell as LocalCell;
 use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::Ordering::{AcqRel, Relaxed, Release};
 
 /// Cells with a single writer each.
 pub(crate) const CELLS: usize = 64;
@@ -55,26 +56,13 @@ impl Counter {
     /// Adds one.
     #[inline]
     pub(crate) fn bump(&self) {
-        match self.cells.get(INDEX.get()) {
+        match thread_cell().and_then(|index| self.cells.get(index)) {
             // Only this thread writes this cell while it holds the index.
             Some(cell) => cell.0.store(cell.0.load(Relaxed) + 1, Relaxed),
-            None => self.bump_unindexed(),
-        }
-    }
-
-    /// Adds one for a thread that has no cell yet (its first add) or none
-    /// to have (beyond [`CELLS`], or exiting).
-    #[cold]
-    fn bump_unindexed(&self) {
-        if INDEX.get() == UNTAKEN {
-            // Sets `INDEX` (to the shared cell's if every cell is taken, or
-            // if the thread's locals are being torn down).
-            if HOLDER.try_with(|_| ()).is_err() {
-                INDEX.set(SHARED);
+            None => {
+                self.shared.0.fetch_add(1, Relaxed);
             }
-            return self.bump();
         }
-        self.shared.0.fetch_add(1, Relaxed);
     }
 
     /// The sum (each cell read once; adds in flight may be missed).
@@ -84,6 +72,31 @@ impl Counter {
     }
 }
 
+/// The calling thread's cell index (below [`CELLS`]), taken on its first
+/// call; `None` for a thread beyond [`CELLS`] at once, or exiting. The
+/// shards' reader slots use the same index.
+#[inline]
+pub(crate) fn thread_cell() -> Option<usize> {
+    let index = INDEX.get();
+    if index < CELLS {
+        Some(index)
+    } else {
+        take_cell()
+    }
+}
+
+/// [`thread_cell`] for a thread without an index: takes one if it never
+/// had one.
+#[cold]
+fn take_cell() -> Option<usize> {
+    // Sets `INDEX` (to `SHARED` if every cell is taken); fails if the
+    // thread's locals are being torn down.
+    if INDEX.get() == UNTAKEN && HOLDER.try_with(|_| ()).is_err() {
+        INDEX.set(SHARED);
+    }
+    Some(INDEX.get()).filter(|&index| index < CELLS)
+}
+
 /// `INDEX` of a thread that has not counted yet.
 const UNTAKEN: usize = usize::MAX;
 
@@ -91,8 +104,17 @@ const UNTAKEN: usize = usize::MAX;
 const SHARED: usize = CELLS;
 
 /// Cells a living thread holds: bit `i` for cell `i` (a bit mask, so
-/// taking and giving back a cell never allocates).
-static TAKEN: Mutex<u64> = Mutex::new(0);
+/// taking and giving back a cell never allocates). A cell changes hands
+/// through it: the giver's release, the taker's acquire, so that the
+/// giver's last add happens before the taker's first.
+static TAKEN: AtomicU64 = AtomicU64::new(0);
+
+/// The cell indices living threads hold (bit `i` for index `i`): the only
+/// reader slots a shard's writer has to look at. A thread's bit is set
+/// before its first read through a slot.
+pub(crate) fn live_cells() -> u64 {
+    TAKEN.load(Relaxed)
+}
 
 const _: () = assert!(CELLS <= 64, "one bit per cell");
 
@@ -104,11 +126,17 @@ struct Holder {
 impl Holder {
     /// Takes a free cell (or the shared one) for the calling thread.
     fn take() -> Holder {
-        let mut taken = TAKEN.lock().unwrap_or_else(PoisonError::into_inner);
-        let index = ((!*taken).trailing_zeros() as usize).min(SHARED);
-        if index < CELLS {
-            *taken |= 1 << index;
-        }
+        let mut taken = TAKEN.load(Relaxed);
+        let index = loop {
+            let index = (!taken).trailing_zeros() as usize;
+            if index >= CELLS {
+                break SHARED;
+            }
+            match TAKEN.compare_exchange_weak(taken, taken | 1 << index, AcqRel, Relaxed) {
+                Ok(_) => break index,
+                Err(now) => taken = now,
+            }
+        };
         INDEX.set(index);
         Holder { index }
     }
@@ -121,7 +149,7 @@ impl Drop for Holder {
         INDEX.set(SHARED);
         if self.index < CELLS {
             // The thread no longer writes the cell: free it for others.
-            *TAKEN.lock().unwrap_or_else(PoisonError::into_inner) &= !(1 << self.index);
+            TAKEN.fetch_and(!(1 << self.index), Release);
         }
     }
 }

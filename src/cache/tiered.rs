@@ -1,7 +1,8 @@
 //! [`BlockCache`]: the sharded index over the three tiers.
 //!
 //! The index is split into shards by key hash, each behind its own
-//! `RwLock`, so that readers of different blocks rarely meet; the tier
+//! reader-writer lock (whose shared side writes only the reader's own
+//! cache line: `shard_lock`), so that readers rarely meet; the tier
 //! budgets are global lock-free counters ([`Budget`]), so that one small
 //! budget serves every shard and holds at every instant. No thread ever
 //! holds two shard locks: a load reserves its bytes (evicting from any
@@ -22,7 +23,8 @@
 //! reader decoding one holds a reference to it briefly after it leaves.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use super::budget::Budget;
 use super::codec::MAX_BLOCK_LEN;
@@ -206,15 +208,18 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             return Ok(false);
         }
         let block = self.load(key, hash, si)?;
-        // (A reader that got the block between the install and here is
-        // not counted as a use: the figures are exact without races.)
-        block.inner.prefetched.store(true, Relaxed);
+        // Issued is counted before the flag is raised (a release, which a
+        // use or an eviction that finds the flag acquires), so a report
+        // never has more used or wasted than issued. (A reader that got
+        // the block between the install and here is not counted as a use:
+        // the figures are exact without races.)
+        bump(&self.prefetch[0]);
+        block.inner.prefetched.store(true, Release);
         // A prefetched block is expected to be read: it enters with one use
         // in its policy (S3-FIFO then keeps it past the small queue, CLOCK
         // gives it a second chance), or the blocks the readers load while
         // it waits would push it out first.
         self.touch(si, hash, &key);
-        bump(&self.prefetch[0]);
         Ok(true)
     }
 
@@ -252,8 +257,8 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     /// Counts a prefetched block's use, unless another reader just did.
     #[cold]
     fn count_prefetch_used(&self, block: &BlockRef) {
-        if block.inner.prefetched.swap(false, Relaxed) {
-            bump(&self.prefetch[1]);
+        if block.inner.prefetched.swap(false, Acquire) {
+            self.prefetch[1].fetch_add(1, Release);
         }
     }
 
@@ -574,8 +579,8 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             (block, moving)
         };
         bump(&shard.counters.evictions[0]);
-        if block.inner.prefetched.load(Relaxed) {
-            bump(&self.prefetch[2]);
+        if block.inner.prefetched.load(Acquire) {
+            self.prefetch[2].fetch_add(1, Release);
         }
         let bytes = block_bytes(&block);
         match moving {
@@ -694,7 +699,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         }
         for id in recycled {
             if let Some(owner) = self.shards.get(shard::spill_shard(id)) {
-                owner.recycled().push(id);
+                owner.push_recycled(id);
             }
         }
     }
@@ -772,10 +777,13 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         }
         stats.tiers[0].hits += self.hits.get();
         let [issued, used, wasted] = &self.prefetch;
+        // Uses and waste first (acquiring the issues they follow), then
+        // issues: used + wasted <= issued in every report.
+        let (used, wasted) = (used.load(Acquire), wasted.load(Acquire));
         stats.prefetch = PrefetchStats {
             issued: get(issued),
-            used: get(used),
-            wasted: get(wasted),
+            used,
+            wasted,
         };
         for (t, budget) in self.tiers.iter().enumerate() {
             stats.tiers[t].bytes = budget.used() as u64;
@@ -834,7 +842,8 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     }
 }
 
-#[cfg(test)]
+// (Under loom the shards' locks are loom's, which only a model may use.)
+#[cfg(all(test, not(crossbeam_loom)))]
 mod tests {
     use super::*;
 
