@@ -11,9 +11,9 @@
 //! with a plain store of zero. A writer takes an inner `RwLock`
 //! exclusively (one writer at a time), raises its flag, and waits until no
 //! slot names the lock. Between its store and its loads each side runs a
-//! sequentially consistent fence (the one locked instruction, `mfence`
-//! on x86), so one of the two sees the other's store (a Dekker handshake):
-//! a reader that sees the flag backs off to the inner
+//! sequentially consistent fence (the reader's one locked instruction:
+//! `lock or` on x86-64), so one of the two sees the other's store (a
+//! Dekker handshake): a reader that sees the flag backs off to the inner
 //! lock's shared side (as does a thread without a slot, or whose slot
 //! names another lock it reads), a writer that sees the reader's slot
 //! waits for it. A writer thus never overlaps a reader, and what one
