@@ -6,12 +6,19 @@
 //! cell of its own that only it writes: an add is a relaxed load and a
 //! relaxed store of that cell, and a read sums the cells. Threads take cell
 //! indices from a process-wide bit mask when they first count and give
-//! them back when they exit (neither allocates); threads beyond [`CELLS`] at once share one
-//! extra cell with atomic adds. Sums are exact either way.
+//! them back when they exit (neither allocates); threads beyond [`CELLS`]
+//! at once share one extra cell with atomic adds. Sums are exact either
+//! way.
+//!
+//! The index an add reads is a `const` thread-local without a destructor
+//! (one load, no lazy-initialisation check); a second thread-local, set up
+//! on the thread's first add, gives the index back when the thread exits.
+//! The index also names the thread's reader slot in the shards' locks
+//! ([`thread_cell`], `shard_lock`).
 
+use core::cell::Cell as LocalCell;
 use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::Ordering::{AcqRel, Relaxed, Release};
 
 /// Cells with a single writer each.
 pub(crate) const CELLS: usize = 64;
@@ -23,14 +30,18 @@ struct Cell(AtomicU64);
 
 /// A sum of per-thread cells (see the [module docs](self)).
 pub(crate) struct Counter {
-    /// `CELLS` single-writer cells, then the shared one.
-    cells: Box<[Cell]>,
+    /// One cell per thread index (an array: indexing it checks against a
+    /// constant).
+    cells: Box<[Cell; CELLS]>,
+    /// The cell of threads without an index of their own.
+    shared: Cell,
 }
 
 impl Default for Counter {
     fn default() -> Counter {
         Counter {
-            cells: (0..=CELLS).map(|_| Cell::default()).collect(),
+            cells: Box::new(core::array::from_fn(|_| Cell::default())),
+            shared: Cell::default(),
         }
     }
 }
@@ -45,59 +56,110 @@ impl Counter {
     /// Adds one.
     #[inline]
     pub(crate) fn bump(&self) {
-        // (A thread counting while its thread-locals are torn down uses
-        // the shared cell.)
-        let index = THREAD_CELL.try_with(|cell| cell.index).unwrap_or(CELLS);
-        match self.cells.get(index) {
+        match thread_cell().and_then(|index| self.cells.get(index)) {
             // Only this thread writes this cell while it holds the index.
-            Some(cell) if index < CELLS => cell.0.store(cell.0.load(Relaxed) + 1, Relaxed),
-            _ => {
-                self.cells[CELLS].0.fetch_add(1, Relaxed);
+            Some(cell) => cell.0.store(cell.0.load(Relaxed) + 1, Relaxed),
+            None => {
+                self.shared.0.fetch_add(1, Relaxed);
             }
         }
     }
 
     /// The sum (each cell read once; adds in flight may be missed).
     pub(crate) fn get(&self) -> u64 {
-        self.cells.iter().map(|c| c.0.load(Relaxed)).sum()
+        let own: u64 = self.cells.iter().map(|c| c.0.load(Relaxed)).sum();
+        own + self.shared.0.load(Relaxed)
     }
 }
 
+/// The calling thread's cell index (below [`CELLS`]), taken on its first
+/// call; `None` for a thread beyond [`CELLS`] at once, or exiting. The
+/// shards' reader slots use the same index.
+#[inline]
+pub(crate) fn thread_cell() -> Option<usize> {
+    let index = INDEX.get();
+    if index < CELLS {
+        Some(index)
+    } else {
+        take_cell()
+    }
+}
+
+/// [`thread_cell`] for a thread without an index: takes one if it never
+/// had one.
+#[cold]
+fn take_cell() -> Option<usize> {
+    // Sets `INDEX` (to `SHARED` if every cell is taken); fails if the
+    // thread's locals are being torn down.
+    if INDEX.get() == UNTAKEN && HOLDER.try_with(|_| ()).is_err() {
+        INDEX.set(SHARED);
+    }
+    Some(INDEX.get()).filter(|&index| index < CELLS)
+}
+
+/// `INDEX` of a thread that has not counted yet.
+const UNTAKEN: usize = usize::MAX;
+
+/// `INDEX` of a thread that counts in the shared cell.
+const SHARED: usize = CELLS;
+
 /// Cells a living thread holds: bit `i` for cell `i` (a bit mask, so
-/// taking and giving back a cell never allocates).
-static TAKEN: Mutex<u64> = Mutex::new(0);
+/// taking and giving back a cell never allocates). A cell changes hands
+/// through it: the giver's release, the taker's acquire, so that the
+/// giver's last add happens before the taker's first.
+static TAKEN: AtomicU64 = AtomicU64::new(0);
+
+/// The cell indices living threads hold (bit `i` for index `i`): the only
+/// reader slots a shard's writer has to look at. A thread's bit is set
+/// before its first read through a slot.
+pub(crate) fn live_cells() -> u64 {
+    TAKEN.load(Relaxed)
+}
 
 const _: () = assert!(CELLS <= 64, "one bit per cell");
 
-/// The calling thread's cell index, given back when the thread exits.
-struct ThreadCell {
+/// Holds the calling thread's cell index while the thread lives.
+struct Holder {
     index: usize,
 }
 
-impl ThreadCell {
-    fn take() -> ThreadCell {
-        let mut taken = TAKEN.lock().unwrap_or_else(PoisonError::into_inner);
-        let index = (!*taken).trailing_zeros() as usize;
-        if index < CELLS {
-            *taken |= 1 << index;
-        }
-        ThreadCell {
-            index: index.min(CELLS),
-        }
+impl Holder {
+    /// Takes a free cell (or the shared one) for the calling thread.
+    fn take() -> Holder {
+        let mut taken = TAKEN.load(Relaxed);
+        let index = loop {
+            let index = (!taken).trailing_zeros() as usize;
+            if index >= CELLS {
+                break SHARED;
+            }
+            match TAKEN.compare_exchange_weak(taken, taken | 1 << index, AcqRel, Relaxed) {
+                Ok(_) => break index,
+                Err(now) => taken = now,
+            }
+        };
+        INDEX.set(index);
+        Holder { index }
     }
 }
 
-impl Drop for ThreadCell {
+impl Drop for Holder {
     fn drop(&mut self) {
+        // Later adds of this thread (other locals' destructors) go to the
+        // shared cell.
+        INDEX.set(SHARED);
         if self.index < CELLS {
-            // The thread is done: no later add of it can touch the cell.
-            *TAKEN.lock().unwrap_or_else(PoisonError::into_inner) &= !(1 << self.index);
+            // The thread no longer writes the cell: free it for others.
+            TAKEN.fetch_and(!(1 << self.index), Release);
         }
     }
 }
 
 thread_local! {
-    static THREAD_CELL: ThreadCell = ThreadCell::take();
+    /// The calling thread's cell: [`UNTAKEN`], an index below [`CELLS`],
+    /// or [`SHARED`].
+    static INDEX: LocalCell<usize> = const { LocalCell::new(UNTAKEN) };
+    /// Gives the index back when the thread exits.
+    static HOLDER: Holder = Holder::take();
 }
 
 #[cfg(test)]

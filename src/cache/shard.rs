@@ -17,11 +17,14 @@
 
 use core::hash::{Hash, Hasher};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hashbrown::HashTable;
 
+use super::counter::{live_cells, thread_cell};
+use super::shard_lock::{ReadGuard, ShardLock, WriteGuard, reader_slots};
 use super::spill::SpillLoc;
 use super::{BlockRef, Eviction};
 
@@ -381,7 +384,7 @@ impl<K: Copy + Eq + Hash, P> ShardInner<K, P> {
     /// Checks the index: every key's slot holds the key, every other slot
     /// is free, an item holds a block exactly while its slot is resident,
     /// and the per-tier counts match the slots and the resident blocks.
-    #[cfg(test)]
+    #[cfg(all(test, not(crossbeam_loom)))]
     pub(crate) fn check(&self) {
         let mut held = [0; 3];
         let mut used = 0;
@@ -465,7 +468,7 @@ pub(crate) struct Counters {
 #[derive(Debug)]
 #[repr(align(128))]
 pub(crate) struct Shard<K, P> {
-    inner: RwLock<ShardInner<K, P>>,
+    inner: ShardLock<ShardInner<K, P>>,
     /// The inner [`resident_bytes`](ShardInner::resident_bytes).
     resident_bytes: Arc<ResidentBytes>,
     pub(crate) counters: Counters,
@@ -474,29 +477,41 @@ pub(crate) struct Shard<K, P> {
     /// locked exclusively. A leaf lock: taken with no other lock held, or
     /// with only this shard's.
     recycled: Mutex<Vec<u64>>,
+    /// Set after an id is pushed to `recycled`: a writer takes the list's
+    /// lock only when it is set (a write lock is every hit's with
+    /// [`Lru`](super::Lru)).
+    has_recycled: AtomicBool,
 }
 
 impl<K: Copy + Eq + Hash, P> Shard<K, P> {
     pub(crate) fn new(policy: P) -> Self {
         let resident_bytes = Arc::new(ResidentBytes::default());
         Shard {
-            inner: RwLock::new(ShardInner::new(policy, resident_bytes.clone())),
+            inner: ShardLock::new(ShardInner::new(policy, resident_bytes.clone())),
             resident_bytes,
             counters: Counters::default(),
             recycled: Mutex::new(Vec::new()),
+            has_recycled: AtomicBool::new(false),
         }
     }
 
-    /// The shared lock. A panic under the lock (a policy's bug) leaves
-    /// the index consistent up to the accounting of one block, so poison
-    /// is ignored rather than spread to every reader.
-    pub(crate) fn read(&self) -> RwLockReadGuard<'_, ShardInner<K, P>> {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    /// The shared lock, through the calling thread's reader slot where it
+    /// has one (see [`ShardLock`]). A panic under the lock (a policy's
+    /// bug) leaves the index consistent up to the accounting of one block,
+    /// so poison is ignored rather than spread to every reader.
+    #[inline]
+    pub(crate) fn read(&self) -> ReadGuard<'_, ShardInner<K, P>> {
+        let slot = thread_cell().and_then(|index| reader_slots().get(index));
+        self.inner.read(slot)
     }
 
     /// The exclusive lock, with the recycled spill ids dropped first.
-    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, ShardInner<K, P>> {
-        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+    pub(crate) fn write(&self) -> WriteGuard<'_, ShardInner<K, P>> {
+        let mut inner = self.inner.write(reader_slots(), live_cells);
+        // (An id pushed while this runs is dropped by the next writer.)
+        if !(self.has_recycled.load(Relaxed) && self.has_recycled.swap(false, Acquire)) {
+            return inner;
+        }
         let mut ids = core::mem::take(&mut inner.dropping);
         core::mem::swap(&mut ids, &mut *self.recycled());
         for &id in &ids {
@@ -507,7 +522,7 @@ impl<K: Copy + Eq + Hash, P> Shard<K, P> {
                 .is_some_and(|e| matches!(e.state, State::Spilled { id: held, .. } if held == id));
             if spilled {
                 inner.remove(slot);
-                self.counters.evictions[2].fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+                self.counters.evictions[2].fetch_add(1, Relaxed);
             }
         }
         ids.clear();
@@ -521,8 +536,17 @@ impl<K: Copy + Eq + Hash, P> Shard<K, P> {
         self.resident_bytes.0.load(Relaxed)
     }
 
+    /// Adds `id` to the recycled list.
+    pub(crate) fn push_recycled(&self, id: u64) {
+        self.recycled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(id);
+        self.has_recycled.store(true, Release);
+    }
+
     /// The recycled list.
-    pub(crate) fn recycled(&self) -> MutexGuard<'_, Vec<u64>> {
+    fn recycled(&self) -> MutexGuard<'_, Vec<u64>> {
         self.recycled.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
