@@ -41,6 +41,8 @@ use crate::simd::Backend;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 /// Values per packed group: 8 values of `w` bits fill `w` bytes.
 const GROUP: usize = 8;
@@ -114,6 +116,12 @@ fn decode_on(
             // SAFETY: the CPU has AVX2 (just checked).
             unsafe { avx2::decode_streams(&mut reader, ids, starts) }
         }
+        #[cfg(target_arch = "x86_64")]
+        Unpacker::Avx512 => {
+            assert!(Unpacker::Avx512.is_available());
+            // SAFETY: the CPU has AVX2, AVX-512F and VL (just checked).
+            unsafe { avx512::decode_streams(&mut reader, ids, starts) }
+        }
     }?;
     if next_start != ids.len() {
         return corrupt("row-delta steps mark a different number of row starts");
@@ -139,18 +147,26 @@ enum Unpacker {
     /// run of rows summed by a segmented prefix scan.
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// AVX-512 (F and VL) on 256-bit registers: unpacked as on AVX2; the
+    /// scan shifts lanes by `valignd` and adds under masks.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
 }
 
 impl Unpacker {
     /// The fastest one available.
     fn best() -> Unpacker {
         #[cfg(target_arch = "x86_64")]
-        if matches!(
-            crate::simd::Kernels::best().backend(),
-            Backend::Avx512 | Backend::Avx2Fma
-        ) && Unpacker::Avx2.is_available()
         {
-            return Unpacker::Avx2;
+            let backend = crate::simd::Kernels::best().backend();
+            if backend == Backend::Avx512 && Unpacker::Avx512.is_available() {
+                return Unpacker::Avx512;
+            }
+            if matches!(backend, Backend::Avx512 | Backend::Avx2Fma)
+                && Unpacker::Avx2.is_available()
+            {
+                return Unpacker::Avx2;
+            }
         }
         Unpacker::Scalar
     }
@@ -161,6 +177,12 @@ impl Unpacker {
             Unpacker::Scalar => true,
             #[cfg(target_arch = "x86_64")]
             Unpacker::Avx2 => std::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            Unpacker::Avx512 => {
+                std::is_x86_feature_detected!("avx2")
+                    && std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512vl")
+            }
         }
     }
 }
@@ -479,6 +501,8 @@ mod tests {
             Unpacker::Scalar,
             #[cfg(target_arch = "x86_64")]
             Unpacker::Avx2,
+            #[cfg(target_arch = "x86_64")]
+            Unpacker::Avx512,
         ];
         all.into_iter().filter(|u| u.is_available())
     }

@@ -47,9 +47,12 @@ struct Unpack {
     shift_high: [u32; GROUP],
     /// The width's mask, in every lane.
     mask: [u32; GROUP],
+    /// The byte the second half's values start in: `width / 2`.
+    half_start: usize,
 }
 
-/// [`Unpack`] of every width code.
+/// [`Unpack`] of every width code (aligned to 32 bytes: each entry's
+/// vectors lie in one cache line or two whole ones).
 static UNPACK: [Unpack; 32] = unpack_table();
 
 const fn unpack_table() -> [Unpack; 32] {
@@ -60,12 +63,14 @@ const fn unpack_table() -> [Unpack; 32] {
             shift_low: [0; GROUP],
             shift_high: [32; GROUP],
             mask: [0; GROUP],
+            half_start: 0,
         }
     }; 32];
     let mut code = 0;
     while code < 32 {
         let width = width_of_code(code);
         let entry = &mut table[code];
+        entry.half_start = width / 2;
         let mut lane = 0;
         while lane < GROUP {
             // The second half's bytes start at byte `width / 2`.
@@ -145,6 +150,30 @@ unsafe fn shift_up<const LANES: i32, const BYTES: i32>(x: __m256i) -> __m256i {
     }
 }
 
+/// The group of width code `code` at `group`, one value a lane.
+///
+/// # Safety
+/// AVX2 must be available; `group..group + GROUP_WINDOW` readable.
+#[inline(always)]
+pub(super) unsafe fn unpack(group: *const u8, code: usize) -> __m256i {
+    let unpack = &UNPACK[code & 31];
+    const { assert!(GROUP_WINDOW >= 32) };
+    // SAFETY: AVX2 is available (contract); the two 16-byte loads end at
+    // most 32 bytes past `group`, inside its window.
+    unsafe {
+        let bytes = _mm256_loadu2_m128i(group.add(unpack.half_start).cast(), group.cast());
+        let low = _mm256_srlv_epi32(
+            _mm256_shuffle_epi8(bytes, load(&unpack.low)),
+            load(&unpack.shift_low),
+        );
+        let high = _mm256_sllv_epi32(
+            _mm256_shuffle_epi8(bytes, load(&unpack.high)),
+            load(&unpack.shift_high),
+        );
+        _mm256_and_si256(_mm256_or_si256(low, high), load(&unpack.mask))
+    }
+}
+
 impl Lanes for Avx2 {
     #[inline(always)]
     unsafe fn zero() -> Self {
@@ -154,26 +183,8 @@ impl Lanes for Avx2 {
 
     #[inline(always)]
     unsafe fn unpack(group: *const u8, code: usize) -> Self {
-        let unpack = &UNPACK[code & 31];
-        let width = width_of_code(code & 31);
-        const { assert!(GROUP_WINDOW >= 32) };
-        // SAFETY: AVX2 is available (trait contract); the two 16-byte
-        // loads end at most 32 bytes past `group`, inside its window.
-        unsafe {
-            let bytes = _mm256_loadu2_m128i(group.add(width / 2).cast(), group.cast());
-            let low = _mm256_srlv_epi32(
-                _mm256_shuffle_epi8(bytes, load(&unpack.low)),
-                load(&unpack.shift_low),
-            );
-            let high = _mm256_sllv_epi32(
-                _mm256_shuffle_epi8(bytes, load(&unpack.high)),
-                load(&unpack.shift_high),
-            );
-            Avx2(_mm256_and_si256(
-                _mm256_or_si256(low, high),
-                load(&unpack.mask),
-            ))
-        }
+        // SAFETY: forwarded contract.
+        Avx2(unsafe { unpack(group, code) })
     }
 
     #[inline(always)]
