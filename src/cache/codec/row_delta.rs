@@ -176,10 +176,12 @@ impl Unpacker {
         match self {
             Unpacker::Scalar => true,
             #[cfg(target_arch = "x86_64")]
-            Unpacker::Avx2 => std::is_x86_feature_detected!("avx2"),
+            Unpacker::Avx2 => {
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("popcnt")
+            }
             #[cfg(target_arch = "x86_64")]
             Unpacker::Avx512 => {
-                std::is_x86_feature_detected!("avx2")
+                Unpacker::Avx2.is_available()
                     && std::is_x86_feature_detected!("avx512f")
                     && std::is_x86_feature_detected!("avx512vl")
             }
@@ -307,6 +309,8 @@ fn sum_steps(steps: &mut [u32], mut previous: u32, starts: &[u32]) -> usize {
 /// the `starts` row starts into its last slots, then the steps summed into
 /// all of it, from the front (see the module docs). Returns the slot after
 /// the last row start the steps took: `ids.len()` when the payload is whole.
+///
+/// (Loops, not callbacks: the running sum must stay in a register.)
 #[inline(always)]
 fn decode_streams<L: Lanes>(
     reader: &mut Reader<'_>,
@@ -316,12 +320,18 @@ fn decode_streams<L: Lanes>(
     let len = ids.len();
     let first_start_slot = len - starts;
     let ids = ids.as_mut_ptr();
-    reader.runs(starts, |window, codes, first, values| {
-        for_each_group::<L>(window, codes, values, |at, group| {
+    let mut padded = [0; PADDED_RUN];
+    for first in (0..starts).step_by(RUN) {
+        let values = (starts - first).min(RUN);
+        let mut run = reader
+            .run(values, Some(&mut padded))?
+            .expect("a padded run");
+        for at in (0..values).step_by(GROUP) {
+            let group = run.next::<L>();
             let slot = first_start_slot + first + at;
             // SAFETY: the run's values are `first..first + values` of the
-            // `starts` row starts, so `slot..slot + valid` lies within the
-            // last `starts` slots of `ids`.
+            // `starts` row starts, so `slot..slot + min(values - at, 8)`
+            // lies within the last `starts` slots of `ids`.
             unsafe {
                 if values - at >= GROUP {
                     group.store(ids.add(slot));
@@ -330,63 +340,112 @@ fn decode_streams<L: Lanes>(
                     core::ptr::copy_nonoverlapping(group.to_array().as_ptr(), ids.add(slot), valid);
                 }
             }
-        });
-    })?;
+        }
+    }
     // SAFETY: only called by `decode_streams`, on an `L` this code runs on.
-    let mut previous = unsafe { L::zero() };
-    let mut next_start = first_start_slot;
-    reader.runs(len, |window, codes, first, values| {
-        for_each_group::<L>(window, codes, values, |at, steps| {
-            let slot = first + at;
+    let mut sum = RunningSum {
+        previous: unsafe { L::zero() },
+        next_start: first_start_slot,
+    };
+    // The runs read in place, then the last ones, whose window would pass
+    // the payload's end, from a copy: the copy's calls (`memcpy`) kept
+    // out of the first loop keep the running sum in a register.
+    let mut first = 0;
+    while len - first >= RUN {
+        let Some(mut run) = reader.run(RUN, None)? else {
+            break;
+        };
+        // SAFETY: `first..first + RUN` are slots of `ids`, which has `len`.
+        unsafe { sum.groups(&mut run, RUN, ids.add(first), ids, len) };
+        first += RUN;
+    }
+    while first < len {
+        let values = (len - first).min(RUN);
+        let mut run = reader
+            .run(values, Some(&mut padded))?
+            .expect("a padded run");
+        // SAFETY: as above.
+        unsafe { sum.run(&mut run, values, ids.add(first), ids, len) };
+        first += RUN;
+    }
+    Ok(sum.next_start)
+}
+
+/// The state of the steps' running sum between runs.
+struct RunningSum<L> {
+    /// The ids of the last group summed.
+    previous: L,
+    /// The slot of `ids` that holds the next row start.
+    next_start: usize,
+}
+
+impl<L: Lanes> RunningSum<L> {
+    /// Sums the `values` steps of `run` into ids at `out`.
+    ///
+    /// # Safety
+    /// `ids..ids + len` is the decoded block's ids, `out..out + values`
+    /// among them; `L` runs on this CPU.
+    #[inline(always)]
+    unsafe fn run(
+        &mut self,
+        run: &mut Run<'_>,
+        values: usize,
+        out: *mut u32,
+        ids: *mut u32,
+        len: usize,
+    ) {
+        let whole = values / GROUP * GROUP;
+        // SAFETY: forwarded contract (`whole <= values`).
+        unsafe { self.groups(run, whole, out, ids, len) };
+        if whole < values {
+            // The stream's last group, cut short.
+            let valid = values - whole;
+            let mut group = unsafe { run.next::<L>().to_array() };
+            let available = len.saturating_sub(self.next_start);
+            // SAFETY: as in `groups`; `out + whole..out + values` is within
+            // `ids` (contract).
+            unsafe {
+                let starts = read_starts(ids.add(self.next_start.min(len)), available);
+                let last = self.previous.to_array()[GROUP - 1];
+                self.next_start += sum_steps(&mut group[..valid], last, &starts);
+                core::ptr::copy_nonoverlapping(group.as_ptr(), out.add(whole), valid);
+            }
+        }
+    }
+
+    /// Sums the next `values` steps of `run`, a multiple of [`GROUP`], into
+    /// ids at `out`. (No calls: the running sum stays in a register.)
+    ///
+    /// # Safety
+    /// As for [`run`](Self::run).
+    #[inline(always)]
+    unsafe fn groups(
+        &mut self,
+        run: &mut Run<'_>,
+        values: usize,
+        out: *mut u32,
+        ids: *mut u32,
+        len: usize,
+    ) {
+        debug_assert_eq!(values % GROUP, 0);
+        for at in (0..values).step_by(GROUP) {
+            let steps = run.next::<L>();
             // The row starts left: in bounds even when corrupt steps mark
             // more row starts than there are.
-            let available = len.saturating_sub(next_start);
+            let available = len.saturating_sub(self.next_start);
             // SAFETY: `next_start.min(len)` is at most `len` slots into `ids`;
             // the `available` slots from there are in it. Every row start
             // this group takes is read before the group's ids are written;
             // the next ones lie past the group (see the module docs).
-            // `slot..slot + 8` is within `ids` for a whole group.
+            // `out + at..out + at + 8` is within `ids` (contract).
             unsafe {
-                let row_starts = ids.add(next_start.min(len));
-                if values - at >= GROUP {
-                    let (group, taken) = steps.sum(previous, row_starts, available);
-                    group.store(ids.add(slot));
-                    previous = group;
-                    next_start += taken;
-                } else {
-                    // The stream's last group, cut short.
-                    let valid = values - at;
-                    let mut group = steps.to_array();
-                    let starts = read_starts(row_starts, available);
-                    let last = previous.to_array()[GROUP - 1];
-                    next_start += sum_steps(&mut group[..valid], last, &starts);
-                    core::ptr::copy_nonoverlapping(group.as_ptr(), ids.add(slot), valid);
-                }
+                let row_starts = ids.add(self.next_start.min(len));
+                let (group, taken) = steps.sum(self.previous, row_starts, available);
+                group.store(out.add(at));
+                self.previous = group;
+                self.next_start += taken;
             }
-        });
-    })?;
-    Ok(next_start)
-}
-
-/// Unpacks the groups of one run: `group(at, values)` for each, `at` the
-/// index of its first value in the run (`values` in all, the last group
-/// padded). `window` holds the run's groups and [`GROUP_WINDOW`] bytes
-/// more.
-#[inline(always)]
-fn for_each_group<L: Lanes>(
-    window: &[u8],
-    codes: u64,
-    values: usize,
-    mut group: impl FnMut(usize, L),
-) {
-    let mut offset = 0;
-    for at in (0..values).step_by(GROUP) {
-        let code = ((codes >> (5 * (at / GROUP))) & 31) as usize;
-        debug_assert!(offset + GROUP_WINDOW <= window.len());
-        // SAFETY: the groups before this one take `offset` bytes, so
-        // `offset + width + GROUP_WINDOW` is within the window.
-        group(at, unsafe { L::unpack(window.as_ptr().add(offset), code) });
-        offset += width_of_code(code);
+        }
     }
 }
 
@@ -441,51 +500,88 @@ struct Reader<'a> {
     at: usize,
 }
 
-impl Reader<'_> {
-    /// Reads the next stream of `count` values, a run at a time:
-    /// `run(window, codes, first, values)` with the run's groups (and
-    /// [`GROUP_WINDOW`] bytes after them, zeros past the payload), their
-    /// width codes, the index of the run's first value and its number of
-    /// values.
+/// Values in a run.
+const RUN: usize = GROUP * GROUPS_PER_RUN;
+/// Bytes of the buffer a stream's last runs are copied to: the widest run
+/// and a [`GROUP_WINDOW`] of zeros.
+const PADDED_RUN: usize = 32 * GROUPS_PER_RUN + GROUP_WINDOW;
+
+impl<'a> Reader<'a> {
+    /// The next run, of `values` values: its groups are checked to be in
+    /// the payload, then read in place, or if the payload ends less than a
+    /// [`GROUP_WINDOW`] after them, from a copy in `padded` (with `None`,
+    /// not read: `Ok(None)`).
     #[inline(always)]
-    fn runs(
+    fn run<'p>(
         &mut self,
-        count: usize,
-        mut run: impl FnMut(&[u8], u64, usize, usize),
-    ) -> Result<(), CacheError> {
+        values: usize,
+        padded: Option<&'p mut [u8; PADDED_RUN]>,
+    ) -> Result<Option<Run<'p>>, CacheError>
+    where
+        'a: 'p,
+    {
         let truncated = || CacheError::Corrupt {
             reason: "row-delta payload ends inside its packed values",
         };
-        let mut padded = [0; GROUP_WINDOW * (GROUPS_PER_RUN + 1)];
-        for first in (0..count).step_by(GROUP * GROUPS_PER_RUN) {
-            let widths = self
-                .packed
-                .get(self.at..self.at + WIDTHS_LEN)
-                .ok_or_else(truncated)?;
-            self.at += WIDTHS_LEN;
-            let mut codes = [0; 8];
-            codes[..WIDTHS_LEN].copy_from_slice(widths);
-            let codes = u64::from_le_bytes(codes);
-            let values = (count - first).min(GROUP * GROUPS_PER_RUN);
-            let bytes: usize = (0..values.div_ceil(GROUP))
-                .map(|g| width_of_code(((codes >> (5 * g)) & 31) as usize))
-                .sum();
-            let window = match self.packed.get(self.at..self.at + bytes + GROUP_WINDOW) {
-                Some(window) => window,
-                None => {
-                    let groups = self
-                        .packed
-                        .get(self.at..self.at + bytes)
-                        .ok_or_else(truncated)?;
-                    padded[..bytes].copy_from_slice(groups);
-                    padded[bytes..].fill(0);
-                    &padded[..bytes + GROUP_WINDOW]
-                }
-            };
-            self.at += bytes;
-            run(window, codes, first, values);
-        }
-        Ok(())
+        let widths = self
+            .packed
+            .get(self.at..self.at + WIDTHS_LEN)
+            .ok_or_else(truncated)?;
+        let mut codes = [0; 8];
+        codes[..WIDTHS_LEN].copy_from_slice(widths);
+        let codes = u64::from_le_bytes(codes);
+        let bytes: usize = (0..values.div_ceil(GROUP))
+            .map(|g| width_of_code(((codes >> (5 * g)) & 31) as usize))
+            .sum();
+        let start = self.at + WIDTHS_LEN;
+        let window = match (self.packed.get(start..start + bytes + GROUP_WINDOW), padded) {
+            (Some(window), _) => window,
+            (None, None) => return Ok(None),
+            (None, Some(padded)) => {
+                let groups = self
+                    .packed
+                    .get(start..start + bytes)
+                    .ok_or_else(truncated)?;
+                padded[..bytes].copy_from_slice(groups);
+                padded[bytes..].fill(0);
+                &padded[..bytes + GROUP_WINDOW]
+            }
+        };
+        self.at = start + bytes;
+        Ok(Some(Run {
+            window,
+            codes,
+            offset: 0,
+        }))
+    }
+}
+
+/// The groups of one run, read in order.
+struct Run<'p> {
+    /// The run's groups and [`GROUP_WINDOW`] bytes more.
+    window: &'p [u8],
+    /// The width codes of the groups not read yet, the next one lowest.
+    codes: u64,
+    /// Where the next group starts in the window.
+    offset: usize,
+}
+
+impl Run<'_> {
+    /// The next group, unpacked.
+    ///
+    /// # Panics
+    /// If the run's groups have all been read.
+    #[inline(always)]
+    fn next<L: Lanes>(&mut self) -> L {
+        let code = (self.codes & 31) as usize;
+        self.codes >>= 5;
+        let at = self.offset;
+        self.offset += width_of_code(code);
+        // Never fails while the caller reads no more groups than the run
+        // has: the window holds them and `GROUP_WINDOW` bytes more.
+        assert!(at + GROUP_WINDOW <= self.window.len());
+        // SAFETY: `at..at + GROUP_WINDOW` is within the window (just checked).
+        unsafe { L::unpack(self.window.as_ptr().add(at), code) }
     }
 }
 

@@ -22,8 +22,8 @@ use crate::cache::CacheError;
 /// [`decode_streams`](super::decode_streams) on AVX2.
 ///
 /// # Safety
-/// The CPU must have AVX2.
-#[target_feature(enable = "avx2")]
+/// The CPU must have AVX2 and POPCNT.
+#[target_feature(enable = "avx2,popcnt")]
 pub(super) unsafe fn decode_streams(
     reader: &mut Reader<'_>,
     ids: &mut [u32],

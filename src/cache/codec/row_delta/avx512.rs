@@ -13,8 +13,8 @@ use crate::cache::CacheError;
 /// [`decode_streams`](super::decode_streams) on AVX-512.
 ///
 /// # Safety
-/// The CPU must have AVX2, AVX-512F and AVX-512VL.
-#[target_feature(enable = "avx2,avx512f,avx512vl")]
+/// The CPU must have AVX2, AVX-512F, AVX-512VL and POPCNT.
+#[target_feature(enable = "avx2,avx512f,avx512vl,popcnt")]
 pub(super) unsafe fn decode_streams(
     reader: &mut Reader<'_>,
     ids: &mut [u32],
