@@ -34,6 +34,16 @@
 //! slots of the output, and the steps' running sum, written from the
 //! front, reaches each of those slots only after reading it (the `k`-th
 //! row start from the end is at most `k` slots from the end).
+//!
+//! Decoding is the compressed tier's hit path, so it is vectorised: one
+//! algorithm (`decode_streams`) over the [`Lanes`] of each instruction set
+//! (scalar, the reference; AVX2; AVX-512), picked once by the crate's
+//! SIMD dispatch. A group is unpacked by byte shuffles and variable shifts
+//! from a table per width, and the running sum, which restarts at each row
+//! start, is a segmented prefix scan of the group (three steps of lane
+//! shifts and masked adds) plus the previous group's last id. Scalar, the
+//! sum's branch per id is mispredicted wherever rows are short (the
+//! degree-reordered tail: rows of 1 to 3 ids); the scan has no branch.
 
 use super::{CacheError, Element};
 #[cfg(target_arch = "x86_64")]
@@ -109,7 +119,8 @@ fn decode_on(
 
     let mut reader = Reader { packed, at: 0 };
     let next_start = match unpacker {
-        Unpacker::Scalar => decode_streams::<Scalar>(&mut reader, ids, starts),
+        // SAFETY: scalar code runs everywhere.
+        Unpacker::Scalar => unsafe { decode_streams::<Scalar>(&mut reader, ids, starts) },
         #[cfg(target_arch = "x86_64")]
         Unpacker::Avx2 => {
             assert!(Unpacker::Avx2.is_available());
@@ -311,8 +322,11 @@ fn sum_steps(steps: &mut [u32], mut previous: u32, starts: &[u32]) -> usize {
 /// the last row start the steps took: `ids.len()` when the payload is whole.
 ///
 /// (Loops, not callbacks: the running sum must stay in a register.)
+///
+/// # Safety
+/// `L` must run on this CPU (its [`Unpacker`] available).
 #[inline(always)]
-fn decode_streams<L: Lanes>(
+unsafe fn decode_streams<L: Lanes>(
     reader: &mut Reader<'_>,
     ids: &mut [u32],
     starts: usize,
@@ -342,8 +356,8 @@ fn decode_streams<L: Lanes>(
             }
         }
     }
-    // SAFETY: only called by `decode_streams`, on an `L` this code runs on.
     let mut sum = RunningSum {
+        // SAFETY: `L` runs on this CPU (contract).
         previous: unsafe { L::zero() },
         next_start: first_start_slot,
     };
@@ -400,6 +414,7 @@ impl<L: Lanes> RunningSum<L> {
         if whole < values {
             // The stream's last group, cut short.
             let valid = values - whole;
+            // SAFETY: `L` runs on this CPU (contract).
             let mut group = unsafe { run.next::<L>().to_array() };
             let available = len.saturating_sub(self.next_start);
             // SAFETY: as in `groups`; `out + whole..out + values` is within

@@ -29,7 +29,8 @@ pub(super) unsafe fn decode_streams(
     ids: &mut [u32],
     starts: usize,
 ) -> Result<usize, CacheError> {
-    super::decode_streams::<Avx2>(reader, ids, starts)
+    // SAFETY: the CPU has AVX2 (contract), all `Avx2` needs.
+    unsafe { super::decode_streams::<Avx2>(reader, ids, starts) }
 }
 
 /// How a group of one width is unpacked.

@@ -20,7 +20,8 @@ pub(super) unsafe fn decode_streams(
     ids: &mut [u32],
     starts: usize,
 ) -> Result<usize, CacheError> {
-    super::decode_streams::<Avx512>(reader, ids, starts)
+    // SAFETY: the CPU has what `Avx512` needs (contract).
+    unsafe { super::decode_streams::<Avx512>(reader, ids, starts) }
 }
 
 /// Eight `u32` lanes in one 256-bit register.
