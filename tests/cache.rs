@@ -65,8 +65,6 @@ impl BlockSource for Checked {
     }
 }
 
-/// Checks a returned block: its key, its checksum, its length; returns its
-/// payload's salt (0: the source's contents).
 /// Block `key` read twice (and checked): a reused block, which the cache
 /// keeps encoded when it leaves tier 0 (a block read once it drops).
 fn read_twice<P: Eviction>(cache: &BlockCache<Checked, P>, key: u64) -> BlockRef {
@@ -76,6 +74,8 @@ fn read_twice<P: Eviction>(cache: &BlockCache<Checked, P>, key: u64) -> BlockRef
     block
 }
 
+/// Checks a returned block: its key, its checksum, its length; returns its
+/// payload's salt (0: the source's contents).
 fn verify(key: u64, block: &BlockRef) -> u64 {
     let words: &[u64] = block.as_slice().expect("u64 aligned");
     assert_eq!(words[0], key, "block of another key");
@@ -270,6 +270,35 @@ fn evicted_blocks_are_compressed_and_promoted_back() {
     assert!(c.raw_bytes > 0 && c.encoded_bytes > 0);
     let report = stats.to_string();
     assert!(report.contains("tier 1 (compressed):"), "{report}");
+}
+
+#[test]
+fn only_blocks_read_again_are_kept_encoded() {
+    let cache = cache(2 * MAX_BLOCK, 16 * MAX_BLOCK);
+    // Read once each: dropped when pushed out, never encoded.
+    for key in 0..8 {
+        verify(key, &cache.get(key).unwrap());
+    }
+    let stats = check_budget(&cache);
+    assert!(stats.tiers[0].evictions > 0);
+    assert_eq!(stats.tiers[1].blocks, 0);
+    assert_eq!(stats.compression_of(BlockKind::U64).blocks, 0);
+    // Read twice: kept encoded.
+    for key in 10..18 {
+        read_twice(&cache, key);
+    }
+    assert!(check_budget(&cache).tiers[1].blocks > 0);
+    let misses = cache.stats().misses;
+    verify(10, &cache.get(10).unwrap());
+    assert_eq!(cache.stats().misses, misses, "10 came back from tier 1");
+    // A promoted block was read again: pushed out by blocks read once, it
+    // is kept encoded again.
+    for key in 20..30 {
+        verify(key, &cache.get(key).unwrap());
+    }
+    verify(10, &cache.get(10).unwrap());
+    assert_eq!(cache.stats().misses, misses + 10, "10 came back again");
+    check_budget(&cache);
 }
 
 #[test]

@@ -59,6 +59,8 @@ struct Sized4K;
 impl BlockSource for Sized4K {
     type Key = u64;
     fn read(&self, key: u64, buf: &mut BlockBuf) -> Result<BlockKind, CacheError> {
+        // A buffer taken over from an evicted block comes empty.
+        assert!(buf.is_empty(), "a source got another block's bytes");
         buf.resize(4096).fill(key as u8);
         Ok(BlockKind::Bytes)
     }

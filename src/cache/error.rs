@@ -33,13 +33,16 @@ pub enum CacheError {
         reason: &'static str,
     },
     /// A block does not fit: larger than the tier-0 budget, or every
-    /// resident block is pinned by a running reader.
+    /// resident block is pinned by a running reader, or the rest of the
+    /// budget is lent to memory held beside the cache (an out-of-core
+    /// spreader's workspace).
     Budget {
         /// Bytes the block needs.
         needed: usize,
         /// The tier-0 budget.
         budget: usize,
-        /// Bytes pinned when the block was refused.
+        /// Bytes that could not be freed when the block was refused: pinned
+        /// blocks and memory held beside the cache.
         pinned: usize,
     },
     /// A query was refused (bad seeds or parameters, a spreader sized for
@@ -71,7 +74,7 @@ impl fmt::Display for CacheError {
             } => write!(
                 f,
                 "a block of {needed} bytes does not fit a tier-0 budget of {budget} bytes \
-                 ({pinned} bytes pinned by running readers)"
+                 ({pinned} bytes pinned by running readers or held beside the cache)"
             ),
             CacheError::Spread(e) => write!(f, "{e}"),
             CacheError::Embedding(e) => write!(f, "{e}"),

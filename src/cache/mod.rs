@@ -14,8 +14,11 @@
 //! | 1 | compressed blocks in RAM ([`encode_block`]: a filter chosen per block, then LZ4) | decompression (GB/s) and a promotion |
 //! | 2 | compressed blocks in a spill file, each with an xxh3 checksum, written behind | a positioned read and decompression |
 //!
-//! A block leaving tier 0 is compressed into tier 1, one leaving tier 1 is
-//! written to tier 2, one leaving tier 2 is dropped; a hit in tier 1 or 2
+//! A block leaving tier 0 is compressed into tier 1 if it was read again
+//! since it was loaded (a block read once is dropped: most are not read
+//! again soon, and encoding them would cost more than reading them again),
+//! one leaving tier 1 is written to tier 2, one leaving tier 2 is dropped;
+//! a hit in tier 1 or 2
 //! promotes the block back to tier 0; a miss everywhere reads the source
 //! with a positioned read (the process's memory is the cache's, not the
 //! page cache's).

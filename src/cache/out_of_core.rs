@@ -514,9 +514,10 @@ impl OutOfCoreSpreader {
     }
 
     /// Runs one query and writes its ranked results into `results`
-    /// (cleared first). Bad seeds or parameters are refused before anything
-    /// changes; a block that cannot be read ends the query with its error,
-    /// `results` untouched.
+    /// (cleared first). Bad seeds or parameters are refused before the
+    /// query runs (the workspace may have grown for the seeds by then); a
+    /// block that cannot be read, or a workspace the budget cannot grow,
+    /// ends the query with its error, `results` untouched.
     pub fn spread<P: Eviction>(
         &mut self,
         graph: &OutOfCoreGraph<P>,

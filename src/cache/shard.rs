@@ -502,12 +502,18 @@ impl<K: Copy + Eq + Hash, P> Shard<K, P> {
     #[inline]
     pub(crate) fn read(&self) -> ReadGuard<'_, ShardInner<K, P>> {
         let slot = thread_cell().and_then(|index| reader_slots().get(index));
-        self.inner.read(slot)
+        // SAFETY: a thread's cell index is its own while it lives
+        // (`counter.rs`), so is the reader slot of that index; `write`
+        // gives every lock all the slots, and `live_cells` has the bit of
+        // every living thread's index from before it first reads.
+        unsafe { self.inner.read(slot) }
     }
 
     /// The exclusive lock, with the recycled spill ids dropped first.
     pub(crate) fn write(&self) -> WriteGuard<'_, ShardInner<K, P>> {
-        let mut inner = self.inner.write(reader_slots(), live_cells);
+        // SAFETY: as in `read`: readers use the slots of their threads'
+        // cell indices, all in `reader_slots()`, their bits in `live_cells`.
+        let mut inner = unsafe { self.inner.write(reader_slots(), live_cells) };
         // (An id pushed while this runs is dropped by the next writer.)
         if !(self.has_recycled.load(Relaxed) && self.has_recycled.swap(false, Acquire)) {
             return inner;

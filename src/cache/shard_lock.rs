@@ -17,8 +17,9 @@
 //! lock's shared side (as does a thread without a slot, or whose slot
 //! names another lock it reads), a writer that sees the reader's slot
 //! waits for it. A writer thus never overlaps a reader, and what one
-//! wrote happens before what the next reads (the flag's and the slots'
-//! stores are releases, their loads acquires). Writers pay a load per
+//! wrote happens before what the next reads (the fences order the raising
+//! stores; the flag's lowering and the slots' emptying are releases, their
+//! loads acquires). Writers pay a load per
 //! living thread's slot (`counter::live_cells`); the shards' exclusive
 //! side is the slow path already (misses, evictions; every hit only with
 //! [`Lru`](super::Lru)).
@@ -121,8 +122,14 @@ impl<T> ShardLock<T> {
 
     /// The shared side, for the thread whose reader slot is `slot` (`None`:
     /// the slow side). Poison is ignored (see `Shard::read`).
+    ///
+    /// # Safety
+    /// `slot` is the calling thread's own: no other thread stores to it
+    /// while a guard taken through it lives, and it is one of the slots
+    /// every [`write`](Self::write) on this lock is given (with its bit in
+    /// `live`).
     #[inline]
-    pub(crate) fn read<'a>(&'a self, slot: Option<&'a ReaderSlot>) -> ReadGuard<'a, T> {
+    pub(crate) unsafe fn read<'a>(&'a self, slot: Option<&'a ReaderSlot>) -> ReadGuard<'a, T> {
         // Only this thread stores to its slot: a slot found empty stays so
         // until the swap (a slot naming a lock this thread reads already
         // is left alone, and the slow side taken).
@@ -155,9 +162,14 @@ impl<T> ShardLock<T> {
 
     /// The exclusive side, once no reader holds `slots` on this lock.
     /// `live` gives the slots that may be in use (bit `i` for `slots[i]`),
-    /// read after the writer's fence: a thread sets its bit before it
-    /// first stores to its slot.
-    pub(crate) fn write<'a>(
+    /// read after the writer's fence.
+    ///
+    /// # Safety
+    /// Every slot any thread reads this lock through ([`read`](Self::read))
+    /// is in `slots`, and its bit is in what `live` returns from before the
+    /// thread's first store to it: else a reader and this writer could both
+    /// be in.
+    pub(crate) unsafe fn write<'a>(
         &'a self,
         slots: &[ReaderSlot],
         live: impl FnOnce() -> u64,
@@ -256,36 +268,57 @@ impl<T> Drop for WriteGuard<'_, T> {
 mod tests {
     use super::*;
 
+    /// `lock` read through `slot` (`None`: the slow side).
+    fn read<'a, T>(lock: &'a ShardLock<T>, slot: Option<&'a ReaderSlot>) -> ReadGuard<'a, T> {
+        // SAFETY: the test's main thread reads through slot 0 and its
+        // spawned reader through slot 1 only, and every write is given
+        // both slots, both live.
+        unsafe { lock.read(slot) }
+    }
+
+    /// `lock` written, both slots live.
+    fn write<'a, T>(lock: &'a ShardLock<T>, slots: &[ReaderSlot; 2]) -> WriteGuard<'a, T> {
+        // SAFETY: as in `read`.
+        unsafe { lock.write(slots, || 0b11) }
+    }
+
     #[test]
     fn readers_nest_and_share_writers_exclude() {
         let slots = [ReaderSlot::new(), ReaderSlot::new()];
-        let (a, b) = (ShardLock::new(1), ShardLock::new(2));
+        let (a, b) = (ShardLock::new(1u64), ShardLock::new(2u64));
         {
-            let ra = a.read(Some(&slots[0]));
+            let ra = read(&a, Some(&slots[0]));
             // Nested: the slot names `a`, so `b` is read on its slow side.
-            let rb = b.read(Some(&slots[0]));
+            let rb = read(&b, Some(&slots[0]));
             assert!(matches!(ra.side, Side::Fast(_)) && matches!(rb.side, Side::Slow(_)));
             assert_eq!(*ra + *rb, 3);
             // No slot: the slow side, beside a fast reader.
-            assert_eq!(*a.read(None), 1);
+            assert_eq!(*read(&a, None), 1);
         }
         assert_eq!(slots[0].0.load(SeqCst), 0, "a fast guard empties its slot");
-        *b.write(&slots, || 0b11) += 1;
+        *write(&b, &slots) += 1;
         std::thread::scope(|s| {
             let reader = s.spawn(|| {
-                let r = a.read(Some(&slots[1]));
-                let first = *r;
-                (first, (0..50).map(|_| *r).sum::<u64>())
+                let r = read(&a, Some(&slots[1]));
+                // Loaded anew each time (a plain read could be hoisted), with
+                // the writer given time to run in between.
+                (0..50)
+                    .map(|_| {
+                        std::thread::yield_now();
+                        // SAFETY: `r` derefs to a live, aligned `u64`.
+                        unsafe { core::ptr::read_volatile(&raw const *r) }
+                    })
+                    .collect::<Vec<u64>>()
             });
             for _ in 0..50 {
-                *a.write(&slots, || 0b11) += 1;
-                *a.write(&slots, || 0b11) -= 1;
+                *write(&a, &slots) += 1;
+                *write(&a, &slots) -= 1;
             }
             // The reader saw one value throughout its guard.
-            let (first, sum) = reader.join().unwrap();
-            assert_eq!(sum, 50 * first);
+            let seen = reader.join().unwrap();
+            assert!(seen.iter().all(|&v| v == seen[0]), "{seen:?}");
         });
-        assert_eq!((*a.read(Some(&slots[0])), *b.read(None)), (1, 3));
+        assert_eq!((*read(&a, Some(&slots[0])), *read(&b, None)), (1, 3));
     }
 }
 
@@ -307,7 +340,9 @@ mod loom_tests {
             let writer = {
                 let (slots, lock) = (Arc::clone(&slots), Arc::clone(&lock));
                 loom::thread::spawn(move || {
-                    let data = lock.write(&slots[..], || 0b11);
+                    // SAFETY: the reader thread reads through slot 0 only;
+                    // the writer is given both slots, both live.
+                    let data = unsafe { lock.write(&slots[..], || 0b11) };
                     data[0].store(1, Relaxed);
                     data[1].store(1, Relaxed);
                 })
@@ -315,13 +350,15 @@ mod loom_tests {
             let reader = {
                 let (slots, lock) = (Arc::clone(&slots), Arc::clone(&lock));
                 loom::thread::spawn(move || {
-                    let data = lock.read(Some(&slots[0]));
+                    // SAFETY: slot 0 is this thread's alone.
+                    let data = unsafe { lock.read(Some(&slots[0])) };
                     assert_eq!(data[0].load(Relaxed), data[1].load(Relaxed));
                 })
             };
             // A second reader, without a slot: the slow side.
             {
-                let data = lock.read(None);
+                // SAFETY: no slot: nothing to keep apart.
+                let data = unsafe { lock.read(None) };
                 assert_eq!(data[0].load(Relaxed), data[1].load(Relaxed));
             }
             writer.join().unwrap();

@@ -13,12 +13,14 @@
 //! a thread that relocks knows whether another one got there first.
 //!
 //! **Accounting.** Tier 0 counts each decoded block's allocation
-//! ([`BlockBuf::capacity_bytes`], after `shrink_to_fit`) from the moment it
-//! is reserved until the cache lets go of it (an evicted block is released
-//! after it is encoded and freed). A source read's buffer exists before its
-//! reservation unless the source gives its length ([`BlockSource::len`]),
-//! so loads in flight may add up to one block per concurrent reader beside
-//! the budget; a block invalidated or replaced while a reader holds it is
+//! ([`BlockBuf::capacity_bytes`]) from the moment it is reserved until the
+//! cache lets go of it (an evicted block is released after it is encoded
+//! and freed, or once the load that took its buffer over lets go of it),
+//! the few spare buffers of evicted blocks kept for the next loads, and
+//! memory its owner holds beside it (`reserve_outside`). A block whose
+//! length the source does not give ([`BlockSource::len`]) is read before
+//! it is reserved, so loads in flight may add up to one block per
+//! concurrent reader beside the budget; a block invalidated or replaced while a reader holds it is
 //! the reader's, no longer the cache's. Tier 1 counts encoded bytes; a
 //! reader decoding one holds a reference to it briefly after it leaves.
 
@@ -61,6 +63,11 @@ pub struct BlockCache<S: BlockSource, P: Eviction = S3Fifo> {
     /// bytes still reserved in tier 0 (see [`make_room`](Self::make_room)).
     spares: Mutex<Vec<BlockBuf>>,
 }
+
+/// The smallest tier 0 whose cache gives its freed memory back to the
+/// system when dropped (see `Drop`).
+#[cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
+const TRIM_AT: usize = 64 << 20;
 
 /// Spare buffers kept at most.
 const SPARES: usize = 16;
@@ -126,11 +133,14 @@ impl<S: BlockSource, P: Eviction> Drop for BlockCache<S, P> {
     fn drop(&mut self) {
         drop(core::mem::take(&mut self.shards));
         self.spares().clear();
+        // Only where it matters: a walk of every heap is not free.
         #[cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
-        // SAFETY: `malloc_trim` has no preconditions; glibc's allocator is
-        // thread-safe, and it only returns free memory to the system.
-        unsafe {
-            libc::malloc_trim(0);
+        if self.tiers[0].limit() >= TRIM_AT {
+            // SAFETY: `malloc_trim` has no preconditions; glibc's allocator
+            // is thread-safe, and it only returns free memory to the system.
+            unsafe {
+                libc::malloc_trim(0);
+            }
         }
     }
 }
@@ -442,7 +452,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
                 Ok(Some(kind))
             }
             Err(_) => {
-                self.tiers[0].release(reserved);
+                self.free(buf, reserved);
                 Ok(None)
             }
         }
@@ -461,7 +471,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         let kind = match self.source.read(key, buf) {
             Ok(kind) => kind,
             Err(e) => {
-                self.tiers[0].release(reserved);
+                self.free(buf, reserved);
                 return Err(e);
             }
         };
@@ -478,11 +488,22 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     /// [`make_room`](Self::make_room)). Returns the bytes reserved.
     fn room_for(&self, len: usize, si: usize, buf: &mut BlockBuf) -> Result<usize, CacheError> {
         let bytes = BlockBuf::storage_for(len);
-        match self.make_room(bytes, si, true)? {
-            Some(recycled) => *buf = recycled,
+        match self.make_room(bytes, Some(si), true)? {
+            Some(recycled) => {
+                *buf = recycled;
+                // Its length and bytes were the evicted block's: a source
+                // gets an empty buffer, as ever.
+                buf.clear();
+            }
             None => buf.reserve_storage(bytes),
         }
         Ok(buf.capacity_bytes().max(bytes))
+    }
+
+    /// Frees `buf`, then releases the `reserved` bytes it was loaded in.
+    fn free(&self, buf: &mut BlockBuf, reserved: usize) {
+        *buf = BlockBuf::new();
+        self.tiers[0].release(reserved);
     }
 
     /// Matches the reservation (`reserved` bytes) to what the loaded `buf`
@@ -497,9 +518,8 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             self.tiers[0].release(reserved - bytes);
             return Ok(());
         }
-        self.reserve(bytes - reserved, si).inspect_err(|_| {
-            self.tiers[0].release(reserved);
-        })
+        self.reserve(bytes - reserved, si)
+            .inspect_err(|_| self.free(buf, reserved))
     }
 
     /// Removes the slot a load saw if it is still as seen (its copy was
@@ -535,7 +555,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         if let Some((slot, theirs)) = inner.resident(hash, &key) {
             let theirs = theirs.clone();
             inner.policy.hit_exclusive(slot);
-            drop(inner);
+            drop((inner, buf));
             self.tiers[0].release(bytes);
             return Some((theirs, false));
         }
@@ -548,7 +568,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             _ => false,
         };
         if !as_seen {
-            drop(inner);
+            drop((inner, buf));
             self.tiers[0].release(bytes);
             return None;
         }
@@ -603,7 +623,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     /// when a pass over every shard evicts nothing and the pinned blocks
     /// leave no room.
     fn reserve(&self, bytes: usize, si: usize) -> Result<(), CacheError> {
-        self.make_room(bytes, si, false).map(drop)
+        self.make_room(bytes, Some(si), false).map(drop)
     }
 
     /// [`reserve`](Self::reserve), or, with `reuse`, the buffer of an
@@ -618,12 +638,15 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     /// memory per thread (glibc's arenas) would otherwise hold both
     /// threads' freed blocks (a quarter of the file's cache grew the
     /// process by half again).
+    /// `si` is the shard of the block the room is for (`None`: memory held
+    /// beside the cache, counted in no shard).
     fn make_room(
         &self,
         bytes: usize,
-        si: usize,
+        si: Option<usize>,
         reuse: bool,
     ) -> Result<Option<BlockBuf>, CacheError> {
+        let (si, incoming) = si.map_or((0, 0), |si| (si, bytes));
         /// Yields to loads and evictions in flight (whose bytes become
         /// evictable or free without waiting on anyone) before refusing.
         const MAX_WAITS: u32 = 1000;
@@ -633,8 +656,9 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             budget: budget.limit(),
             pinned,
         };
-        if bytes > budget.limit() {
-            return Err(refuse(self.audit().pinned_bytes as usize));
+        let outside = self.outside.load(Relaxed);
+        if bytes > budget.limit().saturating_sub(outside) {
+            return Err(refuse(self.audit().pinned_bytes as usize + outside));
         }
         let fits = |buf: &BlockBuf| (bytes..=bytes + bytes / 4).contains(&buf.capacity_bytes());
         if reuse {
@@ -647,7 +671,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         let (mut shard, mut idle, mut waits) = (si, 0, 0);
         while !budget.try_reserve(bytes) {
             if idle == 0 {
-                shard = shard::fullest(&self.shards, si, bytes);
+                shard = shard::fullest(&self.shards, si, incoming);
             }
             match self.evict(shard, reuse) {
                 Evicted::Buffer(buf) if fits(&buf) => return Ok(Some(buf)),
@@ -671,7 +695,8 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
                 idle = 0;
                 continue;
             }
-            let pinned = self.audit().pinned_bytes as usize;
+            // Held: pinned blocks, and memory lent beside the cache.
+            let pinned = self.audit().pinned_bytes as usize + self.outside.load(Relaxed);
             if budget.limit() - pinned.min(budget.limit()) >= bytes && waits < MAX_WAITS {
                 waits += 1;
                 idle = 0;
@@ -690,23 +715,30 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     }
 
     /// Keeps `buf` (its bytes reserved) as a spare, freeing the oldest
-    /// spare if there are [`SPARES`].
+    /// spares while there are more than [`SPARES`] or they hold more than
+    /// a 64th of tier 0.
     fn keep_spare(&self, buf: BlockBuf) {
+        let most = self.tiers[0].limit() / 64;
         let mut spares = self.spares();
-        if spares.len() == SPARES {
-            let oldest = spares.remove(0);
-            self.tiers[0].release(oldest.capacity_bytes());
-        }
         spares.push(buf);
+        let mut held: usize = spares.iter().map(BlockBuf::capacity_bytes).sum();
+        while spares.len() > SPARES || held > most {
+            let oldest = spares.remove(0);
+            let bytes = oldest.capacity_bytes();
+            drop(oldest);
+            self.tiers[0].release(bytes);
+            held -= bytes;
+        }
     }
 
     /// Frees every spare buffer; whether there was one.
     fn free_spares(&self) -> bool {
         let freed: Vec<BlockBuf> = core::mem::take(&mut *self.spares());
-        for buf in &freed {
-            self.tiers[0].release(buf.capacity_bytes());
-        }
-        !freed.is_empty()
+        let bytes: usize = freed.iter().map(BlockBuf::capacity_bytes).sum();
+        let any = !freed.is_empty();
+        drop(freed);
+        self.tiers[0].release(bytes);
+        any
     }
 
     /// Sets `bytes` of tier 0's budget aside for memory its owner holds
@@ -714,7 +746,7 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
     /// evicting blocks as a load does, so that one budget covers both.
     /// Refused as a load is ([`CacheError::Budget`]).
     pub(crate) fn reserve_outside(&self, bytes: usize) -> Result<(), CacheError> {
-        self.reserve(bytes, 0)?;
+        self.make_room(bytes, None, false)?;
         self.outside.fetch_add(bytes, Relaxed);
         Ok(())
     }

@@ -46,7 +46,9 @@ pub(crate) struct HopStep {
     pub(crate) decay_scaled: f32,
     pub(crate) fan: Fan,
     pub(crate) kind: HopKind,
-    /// The frontier it spreads from.
+    /// The frontier it spreads from (what a growing workspace sizes its
+    /// lists by: only out of core).
+    #[cfg_attr(not(feature = "cache"), allow(dead_code))]
     pub(crate) frontier: FrontierSize,
 }
 

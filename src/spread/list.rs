@@ -43,10 +43,11 @@ impl<T: Copy + Default> NodeList<T> {
 
     /// Bytes held.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.slots.len() * core::mem::size_of::<T>()
+        self.slots.capacity() * core::mem::size_of::<T>()
     }
 
     /// Bytes [`with_capacity`](Self::with_capacity)`(capacity)` holds.
+    #[cfg(any(feature = "cache", test))]
     pub(crate) const fn bytes_for(capacity: usize) -> usize {
         (capacity + 1) * core::mem::size_of::<T>()
     }
@@ -55,6 +56,8 @@ impl<T: Copy + Default> NodeList<T> {
     #[cfg(feature = "cache")]
     pub(crate) fn grow(&mut self, capacity: usize) {
         if capacity + 1 > self.slots.len() {
+            // Exactly: what a growing workspace paid for.
+            self.slots.reserve_exact(capacity + 1 - self.slots.len());
             self.slots.resize(capacity + 1, T::default());
         }
     }

@@ -75,6 +75,7 @@ impl Accumulate for NodeState {
 
 impl NodeState {
     /// State for nodes `base..base + len`, all unreached.
+    #[cfg(feature = "parallel")]
     pub(crate) fn new(base: u32, len: usize) -> NodeState {
         NodeState::with_reach(base, len, len)
     }

@@ -119,7 +119,9 @@ pub(crate) struct Workspace {
     strength: Vec<f32>,
     /// Rank keys of the nodes a query returns.
     ranked: Vec<u64>,
-    /// Nodes the lists have room for.
+    /// Nodes the lists have room for (read when they grow: only out of
+    /// core).
+    #[cfg_attr(not(feature = "cache"), allow(dead_code))]
     reach: usize,
 }
 
@@ -199,7 +201,7 @@ impl Workspace {
         allowance: &mut A,
     ) -> Result<(), A::Error> {
         let nodes = self.state.len();
-        if reach <= self.reach {
+        if reach.min(nodes) <= self.reach {
             return Ok(());
         }
         let reach = reach.max(2 * self.reach).min(nodes);
