@@ -16,17 +16,16 @@
 //! ([`BlockBuf::capacity_bytes`]) from the moment it is reserved until the
 //! cache lets go of it (an evicted block is released after it is encoded
 //! and freed, or once the load that took its buffer over lets go of it),
-//! the few spare buffers of evicted blocks kept for the next loads, and
-//! memory its owner holds beside it (`reserve_outside`). A block whose
+//! and memory its owner holds beside it (`reserve_outside`). A block whose
 //! length the source does not give ([`BlockSource::len`]) is read before
 //! it is reserved, so loads in flight may add up to one block per
 //! concurrent reader beside the budget; a block invalidated or replaced while a reader holds it is
 //! the reader's, no longer the cache's. Tier 1 counts encoded bytes; a
 //! reader decoding one holds a reference to it briefly after it leaves.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::block::Decoded;
 use super::budget::Budget;
@@ -59,18 +58,12 @@ pub struct BlockCache<S: BlockSource, P: Eviction = S3Fifo> {
     /// Bytes of tier 0's budget set aside for memory held beside the cache
     /// ([`reserve_outside`](Self::reserve_outside)).
     outside: AtomicUsize,
-    /// Buffers of evicted blocks kept for loads of about their size, their
-    /// bytes still reserved in tier 0 (see [`make_room`](Self::make_room)).
-    spares: Mutex<Vec<BlockBuf>>,
 }
 
 /// The smallest tier 0 whose cache gives its freed memory back to the
 /// system when dropped (see `Drop`).
 #[cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
 const TRIM_AT: usize = 64 << 20;
-
-/// Spare buffers kept at most.
-const SPARES: usize = 16;
 
 static_assertions::assert_impl_all!(BlockCache<NoSource, S3Fifo>: Send, Sync);
 
@@ -132,7 +125,6 @@ impl<S: BlockSource, P: Eviction> Drop for BlockCache<S, P> {
     /// out-of-core graph reopened at the same budget peaked 16% above it).
     fn drop(&mut self) {
         drop(core::mem::take(&mut self.shards));
-        self.spares().clear();
         // Only where it matters: a walk of every heap is not free.
         #[cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
         if self.tiers[0].limit() >= TRIM_AT {
@@ -191,7 +183,6 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             hits: Counter::default(),
             prefetch: Default::default(),
             outside: AtomicUsize::new(0),
-            spares: Mutex::new(Vec::with_capacity(SPARES)),
         })
     }
 
@@ -626,19 +617,17 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
         self.make_room(bytes, Some(si), false).map(drop)
     }
 
-    /// [`reserve`](Self::reserve), or, with `reuse`, the buffer of an
-    /// evicted block whose storage fits `bytes` (at least as large, at most
-    /// a quarter larger), handed over with its reservation instead of being
-    /// freed: a spare one, or one evicted on the way (the buffers evicted
-    /// that do not fit become spares, the oldest spare freed once there are
-    /// [`SPARES`]). Once tier 0 is full, loads then mostly reuse the buffers
-    /// of the blocks they push out. Besides saving the allocator's work,
-    /// this keeps the process's memory at the budget when one thread frees
-    /// blocks another allocated (a prefetcher): an allocator that keeps
-    /// memory per thread (glibc's arenas) would otherwise hold both
-    /// threads' freed blocks (a quarter of the file's cache grew the
-    /// process by half again).
-    /// `si` is the shard of the block the room is for (`None`: memory held
+    /// [`reserve`](Self::reserve), or, with `reuse`, the buffer of a block
+    /// evicted on the way whose storage fits `bytes` (at least as large, at
+    /// most a quarter larger), handed over with its reservation instead of
+    /// being freed: once tier 0 is full, a load takes over the buffer of
+    /// the block it pushes out where the sizes allow, and allocates nothing.
+    /// Besides the allocator's work, this keeps the process near its budget
+    /// when one thread frees blocks another allocated (a prefetcher): glibc
+    /// keeps freed memory in the heap of the thread that allocated it.
+    /// (Keeping the evicted buffers that do not fit, for later loads, was
+    /// measured: it did not change the process's peak and cost hit ratio,
+    /// their bytes being held.) `si` is the shard of the block the room is for (`None`: memory held
     /// beside the cache, counted in no shard).
     fn make_room(
         &self,
@@ -661,12 +650,6 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             return Err(refuse(self.audit().pinned_bytes as usize + outside));
         }
         let fits = |buf: &BlockBuf| (bytes..=bytes + bytes / 4).contains(&buf.capacity_bytes());
-        if reuse {
-            let mut spares = self.spares();
-            if let Some(i) = spares.iter().position(fits) {
-                return Ok(Some(spares.swap_remove(i)));
-            }
-        }
         let mask = self.shards.len() - 1;
         let (mut shard, mut idle, mut waits) = (si, 0, 0);
         while !budget.try_reserve(bytes) {
@@ -676,7 +659,9 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             match self.evict(shard, reuse) {
                 Evicted::Buffer(buf) if fits(&buf) => return Ok(Some(buf)),
                 Evicted::Buffer(buf) => {
-                    self.keep_spare(buf);
+                    let freed = buf.capacity_bytes();
+                    drop(buf);
+                    self.tiers[0].release(freed);
                     idle = 0;
                     continue;
                 }
@@ -691,10 +676,6 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             if idle <= mask {
                 continue;
             }
-            if self.free_spares() {
-                idle = 0;
-                continue;
-            }
             // Held: pinned blocks, and memory lent beside the cache.
             let pinned = self.audit().pinned_bytes as usize + self.outside.load(Relaxed);
             if budget.limit() - pinned.min(budget.limit()) >= bytes && waits < MAX_WAITS {
@@ -707,38 +688,6 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
             return Err(refuse(pinned));
         }
         Ok(None)
-    }
-
-    /// The spare buffers (a poisoned lock is still a list of buffers).
-    fn spares(&self) -> MutexGuard<'_, Vec<BlockBuf>> {
-        self.spares.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Keeps `buf` (its bytes reserved) as a spare, freeing the oldest
-    /// spares while there are more than [`SPARES`] or they hold more than
-    /// a 64th of tier 0.
-    fn keep_spare(&self, buf: BlockBuf) {
-        let most = self.tiers[0].limit() / 64;
-        let mut spares = self.spares();
-        spares.push(buf);
-        let mut held: usize = spares.iter().map(BlockBuf::capacity_bytes).sum();
-        while spares.len() > SPARES || held > most {
-            let oldest = spares.remove(0);
-            let bytes = oldest.capacity_bytes();
-            drop(oldest);
-            self.tiers[0].release(bytes);
-            held -= bytes;
-        }
-    }
-
-    /// Frees every spare buffer; whether there was one.
-    fn free_spares(&self) -> bool {
-        let freed: Vec<BlockBuf> = core::mem::take(&mut *self.spares());
-        let bytes: usize = freed.iter().map(BlockBuf::capacity_bytes).sum();
-        let any = !freed.is_empty();
-        drop(freed);
-        self.tiers[0].release(bytes);
-        any
     }
 
     /// Sets `bytes` of tier 0's budget aside for memory its owner holds
@@ -1044,12 +993,6 @@ impl<S: BlockSource, P: Eviction> BlockCache<S, P> {
                 r.blocks[tier] += 1;
             }
         }
-        // Spare buffers: tier-0 bytes without a block.
-        r.bytes[0] += self
-            .spares()
-            .iter()
-            .map(|b| b.capacity_bytes() as u64)
-            .sum::<u64>();
         r
     }
 
