@@ -15,8 +15,8 @@
 //!   (1 GiB without `--budget`; 64 MiB to 4 GiB), and kept for later runs
 //!   (scale 22: 1.1 GB, about a minute here; scale 26, a billion edges:
 //!   18.6 GB built in 8.3 minutes under 4 GiB, then about two minutes of
-//!   queries with `--map`; the builder's temporary runs need as much disk
-//!   again while it runs).
+//!   queries with `--map`; the builder's temporary runs also need disk
+//!   space while it runs).
 //! - `--budget SIZE` (25% of the file's bytes): all the RAM the queries may
 //!   use: the offsets, the spreader's workspace and the cache (see
 //!   `OutOfCoreGraph::with_budget`).
