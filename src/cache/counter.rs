@@ -12,9 +12,8 @@
 //!
 //! The index an add reads is a `const` thread-local without a destructor
 //! (one load, no lazy-initialisation check); a second thread-local, set up
-//! on the thread's first add, gives the index back when the thread exits.
-//! The index also names the thread's reader slot in the shards' locks
-//! ([`thread_cell`], `shard_lock`).
+//! on the thread's first add, gives the index back when the thread exits
+//! ([`thread_cell`]).
 
 use core::cell::Cell as LocalCell;
 use std::sync::atomic::AtomicU64;
@@ -73,8 +72,7 @@ impl Counter {
 }
 
 /// The calling thread's cell index (below [`CELLS`]), taken on its first
-/// call; `None` for a thread beyond [`CELLS`] at once, or exiting. The
-/// shards' reader slots use the same index.
+/// call; `None` for a thread beyond [`CELLS`] at once, or exiting.
 #[inline]
 pub(crate) fn thread_cell() -> Option<usize> {
     let index = INDEX.get();
@@ -108,13 +106,6 @@ const SHARED: usize = CELLS;
 /// through it: the giver's release, the taker's acquire, so that the
 /// giver's last add happens before the taker's first.
 static TAKEN: AtomicU64 = AtomicU64::new(0);
-
-/// The cell indices living threads hold (bit `i` for index `i`): the only
-/// reader slots a shard's writer has to look at. A thread's bit is set
-/// before its first read through a slot.
-pub(crate) fn live_cells() -> u64 {
-    TAKEN.load(Relaxed)
-}
 
 const _: () = assert!(CELLS <= 64, "one bit per cell");
 

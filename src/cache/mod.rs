@@ -52,7 +52,6 @@ mod out_of_core;
 mod policy;
 mod prefetch;
 mod shard;
-mod shard_lock;
 mod source;
 mod spill;
 mod stats;

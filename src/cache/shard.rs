@@ -19,12 +19,10 @@ use core::hash::{Hash, Hasher};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use hashbrown::HashTable;
 
-use super::counter::{live_cells, thread_cell};
-use super::shard_lock::{ReadGuard, ShardLock, WriteGuard, reader_slots};
 use super::spill::SpillLoc;
 use super::{BlockRef, Eviction};
 
@@ -468,7 +466,7 @@ pub(crate) struct Counters {
 #[derive(Debug)]
 #[repr(align(128))]
 pub(crate) struct Shard<K, P> {
-    inner: ShardLock<ShardInner<K, P>>,
+    inner: RwLock<ShardInner<K, P>>,
     /// The inner [`resident_bytes`](ShardInner::resident_bytes).
     resident_bytes: Arc<ResidentBytes>,
     pub(crate) counters: Counters,
@@ -487,7 +485,7 @@ impl<K: Copy + Eq + Hash, P> Shard<K, P> {
     pub(crate) fn new(policy: P) -> Self {
         let resident_bytes = Arc::new(ResidentBytes::default());
         Shard {
-            inner: ShardLock::new(ShardInner::new(policy, resident_bytes.clone())),
+            inner: RwLock::new(ShardInner::new(policy, resident_bytes.clone())),
             resident_bytes,
             counters: Counters::default(),
             recycled: Mutex::new(Vec::new()),
@@ -495,25 +493,17 @@ impl<K: Copy + Eq + Hash, P> Shard<K, P> {
         }
     }
 
-    /// The shared lock, through the calling thread's reader slot where it
-    /// has one (see [`ShardLock`]). A panic under the lock (a policy's
-    /// bug) leaves the index consistent up to the accounting of one block,
-    /// so poison is ignored rather than spread to every reader.
+    /// The shared lock. A panic under the lock (a policy's bug) leaves
+    /// the index consistent up to the accounting of one block, so poison
+    /// is ignored rather than spread to every reader.
     #[inline]
-    pub(crate) fn read(&self) -> ReadGuard<'_, ShardInner<K, P>> {
-        let slot = thread_cell().and_then(|index| reader_slots().get(index));
-        // SAFETY: a thread's cell index is its own while it lives
-        // (`counter.rs`), so is the reader slot of that index; `write`
-        // gives every lock all the slots, and `live_cells` has the bit of
-        // every living thread's index from before it first reads.
-        unsafe { self.inner.read(slot) }
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, ShardInner<K, P>> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The exclusive lock, with the recycled spill ids dropped first.
-    pub(crate) fn write(&self) -> WriteGuard<'_, ShardInner<K, P>> {
-        // SAFETY: as in `read`: readers use the slots of their threads'
-        // cell indices, all in `reader_slots()`, their bits in `live_cells`.
-        let mut inner = unsafe { self.inner.write(reader_slots(), live_cells) };
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, ShardInner<K, P>> {
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         // (An id pushed while this runs is dropped by the next writer.)
         if !(self.has_recycled.load(Relaxed) && self.has_recycled.swap(false, Acquire)) {
             return inner;

@@ -1,8 +1,7 @@
 //! [`BlockCache`]: the sharded index over the three tiers.
 //!
 //! The index is split into shards by key hash, each behind its own
-//! reader-writer lock (whose shared side writes only the reader's own
-//! cache line: `shard_lock`), so that readers rarely meet; the tier
+//! `RwLock`, so that readers rarely meet; the tier
 //! budgets are global lock-free counters ([`Budget`]), so that one small
 //! budget serves every shard and holds at every instant. No thread ever
 //! holds two shard locks: a load reserves its bytes (evicting from any
