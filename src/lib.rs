@@ -178,6 +178,9 @@ mod math;
 #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub mod metrics;
 
+#[cfg(feature = "vulkan")]
+#[cfg_attr(docsrs, doc(cfg(feature = "vulkan")))]
+pub mod gpu;
 #[cfg(feature = "alloc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub mod graph;

@@ -321,11 +321,22 @@ pub(crate) fn write_results(
     results.extend(keys.iter().map(|&key| {
         let v = key_node(key);
         let (activation, hop) = lookup(v);
-        Activation {
-            node: v,
-            activation,
-            hop,
-            confidence: activation * params.confidence.at(hop),
-        }
+        activation_at(v, activation, hop, params)
     }));
+}
+
+/// The result for `node`, reached first at `hop` and holding `activation`.
+#[inline]
+pub(crate) fn activation_at(
+    node: u32,
+    activation: f32,
+    hop: u8,
+    params: &SpreadParams,
+) -> Activation {
+    Activation {
+        node,
+        activation,
+        hop,
+        confidence: activation * params.confidence.at(hop),
+    }
 }

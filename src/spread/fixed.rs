@@ -21,12 +21,20 @@ pub(crate) const UNIT: f64 = 1.0 / (1u64 << 30) as f64;
 /// `decay_scaled` is `decay(h) * 2^30`, rounded to `f32` once per hop.
 #[inline(always)]
 pub(crate) fn strength(delta: f32, decay_scaled: f32, fan: Fan, out_degree: u32) -> f32 {
-    let fan_factor = match fan {
+    delta * (decay_scaled * fan_factor(fan, out_degree))
+}
+
+/// The share of a source's activation each of its `out_degree` edges
+/// carries. (The GPU kernels read it from a table by degree made with this
+/// function: a device's division and square root need not round as the
+/// CPU's do.)
+#[inline(always)]
+pub(crate) fn fan_factor(fan: Fan, out_degree: u32) -> f32 {
+    match fan {
         Fan::None => 1.0,
         Fan::Divide => 1.0 / out_degree as f32,
         Fan::Sqrt => 1.0 / crate::math::sqrtf(out_degree as f32),
-    };
-    delta * (decay_scaled * fan_factor)
+    }
 }
 
 /// One edge's contribution in fixed-point units: `strength * w`, rounded to

@@ -1,0 +1,122 @@
+// Stream compaction by prefix sum: the ids of a lane's flagged nodes, in
+// ascending order, written to a list. Three launches, over tiles of TILE
+// nodes: `count` sums each tile's flags, `offsets` scans the tile sums
+// (one workgroup per lane) and writes the total to the counter
+// `count_slot`, `scatter` writes each flagged id at its tile's offset plus
+// its rank inside the tile, and adds the nodes' out-degrees to NEXT_EDGES.
+// The frontier goes to the half `1 - parity` of the lane's list.
+
+@group(0) @binding(0) var<storage, read> out_offsets: array<u32>;
+@group(0) @binding(12) var<storage, read> flags: array<u32>;
+@group(0) @binding(13) var<storage, read_write> lists: array<u32>;
+@group(0) @binding(14) var<storage, read_write> blocks: array<u32>;
+@group(0) @binding(15) var<storage, read_write> counters: array<atomic<u32>>;
+
+var<workgroup> scratch: array<u32, 256>;
+
+// The inclusive prefix sum of `x` over the workgroup (Hillis-Steele); the
+// workgroup's total is scratch[255] afterwards.
+fn inclusive_scan(local: u32, x: u32) -> u32 {
+    var sum = x;
+    scratch[local] = sum;
+    workgroupBarrier();
+    for (var step = 1u; step < WORKGROUP; step <<= 1u) {
+        var add = 0u;
+        if local >= step {
+            add = scratch[local - step];
+        }
+        workgroupBarrier();
+        sum += add;
+        scratch[local] = sum;
+        workgroupBarrier();
+    }
+    return sum;
+}
+
+fn flag(lane: u32, v: u32) -> u32 {
+    if v < launch.nodes {
+        return flags[lane * launch.nodes + v];
+    }
+    return 0u;
+}
+
+@compute @workgroup_size(256)
+fn count(
+    @builtin(local_invocation_index) local: u32,
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let lane = group.y;
+    for (var tile = group.x; tile < launch.blocks; tile += groups.x) {
+        let first = tile * TILE + local * 4u;
+        let c = flag(lane, first) + flag(lane, first + 1u) + flag(lane, first + 2u) + flag(lane, first + 3u);
+        let total = inclusive_scan(local, c);
+        if local == WORKGROUP - 1u {
+            blocks[lane * launch.blocks + tile] = total;
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(256)
+fn offsets(@builtin(local_invocation_index) local: u32, @builtin(workgroup_id) group: vec3<u32>) {
+    let lane = group.y;
+    let base = lane * launch.blocks;
+    var carry = 0u;
+    for (var first = 0u; first < launch.blocks; first += WORKGROUP) {
+        let i = first + local;
+        var x = 0u;
+        if i < launch.blocks {
+            x = blocks[base + i];
+        }
+        let inclusive = inclusive_scan(local, x);
+        if i < launch.blocks {
+            blocks[base + i] = carry + inclusive - x;
+        }
+        carry += scratch[WORKGROUP - 1u];
+        workgroupBarrier();
+    }
+    if local == 0u {
+        atomicStore(&counters[lane * COUNTERS + launch.count_slot], carry);
+    }
+}
+
+@compute @workgroup_size(256)
+fn scatter(
+    @builtin(local_invocation_index) local: u32,
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let lane = group.y;
+    let n = launch.nodes;
+    let list = lane * 2u * n + (1u - launch.parity) * n;
+    for (var tile = group.x; tile < launch.blocks; tile += groups.x) {
+        let first = tile * TILE + local * 4u;
+        var f = vec4<u32>(flag(lane, first), flag(lane, first + 1u), flag(lane, first + 2u), flag(lane, first + 3u));
+        let c = f.x + f.y + f.z + f.w;
+        var at = blocks[lane * launch.blocks + tile] + inclusive_scan(local, c) - c;
+        var degrees = 0u;
+        for (var j = 0u; j < 4u; j++) {
+            if f[j] != 0u {
+                let v = first + j;
+                lists[list + at] = v;
+                at += 1u;
+                degrees += out_offsets[v + 1u] - out_offsets[v];
+            }
+        }
+        if degrees != 0u {
+            atomicAdd(&counters[lane * COUNTERS + NEXT_EDGES], degrees);
+        }
+        workgroupBarrier();
+    }
+}
+
+// Makes the compacted frontier the current one (one invocation per lane).
+@compute @workgroup_size(1)
+fn advance(@builtin(workgroup_id) group: vec3<u32>) {
+    let c = group.y * COUNTERS;
+    atomicStore(&counters[c + CUR_LEN], atomicLoad(&counters[c + NEXT_LEN]));
+    atomicStore(&counters[c + CUR_EDGES], atomicLoad(&counters[c + NEXT_EDGES]));
+    atomicStore(&counters[c + NEXT_LEN], 0u);
+    atomicStore(&counters[c + NEXT_EDGES], 0u);
+}

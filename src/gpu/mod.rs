@@ -1,0 +1,43 @@
+//! Spreading and similarity on a GPU, through Vulkan compute (the
+//! `vulkan` feature).
+//!
+//! Why Vulkan: it is the one compute API every vendor ships (NVIDIA, AMD,
+//! Intel, Apple through MoltenVK, and Mesa's lavapipe on any CPU, which is
+//! how CI runs these kernels), and `ash` loads it at run time, so a
+//! machine without a GPU or a loader still builds and runs everything
+//! else; [`Gpu::new`] then says why there is no device.
+//!
+//! The kernels are WGSL files in the crate's top-level `kernels/` folder,
+//! one per kernel family, compiled to SPIR-V and validated by `build.rs`
+//! (naga; nothing to install). The pieces:
+//!
+//! - [`Gpu`]: a device (discrete first, then integrated, virtual, CPU; or
+//!   the one [`GpuOptions::device`] names), its compute queue and the
+//!   kernels' pipelines, built once.
+//! - [`GpuGraph`]: a graph uploaded once (both directions' CSR) and reused
+//!   by every query.
+//! - [`GpuSpreader`]: the hop driver's device backend, one query or a batch
+//!   of up to [`MAX_BATCH`](crate::spread::MAX_BATCH) (one lane per query),
+//!   results bit-identical to [`Spreader`](crate::spread::Spreader)'s.
+//!
+//! Bit-identical on a GPU takes care: contributions are the CPU's `f32`
+//! operations with every float operation marked `NoContraction` (no fused
+//! multiply-add the CPU does not do), the fan-out factor comes from a table
+//! the host computed (device division and square roots need not round as
+//! the CPU's do), sums are 64-bit fixed point and a node settles in `f64`
+//! exactly as on the CPU. A device therefore needs `shaderInt64` and
+//! `shaderFloat64` to spread ([`GpuError::MissingFeature`] otherwise), and
+//! 64-bit buffer atomics to push (without them every hop pulls:
+//! [`GpuSpreader::pushes`]).
+
+mod device;
+mod error;
+mod graph;
+mod kernel;
+mod memory;
+mod spread;
+
+pub use device::{DeviceInfo, DeviceKind, Gpu, GpuOptions};
+pub use error::GpuError;
+pub use graph::GpuGraph;
+pub use spread::GpuSpreader;

@@ -1,0 +1,252 @@
+//! The GPU kernels against the CPU ones: spreading bit-identical to
+//! `Spreader` (single queries and batches, push and pull hops, on random,
+//! R-MAT, Barabási-Albert, chain and fan graphs, several parameter sets).
+//!
+//! Without a Vulkan device every test prints why it skipped and passes;
+//! with `AXONAL_REQUIRE_GPU=1` (CI, which installs Mesa's lavapipe) a
+//! missing device or validation layer fails instead, and so does any
+//! message of the validation layer.
+
+#![cfg(feature = "vulkan")]
+
+mod common;
+
+use axonal::gpu::{Gpu, GpuError, GpuGraph, GpuOptions, GpuSpreader};
+use axonal::graph::Graph;
+use axonal::graph::generate::{self, Rmat};
+use axonal::spread::{
+    Decay, Fan, MAX_HOPS, Seed, SpreadError, SpreadParams, SpreadStats, Spreader, SpreaderConfig,
+    Threshold,
+};
+use common::{bits, random_graph, random_seeds};
+
+/// The device, validated, or `None` (after saying why) where there is none.
+fn gpu() -> Option<Gpu> {
+    let required = std::env::var_os("AXONAL_REQUIRE_GPU").is_some_and(|v| v == "1");
+    let options = GpuOptions {
+        validation: true,
+        ..GpuOptions::default()
+    };
+    match Gpu::with_options(&options) {
+        Ok(gpu) => {
+            assert!(
+                gpu.validating() || !required,
+                "AXONAL_REQUIRE_GPU=1 but the Vulkan validation layer is not installed"
+            );
+            Some(gpu)
+        }
+        Err(e) if required => panic!("AXONAL_REQUIRE_GPU=1 but no Vulkan device: {e}"),
+        Err(e) => {
+            eprintln!("skipping: no Vulkan device ({e})");
+            None
+        }
+    }
+}
+
+/// Fails on any message of the validation layer.
+fn no_validation_messages(gpu: &Gpu) {
+    assert_eq!(gpu.validation_errors(), 0, "validation layer messages");
+}
+
+/// The statistics that do not depend on how a hop was run.
+fn semantic(s: &SpreadStats) -> (u32, u64, u32, [u32; MAX_HOPS + 1], bool) {
+    (
+        s.hops,
+        s.edges_traversed,
+        s.activated,
+        s.frontier,
+        s.truncated,
+    )
+}
+
+fn graphs() -> Vec<(&'static str, Graph)> {
+    vec![
+        ("random", random_graph(1, 3_000, 20_000, false)),
+        ("random_symmetric", random_graph(2, 1_500, 6_000, true)),
+        ("rmat12", Rmat::graph500(12).generate()),
+        ("ba", generate::barabasi_albert(4_000, 4, 9)),
+        ("chain", generate::chain(300, 0.97)),
+        ("fan", generate::fan(2_000, 0.8)),
+    ]
+}
+
+fn param_sets() -> Vec<SpreadParams> {
+    vec![
+        SpreadParams::default(),
+        SpreadParams::query_std(),
+        SpreadParams {
+            max_hops: 6,
+            fan: Fan::Divide,
+            threshold: Threshold::Uniform(0.0),
+            decay: Decay::Table([0.85; MAX_HOPS]),
+            min_activation: 0.0,
+            top_k: usize::MAX,
+            ..SpreadParams::default()
+        },
+        SpreadParams {
+            max_hops: 0,
+            ..SpreadParams::default()
+        },
+        SpreadParams {
+            max_hops: 3,
+            decay: Decay::PowerLaw { exponent: 0.5 },
+            top_k: 7,
+            ..SpreadParams::default()
+        },
+    ]
+}
+
+/// Always pull, never pull (where the device can push), and the default.
+fn configs(nodes: usize) -> [SpreaderConfig; 3] {
+    let default = SpreaderConfig::for_nodes(nodes);
+    [
+        default.with_pull_fraction(0.0),
+        default.with_pull_fraction(2.0),
+        default,
+    ]
+}
+
+fn seed_sets(n: u32) -> Vec<Vec<Seed>> {
+    vec![
+        vec![Seed::new(0, 1.0)],
+        random_seeds(7, n, 5),
+        random_seeds(8, n, 40),
+        vec![
+            Seed::new(n - 1, 0.6),
+            Seed::new(n - 1, 0.7),
+            Seed::new(n / 2, 0.0),
+        ],
+        vec![],
+    ]
+}
+
+#[test]
+fn single_queries_are_bit_identical_to_spreader() {
+    let Some(gpu) = gpu() else { return };
+    for (name, graph) in graphs() {
+        let n = graph.node_count();
+        let on_device = GpuGraph::upload(&gpu, &graph).unwrap();
+        let mut device = GpuSpreader::new(&gpu, n).unwrap();
+        let mut cpu = Spreader::new(n);
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        for config in configs(n) {
+            device.set_config(config);
+            for (p, params) in param_sets().iter().enumerate() {
+                for (q, seeds) in seed_sets(n as u32).iter().enumerate() {
+                    let expected = cpu.spread(&graph, seeds, params, &mut want).unwrap();
+                    let stats = device.spread(&on_device, seeds, params, &mut got).unwrap();
+                    let at = format!("{name}, params #{p}, seeds #{q}, {config:?}");
+                    assert_eq!(bits(&got), bits(&want), "{at}");
+                    assert_eq!(semantic(&stats), semantic(&expected), "{at}");
+                }
+            }
+        }
+        // Every node's state, not only the ranked ones.
+        let seeds = random_seeds(3, n as u32, 10);
+        let p = SpreadParams::query_std();
+        cpu.spread(&graph, &seeds, &p, &mut want).unwrap();
+        device.spread(&on_device, &seeds, &p, &mut got).unwrap();
+        let activations = device.activations().unwrap();
+        assert!(
+            activations
+                .iter()
+                .map(|a| a.to_bits())
+                .eq(cpu.activations().iter().map(|a| a.to_bits())),
+            "{name}: activations"
+        );
+        let hops = device.hops().unwrap();
+        assert!(
+            (0..n as u32).all(|v| hops[v as usize] == cpu.hop_of(v)),
+            "{name}: hops"
+        );
+    }
+    no_validation_messages(&gpu);
+}
+
+#[test]
+fn batches_are_bit_identical_to_queries_alone() {
+    let Some(gpu) = gpu() else { return };
+    for (name, graph) in graphs().into_iter().step_by(2) {
+        let n = graph.node_count();
+        let on_device = GpuGraph::upload(&gpu, &graph).unwrap();
+        let mut device = GpuSpreader::with_lanes(&gpu, n, 8).unwrap();
+        let mut cpu = Spreader::new(n);
+        let queries: Vec<Vec<Seed>> = (0..8)
+            .map(|i| random_seeds(100 + i, n as u32, 1 + i as usize * 3))
+            .collect();
+        let mut want = Vec::new();
+        let mut results = Vec::new();
+        for params in param_sets() {
+            for size in [1, 3, 8] {
+                device
+                    .spread_batch(&on_device, &queries[..size], &params, &mut results)
+                    .unwrap();
+                assert_eq!(results.len(), size);
+                for (q, seeds) in queries[..size].iter().enumerate() {
+                    cpu.spread(&graph, seeds, &params, &mut want).unwrap();
+                    assert_eq!(
+                        bits(&results[q]),
+                        bits(&want),
+                        "{name}, query {q} of {size}"
+                    );
+                }
+            }
+        }
+    }
+    no_validation_messages(&gpu);
+}
+
+#[test]
+fn bad_input_is_a_typed_error_that_changes_nothing() {
+    let Some(gpu) = gpu() else { return };
+    let graph = generate::barabasi_albert(500, 3, 1);
+    let other = generate::chain(10, 0.5);
+    let on_device = GpuGraph::upload(&gpu, &graph).unwrap();
+    let other_on_device = GpuGraph::upload(&gpu, &other).unwrap();
+    let mut device = GpuSpreader::with_lanes(&gpu, 500, 2).unwrap();
+    let p = SpreadParams::default();
+    let mut results = Vec::new();
+    device
+        .spread(&on_device, &[Seed::new(1, 1.0)], &p, &mut results)
+        .unwrap();
+    let before = bits(&results);
+    let bad_seed = device.spread(&on_device, &[Seed::new(500, 1.0)], &p, &mut results);
+    assert!(matches!(
+        bad_seed,
+        Err(GpuError::Spread(SpreadError::InvalidSeed { .. }))
+    ));
+    let bad_params = SpreadParams {
+        top_k: 0,
+        max_hops: 99,
+        ..p
+    };
+    let bad = device.spread(&on_device, &[Seed::new(1, 1.0)], &bad_params, &mut results);
+    assert!(matches!(
+        bad,
+        Err(GpuError::Spread(SpreadError::InvalidParameter { .. }))
+    ));
+    let wrong = device.spread(&other_on_device, &[Seed::new(1, 1.0)], &p, &mut results);
+    assert!(matches!(
+        wrong,
+        Err(GpuError::Spread(SpreadError::WorkspaceMismatch { .. }))
+    ));
+    let mut batch = vec![vec![Seed::new(1, 1.0)]; 3];
+    let mut batch_results = Vec::new();
+    let too_many = device.spread_batch(&on_device, &batch, &p, &mut batch_results);
+    assert!(matches!(
+        too_many,
+        Err(GpuError::Spread(SpreadError::InvalidParameter { .. }))
+    ));
+    assert!(batch_results.is_empty());
+    assert_eq!(bits(&results), before, "results untouched by errors");
+    batch.truncate(2);
+    device
+        .spread_batch(&on_device, &batch, &p, &mut batch_results)
+        .unwrap();
+    assert_eq!(bits(&batch_results[1]), before);
+    assert!(matches!(
+        GpuSpreader::with_lanes(&gpu, 10, 0),
+        Err(GpuError::Spread(SpreadError::InvalidParameter { .. }))
+    ));
+    no_validation_messages(&gpu);
+}
