@@ -1,6 +1,7 @@
 //! The GPU kernels against the CPU ones: spreading bit-identical to
 //! `Spreader` (single queries and batches, push and pull hops, on random,
-//! R-MAT, Barabási-Albert, chain and fan graphs, several parameter sets).
+//! R-MAT, Barabási-Albert, chain and fan graphs, several parameter sets),
+//! similarity top-k equal to the CPU scans' within their f32 tolerance.
 //!
 //! Without a Vulkan device every test prints why it skipped and passes;
 //! with `AXONAL_REQUIRE_GPU=1` (CI, which installs Mesa's lavapipe) a
@@ -11,9 +12,11 @@
 
 mod common;
 
-use axonal::gpu::{Gpu, GpuError, GpuGraph, GpuOptions, GpuSpreader};
+use axonal::gpu::{Gpu, GpuEmbeddings, GpuError, GpuGraph, GpuOptions, GpuSpreader, MAX_QUERIES};
 use axonal::graph::Graph;
 use axonal::graph::generate::{self, Rmat};
+use axonal::layout::{EmbeddingError, EmbeddingMatrix};
+use axonal::simd::{Hit, Kernels, TopK};
 use axonal::spread::{
     Decay, Fan, MAX_HOPS, Seed, SpreadError, SpreadParams, SpreadStats, Spreader, SpreaderConfig,
     Threshold,
@@ -248,5 +251,106 @@ fn bad_input_is_a_typed_error_that_changes_nothing() {
         GpuSpreader::with_lanes(&gpu, 10, 0),
         Err(GpuError::Spread(SpreadError::InvalidParameter { .. }))
     ));
+    no_validation_messages(&gpu);
+}
+
+/// `n` rows of dimension `dim`, values in [-1, 1), a few rows repeated
+/// (exact ties) and one of zero norm.
+fn embeddings(n: usize, dim: usize, seed: u64) -> EmbeddingMatrix {
+    let mut rng = axonal_rng(seed);
+    let mut flat: Vec<f32> = (0..n * dim).map(|_| rng() * 2.0 - 1.0).collect();
+    flat.copy_within(0..dim, dim * 7);
+    flat.copy_within(dim * 3..dim * 4, dim * 11);
+    flat[dim * 5..dim * 6].fill(0.0);
+    EmbeddingMatrix::from_rows(dim, &flat).unwrap()
+}
+
+fn axonal_rng(seed: u64) -> impl FnMut() -> f32 {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// The GPU's hits agree with the CPU scan's: scores within `tol`, and the
+/// same ids wherever the CPU's scores are not tied within `tol`.
+fn same_hits(gpu: &[Hit], cpu: &[Hit], tol: f32, at: &str) {
+    assert_eq!(gpu.len(), cpu.len(), "{at}");
+    for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
+        assert!(
+            (g.score - c.score).abs() <= tol,
+            "{at}: hit {i}: {g:?} vs {c:?}"
+        );
+        if g.id != c.id {
+            let tied = cpu
+                .iter()
+                .any(|o| o.id == g.id && (o.score - c.score).abs() <= 2.0 * tol)
+                || (c.score - cpu.last().unwrap().score).abs() <= 2.0 * tol;
+            assert!(tied, "{at}: hit {i}: {g:?} vs {c:?}");
+        }
+    }
+}
+
+#[test]
+fn similarity_top_k_matches_the_cpu_scans() {
+    let Some(gpu) = gpu() else { return };
+    let cpu = Kernels::best();
+    for (n, dim) in [(3_000, 384), (517, 17), (40, 8)] {
+        let matrix = embeddings(n, dim, n as u64);
+        let mut on_device = GpuEmbeddings::upload(&gpu, &matrix).unwrap();
+        let queries: Vec<Vec<f32>> = (0..32)
+            .map(|q| {
+                let mut rng = axonal_rng(1000 + q);
+                match q {
+                    0 => matrix.row(7).unwrap().to_vec(),
+                    1 => vec![0.0; dim],
+                    _ => (0..dim).map(|_| rng() * 2.0 - 1.0).collect(),
+                }
+            })
+            .collect();
+        for (size, k) in [(1, 10), (5, 1), (32, 16), (3, n + 5)] {
+            let batch = &queries[..size];
+            for cosine in [true, false] {
+                let mut hits = Vec::new();
+                let mut tops: Vec<TopK> = (0..size).map(|_| TopK::new(k)).collect();
+                if cosine {
+                    on_device.top_k_cosine_batch(batch, k, &mut hits).unwrap();
+                    cpu.top_k_cosine_batch(batch, &matrix, &mut tops).unwrap();
+                } else {
+                    on_device.top_k_dot_batch(batch, k, &mut hits).unwrap();
+                    cpu.top_k_dot_batch(batch, &matrix, &mut tops).unwrap();
+                }
+                assert_eq!(hits.len(), size);
+                let tol = if cosine { 1e-5 } else { 1e-5 * dim as f32 };
+                for (q, top) in tops.iter_mut().enumerate() {
+                    let mut want = Vec::new();
+                    top.drain_sorted(&mut want);
+                    let at =
+                        format!("{n}x{dim}, {size} queries, k {k}, cosine {cosine}, query {q}");
+                    same_hits(&hits[q], &want, tol, &at);
+                }
+            }
+        }
+        // Bad queries change nothing.
+        let mut hits = vec![vec![]];
+        let short = [vec![1.0f32; dim - 1]];
+        assert!(matches!(
+            on_device.top_k_cosine_batch(&short, 3, &mut hits),
+            Err(GpuError::Embedding(
+                EmbeddingError::DimensionMismatch { .. }
+            ))
+        ));
+        let nan = [vec![f32::NAN; dim]];
+        assert!(on_device.top_k_cosine_batch(&nan, 3, &mut hits).is_err());
+        let many = vec![vec![0.0f32; dim]; MAX_QUERIES + 1];
+        assert!(matches!(
+            on_device.top_k_cosine_batch(&many, 3, &mut hits),
+            Err(GpuError::TooManyQueries { .. })
+        ));
+        assert_eq!(hits, vec![vec![]]);
+    }
     no_validation_messages(&gpu);
 }

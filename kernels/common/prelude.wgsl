@@ -23,9 +23,9 @@ struct Launch {
     capacity: u32,      // results a lane's output can hold
     dim: u32,           // embedding dimension (similarity)
     items: u32,         // entries of an input list (seeds)
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    stride: u32,        // floats per embedding row (similarity)
+    metric: u32,        // 0: dot, 1: cosine (similarity)
+    _pad: u32,
 }
 var<immediate> launch: Launch;
 

@@ -45,8 +45,15 @@ pub enum GpuError {
     OtherDevice,
     /// Bad spreading input (seeds, parameters, a graph of another size).
     Spread(SpreadError),
-    /// Bad similarity input (dimension, batch size).
+    /// Bad similarity input (dimension, non-finite values).
     Embedding(EmbeddingError),
+    /// A batch of more queries than a scan takes at once.
+    TooManyQueries {
+        /// Queries given.
+        queries: usize,
+        /// The most a batch takes.
+        max: usize,
+    },
 }
 
 impl GpuError {
@@ -76,6 +83,12 @@ impl fmt::Display for GpuError {
             GpuError::OtherDevice => write!(f, "the data was uploaded to another device"),
             GpuError::Spread(e) => write!(f, "{e}"),
             GpuError::Embedding(e) => write!(f, "{e}"),
+            GpuError::TooManyQueries { queries, max } => {
+                write!(
+                    f,
+                    "a batch of {queries} queries, over the {max} one scan takes"
+                )
+            }
         }
     }
 }

@@ -77,7 +77,9 @@ pub(crate) struct Launch {
     pub(crate) capacity: u32,
     pub(crate) dim: u32,
     pub(crate) items: u32,
-    pub(crate) pad: [u32; 3],
+    pub(crate) stride: u32,
+    pub(crate) metric: u32,
+    pub(crate) pad: u32,
 }
 
 /// The per-lane counters (`prelude.wgsl`'s slots).
@@ -103,7 +105,7 @@ enum Needs {
 }
 
 macro_rules! kernels {
-    ($($name:ident = $file:literal $entry:literal $needs:ident,)*) => {
+    ($($name:ident = $file:literal $entry:literal $label:literal $needs:ident,)*) => {
         /// Every entry point of `kernels/`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub(crate) enum Kernel { $($name,)* }
@@ -122,6 +124,11 @@ macro_rules! kernels {
                 match self { $(Kernel::$name => $entry,)* }
             }
 
+            /// `file.entry` (or `file` for `main`), as [`KernelTimes`](super::KernelTimes) names it.
+            pub(crate) fn name(self) -> &'static str {
+                match self { $(Kernel::$name => $label,)* }
+            }
+
             fn needs(self) -> Needs {
                 match self { $(Kernel::$name => Needs::$needs,)* }
             }
@@ -130,22 +137,23 @@ macro_rules! kernels {
 }
 
 kernels! {
-    Seed = "seed" c"main" Nothing,
-    StrengthAssign = "strength" c"assign" Nothing,
-    StrengthReset = "strength" c"reset" Nothing,
-    Pull = "pull" c"main" Wide,
-    Push = "push" c"main" Atomic64,
-    Settle = "settle" c"main" Wide,
-    CompactCount = "compact" c"count" Nothing,
-    CompactOffsets = "compact" c"offsets" Nothing,
-    CompactScatter = "compact" c"scatter" Nothing,
-    Advance = "compact" c"advance" Nothing,
-    RankFlag = "rank" c"flag" Wide,
-    RankKeys = "rank" c"keys_of" Wide,
-    RankHops = "rank" c"hops" Wide,
-    SelectHistogram = "select" c"histogram_of" Wide,
-    SelectPick = "select" c"pick" Wide,
-    SelectEmit = "select" c"emit" Wide,
+    Seed = "seed" c"main" "seed" Nothing,
+    StrengthAssign = "strength" c"assign" "strength.assign" Nothing,
+    StrengthReset = "strength" c"reset" "strength.reset" Nothing,
+    Pull = "pull" c"main" "pull" Wide,
+    Push = "push" c"main" "push" Atomic64,
+    Settle = "settle" c"main" "settle" Wide,
+    CompactCount = "compact" c"count" "compact.count" Nothing,
+    CompactOffsets = "compact" c"offsets" "compact.offsets" Nothing,
+    CompactScatter = "compact" c"scatter" "compact.scatter" Nothing,
+    Advance = "compact" c"advance" "compact.advance" Nothing,
+    RankFlag = "rank" c"flag" "rank.flag" Wide,
+    RankKeys = "rank" c"keys_of" "rank.keys_of" Wide,
+    RankHops = "rank" c"hops" "rank.hops" Wide,
+    SelectHistogram = "select" c"histogram_of" "select.histogram_of" Wide,
+    SelectPick = "select" c"pick" "select.pick" Wide,
+    SelectEmit = "select" c"emit" "select.emit" Wide,
+    Scores = "similarity" c"scores" "similarity.scores" Wide,
 }
 
 /// The shared layout and a pipeline for every kernel the device can run.
@@ -261,4 +269,10 @@ impl Pipelines {
             device.destroy_descriptor_set_layout(self.set_layout, None);
         }
     }
+}
+
+/// Workgroups for `items` items, one per invocation (kernels stride over
+/// the rest beyond the dispatch limit every device has).
+pub(crate) fn groups(items: usize) -> u32 {
+    items.div_ceil(WORKGROUP as usize).clamp(1, 65_535) as u32
 }

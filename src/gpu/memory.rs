@@ -7,6 +7,7 @@
 //! submits it and waits: every launch is followed by a full memory barrier,
 //! so a kernel always sees what the previous one wrote.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -276,12 +277,74 @@ impl Drop for DescriptorSet {
     }
 }
 
-/// A command buffer and its fence: records a batch, submits it, waits.
+/// A command buffer and its fence: records a batch, submits it, waits;
+/// with [`profile`](Stream::profile) on, also times every launch on the
+/// device (timestamps) into [`KernelTimes`].
 pub(crate) struct Stream {
     ctx: Arc<Context>,
     pool: vk::CommandPool,
     cmd: vk::CommandBuffer,
     fence: vk::Fence,
+    /// Timestamp queries, when profiling.
+    timestamps: Option<vk::QueryPool>,
+    pub(crate) times: KernelTimes,
+}
+
+/// Timestamps a profiled submission can take (launches + 1).
+const TIMESTAMPS: u32 = 64;
+
+/// Device time spent per kernel, summed over the launches profiled (see
+/// [`GpuSpreader::profile`](super::GpuSpreader::profile)).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KernelTimes {
+    entries: Vec<KernelTime>,
+}
+
+/// One kernel's share of [`KernelTimes`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KernelTime {
+    /// The kernel (its file and entry point, e.g. `"pull"`, `"compact.scatter"`).
+    pub kernel: &'static str,
+    /// Launches timed.
+    pub launches: u64,
+    /// Device time, in nanoseconds, including the barrier after each launch.
+    pub nanos: f64,
+}
+
+impl KernelTimes {
+    /// Every kernel timed, in the order first seen.
+    pub fn iter(&self) -> impl Iterator<Item = &KernelTime> {
+        self.entries.iter()
+    }
+
+    /// The time of `kernel` (see [`KernelTime::kernel`]).
+    pub fn get(&self, kernel: &str) -> Option<KernelTime> {
+        self.entries.iter().find(|e| e.kernel == kernel).copied()
+    }
+
+    /// Device time of every kernel, in nanoseconds.
+    pub fn total_nanos(&self) -> f64 {
+        self.entries.iter().map(|e| e.nanos).sum()
+    }
+
+    /// Forgets every time.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    fn add(&mut self, kernel: &'static str, nanos: f64) {
+        match self.entries.iter_mut().find(|e| e.kernel == kernel) {
+            Some(e) => {
+                e.launches += 1;
+                e.nanos += nanos;
+            }
+            None => self.entries.push(KernelTime {
+                kernel,
+                launches: 1,
+                nanos,
+            }),
+        }
+    }
 }
 
 impl Stream {
@@ -319,8 +382,39 @@ impl Stream {
                 pool,
                 cmd,
                 fence,
+                timestamps: None,
+                times: KernelTimes::default(),
             })
         }
+    }
+
+    /// Turns per-launch timing on or off. Errors on a device whose compute
+    /// queue has no timestamps.
+    pub(crate) fn profile(&mut self, on: bool) -> Result<(), GpuError> {
+        let d = &self.ctx.device;
+        if !on {
+            if let Some(pool) = self.timestamps.take() {
+                // SAFETY: made here; the last submission was waited for.
+                unsafe { d.destroy_query_pool(pool, None) };
+            }
+            return Ok(());
+        }
+        if !self.ctx.info.timestamps {
+            return Err(GpuError::MissingFeature {
+                device: self.ctx.info.name.clone(),
+                feature: "timestampValidBits",
+            });
+        }
+        if self.timestamps.is_none() {
+            let info = vk::QueryPoolCreateInfo::default()
+                .query_type(vk::QueryType::TIMESTAMP)
+                .query_count(TIMESTAMPS);
+            // SAFETY: a live device; destroyed in `profile(false)` or `Drop`.
+            let pool = unsafe { d.create_query_pool(&info, None) }
+                .map_err(GpuError::vulkan("vkCreateQueryPool"))?;
+            self.timestamps = Some(pool);
+        }
+        Ok(())
     }
 
     /// Records `work` against `set`, submits it and waits for it.
@@ -351,14 +445,33 @@ impl Stream {
                     &[],
                 );
             }
-            work(&Recorder {
+            if let Some(pool) = self.timestamps {
+                d.cmd_reset_query_pool(self.cmd, pool, 0, TIMESTAMPS);
+                d.cmd_write_timestamp(self.cmd, vk::PipelineStageFlags::BOTTOM_OF_PIPE, pool, 0);
+            }
+            let recorder = Recorder {
                 ctx: &self.ctx,
                 cmd: self.cmd,
-            });
+                timestamps: self.timestamps,
+                launches: RefCell::new(Vec::new()),
+            };
+            work(&recorder);
             d.end_command_buffer(self.cmd)
                 .map_err(GpuError::vulkan("vkEndCommandBuffer"))?;
+            self.ctx.submit_and_wait(self.cmd, self.fence)?;
+            if let Some(pool) = self.timestamps {
+                let launches = recorder.launches.into_inner();
+                let mut stamps = vec![0u64; launches.len() + 1];
+                d.get_query_pool_results(pool, 0, &mut stamps, vk::QueryResultFlags::TYPE_64)
+                    .map_err(GpuError::vulkan("vkGetQueryPoolResults"))?;
+                let period = f64::from(self.ctx.timestamp_period);
+                for (kernel, pair) in launches.into_iter().zip(stamps.windows(2)) {
+                    let ticks = pair[1].wrapping_sub(pair[0]);
+                    self.times.add(kernel, ticks as f64 * period);
+                }
+            }
         }
-        self.ctx.submit_and_wait(self.cmd, self.fence)
+        Ok(())
     }
 }
 
@@ -367,6 +480,9 @@ impl Drop for Stream {
         let d = &self.ctx.device;
         // SAFETY: made here; the last submission was waited for.
         unsafe {
+            if let Some(pool) = self.timestamps {
+                d.destroy_query_pool(pool, None);
+            }
             d.destroy_fence(self.fence, None);
             d.destroy_command_pool(self.pool, None);
         }
@@ -377,6 +493,9 @@ impl Drop for Stream {
 pub(crate) struct Recorder<'a> {
     ctx: &'a Context,
     cmd: vk::CommandBuffer,
+    timestamps: Option<vk::QueryPool>,
+    /// What each timestamp after the first ends, when profiling.
+    launches: RefCell<Vec<&'static str>>,
 }
 
 impl Recorder<'_> {
@@ -405,6 +524,27 @@ impl Recorder<'_> {
         }
     }
 
+    /// Ends the timing of `what` (the launch or copy just recorded).
+    fn stamp(&self, what: &'static str) {
+        let Some(pool) = self.timestamps else { return };
+        let mut launches = self.launches.borrow_mut();
+        // Past the pool's size, the rest of the submission goes untimed.
+        if launches.len() + 1 >= TIMESTAMPS as usize {
+            return;
+        }
+        launches.push(what);
+        // SAFETY: recording; the query index is below the pool's size and
+        // was reset at the start of this command buffer.
+        unsafe {
+            self.ctx.device.cmd_write_timestamp(
+                self.cmd,
+                vk::PipelineStageFlags::BOTTOM_OF_PIPE,
+                pool,
+                launches.len() as u32,
+            );
+        }
+    }
+
     /// Launches `kernel` on `groups` workgroups for each of `launch.lanes`
     /// lanes.
     ///
@@ -429,6 +569,7 @@ impl Recorder<'_> {
             d.cmd_dispatch(self.cmd, groups.max(1), launch.lanes.max(1), 1);
         }
         self.barrier();
+        self.stamp(kernel.name());
     }
 
     /// Fills `buffer` with the 32-bit `value`.
@@ -440,6 +581,7 @@ impl Recorder<'_> {
                 .cmd_fill_buffer(self.cmd, buffer.buffer, 0, vk::WHOLE_SIZE, value);
         }
         self.barrier();
+        self.stamp("fill");
     }
 
     /// Copies `bytes` from `src` at `from` to `dst` at `to`.
@@ -459,5 +601,6 @@ impl Recorder<'_> {
                 .cmd_copy_buffer(self.cmd, src.buffer, dst.buffer, &region);
         }
         self.barrier();
+        self.stamp("copy");
     }
 }

@@ -35,9 +35,13 @@ mod error;
 mod graph;
 mod kernel;
 mod memory;
+mod select;
+mod similarity;
 mod spread;
 
 pub use device::{DeviceInfo, DeviceKind, Gpu, GpuOptions};
 pub use error::GpuError;
 pub use graph::GpuGraph;
+pub use memory::{KernelTime, KernelTimes};
+pub use similarity::{GpuEmbeddings, MAX_QUERIES};
 pub use spread::GpuSpreader;

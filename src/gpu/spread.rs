@@ -19,8 +19,9 @@ use std::sync::Arc;
 use super::GpuError;
 use super::device::{Context, Gpu};
 use super::graph::GpuGraph;
-use super::kernel::{Binding, Kernel, Launch, TILE, WORKGROUP, counter};
-use super::memory::{Buffer, DescriptorSet, Place, Recorder, Stream};
+use super::kernel::{Binding, Kernel, Launch, TILE, counter, groups};
+use super::memory::{Buffer, DescriptorSet, KernelTimes, Place, Recorder, Stream};
+use super::select;
 use crate::spread::driver::{self, Driver, FrontierSize, HopBackend, HopKind, HopStep};
 use crate::spread::{
     Activation, HopPlan, MAX_BATCH, Seed, SpreadError, SpreadParams, SpreadStats, SpreaderConfig,
@@ -228,6 +229,23 @@ impl GpuSpreader {
     /// The configuration of the driver's choices.
     pub fn config(&self) -> SpreaderConfig {
         self.driver.config
+    }
+
+    /// Turns per-kernel timing on the device on or off (timestamps after
+    /// every launch: a little slower). Errors on a device without
+    /// timestamps on its compute queue.
+    pub fn profile(&mut self, on: bool) -> Result<(), GpuError> {
+        self.stream.profile(on)
+    }
+
+    /// Device time per kernel over the queries run while profiling.
+    pub fn kernel_times(&self) -> &KernelTimes {
+        &self.stream.times
+    }
+
+    /// Forgets the kernel times.
+    pub fn clear_kernel_times(&mut self) {
+        self.stream.times.clear();
     }
 
     /// Sets the driver's choices (when to pull, as for every backend). On a
@@ -521,13 +539,7 @@ impl GpuSpreader {
             r.dispatch(Kernel::RankFlag, &launch, groups(n));
             compact(r, &launch);
             r.dispatch(Kernel::RankKeys, &launch, groups(n));
-            r.fill(&s.histogram, 0);
-            for pass in 0..8 {
-                let launch = Launch { pass, ..launch };
-                r.dispatch(Kernel::SelectHistogram, &launch, groups(n).min(1024));
-                r.dispatch(Kernel::SelectPick, &launch, 1);
-            }
-            r.dispatch(Kernel::SelectEmit, &launch, groups(n));
+            select::record(r, &launch, &s.histogram, n);
             r.dispatch(Kernel::RankHops, &launch, groups(k));
             r.copy(&s.out_keys, 0, readback, out_base, 8 * cap * lanes as u64);
             r.copy(
@@ -594,12 +606,6 @@ fn compact(r: &Recorder<'_>, launch: &Launch) {
     r.dispatch(Kernel::CompactCount, launch, tiles);
     r.dispatch(Kernel::CompactOffsets, launch, 1);
     r.dispatch(Kernel::CompactScatter, launch, tiles);
-}
-
-/// Workgroups for `items` items, one per invocation (kernels stride over
-/// the rest beyond the dispatch limit every device has).
-fn groups(items: usize) -> u32 {
-    items.div_ceil(WORKGROUP as usize).clamp(1, 65_535) as u32
 }
 
 /// Compaction tiles of `nodes` nodes.

@@ -43,7 +43,7 @@ mod vector;
 #[cfg(feature = "std")]
 mod platform;
 #[cfg(feature = "alloc")]
-mod topk;
+pub(crate) mod topk;
 
 #[cfg(feature = "std")]
 pub use platform::Platform;

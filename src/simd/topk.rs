@@ -246,7 +246,7 @@ impl Kernels {
     }
 
     /// `1 / |query|`, or 0 for a query of zero norm (which then scores 0).
-    fn inv_norm(self, query: &[f32]) -> f32 {
+    pub(crate) fn inv_norm(self, query: &[f32]) -> f32 {
         let norm_sq = self.dot(query, query).expect("same slice");
         if norm_sq > 0.0 {
             1.0 / crate::math::sqrtf(norm_sq)
@@ -311,9 +311,14 @@ fn check_batch<Q: AsRef<[f32]>>(
 }
 
 fn check_query(query: &[f32], matrix: EmbeddingView<'_>) -> Result<(), EmbeddingError> {
-    if query.len() != matrix.dim() {
+    check_query_dim(query, matrix.dim())
+}
+
+/// Checks that `query` has `dim` finite values.
+pub(crate) fn check_query_dim(query: &[f32], dim: usize) -> Result<(), EmbeddingError> {
+    if query.len() != dim {
         return Err(EmbeddingError::DimensionMismatch {
-            expected: matrix.dim(),
+            expected: dim,
             found: query.len(),
         });
     }
