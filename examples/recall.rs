@@ -11,6 +11,7 @@
 //! cargo run --release --example recall -- --order none        # skip locality reordering
 //! cargo run --release --example recall -- --workload rmat20_query_wide --threads 2
 //! cargo run --release --example recall -- --graph rmat17.axg --memory-budget 256MiB
+//! cargo run --release --features vulkan --example recall -- --gpu
 //! ```
 //!
 //! `--threads N` spreads each query on `N` pinned workers (a
@@ -37,6 +38,12 @@
 //! the stored embeddings block by block through the same cache; spreading
 //! runs on an `OutOfCoreSpreader` (results bit-identical to the in-memory
 //! run). It prints the cache's report and the peak resident memory.
+//!
+//! `--gpu` (built with the `vulkan` feature) runs seeding and spreading on
+//! the best Vulkan device (`axonal::gpu`): the graph and embeddings are
+//! uploaded once, each query's seeds are the device's top-k, its spreading
+//! a `GpuSpreader`; the warm-up queries are checked bit for bit against
+//! `Spreader` on the CPU first.
 //!
 //! The last line printed is one JSON object with the headline figures.
 
@@ -76,17 +83,242 @@ struct Args {
     order: Option<Ordering>,
     threads: usize,
     memory_budget: Option<u64>,
+    gpu: bool,
 }
 
-/// One query at a time, on the calling thread or on pinned workers: either
-/// backend behind the one spreading interface.
-fn spreader(graph: GraphView<'_>, threads: usize) -> Result<Box<dyn Spread>, String> {
-    Ok(if threads == 1 {
-        Box::new(Spreader::new(graph.node_count()))
-    } else {
-        let workers = Workers::new(threads).map_err(|e| e.to_string())?;
-        Box::new(ParallelSpreader::new(graph, &workers))
-    })
+/// Where the job runs: the CPU (the SIMD scans, and one spreader behind
+/// the one spreading interface: on the calling thread or on pinned
+/// workers), or a GPU.
+enum Backend {
+    Cpu {
+        spreader: Box<dyn Spread>,
+        kernels: Kernels,
+        top: TopK,
+        threads: usize,
+    },
+    #[cfg(feature = "vulkan")]
+    Gpu(Box<gpu::Job>),
+}
+
+impl Backend {
+    fn new(
+        args: &Args,
+        graph: GraphView<'_>,
+        matrix: Option<EmbeddingView<'_>>,
+    ) -> Result<Backend, String> {
+        if args.gpu {
+            #[cfg(feature = "vulkan")]
+            return Ok(Backend::Gpu(Box::new(gpu::Job::new(graph, matrix)?)));
+        }
+        let _ = matrix;
+        let threads = args.threads;
+        let spreader: Box<dyn Spread> = if threads == 1 {
+            Box::new(Spreader::new(graph.node_count()))
+        } else {
+            let workers = Workers::new(threads).map_err(|e| e.to_string())?;
+            Box::new(ParallelSpreader::new(graph, &workers))
+        };
+        Ok(Backend::Cpu {
+            spreader,
+            kernels: Kernels::best(),
+            top: TopK::new(SEEDS_PER_QUERY),
+            threads,
+        })
+    }
+
+    /// The best `SEEDS_PER_QUERY` rows of `matrix` for `query`.
+    fn seed(
+        &mut self,
+        query: &[f32],
+        matrix: EmbeddingView<'_>,
+        hits: &mut Vec<Hit>,
+    ) -> Result<(), String> {
+        match self {
+            Backend::Cpu { kernels, top, .. } => {
+                kernels
+                    .top_k_cosine(query, matrix, top)
+                    .map_err(|e| e.to_string())?;
+                top.drain_sorted(hits);
+                Ok(())
+            }
+            #[cfg(feature = "vulkan")]
+            Backend::Gpu(job) => job.seed(query, hits),
+        }
+    }
+
+    fn spread(
+        &mut self,
+        graph: GraphView<'_>,
+        seeds: &[Seed],
+        params: &SpreadParams,
+        results: &mut Vec<Activation>,
+    ) -> Result<SpreadStats, String> {
+        match self {
+            Backend::Cpu { spreader, .. } => spreader
+                .spread(graph, seeds, params, results)
+                .map_err(|e| e.to_string()),
+            #[cfg(feature = "vulkan")]
+            Backend::Gpu(job) => job.spread(seeds, params, results),
+        }
+    }
+
+    /// Checks a query's results against `Spreader` where the backend is
+    /// not a CPU one (its contract: the same bits).
+    fn check(
+        &mut self,
+        graph: GraphView<'_>,
+        seeds: &[Seed],
+        params: &SpreadParams,
+        results: &[Activation],
+    ) -> Result<(), String> {
+        match self {
+            Backend::Cpu { .. } => {
+                let _ = (graph, seeds, params, results);
+                Ok(())
+            }
+            #[cfg(feature = "vulkan")]
+            Backend::Gpu(job) => job.check(graph, seeds, params, results),
+        }
+    }
+
+    /// Bytes of spreading workspace (device memory on a GPU).
+    fn memory_bytes(&self) -> usize {
+        match self {
+            Backend::Cpu { spreader, .. } => spreader.memory_bytes(),
+            #[cfg(feature = "vulkan")]
+            Backend::Gpu(job) => job.spreader.memory_bytes() as usize,
+        }
+    }
+
+    /// How each query runs, in words.
+    fn describe(&self) -> String {
+        match self {
+            Backend::Cpu { threads: 1, .. } => "single thread".into(),
+            Backend::Cpu { threads, .. } => format!("each spread on {threads} pinned workers"),
+            #[cfg(feature = "vulkan")]
+            Backend::Gpu(job) => job.describe(),
+        }
+    }
+}
+
+/// The job on a GPU.
+#[cfg(feature = "vulkan")]
+mod gpu {
+    use axonal::gpu::{Gpu, GpuEmbeddings, GpuGraph, GpuSpreader};
+    use axonal::graph::GraphView;
+    use axonal::layout::EmbeddingView;
+    use axonal::simd::Hit;
+    use axonal::spread::{Activation, Seed, SpreadParams, SpreadStats, Spreader};
+
+    use super::SEEDS_PER_QUERY;
+
+    pub(super) struct Job {
+        gpu: Gpu,
+        graph: GpuGraph,
+        matrix: Option<GpuEmbeddings>,
+        pub(super) spreader: GpuSpreader,
+        batch: Vec<Vec<Hit>>,
+        reference: Spreader,
+        expected: Vec<Activation>,
+        checked: usize,
+    }
+
+    impl Job {
+        pub(super) fn new(
+            graph: GraphView<'_>,
+            matrix: Option<EmbeddingView<'_>>,
+        ) -> Result<Job, String> {
+            let t = std::time::Instant::now();
+            let gpu = Gpu::new().map_err(|e| e.to_string())?;
+            let on_device = GpuGraph::upload(&gpu, graph).map_err(|e| e.to_string())?;
+            let matrix = matrix
+                .map(|m| GpuEmbeddings::upload(&gpu, m))
+                .transpose()
+                .map_err(|e| e.to_string())?;
+            let spreader = GpuSpreader::new(&gpu, graph.node_count()).map_err(|e| e.to_string())?;
+            println!(
+                "gpu: {} ({:?}), graph{} uploaded in {:.2?}, {:.1} MiB of device memory",
+                gpu.info().name,
+                gpu.info().kind,
+                if matrix.is_some() {
+                    " and embeddings"
+                } else {
+                    ""
+                },
+                t.elapsed(),
+                gpu.memory_bytes() as f64 / (1 << 20) as f64
+            );
+            Ok(Job {
+                graph: on_device,
+                matrix,
+                spreader,
+                batch: Vec::new(),
+                reference: Spreader::new(graph.node_count()),
+                expected: Vec::new(),
+                checked: 0,
+                gpu,
+            })
+        }
+
+        pub(super) fn seed(&mut self, query: &[f32], hits: &mut Vec<Hit>) -> Result<(), String> {
+            let matrix = self.matrix.as_mut().expect("seeding runs with embeddings");
+            matrix
+                .top_k_cosine_batch(&[query], SEEDS_PER_QUERY, &mut self.batch)
+                .map_err(|e| e.to_string())?;
+            hits.clear();
+            hits.append(&mut self.batch[0]);
+            Ok(())
+        }
+
+        pub(super) fn spread(
+            &mut self,
+            seeds: &[Seed],
+            params: &SpreadParams,
+            results: &mut Vec<Activation>,
+        ) -> Result<SpreadStats, String> {
+            self.spreader
+                .spread(&self.graph, seeds, params, results)
+                .map_err(|e| e.to_string())
+        }
+
+        pub(super) fn check(
+            &mut self,
+            graph: GraphView<'_>,
+            seeds: &[Seed],
+            params: &SpreadParams,
+            results: &[Activation],
+        ) -> Result<(), String> {
+            self.reference
+                .spread(graph, seeds, params, &mut self.expected)
+                .map_err(|e| e.to_string())?;
+            let same = results.len() == self.expected.len()
+                && results.iter().zip(&self.expected).all(|(a, b)| {
+                    (a.node, a.activation.to_bits(), a.hop)
+                        == (b.node, b.activation.to_bits(), b.hop)
+                });
+            if !same {
+                return Err(format!(
+                    "the GPU's results differ from Spreader's on warm-up query {}",
+                    self.checked
+                ));
+            }
+            self.checked += 1;
+            Ok(())
+        }
+
+        pub(super) fn describe(&self) -> String {
+            format!(
+                "seeding and spreading on {} ({} warm-up queries checked bit for bit against Spreader; {} hops)",
+                self.gpu.info().name,
+                self.checked,
+                if self.spreader.pushes() {
+                    "push and pull"
+                } else {
+                    "pull-only"
+                }
+            )
+        }
+    }
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -98,6 +330,7 @@ fn parse_args() -> Result<Args, String> {
         order: Some(Ordering::DegreeDescending),
         threads: 1,
         memory_budget: None,
+        gpu: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -116,6 +349,7 @@ fn parse_args() -> Result<Args, String> {
             "--save" => args.save = Some(value()?),
             "--threads" => args.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
             "--memory-budget" => args.memory_budget = Some(parse_size(&value()?)?),
+            "--gpu" => args.gpu = true,
             "--order" => {
                 args.order = match value()?.as_str() {
                     "degree" => Some(Ordering::DegreeDescending),
@@ -125,7 +359,7 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "-h" | "--help" => {
-                return Err("usage: recall [--workload recall|rmat20_query_std|rmat20_query_wide] [--queries N] [--graph FILE] [--save FILE.axg] [--order degree|bfs|none] [--threads N] [--memory-budget SIZE]".into())
+                return Err("usage: recall [--workload recall|rmat20_query_std|rmat20_query_wide] [--queries N] [--graph FILE] [--save FILE.axg] [--order degree|bfs|none] [--threads N] [--memory-budget SIZE] [--gpu]".into())
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -135,6 +369,12 @@ fn parse_args() -> Result<Args, String> {
     }
     if args.threads == 0 {
         return Err("--threads must be at least 1".into());
+    }
+    if args.gpu && (args.threads > 1 || args.memory_budget.is_some()) {
+        return Err("--gpu runs on the device: not with --threads or --memory-budget".into());
+    }
+    if args.gpu && cfg!(not(feature = "vulkan")) {
+        return Err("--gpu needs the vulkan feature: cargo run --release --features vulkan --example recall -- --gpu".into());
     }
     if args.memory_budget.is_some() && (args.graph.is_none() || args.save.is_some()) {
         return Err("--memory-budget runs an .axg file out of core: it needs --graph FILE.axg (and no --save)".into());
@@ -344,9 +584,8 @@ fn run(args: Args) -> Result<(), String> {
         _ => SpreadParams::query_std(),
     };
     let kernels = Kernels::best();
-    let mut spreader = spreader(graph, args.threads)?;
+    let mut backend = Backend::new(&args, graph, matrix)?;
     let mut results: Vec<Activation> = Vec::with_capacity(params.top_k);
-    let mut top = TopK::new(SEEDS_PER_QUERY);
     let mut hits: Vec<Hit> = Vec::with_capacity(SEEDS_PER_QUERY);
     let mut seeds: Vec<Seed> = Vec::with_capacity(SEEDS_PER_QUERY);
     let mut query = vec![0f32; matrix.map_or(DIM, |m| m.dim())];
@@ -370,10 +609,7 @@ fn run(args: Args) -> Result<(), String> {
             for (x, &e) in query.iter_mut().zip(m.row(target).expect("row exists")) {
                 *x = e + (QUERY_NOISE * rng.next_gaussian()) as f32;
             }
-            kernels
-                .top_k_cosine(&query, m, &mut top)
-                .map_err(|e| e.to_string())?;
-            top.drain_sorted(&mut hits);
+            backend.seed(&query, m, &mut hits)?;
             for h in &hits {
                 let a0 = 1.0 / (1.0 + (-(f64::from(h.score) - 0.4) / 0.5).exp());
                 seeds.push(Seed::new(perm.to_new(h.id), a0.clamp(0.0, 1.0) as f32));
@@ -385,9 +621,7 @@ fn run(args: Args) -> Result<(), String> {
             }
         }
         let t1 = Instant::now();
-        let stats = spreader
-            .spread(graph, &seeds, &params, &mut results)
-            .map_err(|e| e.to_string())?;
+        let stats = backend.spread(graph, &seeds, &params, &mut results)?;
         let t2 = Instant::now();
         if q >= warmup {
             samples.push(Sample {
@@ -396,6 +630,8 @@ fn run(args: Args) -> Result<(), String> {
                 stats,
                 results: results.len(),
             });
+        } else {
+            backend.check(graph, &seeds, &params, &results)?;
         }
     }
     let measured_wall = wall.elapsed() - measured_wall;
@@ -416,8 +652,8 @@ fn run(args: Args) -> Result<(), String> {
     };
     report(
         &setup,
-        spreader.memory_bytes(),
-        args.threads,
+        backend.memory_bytes(),
+        &backend.describe(),
         &samples,
         measured_wall,
         kernels,
@@ -595,7 +831,7 @@ fn micros(samples: &[Sample], f: impl Fn(&Sample) -> Duration) -> Vec<f64> {
 fn report(
     setup: &Setup<'_>,
     workspace_bytes: usize,
-    threads: usize,
+    backend: &str,
     samples: &[Sample],
     wall: Duration,
     kernels: Kernels,
@@ -643,12 +879,8 @@ fn report(
             );
         }
     }
-    let threads = match threads {
-        1 => "single thread".to_string(),
-        t => format!("each spread on {t} pinned workers"),
-    };
     println!(
-        "queries: {} measured (after warm-up), {threads}\n",
+        "queries: {} measured (after warm-up), {backend}\n",
         samples.len()
     );
     let (total, spread) = print_stages(samples, matrix.is_some());

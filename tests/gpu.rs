@@ -26,10 +26,7 @@ use common::{bits, random_graph, random_seeds};
 /// The device, validated, or `None` (after saying why) where there is none.
 fn gpu() -> Option<Gpu> {
     let required = std::env::var_os("AXONAL_REQUIRE_GPU").is_some_and(|v| v == "1");
-    let options = GpuOptions {
-        validation: true,
-        ..GpuOptions::default()
-    };
+    let options = GpuOptions::default().with_validation(true);
     match Gpu::with_options(&options) {
         Ok(gpu) => {
             assert!(

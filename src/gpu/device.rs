@@ -9,11 +9,13 @@
 use std::ffi::{CStr, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ash::vk;
 
 use super::GpuError;
 use super::kernel::Pipelines;
+use super::memory::{Buffer, Place, Stream};
 
 /// The kind of a Vulkan device, best first: [`Gpu::new`] takes the first
 /// kind it finds.
@@ -45,6 +47,7 @@ impl DeviceKind {
 
 /// What a device offers the kernels.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeviceInfo {
     /// Its index in [`Gpu::devices`] (what [`GpuOptions::device`] takes).
     pub index: usize,
@@ -66,8 +69,9 @@ pub struct DeviceInfo {
     pub max_buffer: u64,
 }
 
-/// How to open a device.
+/// How to open a device: `GpuOptions::default().with_validation(true)`.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct GpuOptions {
     /// The device to open (an index of [`Gpu::devices`]); `None` takes the
     /// best kind ([`DeviceKind`]'s order), then the first listed.
@@ -76,6 +80,20 @@ pub struct GpuOptions {
     /// every message it reports counted ([`Gpu::validation_errors`]) and
     /// printed to stderr. For tests: it slows every call.
     pub validation: bool,
+}
+
+impl GpuOptions {
+    /// Opens device `index` of [`Gpu::devices`] instead of the best one.
+    pub fn with_device(mut self, index: usize) -> GpuOptions {
+        self.device = Some(index);
+        self
+    }
+
+    /// Turns the validation layer on or off ([`GpuOptions::validation`]).
+    pub fn with_validation(mut self, on: bool) -> GpuOptions {
+        self.validation = on;
+        self
+    }
 }
 
 /// One opened Vulkan device with a compute queue and the kernels built for
@@ -138,6 +156,24 @@ impl Gpu {
     /// Bytes of device memory held by buffers made from this device.
     pub fn memory_bytes(&self) -> u64 {
         self.ctx.allocated.load(Ordering::Relaxed)
+    }
+
+    /// The mean device time of copying `bytes` from one device buffer to
+    /// another, over `repeats` copies (timestamps): the bandwidth probe the
+    /// kernels' figures are fractions of (a copy reads and writes each
+    /// byte once). Errors on a device without timestamps.
+    pub fn copy_time(&self, bytes: u64, repeats: u64) -> Result<Duration, GpuError> {
+        let from = Buffer::new(&self.ctx, "copy probe", bytes, Place::Device)?;
+        let to = Buffer::new(&self.ctx, "copy probe", bytes, Place::Device)?;
+        let mut stream = Stream::new(&self.ctx)?;
+        stream.profile(true)?;
+        let repeats = repeats.max(1);
+        for _ in 0..repeats {
+            stream.run(None, |r| r.copy(&from, 0, &to, 0, bytes))?;
+        }
+        Ok(Duration::from_nanos(
+            (stream.times.total_nanos() / repeats as f64) as u64,
+        ))
     }
 }
 
