@@ -18,8 +18,11 @@ fn flag(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let lane = gid.y;
     let n = launch.nodes;
     for (var v = gid.x; v < n; v += groups.x * WORKGROUP) {
-        let a = activation[lane * n + v];
-        flags[lane * n + v] = u32(a > 0.0 && a >= launch.min_activation);
+        // Compared as bits (non-negative floats order as their bits): a
+        // device may flush denormals to zero in float comparisons, the CPU
+        // does not.
+        let a = bitcast<u32>(activation[lane * n + v]);
+        flags[lane * n + v] = u32(a != 0u && a >= bitcast<u32>(launch.min_activation));
     }
 }
 

@@ -77,6 +77,11 @@ fn pick(@builtin(local_invocation_index) local: u32, @builtin(workgroup_id) grou
     if is_done(local, c) {
         return;
     }
+    // Read before the scan: its barriers order these loads before the one
+    // store below (an invocation reading REMAINING after the winner wrote
+    // it could match a second bin).
+    let remaining = atomicLoad(&counters[c + REMAINING]);
+    let chosen = bound(c);
     let h = atomicExchange(&histogram[lane * WORKGROUP + local], 0u);
     // Inclusive scan of the histogram.
     var sum = h;
@@ -92,12 +97,11 @@ fn pick(@builtin(local_invocation_index) local: u32, @builtin(workgroup_id) grou
         scratch[local] = sum;
         workgroupBarrier();
     }
-    let remaining = atomicLoad(&counters[c + REMAINING]);
     let below = sum - h;
     // The one bin whose range of ranks holds `remaining`.
     if below < remaining && remaining <= sum {
         atomicStore(&counters[c + REMAINING], remaining - below);
-        let prefix = (bound(c) << 8u) | u64(local);
+        let prefix = (chosen << 8u) | u64(local);
         atomicStore(&counters[c + BOUND_LO], u32(prefix & 0xfffffffflu));
         atomicStore(&counters[c + BOUND_HI], u32(prefix >> 32u));
         if launch.pass_ == 7u {

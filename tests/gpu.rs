@@ -25,8 +25,12 @@ use common::{bits, random_graph, random_seeds};
 
 /// The device, validated, or `None` (after saying why) where there is none.
 fn gpu() -> Option<Gpu> {
+    gpu_with(GpuOptions::default())
+}
+
+fn gpu_with(options: GpuOptions) -> Option<Gpu> {
     let required = std::env::var_os("AXONAL_REQUIRE_GPU").is_some_and(|v| v == "1");
-    let options = GpuOptions::default().with_validation(true);
+    let options = options.with_validation(true);
     match Gpu::with_options(&options) {
         Ok(gpu) => {
             assert!(
@@ -159,6 +163,36 @@ fn single_queries_are_bit_identical_to_spreader() {
             (0..n as u32).all(|v| hops[v as usize] == cpu.hop_of(v)),
             "{name}: hops"
         );
+    }
+    no_validation_messages(&gpu);
+}
+
+#[test]
+fn without_64_bit_atomics_every_hop_pulls_and_nothing_changes() {
+    let Some(gpu) = gpu_with(GpuOptions::default().without_atomic64()) else {
+        return;
+    };
+    assert!(!gpu.info().atomic64);
+    for (name, graph) in graphs().into_iter().skip(1).step_by(2) {
+        let n = graph.node_count();
+        let on_device = GpuGraph::upload(&gpu, &graph).unwrap();
+        let mut device = GpuSpreader::new(&gpu, n).unwrap();
+        assert!(!device.pushes());
+        let mut cpu = Spreader::new(n);
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        // A push-only configuration still pulls on this device.
+        device.set_config(SpreaderConfig::for_nodes(n).with_pull_fraction(2.0));
+        for params in param_sets() {
+            for seeds in seed_sets(n as u32) {
+                let expected = cpu.spread(&graph, &seeds, &params, &mut want).unwrap();
+                let stats = device
+                    .spread(&on_device, &seeds, &params, &mut got)
+                    .unwrap();
+                assert_eq!(bits(&got), bits(&want), "{name}");
+                assert_eq!(semantic(&stats), semantic(&expected), "{name}");
+                assert_eq!(stats.push_hops, 0, "{name}: {stats:?}");
+            }
+        }
     }
     no_validation_messages(&gpu);
 }

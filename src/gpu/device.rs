@@ -17,8 +17,9 @@ use super::GpuError;
 use super::kernel::Pipelines;
 use super::memory::{Buffer, Place, Stream};
 
-/// The kind of a Vulkan device, best first: [`Gpu::new`] takes the first
-/// kind it finds.
+/// The kind of a Vulkan device, best first: [`Gpu::new`] takes the best
+/// kind among the devices that can spread (64-bit integers and floats in
+/// shaders), else the best kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DeviceKind {
     /// A GPU of its own (its own memory).
@@ -74,12 +75,17 @@ pub struct DeviceInfo {
 #[non_exhaustive]
 pub struct GpuOptions {
     /// The device to open (an index of [`Gpu::devices`]); `None` takes the
-    /// best kind ([`DeviceKind`]'s order), then the first listed.
+    /// best: one that can spread, then the best kind ([`DeviceKind`]'s
+    /// order), then the first listed.
     pub device: Option<usize>,
     /// Turns the Khronos validation layer on when it is installed, with
     /// every message it reports counted ([`Gpu::validation_errors`]) and
     /// printed to stderr. For tests: it slows every call.
     pub validation: bool,
+    /// Leaves 64-bit buffer atomics off even where the device has them, so
+    /// that every spreading hop pulls (what a device without them runs; to
+    /// test or compare that path).
+    pub no_atomic64: bool,
 }
 
 impl GpuOptions {
@@ -92,6 +98,12 @@ impl GpuOptions {
     /// Turns the validation layer on or off ([`GpuOptions::validation`]).
     pub fn with_validation(mut self, on: bool) -> GpuOptions {
         self.validation = on;
+        self
+    }
+
+    /// Leaves 64-bit atomics off ([`GpuOptions::no_atomic64`]).
+    pub fn without_atomic64(mut self) -> GpuOptions {
+        self.no_atomic64 = true;
         self
     }
 }
@@ -131,7 +143,8 @@ impl Gpu {
         })
     }
 
-    /// Every Vulkan 1.2 device with a compute queue, in the loader's order.
+    /// Every Vulkan 1.2 device with a compute queue and 256-invocation
+    /// workgroups, in the loader's order.
     pub fn devices() -> Result<Vec<DeviceInfo>, GpuError> {
         let instance = Instance::open(false)?;
         Ok(instance.candidates()?.into_iter().map(|c| c.info).collect())
@@ -285,7 +298,14 @@ impl Instance {
         let i = &self.instance;
         // SAFETY: `pd` was enumerated from this live instance.
         let props = unsafe { i.get_physical_device_properties(pd) };
-        if props.api_version < vk::API_VERSION_1_2 {
+        // Every kernel runs 256 invocations a workgroup (Vulkan promises
+        // only 128) and needs a few KiB of workgroup memory.
+        let limits = &props.limits;
+        if props.api_version < vk::API_VERSION_1_2
+            || limits.max_compute_work_group_invocations < 256
+            || limits.max_compute_work_group_size[0] < 256
+            || limits.max_compute_shared_memory_size < 4096
+        {
             return None;
         }
         // SAFETY: as above.
@@ -365,16 +385,18 @@ impl Context {
         let candidates = instance.candidates()?;
         let chosen = match options.device {
             Some(index) => candidates.into_iter().find(|c| c.info.index == index),
+            // Devices that can spread (64-bit integers and floats) first.
             None => candidates
                 .into_iter()
-                .min_by_key(|c| (c.info.kind, c.info.index)),
+                .min_by_key(|c| (!(c.info.int64 && c.info.float64), c.info.kind, c.info.index)),
         };
-        let Some(c) = chosen else {
+        let Some(mut c) = chosen else {
             return Err(GpuError::NoDevice(match options.device {
                 Some(i) => format!("device #{i} is not a Vulkan 1.2 device with a compute queue"),
                 None => "no Vulkan 1.2 device with a compute queue".into(),
             }));
         };
+        c.info.atomic64 &= !options.no_atomic64;
         let priorities = [1.0f32];
         let queues = [vk::DeviceQueueCreateInfo::default()
             .queue_family_index(c.family)
@@ -441,8 +463,13 @@ impl Context {
             d.queue_submit(*queue, &submit, fence)
                 .map_err(GpuError::vulkan("vkQueueSubmit"))?;
             drop(queue);
-            d.wait_for_fences(&[fence], true, u64::MAX)
-                .map_err(GpuError::vulkan("vkWaitForFences"))
+            d.wait_for_fences(&[fence], true, u64::MAX).map_err(|r| {
+                // The submission may still be pending (a lost device):
+                // wait for the whole device so that nothing it uses is
+                // reset or freed under it.
+                let _ = d.device_wait_idle();
+                GpuError::vulkan("vkWaitForFences")(r)
+            })
         }
     }
 

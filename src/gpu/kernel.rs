@@ -94,24 +94,17 @@ pub(crate) mod counter {
     pub(crate) const OUT_COUNT: usize = 6;
 }
 
-/// A property a kernel needs of the device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Needs {
-    Nothing,
-    /// 64-bit integers and floats (spreading's sums and settling).
-    Wide,
-    /// 64-bit buffer atomics too (push hops).
-    Atomic64,
-}
+// `DECLARED`: what each kernel file's SPIR-V declares.
+include!(concat!(env!("OUT_DIR"), "/kernels/declared.rs"));
 
 macro_rules! kernels {
-    ($($name:ident = $file:literal $entry:literal $label:literal $needs:ident,)*) => {
+    ($($name:ident = $file:literal $entry:literal $label:literal,)*) => {
         /// Every entry point of `kernels/`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub(crate) enum Kernel { $($name,)* }
 
         impl Kernel {
-            const ALL: &[Kernel] = &[$(Kernel::$name,)*];
+            pub(crate) const ALL: &[Kernel] = &[$(Kernel::$name,)*];
 
             /// The SPIR-V of the kernel's file.
             fn spirv(self) -> &'static [u8] {
@@ -129,31 +122,50 @@ macro_rules! kernels {
                 match self { $(Kernel::$name => $label,)* }
             }
 
-            fn needs(self) -> Needs {
-                match self { $(Kernel::$name => Needs::$needs,)* }
+            fn file(self) -> &'static str {
+                match self { $(Kernel::$name => $file,)* }
             }
         }
     };
 }
 
 kernels! {
-    Seed = "seed" c"main" "seed" Nothing,
-    StrengthAssign = "strength" c"assign" "strength.assign" Nothing,
-    StrengthReset = "strength" c"reset" "strength.reset" Nothing,
-    Pull = "pull" c"main" "pull" Wide,
-    Push = "push" c"main" "push" Atomic64,
-    Settle = "settle" c"main" "settle" Wide,
-    CompactCount = "compact" c"count" "compact.count" Nothing,
-    CompactOffsets = "compact" c"offsets" "compact.offsets" Nothing,
-    CompactScatter = "compact" c"scatter" "compact.scatter" Nothing,
-    Advance = "compact" c"advance" "compact.advance" Nothing,
-    RankFlag = "rank" c"flag" "rank.flag" Wide,
-    RankKeys = "rank" c"keys_of" "rank.keys_of" Wide,
-    RankHops = "rank" c"hops" "rank.hops" Wide,
-    SelectHistogram = "select" c"histogram_of" "select.histogram_of" Wide,
-    SelectPick = "select" c"pick" "select.pick" Wide,
-    SelectEmit = "select" c"emit" "select.emit" Wide,
-    Scores = "similarity" c"scores" "similarity.scores" Wide,
+    Seed = "seed" c"main" "seed",
+    StrengthAssign = "strength" c"assign" "strength.assign",
+    StrengthReset = "strength" c"reset" "strength.reset",
+    Pull = "pull" c"main" "pull",
+    Push = "push" c"main" "push",
+    Settle = "settle" c"main" "settle",
+    CompactCount = "compact" c"count" "compact.count",
+    CompactOffsets = "compact" c"offsets" "compact.offsets",
+    CompactScatter = "compact" c"scatter" "compact.scatter",
+    Advance = "compact" c"advance" "compact.advance",
+    RankFlag = "rank" c"flag" "rank.flag",
+    RankKeys = "rank" c"keys_of" "rank.keys_of",
+    RankHops = "rank" c"hops" "rank.hops",
+    SelectHistogram = "select" c"histogram_of" "select.histogram_of",
+    SelectPick = "select" c"pick" "select.pick",
+    SelectEmit = "select" c"emit" "select.emit",
+    Scores = "similarity" c"scores" "similarity.scores",
+}
+
+impl Kernel {
+    /// The first device feature `kernel` needs that `info` lacks (from the
+    /// capabilities its SPIR-V declares).
+    pub(crate) fn missing(self, info: &DeviceInfo) -> Option<&'static str> {
+        let declared = DECLARED
+            .iter()
+            .find(|(file, _)| *file == self.file())
+            .map_or(0, |&(_, bits)| bits);
+        [
+            (1, info.int64, "shaderInt64"),
+            (2, info.float64, "shaderFloat64"),
+            (4, info.atomic64, "shaderBufferInt64Atomics"),
+        ]
+        .into_iter()
+        .find(|&(bit, has, _)| declared & bit != 0 && !has)
+        .map(|(_, _, feature)| feature)
+    }
 }
 
 /// The shared layout and a pipeline for every kernel the device can run.
@@ -211,12 +223,7 @@ impl Pipelines {
                 .map_err(GpuError::vulkan("vkCreatePipelineLayout"))?;
         }
         for &kernel in Kernel::ALL {
-            let runs = match kernel.needs() {
-                Needs::Nothing => true,
-                Needs::Wide => info.int64 && info.float64,
-                Needs::Atomic64 => info.int64 && info.float64 && info.atomic64,
-            };
-            let pipeline = if runs {
+            let pipeline = if kernel.missing(info).is_none() {
                 Some(self.pipeline(device, kernel)?)
             } else {
                 None
@@ -231,7 +238,9 @@ impl Pipelines {
             .expect("build.rs wrote whole SPIR-V words");
         let module_info = vk::ShaderModuleCreateInfo::default().code(&words);
         // SAFETY: a live device; `words` is SPIR-V naga validated at build
-        // time, using only features this device has (checked by `build`).
+        // time, declaring only capabilities whose features this device has
+        // and enabled (`Kernel::missing`), with workgroups of 256 (devices
+        // with less are never opened).
         unsafe {
             let module = device
                 .create_shader_module(&module_info, None)
@@ -250,7 +259,8 @@ impl Pipelines {
         }
     }
 
-    /// The pipeline of `kernel`, if the device can run it.
+    /// The pipeline of `kernel`, if the device can run it (see
+    /// [`Kernel::missing`]).
     pub(crate) fn get(&self, kernel: Kernel) -> Option<vk::Pipeline> {
         self.pipelines[kernel as usize]
     }

@@ -60,10 +60,16 @@ impl GpuEmbeddings {
     ) -> Result<GpuEmbeddings, GpuError> {
         let matrix = matrix.into();
         let ctx = &gpu.ctx;
-        if ctx.pipelines.get(Kernel::Scores).is_none() {
+        let needed = [
+            Kernel::Scores,
+            Kernel::SelectHistogram,
+            Kernel::SelectPick,
+            Kernel::SelectEmit,
+        ];
+        if let Some(feature) = needed.iter().filter_map(|k| k.missing(&ctx.info)).next() {
             return Err(GpuError::MissingFeature {
                 device: ctx.info.name.clone(),
-                feature: "shaderInt64 and shaderFloat64",
+                feature,
             });
         }
         let data = matrix.as_padded_slice();

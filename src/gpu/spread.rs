@@ -117,16 +117,15 @@ impl GpuSpreader {
     /// lanes' arrays exceed the device's buffers or `u32` indices.
     pub fn with_lanes(gpu: &Gpu, nodes: usize, lanes: usize) -> Result<GpuSpreader, GpuError> {
         let ctx = &gpu.ctx;
-        for (has, feature) in [
-            (ctx.info.int64, "shaderInt64"),
-            (ctx.info.float64, "shaderFloat64"),
-        ] {
-            if !has {
-                return Err(GpuError::MissingFeature {
-                    device: ctx.info.name.clone(),
-                    feature,
-                });
-            }
+        // Every kernel but push (without which every hop pulls).
+        let needed = Kernel::ALL
+            .iter()
+            .filter(|&&k| k != Kernel::Push && k != Kernel::Scores);
+        if let Some(feature) = needed.filter_map(|k| k.missing(&ctx.info)).next() {
+            return Err(GpuError::MissingFeature {
+                device: ctx.info.name.clone(),
+                feature,
+            });
         }
         if lanes == 0 || lanes > MAX_BATCH {
             return Err(SpreadError::InvalidParameter {
@@ -135,8 +134,8 @@ impl GpuSpreader {
             }
             .into());
         }
-        let cells = (lanes * nodes) as u64;
-        if 2 * cells > u64::from(u32::MAX) {
+        let cells = (lanes as u64).saturating_mul(nodes as u64);
+        if cells.saturating_mul(2) > u64::from(u32::MAX) {
             return Err(GpuError::TooLarge {
                 what: "lane lists (u32 indices)",
                 bytes: 8 * cells,
@@ -515,11 +514,9 @@ impl GpuSpreader {
         params: &SpreadParams,
         results: &mut [Vec<Activation>],
     ) -> Result<(), GpuError> {
-        for r in results.iter_mut() {
-            r.clear();
-        }
         let k = params.top_k.min(self.nodes);
         if k == 0 || self.active == 0 {
+            results.iter_mut().for_each(Vec::clear);
             return Ok(());
         }
         self.reserve_results(k)?;
@@ -551,9 +548,9 @@ impl GpuSpreader {
             );
         })?;
         for (lane, results) in results.iter_mut().enumerate() {
-            let count = self.counters[lane * counter::PER_LANE + counter::OUT_COUNT] as usize;
-            debug_assert!(count <= k);
-            let count = count.min(k);
+            // Exactly min(k, candidates) by radix select's construction.
+            let count =
+                (self.counters[lane * counter::PER_LANE + counter::OUT_COUNT] as usize).min(k);
             let mut keys = vec![0u64; count];
             let mut hops = vec![0u32; count];
             self.readback
@@ -565,6 +562,7 @@ impl GpuSpreader {
             self.ranked.clear();
             self.ranked.extend(keys.into_iter().zip(hops));
             self.ranked.sort_unstable_by_key(|&(key, _)| key);
+            results.clear();
             results.extend(self.ranked.iter().map(|&(key, hop)| {
                 let activation = f32::from_bits(!((key >> 32) as u32));
                 driver::activation_at(key as u32, activation, hop as u8, params)
