@@ -13,8 +13,8 @@
 mod common;
 
 use axonal::gpu::{Gpu, GpuEmbeddings, GpuError, GpuGraph, GpuOptions, GpuSpreader, MAX_QUERIES};
-use axonal::graph::Graph;
 use axonal::graph::generate::{self, Rmat};
+use axonal::graph::{Graph, GraphBuilder};
 use axonal::layout::{EmbeddingError, EmbeddingMatrix};
 use axonal::simd::{Hit, Kernels, TopK};
 use axonal::spread::{
@@ -71,7 +71,38 @@ fn graphs() -> Vec<(&'static str, Graph)> {
         ("ba", generate::barabasi_albert(4_000, 4, 9)),
         ("chain", generate::chain(300, 0.97)),
         ("fan", generate::fan(2_000, 0.8)),
+        ("fan_in", fan_in(3_000)),
     ]
+}
+
+/// `leaves` nodes all pointing at node 0, which points back at a few: one
+/// row of thousands of in-edges (pulled by a whole workgroup on the
+/// device).
+fn fan_in(leaves: u32) -> Graph {
+    let mut b = GraphBuilder::with_node_count(leaves + 1);
+    for v in 1..=leaves {
+        b.add_edge(v, 0, 1.0 / (1 + v % 7) as f32).unwrap();
+        if v % 50 == 0 {
+            b.add_edge(0, v, 0.5).unwrap();
+        }
+    }
+    b.build().unwrap()
+}
+
+#[test]
+fn the_graphs_have_hubs_both_ways() {
+    let graphs = graphs();
+    let max = |f: &dyn Fn(&Graph, u32) -> u32| {
+        graphs
+            .iter()
+            .map(|(_, g)| (0..g.node_count() as u32).map(|v| f(g, v)).max().unwrap())
+            .max()
+            .unwrap()
+    };
+    // More in-edges than a workgroup (pull.wgsl's HEAVY), more out-edges
+    // than a push team, on some graph.
+    assert!(max(&|g, v| g.in_edges().degree(v)) > 256);
+    assert!(max(&|g, v| g.out_edges().degree(v)) > 32 * 8);
 }
 
 fn param_sets() -> Vec<SpreadParams> {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::GpuError;
 use super::device::{Context, Gpu};
+use super::kernel::HEAVY;
 use super::memory::Buffer;
 use crate::graph::{CsrView, GraphView};
 use crate::spread::Fan;
@@ -23,6 +24,9 @@ pub struct GpuGraph {
     pub(crate) fan: Buffer,
     /// Entries of each fan table (the largest out-degree + 1).
     pub(crate) fan_len: u32,
+    /// The rows with more than [`HEAVY`] in-edges, and how many.
+    pub(crate) heavy_rows: Buffer,
+    pub(crate) heavy_count: u32,
 }
 
 impl GpuGraph {
@@ -42,6 +46,10 @@ impl GpuGraph {
             });
         }
         let ctx = &gpu.ctx;
+        let inc = graph.in_edges();
+        let heavy: Vec<u32> = (0..nodes as u32)
+            .filter(|&v| inc.degree(v) > HEAVY)
+            .collect();
         let out = upload_csr(ctx, graph.out_edges(), "out-edges")?;
         let inc = upload_csr(ctx, graph.in_edges(), "in-edges")?;
         let degrees = graph.out_edges();
@@ -62,6 +70,8 @@ impl GpuGraph {
             inc,
             fan: Buffer::upload(ctx, "fan-out factors", &fan)?,
             fan_len,
+            heavy_rows: Buffer::upload(ctx, "heavy rows", &heavy)?,
+            heavy_count: heavy.len() as u32,
         })
     }
 

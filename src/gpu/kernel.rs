@@ -44,16 +44,25 @@ pub(crate) enum Binding {
     Matrix = 21,
     InvNorms = 22,
     Queries = 23,
+    HeavyRows = 24,
 }
 
 /// Bindings in the shared descriptor set.
-pub(crate) const BINDINGS: u32 = 24;
+pub(crate) const BINDINGS: u32 = 25;
 
 /// Invocations per workgroup of every kernel but `advance`.
 pub(crate) const WORKGROUP: u32 = 256;
 
 /// Nodes per compaction tile (`compact.wgsl`'s `TILE`).
 pub(crate) const TILE: u32 = 1024;
+
+/// In-edges above which a row is pulled by a whole workgroup
+/// (`pull.wgsl`'s `HEAVY`).
+pub(crate) const HEAVY: u32 = 256;
+
+/// Invocations sharing one frontier node's out-edges in a push hop
+/// (`push.wgsl`'s `TEAM`).
+pub(crate) const PUSH_TEAM: u32 = 32;
 
 /// A launch's parameters: `kernels/common/prelude.wgsl`'s `Launch`, field
 /// for field.
@@ -133,7 +142,8 @@ kernels! {
     Seed = "seed" c"main" "seed",
     StrengthAssign = "strength" c"assign" "strength.assign",
     StrengthReset = "strength" c"reset" "strength.reset",
-    Pull = "pull" c"main" "pull",
+    PullLight = "pull" c"light" "pull.light",
+    PullHeavy = "pull" c"heavy" "pull.heavy",
     Push = "push" c"main" "push",
     Settle = "settle" c"main" "settle",
     CompactCount = "compact" c"count" "compact.count",

@@ -303,7 +303,9 @@ pub struct KernelTimes {
 /// One kernel's share of [`KernelTimes`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KernelTime {
-    /// The kernel (its file and entry point, e.g. `"pull"`, `"compact.scatter"`).
+    /// The kernel: its file and entry point (`"pull.light"`,
+    /// `"compact.scatter"`), the file alone for `main` (`"settle"`), or
+    /// `"copy"` / `"fill"` for transfers.
     pub kernel: &'static str,
     /// Launches timed.
     pub launches: u64,

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use super::GpuError;
 use super::device::{Context, Gpu};
 use super::graph::GpuGraph;
-use super::kernel::{Binding, Kernel, Launch, TILE, counter, groups};
+use super::kernel::{Binding, Kernel, Launch, PUSH_TEAM, TILE, counter, groups};
 use super::memory::{Buffer, DescriptorSet, KernelTimes, Place, Recorder, Stream};
 use super::select;
 use crate::spread::driver::{self, Driver, FrontierSize, HopBackend, HopKind, HopStep};
@@ -365,6 +365,7 @@ impl GpuSpreader {
             (Binding::InSources, &graph.inc[1]),
             (Binding::InWeights, &graph.inc[2]),
             (Binding::Fan, &graph.fan),
+            (Binding::HeavyRows, &graph.heavy_rows),
         ] {
             self.set.bind(binding, buffer);
         }
@@ -673,13 +674,20 @@ impl<'a> HopBackend<&'a GpuGraph> for GpuSpreader {
             .unwrap_or(0);
         let pull = step.kind == HopKind::Pull || !self.push;
         let n = self.nodes;
+        let heavy = Launch {
+            items: graph.heavy_count,
+            ..launch
+        };
         self.submit(|r, _, _| {
             if pull {
                 r.dispatch(Kernel::StrengthAssign, &launch, groups(longest));
-                r.dispatch(Kernel::Pull, &launch, groups(n));
+                r.dispatch(Kernel::PullLight, &launch, groups(n));
+                if heavy.items > 0 {
+                    r.dispatch(Kernel::PullHeavy, &heavy, heavy.items.min(65_535));
+                }
                 r.dispatch(Kernel::StrengthReset, &launch, groups(longest));
             } else {
-                r.dispatch(Kernel::Push, &launch, groups(longest));
+                r.dispatch(Kernel::Push, &launch, groups(longest * PUSH_TEAM as usize));
             }
             r.dispatch(Kernel::Settle, &launch, groups(n));
             if step.hop.spreads_on {
