@@ -157,6 +157,7 @@ kernels! {
     SelectPick = "select" c"pick" "select.pick",
     SelectEmit = "select" c"emit" "select.emit",
     Scores = "similarity" c"scores" "similarity.scores",
+    ScoresBatch = "similarity" c"scores_batch" "similarity.scores_batch",
 }
 
 impl Kernel {

@@ -554,6 +554,16 @@ impl Recorder<'_> {
     /// If the device cannot run `kernel` (callers check what they use when
     /// they are made).
     pub(crate) fn dispatch(&self, kernel: Kernel, launch: &Launch, groups: u32) {
+        self.launch(kernel, launch, groups, launch.lanes.max(1));
+    }
+
+    /// Launches `kernel` on `groups` workgroups once, whatever the lanes
+    /// (a kernel that finds each item's lane itself).
+    pub(crate) fn dispatch_flat(&self, kernel: Kernel, launch: &Launch, groups: u32) {
+        self.launch(kernel, launch, groups, 1);
+    }
+
+    fn launch(&self, kernel: Kernel, launch: &Launch, groups: u32, lanes: u32) {
         let p = &self.ctx.pipelines;
         let pipeline = p.get(kernel).expect("a kernel the device runs");
         let d = &self.ctx.device;
@@ -568,7 +578,7 @@ impl Recorder<'_> {
                 0,
                 bytemuck::bytes_of(launch),
             );
-            d.cmd_dispatch(self.cmd, groups.max(1), launch.lanes.max(1), 1);
+            d.cmd_dispatch(self.cmd, groups.max(1), lanes, 1);
         }
         self.barrier();
         self.stamp(kernel.name());

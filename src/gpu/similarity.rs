@@ -24,6 +24,13 @@ pub const MAX_QUERIES: usize = 32;
 /// Rows scored per workgroup per pass (`similarity.wgsl`'s `TEAMS`).
 const ROWS_PER_GROUP: usize = 8;
 
+/// Queries from which one launch scores them all (`scores_batch`: each row
+/// read once for the batch) rather than one lane each.
+const BATCH_FROM: usize = 4;
+
+/// Rows `scores_batch` scores per workgroup per pass (`TEAMS * ROWS`).
+const BATCH_ROWS_PER_GROUP: usize = 32;
+
 /// An embedding matrix uploaded to a [`Gpu`], with what its scans need.
 pub struct GpuEmbeddings {
     ctx: Arc<Context>,
@@ -62,6 +69,7 @@ impl GpuEmbeddings {
         let ctx = &gpu.ctx;
         let needed = [
             Kernel::Scores,
+            Kernel::ScoresBatch,
             Kernel::SelectHistogram,
             Kernel::SelectPick,
             Kernel::SelectEmit,
@@ -245,8 +253,13 @@ impl GpuEmbeddings {
         );
         self.stream.run(Some(&self.set), |r| {
             r.copy(readback, 0, counters, 0, counter_bytes);
-            let score_groups = rows.div_ceil(ROWS_PER_GROUP).clamp(1, 65_535) as u32;
-            r.dispatch(Kernel::Scores, &launch, score_groups);
+            if lanes >= BATCH_FROM {
+                let score_groups = rows.div_ceil(BATCH_ROWS_PER_GROUP).clamp(1, 65_535) as u32;
+                r.dispatch_flat(Kernel::ScoresBatch, &launch, score_groups);
+            } else {
+                let score_groups = rows.div_ceil(ROWS_PER_GROUP).clamp(1, 65_535) as u32;
+                r.dispatch(Kernel::Scores, &launch, score_groups);
+            }
             select::record(r, &launch, histogram, rows);
             r.copy(counters, 0, readback, 0, counter_bytes);
             r.copy(out_keys, 0, readback, counter_bytes, out_bytes);

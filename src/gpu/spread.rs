@@ -488,12 +488,11 @@ impl GpuSpreader {
         self.seeds.write(0, &entries);
         self.readback.write(0, &init);
         self.parity = 0;
-        let mut launch = Launch {
+        let launch = Launch {
             nodes: self.nodes as u32,
             items: entries.len() as u32,
             ..Launch::default()
         };
-        launch.lanes = 1;
         let init_bytes = size_of_val(init.as_slice()) as u64;
         self.submit(|r, s, readback| {
             r.fill(&s.activation, 0);
@@ -502,7 +501,7 @@ impl GpuSpreader {
             r.fill(&s.strength, 0);
             r.copy(readback, 0, &s.counters, 0, init_bytes);
             if launch.items > 0 {
-                r.dispatch(Kernel::Seed, &launch, groups(launch.items as usize));
+                r.dispatch_flat(Kernel::Seed, &launch, groups(launch.items as usize));
             }
         })
     }
