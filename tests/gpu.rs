@@ -416,3 +416,29 @@ fn similarity_top_k_matches_the_cpu_scans() {
     }
     no_validation_messages(&gpu);
 }
+
+#[test]
+fn threads_share_a_device() {
+    let Some(gpu) = gpu() else { return };
+    let graph = Rmat::graph500(11).generate();
+    let on_device = GpuGraph::upload(&gpu, &graph).unwrap();
+    let n = graph.node_count();
+    std::thread::scope(|scope| {
+        for t in 0..3u64 {
+            let (gpu, graph, on_device) = (&gpu, &graph, &on_device);
+            scope.spawn(move || {
+                let mut device = GpuSpreader::new(gpu, n).unwrap();
+                let mut cpu = Spreader::new(n);
+                let (mut got, mut want) = (Vec::new(), Vec::new());
+                for q in 0..10 {
+                    let seeds = random_seeds(t * 100 + q, n as u32, 4);
+                    let p = SpreadParams::query_std();
+                    device.spread(on_device, &seeds, &p, &mut got).unwrap();
+                    cpu.spread(graph, &seeds, &p, &mut want).unwrap();
+                    assert_eq!(bits(&got), bits(&want), "thread {t}, query {q}");
+                }
+            });
+        }
+    });
+    no_validation_messages(&gpu);
+}

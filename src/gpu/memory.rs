@@ -586,11 +586,19 @@ impl Recorder<'_> {
 
     /// Fills `buffer` with the 32-bit `value`.
     pub(crate) fn fill(&self, buffer: &Buffer, value: u32) {
-        // SAFETY: recording; the buffer belongs to this device.
+        self.fill_range(buffer, 0, vk::WHOLE_SIZE, value);
+    }
+
+    /// Fills `bytes` of `buffer` from `offset` (multiples of 4, or
+    /// `WHOLE_SIZE`) with the 32-bit `value`.
+    pub(crate) fn fill_range(&self, buffer: &Buffer, offset: u64, bytes: u64, value: u32) {
+        debug_assert!(offset % 4 == 0 && (bytes == vk::WHOLE_SIZE || bytes % 4 == 0));
+        // SAFETY: recording; the buffer belongs to this device and the
+        // range lies inside it (callers size it).
         unsafe {
             self.ctx
                 .device
-                .cmd_fill_buffer(self.cmd, buffer.buffer, 0, vk::WHOLE_SIZE, value);
+                .cmd_fill_buffer(self.cmd, buffer.buffer, offset, bytes, value);
         }
         self.barrier();
         self.stamp("fill");

@@ -45,3 +45,10 @@ pub use graph::GpuGraph;
 pub use memory::{KernelTime, KernelTimes};
 pub use similarity::{GpuEmbeddings, MAX_QUERIES};
 pub use spread::GpuSpreader;
+
+// A device, a graph and an embedding matrix are shared across threads;
+// a spreader or a scan is moved to the thread that runs it.
+static_assertions::assert_impl_all!(Gpu: Send, Sync);
+static_assertions::assert_impl_all!(GpuGraph: Send, Sync);
+static_assertions::assert_impl_all!(GpuSpreader: Send, Sync);
+static_assertions::assert_impl_all!(GpuEmbeddings: Send, Sync);

@@ -82,6 +82,9 @@ pub struct GpuSpreader {
     /// An error of a step that cannot return one (seeding, ranking): the
     /// query fails with it once the driver returns.
     failed: Option<GpuError>,
+    /// Whether the pending sums and strengths are all zero (false after a
+    /// run that failed part way: the next one clears them).
+    clean: bool,
     ranked: Vec<(u64, u32)>,
 }
 
@@ -180,6 +183,7 @@ impl GpuSpreader {
             parity: 0,
             push,
             failed: None,
+            clean: false,
             ranked: Vec::new(),
             state,
         };
@@ -372,10 +376,14 @@ impl GpuSpreader {
         self.active = queries.len();
         self.failed = None;
         let stats = driver::run(self, graph, queries, params, results, gate);
-        match self.failed.take() {
+        let outcome = match self.failed.take() {
             Some(e) => Err(e),
             None => stats,
+        };
+        if matches!(outcome, Err(ref e) if !matches!(e, GpuError::Spread(_))) {
+            self.clean = false;
         }
+        outcome
     }
 
     /// Activation of every node after the last query (lane 0), by node id
@@ -494,11 +502,18 @@ impl GpuSpreader {
             ..Launch::default()
         };
         let init_bytes = size_of_val(init.as_slice()) as u64;
+        // The lanes in use start unreached; pending sums and strengths are
+        // zero between hops already (settling and pulling clear what they
+        // use), unless a run failed part way.
+        let cells = (queries.len().max(1) * self.nodes) as u64;
+        let clean = core::mem::replace(&mut self.clean, true);
         self.submit(|r, s, readback| {
-            r.fill(&s.activation, 0);
-            r.fill(&s.hop, UNREACHED);
-            r.fill(&s.pending, 0);
-            r.fill(&s.strength, 0);
+            r.fill_range(&s.activation, 0, 4 * cells, 0);
+            r.fill_range(&s.hop, 0, 4 * cells, UNREACHED);
+            if !clean {
+                r.fill(&s.pending, 0);
+                r.fill(&s.strength, 0);
+            }
             r.copy(readback, 0, &s.counters, 0, init_bytes);
             if launch.items > 0 {
                 r.dispatch_flat(Kernel::Seed, &launch, groups(launch.items as usize));
