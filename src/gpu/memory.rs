@@ -592,7 +592,9 @@ impl Recorder<'_> {
     /// Fills `bytes` of `buffer` from `offset` (multiples of 4, or
     /// `WHOLE_SIZE`) with the 32-bit `value`.
     pub(crate) fn fill_range(&self, buffer: &Buffer, offset: u64, bytes: u64, value: u32) {
-        debug_assert!(offset % 4 == 0 && (bytes == vk::WHOLE_SIZE || bytes % 4 == 0));
+        debug_assert!(
+            offset.is_multiple_of(4) && (bytes == vk::WHOLE_SIZE || bytes.is_multiple_of(4))
+        );
         // SAFETY: recording; the buffer belongs to this device and the
         // range lies inside it (callers size it).
         unsafe {
