@@ -595,7 +595,8 @@ fn run(args: Args) -> Result<(), String> {
     }
 
     let mut samples = Vec::with_capacity(args.queries);
-    let warmup = (args.queries / 20).clamp(1, 20);
+    // On a GPU, at least 10 warm-up queries, each checked against Spreader.
+    let warmup = (args.queries / 20).clamp(if args.gpu { 10 } else { 1 }, 20);
     let wall = Instant::now();
     let mut measured_wall = Duration::ZERO;
     for q in 0..warmup + args.queries {

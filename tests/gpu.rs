@@ -262,6 +262,33 @@ fn batches_are_bit_identical_to_queries_alone() {
 }
 
 #[test]
+fn empty_and_edgeless_graphs() {
+    let Some(gpu) = gpu() else { return };
+    for nodes in [0, 1, 5] {
+        let graph = GraphBuilder::with_node_count(nodes).build().unwrap();
+        let on_device = GpuGraph::upload(&gpu, &graph).unwrap();
+        let mut device = GpuSpreader::with_lanes(&gpu, nodes as usize, 2).unwrap();
+        let mut cpu = Spreader::new(nodes as usize);
+        let seeds: Vec<Seed> = (0..nodes).map(|v| Seed::new(v, 0.5)).collect();
+        let (mut got, mut want) = (Vec::new(), Vec::new());
+        for params in param_sets() {
+            cpu.spread(&graph, &seeds, &params, &mut want).unwrap();
+            device
+                .spread(&on_device, &seeds, &params, &mut got)
+                .unwrap();
+            assert_eq!(bits(&got), bits(&want), "{nodes} nodes");
+            let mut batch = Vec::new();
+            device
+                .spread_batch(&on_device, &[&seeds[..], &[]], &params, &mut batch)
+                .unwrap();
+            assert_eq!(bits(&batch[0]), bits(&want), "{nodes} nodes");
+            assert!(batch[1].is_empty());
+        }
+    }
+    no_validation_messages(&gpu);
+}
+
+#[test]
 fn bad_input_is_a_typed_error_that_changes_nothing() {
     let Some(gpu) = gpu() else { return };
     let graph = generate::barabasi_albert(500, 3, 1);

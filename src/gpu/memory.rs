@@ -18,6 +18,9 @@ use super::GpuError;
 use super::device::Context;
 use super::kernel::{BINDINGS, Binding, Kernel, Launch};
 
+/// The largest staging buffer an upload uses.
+const STAGING: usize = 16 << 20;
+
 /// Where a buffer lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Place {
@@ -177,19 +180,25 @@ impl Buffer {
         }
     }
 
-    /// A device buffer holding `data` (through a staging buffer).
+    /// A device buffer holding `data`, copied through a staging buffer of
+    /// at most [`STAGING`] bytes (a large upload holds no second copy of
+    /// itself in host memory).
     pub(crate) fn upload<T: Pod>(
         ctx: &Arc<Context>,
         what: &'static str,
         data: &[T],
     ) -> Result<Buffer, GpuError> {
-        let bytes = size_of_val(data) as u64;
-        let target = Buffer::new(ctx, what, bytes, Place::Device)?;
-        if bytes > 0 {
-            let mut staging = Buffer::new(ctx, what, bytes, Place::Host)?;
-            staging.write(0, data);
-            let mut stream = Stream::new(ctx)?;
-            stream.run(None, |r| r.copy(&staging, 0, &target, 0, bytes))?;
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let target = Buffer::new(ctx, what, bytes.len() as u64, Place::Device)?;
+        if bytes.is_empty() {
+            return Ok(target);
+        }
+        let mut staging = Buffer::new(ctx, what, bytes.len().min(STAGING) as u64, Place::Host)?;
+        let mut stream = Stream::new(ctx)?;
+        for (i, chunk) in bytes.chunks(STAGING).enumerate() {
+            staging.write(0, chunk);
+            let (at, len) = ((i * STAGING) as u64, chunk.len() as u64);
+            stream.run(None, |r| r.copy(&staging, 0, &target, at, len))?;
         }
         Ok(target)
     }

@@ -508,8 +508,10 @@ impl GpuSpreader {
         let cells = (queries.len().max(1) * self.nodes) as u64;
         let clean = core::mem::replace(&mut self.clean, true);
         self.submit(|r, s, readback| {
-            r.fill_range(&s.activation, 0, 4 * cells, 0);
-            r.fill_range(&s.hop, 0, 4 * cells, UNREACHED);
+            if cells > 0 {
+                r.fill_range(&s.activation, 0, 4 * cells, 0);
+                r.fill_range(&s.hop, 0, 4 * cells, UNREACHED);
+            }
             if !clean {
                 r.fill(&s.pending, 0);
                 r.fill(&s.strength, 0);
