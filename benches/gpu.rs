@@ -10,9 +10,10 @@
 //!   scale 22 (4 M nodes, 67 M edges), wall time per query, on the device
 //!   and on a `ParallelSpreader` over every core (results checked equal
 //!   first).
-//! - `gpu/rmat22_pull_hop/{gpu,copy}`: one pull hop of that query (the
-//!   `pull` kernels' device time per hop: rows by invocations, hubs by
-//!   workgroups) and a copy of the bytes a pull
+//! - `gpu/rmat22_pull_hop/{gpu,team1,team4,team8,team16,team32,copy}`: one
+//!   pull hop of that query (the `pull` kernels' device time per hop: rows
+//!   by teams of invocations, the graph's default team for `gpu`, each size
+//!   for `teamN`; hubs by workgroups) and a copy of the bytes a pull
 //!   hop must move (in-edge offsets, sources and weights read, the sums
 //!   written).
 //!
@@ -166,20 +167,27 @@ fn rmat22(c: &mut Criterion) {
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .throughput(Throughput::Bytes(moved));
-    group.bench_function("gpu", |b| {
-        b.iter_custom(|iters| {
-            device_time(iters, || {
-                spreader.clear_kernel_times();
-                spreader
-                    .spread(&on_device, &queries[0], &p, &mut got)
-                    .unwrap();
-                let times = spreader.kernel_times();
-                let light = times.get("pull.light").expect("a pull hop");
-                let heavy = times.get("pull.heavy").map_or(0.0, |t| t.nanos);
-                (light.nanos + heavy) / light.launches as f64
+    // The graph's default team of invocations per row, then each team
+    // size (the knob `GpuSpreader::set_pull_team` tunes).
+    for team in [None, Some(1), Some(4), Some(8), Some(16), Some(32)] {
+        spreader.set_pull_team(team).unwrap();
+        let id = team.map_or("gpu".to_string(), |t| format!("team{t}"));
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                device_time(iters, || {
+                    spreader.clear_kernel_times();
+                    spreader
+                        .spread(&on_device, &queries[0], &p, &mut got)
+                        .unwrap();
+                    let times = spreader.kernel_times();
+                    let light = times.get("pull.light").expect("a pull hop");
+                    let heavy = times.get("pull.heavy").map_or(0.0, |t| t.nanos);
+                    (light.nanos + heavy) / light.launches as f64
+                })
             })
-        })
-    });
+        });
+    }
+    spreader.set_pull_team(None).unwrap();
     group.bench_function("copy", |b| {
         b.iter_custom(|iters| gpu.copy_time(moved, iters).unwrap() * iters as u32)
     });

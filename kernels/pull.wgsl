@@ -3,10 +3,11 @@
 // CPU's `contribution` per edge: `u32(strength * weight + 0.5)`, the
 // multiply and the add each rounded (NoContraction, see build.rs).
 //
-// Rows of at most HEAVY in-edges take one invocation each (`light`); the
-// few longer ones (the hubs of a power-law graph, listed at upload) take a
-// whole workgroup each (`heavy`), so that no invocation walks a hub's
-// hundred thousand edges alone while the rest of the device waits.
+// Rows of at most HEAVY in-edges take a team of 1 to 32 invocations each
+// (`light`; the team's size from the graph's average in-degree, or set);
+// the few longer ones (the hubs of a power-law graph, listed at upload)
+// take a whole workgroup each (`heavy`), so that no invocation walks a
+// hub's hundred thousand edges alone while the rest of the device waits.
 
 @group(0) @binding(3) var<storage, read> in_offsets: array<u32>;
 @group(0) @binding(4) var<storage, read> in_sources: array<u32>;
@@ -25,21 +26,48 @@ fn contribution(base: u32, e: u32) -> u64 {
 }
 
 @compute @workgroup_size(256)
-fn light(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let lane = gid.y;
+fn light(
+    @builtin(local_invocation_index) local: u32,
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let lane = group.y;
     let n = launch.nodes;
     let base = lane * n;
-    for (var v = gid.x; v < n; v += groups.x * WORKGROUP) {
-        let first = in_offsets[v];
-        let end = in_offsets[v + 1u];
-        if end - first > HEAVY {
-            continue;
-        }
+    // A team of `launch.team` invocations (a power of two up to 32) per
+    // row: each sums every team-th edge, then the team adds its sums.
+    let team = launch.team;
+    let member = local % team;
+    let rows = WORKGROUP / team;
+    for (var first = group.x * rows; first < n; first += groups.x * rows) {
+        let v = first + local / team;
         var sum = 0lu;
-        for (var e = first; e < end; e++) {
-            sum += contribution(base, e);
+        var mine = false;
+        if v < n {
+            let lo = in_offsets[v];
+            let hi = in_offsets[v + 1u];
+            mine = hi - lo <= HEAVY;
+            if mine {
+                for (var e = lo + member; e < hi; e += team) {
+                    sum += contribution(base, e);
+                }
+            }
         }
-        pending[base + v] = sum;
+        if team > 1u {
+            partial[local] = sum;
+            workgroupBarrier();
+            for (var step = team / 2u; step > 0u; step >>= 1u) {
+                if member < step {
+                    partial[local] += partial[local + step];
+                }
+                workgroupBarrier();
+            }
+            sum = partial[local];
+            workgroupBarrier();
+        }
+        if mine && member == 0u {
+            pending[base + v] = sum;
+        }
     }
 }
 

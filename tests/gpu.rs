@@ -229,6 +229,43 @@ fn without_64_bit_atomics_every_hop_pulls_and_nothing_changes() {
 }
 
 #[test]
+fn every_pull_team_gives_the_same_bits() {
+    let Some(gpu) = gpu() else { return };
+    for (name, graph) in graphs() {
+        let n = graph.node_count();
+        let on_device = GpuGraph::upload(&gpu, &graph).unwrap();
+        let mut device = GpuSpreader::with_lanes(&gpu, n, 3).unwrap();
+        device.set_config(SpreaderConfig::for_nodes(n).with_pull_fraction(0.0));
+        let mut cpu = Spreader::new(n);
+        let queries = seed_sets(n as u32);
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        for team in [Some(1), Some(2), Some(8), Some(32), None] {
+            device.set_pull_team(team).unwrap();
+            for params in [SpreadParams::query_std(), param_sets()[2]] {
+                device
+                    .spread_batch(&on_device, &queries[..3], &params, &mut got)
+                    .unwrap();
+                for (q, seeds) in queries[..3].iter().enumerate() {
+                    cpu.spread(&graph, seeds, &params, &mut want).unwrap();
+                    assert_eq!(
+                        bits(&got[q]),
+                        bits(&want),
+                        "{name}, team {team:?}, query {q}"
+                    );
+                }
+            }
+        }
+        for bad in [0, 3, 64] {
+            assert!(matches!(
+                device.set_pull_team(Some(bad)),
+                Err(GpuError::Spread(SpreadError::InvalidParameter { .. }))
+            ));
+        }
+    }
+    no_validation_messages(&gpu);
+}
+
+#[test]
 fn batches_are_bit_identical_to_queries_alone() {
     let Some(gpu) = gpu() else { return };
     for (name, graph) in graphs().into_iter().step_by(2) {

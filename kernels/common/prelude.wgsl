@@ -25,7 +25,7 @@ struct Launch {
     items: u32,         // entries of an input list (seeds)
     stride: u32,        // floats per embedding row (similarity)
     metric: u32,        // 0: dot, 1: cosine (similarity)
-    _pad: u32,
+    team: u32,          // invocations per row of a pull hop's light rows
 }
 var<immediate> launch: Launch;
 

@@ -27,6 +27,9 @@ pub struct GpuGraph {
     /// The rows with more than [`HEAVY`] in-edges, and how many.
     pub(crate) heavy_rows: Buffer,
     pub(crate) heavy_count: u32,
+    /// Invocations per row for the other rows' pulls: the largest power of
+    /// two up to their average in-degree, at most 32.
+    pub(crate) pull_team: u32,
 }
 
 impl GpuGraph {
@@ -50,6 +53,9 @@ impl GpuGraph {
         let heavy: Vec<u32> = (0..nodes as u32)
             .filter(|&v| inc.degree(v) > HEAVY)
             .collect();
+        let heavy_edges: u64 = heavy.iter().map(|&v| u64::from(inc.degree(v))).sum();
+        let light_rows = (nodes - heavy.len()).max(1) as u64;
+        let average = (edges as u64 - heavy_edges) / light_rows;
         let out = upload_csr(ctx, graph.out_edges(), "out-edges")?;
         let inc = upload_csr(ctx, graph.in_edges(), "in-edges")?;
         let degrees = graph.out_edges();
@@ -72,6 +78,7 @@ impl GpuGraph {
             fan_len,
             heavy_rows: Buffer::upload(ctx, "heavy rows", &heavy)?,
             heavy_count: heavy.len() as u32,
+            pull_team: 1 << average.clamp(1, 32).ilog2(),
         })
     }
 

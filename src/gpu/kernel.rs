@@ -88,7 +88,7 @@ pub(crate) struct Launch {
     pub(crate) items: u32,
     pub(crate) stride: u32,
     pub(crate) metric: u32,
-    pub(crate) pad: u32,
+    pub(crate) team: u32,
 }
 
 /// The per-lane counters (`prelude.wgsl`'s slots).

@@ -29,6 +29,25 @@
 //! `shaderFloat64` to spread ([`GpuError::MissingFeature`] otherwise), and
 //! 64-bit buffer atomics to push (without them every hop pulls:
 //! [`GpuSpreader::pushes`]).
+//!
+//! ```no_run
+//! use axonal::gpu::{Gpu, GpuGraph, GpuSpreader};
+//! use axonal::graph::generate;
+//! use axonal::spread::{Seed, SpreadParams, Spreader};
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let gpu = Gpu::new()?; // discrete first, then integrated, virtual, CPU
+//!     let graph = generate::barabasi_albert(100_000, 4, 7);
+//!     let on_device = GpuGraph::upload(&gpu, &graph)?; // once; every query reuses it
+//!     let mut spreader = GpuSpreader::new(&gpu, graph.node_count())?;
+//!     let (mut on_gpu, mut on_cpu) = (Vec::new(), Vec::new());
+//!     let seeds = [Seed::new(0, 1.0)];
+//!     spreader.spread(&on_device, &seeds, &SpreadParams::default(), &mut on_gpu)?;
+//!     Spreader::new(graph.node_count()).spread(&graph, &seeds, &SpreadParams::default(), &mut on_cpu)?;
+//!     assert_eq!(on_gpu, on_cpu); // the same bits
+//!     Ok(())
+//! }
+//! ```
 
 mod device;
 mod error;

@@ -82,6 +82,8 @@ pub struct GpuSpreader {
     /// An error of a step that cannot return one (seeding, ranking): the
     /// query fails with it once the driver returns.
     failed: Option<GpuError>,
+    /// Invocations per row of a pull hop, if set (else the graph's).
+    pull_team: Option<u32>,
     /// Whether the pending sums and strengths are all zero (false after a
     /// run that failed part way: the next one clears them).
     clean: bool,
@@ -183,6 +185,7 @@ impl GpuSpreader {
             parity: 0,
             push,
             failed: None,
+            pull_team: None,
             clean: false,
             ranked: Vec::new(),
             state,
@@ -249,6 +252,26 @@ impl GpuSpreader {
     /// Forgets the kernel times.
     pub fn clear_kernel_times(&mut self) {
         self.stream.times.clear();
+    }
+
+    /// Sets how many invocations sum each row of a pull hop (a power of two
+    /// from 1 to 32; rows of more than 256 in-edges take a workgroup
+    /// whatever this says), or `None` for the graph's default: the largest
+    /// power of two up to its average in-degree. A knob for
+    /// `cargo bench --bench gpu` to tune on a device; results never depend
+    /// on it.
+    pub fn set_pull_team(&mut self, team: Option<u32>) -> Result<(), GpuError> {
+        if let Some(t) = team
+            && !(t.is_power_of_two() && t <= 32)
+        {
+            return Err(SpreadError::InvalidParameter {
+                name: "pull_team",
+                expected: "a power of two from 1 to 32",
+            }
+            .into());
+        }
+        self.pull_team = team;
+        Ok(())
     }
 
     /// Sets the driver's choices (when to pull, as for every backend). On a
@@ -690,6 +713,8 @@ impl<'a> HopBackend<&'a GpuGraph> for GpuSpreader {
             .unwrap_or(0);
         let pull = step.kind == HopKind::Pull || !self.push;
         let n = self.nodes;
+        let team = self.pull_team.unwrap_or(graph.pull_team);
+        let light = Launch { team, ..launch };
         let heavy = Launch {
             items: graph.heavy_count,
             ..launch
@@ -697,7 +722,7 @@ impl<'a> HopBackend<&'a GpuGraph> for GpuSpreader {
         self.submit(|r, _, _| {
             if pull {
                 r.dispatch(Kernel::StrengthAssign, &launch, groups(longest));
-                r.dispatch(Kernel::PullLight, &launch, groups(n));
+                r.dispatch(Kernel::PullLight, &light, groups(n * team as usize));
                 if heavy.items > 0 {
                     r.dispatch(Kernel::PullHeavy, &heavy, heavy.items.min(65_535));
                 }
