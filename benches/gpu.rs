@@ -5,7 +5,8 @@
 //!   32 queries over 1,000,000 x 384 f32 rows (scores and radix select), in
 //!   device time (timestamps); `copy` is a device-to-device copy of the
 //!   matrix's bytes. Throughput in bytes of the matrix: a scan at the copy's
-//!   GiB/s reads the matrix as fast as the device moves memory.
+//!   GiB/s reads the matrix as fast as the device moves memory (the copy's
+//!   throughput counts the bytes it reads and writes: its traffic).
 //! - `gpu/rmat22_query_wide/{gpu,cpu}`: one `query_wide` query on R-MAT
 //!   scale 22 (4 M nodes, 67 M edges), wall time per query, on the device
 //!   and on a `ParallelSpreader` over every core (results checked equal
@@ -13,7 +14,8 @@
 //! - `gpu/rmat22_pull_hop/{gpu,team1,team4,team8,team16,team32,copy}`: one
 //!   pull hop of that query (the `pull` kernels' device time per hop: rows
 //!   by teams of invocations, the graph's default team for `gpu`, each size
-//!   for `teamN`; hubs by workgroups) and a copy of the bytes a pull
+//!   for `teamN`; hubs by workgroups; every hop of the query pulls) and a
+//!   copy of the bytes a pull
 //!   hop must move (in-edge offsets, sources and weights read, the sums
 //!   written).
 //!
@@ -30,7 +32,7 @@ use axonal::gpu::{Gpu, GpuEmbeddings, GpuGraph, GpuSpreader};
 use axonal::graph::generate;
 use axonal::layout::EmbeddingMatrix;
 use axonal::machine::workers::Workers;
-use axonal::spread::{ParallelSpreader, Seed, SpreadParams};
+use axonal::spread::{ParallelSpreader, Seed, SpreadParams, SpreaderConfig};
 use criterion::{Criterion, Throughput, criterion_group};
 
 /// Whether to run the small sizes (`AXONAL_GPU_BENCH_SMALL=1`).
@@ -96,6 +98,8 @@ fn scan(c: &mut Criterion) {
             })
         });
     }
+    // A copy reads and writes every byte: its traffic is twice its size.
+    group.throughput(Throughput::Bytes(2 * bytes));
     group.bench_function("copy", |b| {
         b.iter_custom(|iters| gpu.copy_time(bytes, iters).unwrap() * iters as u32)
     });
@@ -157,8 +161,10 @@ fn rmat22(c: &mut Criterion) {
     });
     group.finish();
 
-    // One pull hop against a copy of the bytes it moves.
+    // One pull hop against a copy of the bytes it moves (every hop pulls:
+    // each is a sample).
     spreader.profile(true).expect("timestamps");
+    spreader.set_config(SpreaderConfig::for_nodes(graph.node_count()).with_pull_fraction(0.0));
     let n = graph.node_count() as u64;
     let edges = graph.edge_count() as u64;
     let moved = 4 * (n + 1) + 8 * edges + 8 * n;
@@ -188,6 +194,7 @@ fn rmat22(c: &mut Criterion) {
         });
     }
     spreader.set_pull_team(None).unwrap();
+    group.throughput(Throughput::Bytes(2 * moved));
     group.bench_function("copy", |b| {
         b.iter_custom(|iters| gpu.copy_time(moved, iters).unwrap() * iters as u32)
     });

@@ -22,7 +22,9 @@ fn flag(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         // device may flush denormals to zero in float comparisons, the CPU
         // does not.
         let a = bitcast<u32>(activation[lane * n + v]);
-        flags[lane * n + v] = u32(a != 0u && a >= bitcast<u32>(launch.min_activation));
+        // (`& 0x7fffffff`: a minimum of -0.0 is 0.)
+        let floor = bitcast<u32>(launch.min_activation) & 0x7fffffffu;
+        flags[lane * n + v] = u32(a != 0u && a >= floor);
     }
 }
 

@@ -82,6 +82,7 @@ fn pick(@builtin(local_invocation_index) local: u32, @builtin(workgroup_id) grou
     // it could match a second bin).
     let remaining = atomicLoad(&counters[c + REMAINING]);
     let chosen = bound(c);
+    storageBarrier();
     let h = atomicExchange(&histogram[lane * WORKGROUP + local], 0u);
     // Inclusive scan of the histogram.
     var sum = h;

@@ -299,6 +299,53 @@ fn batches_are_bit_identical_to_queries_alone() {
 }
 
 #[test]
+fn gates_and_odd_parameters() {
+    let Some(gpu) = gpu() else { return };
+    let graph = Rmat::graph500(11).generate();
+    let n = graph.node_count();
+    let on_device = GpuGraph::upload(&gpu, &graph).unwrap();
+    let mut device = GpuSpreader::new(&gpu, n).unwrap();
+    let mut cpu = Spreader::new(n);
+    let seeds = random_seeds(9, n as u32, 6);
+    let (mut got, mut want) = (Vec::new(), Vec::new());
+    // A gate that stops before hop 2 truncates both alike, and the next
+    // query is whole.
+    for stop in [1, 2, 3] {
+        let p = SpreadParams::default();
+        let a = device
+            .spread_gated(&on_device, &seeds, &p, &mut got, |plan| plan.hop < stop)
+            .unwrap();
+        let b = cpu
+            .spread_gated(&graph, &seeds, &p, &mut want, |plan| plan.hop < stop)
+            .unwrap();
+        assert_eq!(bits(&got), bits(&want), "stop before hop {stop}");
+        assert_eq!(semantic(&a), semantic(&b), "stop before hop {stop}");
+        device.spread(&on_device, &seeds, &p, &mut got).unwrap();
+        cpu.spread(&graph, &seeds, &p, &mut want).unwrap();
+        assert_eq!(bits(&got), bits(&want), "after a truncated query");
+    }
+    // A minimum of -0.0 is 0; tiny seeds and thresholds.
+    let tiny = f32::from_bits(1);
+    for p in [
+        SpreadParams {
+            min_activation: -0.0,
+            ..SpreadParams::default()
+        },
+        SpreadParams {
+            min_activation: tiny,
+            threshold: Threshold::Uniform(tiny),
+            ..SpreadParams::default()
+        },
+    ] {
+        let seeds = [Seed::new(1, tiny), Seed::new(2, 1.0), Seed::new(3, 1e-30)];
+        cpu.spread(&graph, &seeds, &p, &mut want).unwrap();
+        device.spread(&on_device, &seeds, &p, &mut got).unwrap();
+        assert_eq!(bits(&got), bits(&want), "{p:?}");
+    }
+    no_validation_messages(&gpu);
+}
+
+#[test]
 fn empty_and_edgeless_graphs() {
     let Some(gpu) = gpu() else { return };
     for nodes in [0, 1, 5] {

@@ -326,6 +326,7 @@ impl Instance {
             pd,
             family: family as u32,
             timestamp_period: props.limits.timestamp_period,
+            timestamp_bits: props_family.timestamp_valid_bits,
             info: DeviceInfo {
                 index,
                 name,
@@ -359,6 +360,7 @@ struct Candidate {
     pd: vk::PhysicalDevice,
     family: u32,
     timestamp_period: f32,
+    timestamp_bits: u32,
     info: DeviceInfo,
 }
 
@@ -369,6 +371,8 @@ pub(crate) struct Context {
     pub(crate) family: u32,
     /// Nanoseconds per timestamp tick.
     pub(crate) timestamp_period: f32,
+    /// The bits of a timestamp that count (the rest are undefined).
+    pub(crate) timestamp_mask: u64,
     pub(crate) memory: vk::PhysicalDeviceMemoryProperties,
     /// The compute queue; submissions take the lock (Vulkan requires
     /// queue access to be externally synchronised).
@@ -436,6 +440,7 @@ impl Context {
             info: c.info,
             family: c.family,
             timestamp_period: c.timestamp_period,
+            timestamp_mask: u64::MAX >> (64 - c.timestamp_bits.clamp(1, 64)),
             memory,
             queue: Mutex::new(queue),
             pipelines,

@@ -299,8 +299,9 @@ pub(crate) struct Stream {
     pub(crate) times: KernelTimes,
 }
 
-/// Timestamps a profiled submission can take (launches + 1).
-const TIMESTAMPS: u32 = 64;
+/// Timestamps a profiled submission can take (launches + 1; a query's
+/// ranking, the longest, takes about 30; launches past this go untimed).
+const TIMESTAMPS: u32 = 256;
 
 /// Device time spent per kernel, summed over the launches profiled (see
 /// [`GpuSpreader::profile`](super::GpuSpreader::profile)).
@@ -477,7 +478,8 @@ impl Stream {
                     .map_err(GpuError::vulkan("vkGetQueryPoolResults"))?;
                 let period = f64::from(self.ctx.timestamp_period);
                 for (kernel, pair) in launches.into_iter().zip(stamps.windows(2)) {
-                    let ticks = pair[1].wrapping_sub(pair[0]);
+                    let mask = self.ctx.timestamp_mask;
+                    let ticks = (pair[1] & mask).wrapping_sub(pair[0] & mask) & mask;
                     self.times.add(kernel, ticks as f64 * period);
                 }
             }

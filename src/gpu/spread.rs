@@ -125,7 +125,7 @@ impl GpuSpreader {
         // Every kernel but push (without which every hop pulls).
         let needed = Kernel::ALL
             .iter()
-            .filter(|&&k| k != Kernel::Push && k != Kernel::Scores);
+            .filter(|&&k| !matches!(k, Kernel::Push | Kernel::Scores | Kernel::ScoresBatch));
         if let Some(feature) = needed.filter_map(|k| k.missing(&ctx.info)).next() {
             return Err(GpuError::MissingFeature {
                 device: ctx.info.name.clone(),
