@@ -6,7 +6,8 @@
 //! SPIR-V 1.3, and every floating-point instruction decorated
 //! `NoContraction` (a driver may otherwise fuse a multiply and an add into
 //! one rounding, and spreading's results must be the same bits as on the
-//! CPU, which never fuses them). The words land in
+//! CPU, which never fuses them), except in a kernel whose first line is
+//! `// axonal: contraction allowed` (results equal within a tolerance). The words land in
 //! `$OUT_DIR/kernels/NAME.spv`, which `src/gpu/kernel.rs` embeds.
 
 fn main() {
@@ -82,7 +83,8 @@ mod kernels {
         // Every kernel starts with the shared launch parameters and counters.
         let prelude = std::fs::read_to_string("kernels/common/prelude.wgsl").unwrap();
         let lines = prelude.lines().count();
-        let source = prelude + &std::fs::read_to_string(path).unwrap();
+        let kernel = std::fs::read_to_string(path).unwrap();
+        let source = prelude + &kernel;
         let at = format!(
             "{} (line numbers count the {lines} lines of the prelude)",
             path.display()
@@ -105,8 +107,18 @@ mod kernels {
         };
         let words = spv::write_vec(&module, &info, &options, None)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        no_contraction(&words)
+        // A kernel whose results are only equal within a tolerance (the
+        // similarity scores) may opt out: its first line says so.
+        if kernel.starts_with(CONTRACTION_ALLOWED) {
+            words
+        } else {
+            no_contraction(&words)
+        }
     }
+
+    /// The first line of a kernel that lets the driver fuse its
+    /// multiply-adds.
+    const CONTRACTION_ALLOWED: &str = "// axonal: contraction allowed";
 
     /// `words` with every floating-point arithmetic result decorated
     /// `NoContraction`, the decorations put where SPIR-V wants annotations:

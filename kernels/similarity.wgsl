@@ -1,22 +1,29 @@
+// axonal: contraction allowed
+// (Similarity scores are equal to the CPU scans' within f32 tolerance, not
+// bit for bit, so build.rs leaves this file's multiply-adds fusable.)
+//
 // Similarity scores of every row of an embedding matrix against each lane's
 // query, as rank keys for radix select (select.wgsl): the score's order
 // inverted, then the row, so the smallest keys are the best hits, ties by
 // lower row (the CPU's `Hit::rank`). Cosine scales the dot product by the
 // query's and the row's inverse norms, in the CPU's order.
 //
+// Rows are read as vec4 over their padded length (`stride` floats, a
+// multiple of 16, zero past `dim`); queries are padded alike and stored
+// transposed, vec4 `j` of every lane side by side (`queries[j * lanes +
+// lane]`), so that the invocations of a team read consecutive memory.
 // `scores` (few queries; one lane per query): a team of 32 invocations
-// reads one row at a time (consecutive floats: coalesced) and sums its
-// products in workgroup memory. `scores_batch` (many queries, all in one
-// launch): the 32 invocations of a team take one query each and the same
-// four rows, so each row element is one load shared by the team and the
-// matrix is read once for every query of the batch.
+// reads one row at a time and sums its products in workgroup memory.
+// `scores_batch` (many queries, all in one launch): the 32 invocations of a
+// team take one query each and the same four rows, so each row element is
+// one load shared by the team and the matrix is read once for the batch.
 
 @group(0) @binding(16) var<storage, read_write> keys: array<u64>;
-@group(0) @binding(21) var<storage, read> matrix: array<f32>;
+@group(0) @binding(21) var<storage, read> matrix: array<vec4<f32>>;
 @group(0) @binding(22) var<storage, read> inv_norms: array<f32>;
-// Each lane's query (`dim` floats at `lane * dim`), then every lane's
-// inverse norm (at `lanes * dim + lane`).
-@group(0) @binding(23) var<storage, read> queries: array<f32>;
+// The queries (see above), then every lane's inverse norm: lane `l`'s is
+// component `l % 4` of vec4 `stride / 4 * lanes + l / 4`.
+@group(0) @binding(23) var<storage, read> queries: array<vec4<f32>>;
 
 const TEAM: u32 = 32u;
 const TEAMS: u32 = 8u;
@@ -37,7 +44,8 @@ fn key(score: f32, row: u32) -> u64 {
 fn store(query: u32, row: u32, dot: f32) {
     var score = dot;
     if launch.metric == 1u {
-        score = score * queries[launch.lanes * launch.dim + query] * inv_norms[row];
+        let at = launch.stride / 4u * launch.lanes + query / 4u;
+        score = score * queries[at][query % 4u] * inv_norms[row];
     }
     keys[query * launch.nodes + row] = key(score, row);
 }
@@ -50,17 +58,16 @@ fn scores(
 ) {
     let lane = group.y;
     let rows = launch.nodes;
-    let dim = launch.dim;
+    let width = launch.stride / 4u;
     let team = local / TEAM;
     let member = local % TEAM;
-    let query = lane * dim;
     for (var first = group.x * TEAMS; first < rows; first += groups.x * TEAMS) {
         let row = first + team;
         var sum = 0.0;
         if row < rows {
-            let at = row * launch.stride;
-            for (var i = member; i < dim; i += TEAM) {
-                sum += matrix[at + i] * queries[query + i];
+            let at = row * width;
+            for (var j = member; j < width; j += TEAM) {
+                sum += dot(matrix[at + j], queries[j * launch.lanes + lane]);
             }
         }
         partial[local] = sum;
@@ -92,30 +99,28 @@ fn scores_batch(
         return;
     }
     let rows = launch.nodes;
-    let dim = launch.dim;
-    let stride = launch.stride;
-    let query = q * dim;
+    let width = launch.stride / 4u;
     let per_group = TEAMS * ROWS;
     for (var first = group.x * per_group + (local / TEAM) * ROWS; first < rows; first += groups.x * per_group) {
         // Rows past the end repeat the last one (scores not stored).
-        let r0 = first;
-        let r1 = min(first + 1u, rows - 1u);
-        let r2 = min(first + 2u, rows - 1u);
-        let r3 = min(first + 3u, rows - 1u);
+        let r0 = first * width;
+        let r1 = min(first + 1u, rows - 1u) * width;
+        let r2 = min(first + 2u, rows - 1u) * width;
+        let r3 = min(first + 3u, rows - 1u) * width;
         var d = vec4<f32>(0.0);
-        for (var i = 0u; i < dim; i++) {
-            let x = queries[query + i];
-            d += vec4<f32>(matrix[r0 * stride + i], matrix[r1 * stride + i], matrix[r2 * stride + i], matrix[r3 * stride + i]) * x;
+        for (var j = 0u; j < width; j++) {
+            let x = queries[j * launch.lanes + q];
+            d += vec4<f32>(dot(matrix[r0 + j], x), dot(matrix[r1 + j], x), dot(matrix[r2 + j], x), dot(matrix[r3 + j], x));
         }
-        store(q, r0, d.x);
+        store(q, first, d.x);
         if first + 1u < rows {
-            store(q, r1, d.y);
+            store(q, first + 1u, d.y);
         }
         if first + 2u < rows {
-            store(q, r2, d.z);
+            store(q, first + 2u, d.z);
         }
         if first + 3u < rows {
-            store(q, r3, d.w);
+            store(q, first + 3u, d.w);
         }
     }
 }

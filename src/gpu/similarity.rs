@@ -39,8 +39,10 @@ pub struct GpuEmbeddings {
     stride: usize,
     matrix: Buffer,
     inv_norms: Buffer,
-    /// Each query then every query's inverse norm (host memory).
+    /// The queries as the kernels read them (see `scan`), written here
+    /// and copied to `queries_on_device` by each scan.
     queries: Buffer,
+    queries_on_device: Buffer,
     /// Queries the scratch below is sized for.
     lanes: usize,
     keys: Buffer,
@@ -98,6 +100,7 @@ impl GpuEmbeddings {
             matrix: Buffer::upload(ctx, "embedding matrix", data)?,
             inv_norms: Buffer::upload(ctx, "inverse norms", matrix.inv_norms())?,
             queries: host("queries", 16)?,
+            queries_on_device: dev("queries", 16)?,
             lanes: 0,
             keys: dev("score keys", 16)?,
             counters: dev("counters", 16)?,
@@ -117,7 +120,7 @@ impl GpuEmbeddings {
         for (binding, buffer) in [
             (Binding::Matrix, &self.matrix),
             (Binding::InvNorms, &self.inv_norms),
-            (Binding::Queries, &self.queries),
+            (Binding::Queries, &self.queries_on_device),
             (Binding::Keys, &self.keys),
             (Binding::Counters, &self.counters),
             (Binding::Histogram, &self.histogram),
@@ -221,11 +224,16 @@ impl GpuEmbeddings {
             return Ok(());
         }
         self.reserve(lanes, k)?;
-        let mut packed: Vec<f32> = queries
-            .iter()
-            .flat_map(|q| q.as_ref().iter().copied())
-            .collect();
-        packed.extend(queries.iter().map(|q| self.cpu.inv_norm(q.as_ref())));
+        // Transposed and padded (similarity.wgsl): vec4 `j` of every query
+        // side by side, then the inverse norms.
+        let width = self.stride / 4;
+        let mut packed = vec![0f32; self.query_floats(lanes)];
+        for (lane, q) in queries.iter().enumerate() {
+            for (i, &x) in q.as_ref().iter().enumerate() {
+                packed[4 * ((i / 4) * lanes + lane) + i % 4] = x;
+            }
+            packed[4 * width * lanes + lane] = self.cpu.inv_norm(q.as_ref());
+        }
         self.queries.write(0, &packed);
         let mut init = vec![0u32; lanes * counter::PER_LANE];
         for c in init.chunks_mut(counter::PER_LANE) {
@@ -245,13 +253,16 @@ impl GpuEmbeddings {
         let counter_bytes = (init.len() * 4) as u64;
         let out_bytes = (8 * self.capacity * lanes) as u64;
         let rows = self.rows;
+        let query_bytes = 4 * packed.len() as u64;
         let (counters, histogram, out_keys, readback) = (
             &self.counters,
             &self.histogram,
             &self.out_keys,
             &self.readback,
         );
+        let (queries, queries_on_device) = (&self.queries, &self.queries_on_device);
         self.stream.run(Some(&self.set), |r| {
+            r.copy(queries, 0, queries_on_device, 0, query_bytes);
             r.copy(readback, 0, counters, 0, counter_bytes);
             if lanes >= BATCH_FROM {
                 let score_groups = rows.div_ceil(BATCH_ROWS_PER_GROUP).clamp(1, 65_535) as u32;
@@ -284,6 +295,12 @@ impl GpuEmbeddings {
         Ok(())
     }
 
+    /// Floats of `lanes` queries as the kernels read them: each padded to
+    /// the row stride, then the inverse norms, four to a vec4.
+    fn query_floats(&self, lanes: usize) -> usize {
+        self.stride * lanes + lanes.next_multiple_of(4)
+    }
+
     /// Sizes the scratch for `lanes` queries of `k` hits.
     fn reserve(&mut self, lanes: usize, k: usize) -> Result<(), GpuError> {
         if lanes <= self.lanes && k <= self.capacity {
@@ -301,22 +318,29 @@ impl GpuEmbeddings {
         }
         let ctx = &self.ctx;
         let counter_bytes = (lanes * counter::PER_LANE * 4) as u64;
-        self.queries = Buffer::new(
-            ctx,
-            "queries",
-            (4 * lanes * (self.dim + 1)) as u64,
-            Place::Host,
-        )?;
-        self.keys = Buffer::new(ctx, "score keys", 8 * cells, Place::Device)?;
-        self.counters = Buffer::new(ctx, "counters", counter_bytes, Place::Device)?;
-        self.histogram = Buffer::new(ctx, "histograms", (4 * 256 * lanes) as u64, Place::Device)?;
-        self.out_keys = Buffer::new(ctx, "hits", (8 * k * lanes) as u64, Place::Device)?;
-        self.readback = Buffer::new(
-            ctx,
-            "read-back",
-            counter_bytes + (8 * k * lanes) as u64,
-            Place::Host,
-        )?;
+        let query_bytes = 4 * self.query_floats(lanes) as u64;
+        // Every buffer made before any is replaced: a failure leaves the
+        // scratch (and the descriptor set pointing at it) as it was.
+        let host = |what, bytes| Buffer::new(ctx, what, bytes, Place::Host);
+        let dev = |what, bytes| Buffer::new(ctx, what, bytes, Place::Device);
+        let made = (
+            host("queries", query_bytes)?,
+            dev("queries", query_bytes)?,
+            dev("score keys", 8 * cells)?,
+            dev("counters", counter_bytes)?,
+            dev("histograms", (4 * 256 * lanes) as u64)?,
+            dev("hits", (8 * k * lanes) as u64)?,
+            host("read-back", counter_bytes + (8 * k * lanes) as u64)?,
+        );
+        (
+            self.queries,
+            self.queries_on_device,
+            self.keys,
+            self.counters,
+            self.histogram,
+            self.out_keys,
+            self.readback,
+        ) = made;
         self.lanes = lanes;
         self.capacity = k;
         self.bind();
