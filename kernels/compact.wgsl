@@ -3,7 +3,8 @@
 // nodes: `count` sums each tile's flags, `offsets` scans the tile sums
 // (one workgroup per lane) and writes the total to the counter
 // `count_slot`, `scatter` writes each flagged id at its tile's offset plus
-// its rank inside the tile, and adds the nodes' out-degrees to NEXT_EDGES.
+// its rank inside the tile, adds the nodes' out-degrees to NEXT_EDGES, and
+// lists the nodes of more than PUSH_HEAVY out-edges apart (push.wgsl).
 // The frontier goes to the half `1 - parity` of the lane's list.
 
 @group(0) @binding(0) var<storage, read> out_offsets: array<u32>;
@@ -11,6 +12,10 @@
 @group(0) @binding(13) var<storage, read_write> lists: array<u32>;
 @group(0) @binding(14) var<storage, read_write> blocks: array<u32>;
 @group(0) @binding(15) var<storage, read_write> counters: array<atomic<u32>>;
+// Each lane's frontier nodes of more than PUSH_HEAVY out-edges (push.wgsl):
+// two halves of `launch.heavy_capacity` (parity), in any order; not kept
+// when that is 0 (ranking's compaction).
+@group(0) @binding(27) var<storage, read_write> heavy_frontier: array<u32>;
 
 var<workgroup> scratch: array<u32, 256>;
 
@@ -101,7 +106,13 @@ fn scatter(
                 let v = first + j;
                 lists[list + at] = v;
                 at += 1u;
-                degrees += out_offsets[v + 1u] - out_offsets[v];
+                let degree = out_offsets[v + 1u] - out_offsets[v];
+                degrees += degree;
+                if degree > PUSH_HEAVY && launch.heavy_capacity != 0u {
+                    let slot = atomicAdd(&counters[lane * COUNTERS + NEXT_HEAVY], 1u);
+                    let half = launch.heavy_capacity;
+                    heavy_frontier[lane * 2u * half + (1u - launch.parity) * half + slot] = v;
+                }
             }
         }
         if degrees != 0u {
@@ -117,6 +128,8 @@ fn advance(@builtin(workgroup_id) group: vec3<u32>) {
     let c = group.y * COUNTERS;
     atomicStore(&counters[c + CUR_LEN], atomicLoad(&counters[c + NEXT_LEN]));
     atomicStore(&counters[c + CUR_EDGES], atomicLoad(&counters[c + NEXT_EDGES]));
+    atomicStore(&counters[c + CUR_HEAVY], atomicLoad(&counters[c + NEXT_HEAVY]));
     atomicStore(&counters[c + NEXT_LEN], 0u);
     atomicStore(&counters[c + NEXT_EDGES], 0u);
+    atomicStore(&counters[c + NEXT_HEAVY], 0u);
 }

@@ -16,6 +16,9 @@ struct SeedEntry {
 @group(0) @binding(13) var<storage, read_write> lists: array<u32>;
 @group(0) @binding(15) var<storage, read_write> counters: array<atomic<u32>>;
 @group(0) @binding(20) var<storage, read> seeds: array<SeedEntry>;
+// Each lane's frontier nodes of more than PUSH_HEAVY out-edges: two halves
+// of `launch.heavy_capacity` (push.wgsl).
+@group(0) @binding(27) var<storage, read_write> heavy_frontier: array<u32>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -30,6 +33,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             gain[at] = s.activation;
             let degree = out_offsets[s.node + 1u] - out_offsets[s.node];
             atomicAdd(&counters[s.lane * COUNTERS + CUR_EDGES], degree);
+            if degree > PUSH_HEAVY {
+                // The first frontier is the half of parity 0.
+                let slot = atomicAdd(&counters[s.lane * COUNTERS + CUR_HEAVY], 1u);
+                heavy_frontier[s.lane * 2u * launch.heavy_capacity + slot] = s.node;
+            }
         }
     }
 }

@@ -71,20 +71,19 @@ fn graphs() -> Vec<(&'static str, Graph)> {
         ("ba", generate::barabasi_albert(4_000, 4, 9)),
         ("chain", generate::chain(300, 0.97)),
         ("fan", generate::fan(2_000, 0.8)),
-        ("fan_in", fan_in(3_000)),
+        ("fan_in", fan_in(10_000)),
     ]
 }
 
-/// `leaves` nodes all pointing at node 0, which points back at a few: one
-/// row of thousands of in-edges (pulled by a whole workgroup on the
-/// device).
+/// `leaves` nodes all pointing at node 0, which points back at each: a
+/// row of more in-edges than one chunk holds (pulled in chunks on the
+/// device) and a node of thousands of out-edges reached at hop 1 (pushed
+/// by the whole device at hop 2).
 fn fan_in(leaves: u32) -> Graph {
     let mut b = GraphBuilder::with_node_count(leaves + 1);
     for v in 1..=leaves {
         b.add_edge(v, 0, 1.0 / (1 + v % 7) as f32).unwrap();
-        if v % 50 == 0 {
-            b.add_edge(0, v, 0.5).unwrap();
-        }
+        b.add_edge(0, v, 0.5 / (1 + v % 3) as f32).unwrap();
     }
     b.build().unwrap()
 }
@@ -99,10 +98,10 @@ fn the_graphs_have_hubs_both_ways() {
             .max()
             .unwrap()
     };
-    // More in-edges than a workgroup (pull.wgsl's HEAVY), more out-edges
-    // than a push team, on some graph.
-    assert!(max(&|g, v| g.in_edges().degree(v)) > 256);
-    assert!(max(&|g, v| g.out_edges().degree(v)) > 32 * 8);
+    // More in-edges than two of pull.wgsl's chunks (4096 edges), more
+    // out-edges than PUSH_HEAVY (1024), on some graph.
+    assert!(max(&|g, v| g.in_edges().degree(v)) > 2 * 4096);
+    assert!(max(&|g, v| g.out_edges().degree(v)) > 1024);
 }
 
 fn param_sets() -> Vec<SpreadParams> {

@@ -26,6 +26,8 @@ struct Launch {
     stride: u32,        // floats per embedding row (similarity)
     metric: u32,        // 0: dot, 1: cosine (similarity)
     team: u32,          // invocations per row of a pull hop's light rows
+    hubs: u32,          // rows pulled in chunks (pull.wgsl's `finish`)
+    heavy_capacity: u32, // entries of each half of a lane's heavy frontier list (0: none kept)
 }
 var<immediate> launch: Launch;
 
@@ -46,3 +48,9 @@ const REMAINING: u32 = 7u;    // radix select: rank still to find in the bin
 const DONE: u32 = 8u;         // radix select: threshold known
 const BOUND_LO: u32 = 9u;     // radix select: the k-th smallest key so far
 const BOUND_HI: u32 = 10u;
+const CUR_HEAVY: u32 = 11u;   // frontier nodes of more than PUSH_HEAVY out-edges
+const NEXT_HEAVY: u32 = 12u;
+
+// Out-edges above which a frontier node is pushed by every workgroup
+// together rather than by one team (`push.wgsl`), listed apart.
+const PUSH_HEAVY: u32 = 1024u;

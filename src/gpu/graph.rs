@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::GpuError;
 use super::device::{Context, Gpu};
-use super::kernel::HEAVY;
+use super::kernel::{CHUNK, HEAVY, PUSH_HEAVY};
 use super::memory::Buffer;
 use crate::graph::{CsrView, GraphView};
 use crate::spread::Fan;
@@ -24,9 +24,16 @@ pub struct GpuGraph {
     pub(crate) fan: Buffer,
     /// Entries of each fan table (the largest out-degree + 1).
     pub(crate) fan_len: u32,
-    /// The rows with more than [`HEAVY`] in-edges, and how many.
+    /// The rows with more than [`HEAVY`] in-edges (hubs): each as (row,
+    /// first chunk, end chunk, 0), and how many.
     pub(crate) heavy_rows: Buffer,
     pub(crate) heavy_count: u32,
+    /// Their chunks of at most [`CHUNK`] edges: (first edge, end edge, 0,
+    /// 0), and how many.
+    pub(crate) heavy_chunks: Buffer,
+    pub(crate) chunk_count: u32,
+    /// Nodes of more than [`PUSH_HEAVY`] out-edges.
+    pub(crate) push_heavy_count: u32,
     /// Invocations per row for the other rows' pulls: the largest power of
     /// two up to their average in-degree, at most 32.
     pub(crate) pull_team: u32,
@@ -54,6 +61,24 @@ impl GpuGraph {
             .filter(|&v| inc.degree(v) > HEAVY)
             .collect();
         let heavy_edges: u64 = heavy.iter().map(|&v| u64::from(inc.degree(v))).sum();
+        let (mut hubs, mut chunks) = (Vec::new(), Vec::new());
+        for &v in &heavy {
+            let (lo, hi) = (
+                inc.offsets()[v as usize] as u32,
+                inc.offsets()[v as usize + 1] as u32,
+            );
+            let first = chunks.len() as u32;
+            chunks.extend(
+                (lo..hi)
+                    .step_by(CHUNK as usize)
+                    .map(|c| [c, (c + CHUNK).min(hi), 0, 0]),
+            );
+            hubs.push([v, first, chunks.len() as u32, 0]);
+        }
+        let out_edges = graph.out_edges();
+        let push_heavy_count = (0..nodes as u32)
+            .filter(|&v| out_edges.degree(v) > PUSH_HEAVY)
+            .count() as u32;
         let light_rows = (nodes - heavy.len()).max(1) as u64;
         let average = (edges as u64 - heavy_edges) / light_rows;
         let out = upload_csr(ctx, graph.out_edges(), "out-edges")?;
@@ -76,8 +101,11 @@ impl GpuGraph {
             inc,
             fan: Buffer::upload(ctx, "fan-out factors", &fan)?,
             fan_len,
-            heavy_rows: Buffer::upload(ctx, "heavy rows", &heavy)?,
-            heavy_count: heavy.len() as u32,
+            heavy_rows: Buffer::upload(ctx, "heavy rows", &hubs)?,
+            heavy_count: hubs.len() as u32,
+            heavy_chunks: Buffer::upload(ctx, "heavy rows", &chunks)?,
+            chunk_count: chunks.len() as u32,
+            push_heavy_count,
             pull_team: 1 << average.clamp(1, 32).ilog2(),
         })
     }

@@ -45,10 +45,13 @@ pub(crate) enum Binding {
     InvNorms = 22,
     Queries = 23,
     HeavyRows = 24,
+    ChunkSums = 25,
+    HeavyChunks = 26,
+    HeavyFrontier = 27,
 }
 
 /// Bindings in the shared descriptor set.
-pub(crate) const BINDINGS: u32 = 25;
+pub(crate) const BINDINGS: u32 = 28;
 
 /// Invocations per workgroup of every kernel but `advance`.
 pub(crate) const WORKGROUP: u32 = 256;
@@ -56,9 +59,15 @@ pub(crate) const WORKGROUP: u32 = 256;
 /// Nodes per compaction tile (`compact.wgsl`'s `TILE`).
 pub(crate) const TILE: u32 = 1024;
 
-/// In-edges above which a row is pulled by a whole workgroup
-/// (`pull.wgsl`'s `HEAVY`).
+/// In-edges above which a row is pulled in chunks (`pull.wgsl`'s `HEAVY`).
 pub(crate) const HEAVY: u32 = 256;
+
+/// Edges a chunk of a heavy row holds at most.
+pub(crate) const CHUNK: u32 = 4096;
+
+/// Out-edges above which a frontier node is pushed by every workgroup
+/// together (`prelude.wgsl`'s `PUSH_HEAVY`).
+pub(crate) const PUSH_HEAVY: u32 = 1024;
 
 /// Invocations sharing one frontier node's out-edges in a push hop
 /// (`push.wgsl`'s `TEAM`).
@@ -89,6 +98,8 @@ pub(crate) struct Launch {
     pub(crate) stride: u32,
     pub(crate) metric: u32,
     pub(crate) team: u32,
+    pub(crate) hubs: u32,
+    pub(crate) heavy_capacity: u32,
 }
 
 /// The per-lane counters (`prelude.wgsl`'s slots).
@@ -144,6 +155,8 @@ kernels! {
     StrengthReset = "strength" c"reset" "strength.reset",
     PullLight = "pull" c"light" "pull.light",
     PullHeavy = "pull" c"heavy" "pull.heavy",
+    PullFinish = "pull" c"finish" "pull.finish",
+    PushHeavy = "push" c"heavy" "push.heavy",
     Push = "push" c"main" "push",
     Settle = "settle" c"main" "settle",
     CompactCount = "compact" c"count" "compact.count",

@@ -568,6 +568,15 @@ impl Recorder<'_> {
         self.launch(kernel, launch, groups, launch.lanes.max(1));
     }
 
+    /// [`dispatch`](Self::dispatch) with no barrier after: the next launch
+    /// may run alongside this one. Only for launches that write disjoint
+    /// memory (or commute, as atomic adds do) and read nothing the other
+    /// writes.
+    pub(crate) fn dispatch_alongside(&self, kernel: Kernel, launch: &Launch, groups: u32) {
+        self.record(kernel, launch, groups, launch.lanes.max(1));
+        self.stamp(kernel.name());
+    }
+
     /// Launches `kernel` on `groups` workgroups once, whatever the lanes
     /// (a kernel that finds each item's lane itself).
     pub(crate) fn dispatch_flat(&self, kernel: Kernel, launch: &Launch, groups: u32) {
@@ -575,6 +584,12 @@ impl Recorder<'_> {
     }
 
     fn launch(&self, kernel: Kernel, launch: &Launch, groups: u32, lanes: u32) {
+        self.record(kernel, launch, groups, lanes);
+        self.barrier();
+        self.stamp(kernel.name());
+    }
+
+    fn record(&self, kernel: Kernel, launch: &Launch, groups: u32, lanes: u32) {
         let p = &self.ctx.pipelines;
         let pipeline = p.get(kernel).expect("a kernel the device runs");
         let d = &self.ctx.device;
@@ -591,8 +606,6 @@ impl Recorder<'_> {
             );
             d.cmd_dispatch(self.cmd, groups.max(1), lanes, 1);
         }
-        self.barrier();
-        self.stamp(kernel.name());
     }
 
     /// Fills `buffer` with the 32-bit `value`.

@@ -20,6 +20,9 @@ use super::GpuError;
 use super::device::{Context, Gpu};
 use super::graph::GpuGraph;
 use super::kernel::{Binding, Kernel, Launch, PUSH_TEAM, TILE, counter, groups};
+
+/// Workgroups pushing the heavy frontier nodes together.
+const PUSH_HEAVY_GROUPS: u32 = 1024;
 use super::memory::{Buffer, DescriptorSet, KernelTimes, Place, Recorder, Stream};
 use super::select;
 use crate::spread::driver::{self, Driver, FrontierSize, HopBackend, HopKind, HopStep};
@@ -82,6 +85,14 @@ pub struct GpuSpreader {
     /// An error of a step that cannot return one (seeding, ranking): the
     /// query fails with it once the driver returns.
     failed: Option<GpuError>,
+    /// The graph-sized scratch: each lane's hub chunk sums (pull hops) and
+    /// its two lists of heavy frontier nodes (push hops), with the sizes
+    /// they hold a lane, and whether they are bound in the descriptor set.
+    chunk_sums: Buffer,
+    heavy_frontier: Buffer,
+    chunk_capacity: u32,
+    heavy_capacity: u32,
+    fitted: bool,
     /// Invocations per row of a pull hop, if set (else the graph's).
     pull_team: Option<u32>,
     /// Whether the pending sums and strengths are all zero (false after a
@@ -122,10 +133,14 @@ impl GpuSpreader {
     /// lanes' arrays exceed the device's buffers or `u32` indices.
     pub fn with_lanes(gpu: &Gpu, nodes: usize, lanes: usize) -> Result<GpuSpreader, GpuError> {
         let ctx = &gpu.ctx;
-        // Every kernel but push (without which every hop pulls).
-        let needed = Kernel::ALL
-            .iter()
-            .filter(|&&k| !matches!(k, Kernel::Push | Kernel::Scores | Kernel::ScoresBatch));
+        // Every spreading kernel but the pushes (without them every hop
+        // pulls).
+        let needed = Kernel::ALL.iter().filter(|&&k| {
+            !matches!(
+                k,
+                Kernel::Push | Kernel::PushHeavy | Kernel::Scores | Kernel::ScoresBatch
+            )
+        });
         if let Some(feature) = needed.filter_map(|k| k.missing(&ctx.info)).next() {
             return Err(GpuError::MissingFeature {
                 device: ctx.info.name.clone(),
@@ -186,6 +201,11 @@ impl GpuSpreader {
             push,
             failed: None,
             pull_team: None,
+            chunk_sums: dev("hub chunk sums", 16)?,
+            heavy_frontier: dev("heavy frontier nodes", 16)?,
+            chunk_capacity: 0,
+            heavy_capacity: 0,
+            fitted: false,
             clean: false,
             ranked: Vec::new(),
             state,
@@ -384,6 +404,7 @@ impl GpuSpreader {
         if !graph.on(&self.ctx) {
             return Err(GpuError::OtherDevice);
         }
+        self.fit(graph)?;
         for (binding, buffer) in [
             (Binding::OutOffsets, &graph.out[0]),
             (Binding::OutTargets, &graph.out[1]),
@@ -393,6 +414,7 @@ impl GpuSpreader {
             (Binding::InWeights, &graph.inc[2]),
             (Binding::Fan, &graph.fan),
             (Binding::HeavyRows, &graph.heavy_rows),
+            (Binding::HeavyChunks, &graph.heavy_chunks),
         ] {
             self.set.bind(binding, buffer);
         }
@@ -407,6 +429,37 @@ impl GpuSpreader {
             self.clean = false;
         }
         outcome
+    }
+
+    /// Sizes the graph-dependent scratch for `graph` (grown, never shrunk;
+    /// both made before either is replaced).
+    fn fit(&mut self, graph: &GpuGraph) -> Result<(), GpuError> {
+        let (chunks, heavy) = (graph.chunk_count, graph.push_heavy_count);
+        if self.fitted && chunks <= self.chunk_capacity && heavy <= self.heavy_capacity {
+            return Ok(());
+        }
+        let chunks = chunks.max(self.chunk_capacity);
+        let heavy = heavy.max(self.heavy_capacity);
+        let lanes = self.lanes as u64;
+        let ctx = &self.ctx;
+        let sums = Buffer::new(
+            ctx,
+            "hub chunk sums",
+            8 * lanes * u64::from(chunks),
+            Place::Device,
+        )?;
+        let lists = Buffer::new(
+            ctx,
+            "heavy frontier nodes",
+            8 * lanes * u64::from(heavy),
+            Place::Device,
+        )?;
+        (self.chunk_sums, self.heavy_frontier) = (sums, lists);
+        (self.chunk_capacity, self.heavy_capacity) = (chunks, heavy);
+        self.set.bind(Binding::ChunkSums, &self.chunk_sums);
+        self.set.bind(Binding::HeavyFrontier, &self.heavy_frontier);
+        self.fitted = true;
+        Ok(())
     }
 
     /// Activation of every node after the last query (lane 0), by node id
@@ -449,6 +502,7 @@ impl GpuSpreader {
             parity: self.parity,
             blocks: blocks(self.nodes),
             fan_len: graph.fan_len,
+            heavy_capacity: self.heavy_capacity,
             ..Launch::default()
         }
     }
@@ -522,6 +576,7 @@ impl GpuSpreader {
         let launch = Launch {
             nodes: self.nodes as u32,
             items: entries.len() as u32,
+            heavy_capacity: self.heavy_capacity,
             ..Launch::default()
         };
         let init_bytes = size_of_val(init.as_slice()) as u64;
@@ -712,23 +767,37 @@ impl<'a> HopBackend<&'a GpuGraph> for GpuSpreader {
             .max()
             .unwrap_or(0);
         let pull = step.kind == HopKind::Pull || !self.push;
+        let heavy_nodes = graph.push_heavy_count;
         let n = self.nodes;
         let team = self.pull_team.unwrap_or(graph.pull_team);
         let light = Launch { team, ..launch };
-        let heavy = Launch {
-            items: graph.heavy_count,
+        let hubs = Launch {
+            items: graph.chunk_count,
+            hubs: graph.heavy_count,
             ..launch
         };
         self.submit(|r, _, _| {
             if pull {
                 r.dispatch(Kernel::StrengthAssign, &launch, groups(longest));
+                // Hub chunks and the other rows write different memory.
+                if hubs.hubs > 0 {
+                    r.dispatch_alongside(Kernel::PullHeavy, &hubs, hubs.items.min(65_535));
+                }
                 r.dispatch(Kernel::PullLight, &light, groups(n * team as usize));
-                if heavy.items > 0 {
-                    r.dispatch(Kernel::PullHeavy, &heavy, heavy.items.min(65_535));
+                if hubs.hubs > 0 {
+                    r.dispatch(Kernel::PullFinish, &hubs, groups(hubs.hubs as usize));
                 }
                 r.dispatch(Kernel::StrengthReset, &launch, groups(longest));
             } else {
-                r.dispatch(Kernel::Push, &launch, groups(longest * PUSH_TEAM as usize));
+                // Atomic adds commute: light and heavy frontier nodes alike
+                // (pushed side by side, then one barrier).
+                let team_groups = groups(longest * PUSH_TEAM as usize);
+                if heavy_nodes > 0 {
+                    r.dispatch_alongside(Kernel::Push, &launch, team_groups);
+                    r.dispatch(Kernel::PushHeavy, &launch, PUSH_HEAVY_GROUPS);
+                } else {
+                    r.dispatch(Kernel::Push, &launch, team_groups);
+                }
             }
             r.dispatch(Kernel::Settle, &launch, groups(n));
             if step.hop.spreads_on {
