@@ -178,6 +178,9 @@ mod math;
 #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub mod metrics;
 
+#[cfg(feature = "timely")]
+#[cfg_attr(docsrs, doc(cfg(feature = "timely")))]
+pub mod distributed;
 #[cfg(feature = "vulkan")]
 #[cfg_attr(docsrs, doc(cfg(feature = "vulkan")))]
 pub mod gpu;

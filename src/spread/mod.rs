@@ -64,13 +64,13 @@
 //! bit-identical activations. The rounding error is at most `2^-31` per
 //! contribution, far inside the numerical contract.
 
-mod accumulator;
+pub(crate) mod accumulator;
 pub(crate) mod driver;
 mod error;
 pub(crate) mod fixed;
 mod interface;
 mod isa;
-mod list;
+pub(crate) mod list;
 mod multi;
 #[cfg(feature = "parallel")]
 mod parallel;
@@ -80,7 +80,7 @@ mod pull;
 mod push;
 mod query;
 mod spreader;
-mod state;
+pub(crate) mod state;
 pub(crate) mod workspace;
 
 pub use error::SpreadError;

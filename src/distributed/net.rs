@@ -1,0 +1,191 @@
+//! The dataflow the workers talk through: one long-lived timely dataflow
+//! of rounds.
+//!
+//! Every worker sends its records of a round at that round's timestamp,
+//! routed to the worker they name (timely's exchange: a queue between
+//! threads, TCP between processes), and steps its timely worker until the
+//! round is complete everywhere (the probe's frontier has passed it:
+//! timely's progress tracking says no record of that timestamp is left in
+//! flight anywhere). A round's timestamp carries the query and the step:
+//! `query * ROUNDS + phase` (phase 0: seeding; `2h - 1` and `2h`: hop `h`'s
+//! contributions and its frontier's size; `RANK`: the merge of results).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use timely::dataflow::operators::{Exchange, Input, Inspect, Probe};
+use timely::dataflow::{InputHandleVec, ProbeHandle};
+use timely::worker::Worker;
+
+use super::DistributedError;
+
+/// Rounds a query may take: seeding, two per hop, ranking.
+pub(crate) const ROUNDS: u64 = 128;
+
+/// The phase of a query's ranking round.
+pub(crate) const RANK: u64 = ROUNDS - 1;
+
+/// What workers tell each other.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Message {
+    /// At start: the graph and cut a worker holds.
+    Hello {
+        nodes: u64,
+        edges: u64,
+        fingerprint: u64,
+        first: u32,
+        end: u32,
+    },
+    /// A worker's share of the next frontier: nodes, their out-edges, the
+    /// nodes it reached so far, and the bytes of contributions it sent
+    /// this hop.
+    Sizes {
+        nodes: u64,
+        edges: u64,
+        reached: u64,
+        sent: u64,
+    },
+    /// Fixed-point units for a node the receiver owns.
+    Units { node: u32, units: u32 },
+    /// One of a worker's best results: its rank key and hop.
+    Ranked { key: u64, hop: u8 },
+}
+
+impl Message {
+    /// Bytes a record of this message takes on the wire: its fields, and
+    /// the header every record carries (destination and round).
+    pub(crate) fn wire_bytes(&self) -> u64 {
+        HEADER
+            + match self {
+                Message::Hello { .. } => 32,
+                Message::Sizes { .. } => 32,
+                Message::Units { .. } => 8,
+                Message::Ranked { .. } => 9,
+            }
+    }
+}
+
+/// Bytes of a record's destination and round.
+const HEADER: u64 = 12;
+
+/// A record: its destination worker, its round, the message.
+pub(crate) type Record = (u32, u64, Message);
+
+/// One worker's end of the dataflow.
+pub(crate) struct Net {
+    input: InputHandleVec<u64, Record>,
+    probe: ProbeHandle<u64>,
+    /// Records delivered to this worker, any round.
+    inbox: Rc<RefCell<Vec<Record>>>,
+    index: u32,
+    peers: usize,
+    /// Records of the current round for this worker itself (never on the
+    /// wire).
+    local: Vec<Message>,
+    /// The round to send at next.
+    round: u64,
+    /// Bytes this worker put on the wire in the current round so far.
+    pub(crate) sent: u64,
+    timeout: Duration,
+}
+
+impl Net {
+    /// Builds the dataflow on `worker` (every worker of the computation
+    /// must, in the same order as its other dataflows).
+    pub(crate) fn new(worker: &mut Worker, timeout: Duration) -> Net {
+        let mut input = InputHandleVec::new();
+        let probe = ProbeHandle::new();
+        let inbox = Rc::new(RefCell::new(Vec::new()));
+        let sink = inbox.clone();
+        worker.dataflow::<u64, _, _>(|scope| {
+            scope
+                .input_from(&mut input)
+                .container::<Vec<Record>>()
+                .exchange(|r: &Record| u64::from(r.0))
+                .inspect(move |r: &Record| sink.borrow_mut().push(*r))
+                .probe_with(&probe);
+        });
+        Net {
+            input,
+            probe,
+            inbox,
+            index: worker.index() as u32,
+            peers: worker.peers(),
+            local: Vec::new(),
+            round: 0,
+            sent: 0,
+            timeout,
+        }
+    }
+
+    /// This worker's index.
+    pub(crate) fn index(&self) -> usize {
+        self.index as usize
+    }
+
+    /// Workers in the computation.
+    pub(crate) fn peers(&self) -> usize {
+        self.peers
+    }
+
+    /// Moves to round `round` (never back).
+    pub(crate) fn start(&mut self, round: u64) {
+        debug_assert!(round >= self.round);
+        self.round = round;
+        self.sent = 0;
+    }
+
+    /// Sends `message` to worker `to` in the current round.
+    pub(crate) fn send(&mut self, to: usize, message: Message) {
+        if to == self.index as usize {
+            self.local.push(message);
+        } else {
+            self.sent += message.wire_bytes();
+            self.input.send((to as u32, self.round, message));
+        }
+    }
+
+    /// Sends `message` to every worker.
+    pub(crate) fn broadcast(&mut self, message: Message) {
+        for to in 0..self.peers {
+            self.send(to, message);
+        }
+    }
+
+    /// Closes the current round, steps `worker` until every worker's
+    /// records of it are delivered, and hands this worker's to `receive`
+    /// (its own first, then the others' in arrival order). The next round
+    /// is the following timestamp.
+    pub(crate) fn finish(
+        &mut self,
+        worker: &mut Worker,
+        mut receive: impl FnMut(Message),
+    ) -> Result<(), DistributedError> {
+        let round = self.round;
+        self.round += 1;
+        self.input.advance_to(self.round);
+        let started = Instant::now();
+        while self.probe.less_than(&self.round) {
+            let waited = started.elapsed();
+            if waited > self.timeout {
+                self.local.clear();
+                return Err(DistributedError::Timeout { round, waited });
+            }
+            worker.step_or_park(Some(Duration::from_millis(1)));
+        }
+        for m in self.local.drain(..) {
+            receive(m);
+        }
+        let mut inbox = self.inbox.borrow_mut();
+        // Records of later rounds (a faster worker's) stay for their round.
+        inbox.retain(|&(_, r, m)| {
+            if r == round {
+                receive(m);
+            }
+            r > round
+        });
+        Ok(())
+    }
+}

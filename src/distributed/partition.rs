@@ -1,0 +1,191 @@
+//! Cutting a graph into node ranges, one per worker, balanced by edges.
+
+use core::ops::Range;
+
+use super::DistributedError;
+use crate::graph::GraphView;
+use crate::spread::driver::GraphShape;
+
+/// One worker's part of a graph: the rows `rows()` of its out- and
+/// in-edges, which it alone reads, and where every other node lives.
+///
+/// The ranges are contiguous node ids, balanced by what a worker does per
+/// node: its out-edges (pushes), in-edges (pulls) and the node itself
+/// (settling). Graphs reordered by degree (`Graph::reorder`) put hubs
+/// first, so a range of few nodes may hold many edges, which is what the
+/// balance accounts for.
+#[derive(Clone, Debug)]
+pub struct Partition<'g> {
+    graph: GraphView<'g>,
+    /// `bounds[i]..bounds[i + 1]` is part `i`'s rows.
+    bounds: Vec<u32>,
+    index: usize,
+    fingerprint: u64,
+}
+
+impl<'g> Partition<'g> {
+    /// Part `index` of `graph` cut into `parts` ranges.
+    ///
+    /// `graph` may be a whole graph in memory or a memory-mapped `.axg`
+    /// file (`store::AxgStore::map`): a worker then touches only the pages
+    /// of its own rows' edges, and the offsets (16 bytes a node), which
+    /// the cut and the graph's fingerprint read.
+    pub fn new(
+        graph: impl Into<GraphView<'g>>,
+        parts: usize,
+        index: usize,
+    ) -> Result<Partition<'g>, DistributedError> {
+        if index >= parts {
+            return Err(DistributedError::Partition { parts, index });
+        }
+        let graph = graph.into();
+        Ok(Partition {
+            bounds: balanced_bounds(graph, parts),
+            fingerprint: fingerprint(graph),
+            graph,
+            index,
+        })
+    }
+
+    /// This part's rows.
+    pub fn rows(&self) -> Range<u32> {
+        self.bounds[self.index]..self.bounds[self.index + 1]
+    }
+
+    /// This part's index.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Parts.
+    pub fn parts(&self) -> usize {
+        self.bounds.len() - 1
+    }
+
+    /// The part that owns node `v`.
+    #[inline]
+    pub fn owner(&self, v: u32) -> usize {
+        self.bounds.partition_point(|&b| b <= v) - 1
+    }
+
+    /// The first node of every part, then the node count.
+    pub fn bounds(&self) -> &[u32] {
+        &self.bounds
+    }
+
+    /// Nodes of the whole graph.
+    pub fn node_count(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    /// Edges of the whole graph.
+    pub fn edge_count(&self) -> usize {
+        self.graph.edge_count()
+    }
+
+    /// The whole graph's view (a worker reads only its rows of it).
+    pub(crate) fn graph(&self) -> GraphView<'g> {
+        self.graph
+    }
+
+    /// A hash of the graph's size and offsets: workers compare theirs at
+    /// start.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+}
+
+impl GraphShape for &Partition<'_> {
+    fn node_count(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    fn edge_count(&self) -> usize {
+        self.graph.edge_count()
+    }
+}
+
+/// Boundaries of `parts` ranges with about equal out-edges + in-edges +
+/// nodes each.
+fn balanced_bounds(graph: GraphView<'_>, parts: usize) -> Vec<u32> {
+    let (out, inc) = (graph.out_edges().offsets(), graph.in_edges().offsets());
+    let n = graph.node_count();
+    let work = |v: usize| out[v] + inc[v] + v as u64;
+    let total = work(n);
+    let mut bounds: Vec<u32> = (0..parts)
+        .map(|i| {
+            let target = (total as u128 * i as u128 / parts as u128) as u64;
+            first_at_least(n, target, work) as u32
+        })
+        .collect();
+    bounds.push(n as u32);
+    bounds
+}
+
+/// The first `v` in `0..=n` with `work(v) >= target` (`work` ascending).
+fn first_at_least(n: usize, target: u64, work: impl Fn(usize) -> u64) -> usize {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if work(mid) < target {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// xxh3 of the node and edge counts and both offset arrays.
+fn fingerprint(graph: GraphView<'_>) -> u64 {
+    use xxhash_rust::xxh3::Xxh3;
+    let mut h = Xxh3::new();
+    h.update(&(graph.node_count() as u64).to_le_bytes());
+    h.update(&(graph.edge_count() as u64).to_le_bytes());
+    h.update(bytemuck::cast_slice(graph.out_edges().offsets()));
+    h.update(bytemuck::cast_slice(graph.in_edges().offsets()));
+    h.digest()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::generate;
+
+    #[test]
+    fn parts_tile_the_nodes_and_balance_edges() {
+        let graph = generate::Rmat::graph500(12).generate();
+        let (graph, _) = graph.reorder(crate::graph::Ordering::DegreeDescending);
+        for parts in 1..=5 {
+            let all: Vec<_> = (0..parts)
+                .map(|i| Partition::new(&graph, parts, i).unwrap())
+                .collect();
+            assert_eq!(all[0].rows().start, 0);
+            assert_eq!(all[parts - 1].rows().end as usize, graph.node_count());
+            for pair in all.windows(2) {
+                assert_eq!(pair[0].rows().end, pair[1].rows().start);
+            }
+            let edges = |p: &Partition<'_>| {
+                let r = p.rows();
+                let out = graph.out_edges().offsets();
+                out[r.end as usize] - out[r.start as usize]
+            };
+            let per = graph.edge_count() as u64 / parts as u64;
+            for p in &all {
+                // Within a hub's edges of an even share (hubs come first).
+                assert!(
+                    edges(p).abs_diff(per) <= per / 2 + 2000,
+                    "{parts}: {}",
+                    edges(p)
+                );
+                for v in p.rows() {
+                    assert_eq!(all[0].owner(v), p.index());
+                }
+            }
+        }
+        assert!(matches!(
+            Partition::new(&graph, 2, 2),
+            Err(DistributedError::Partition { parts: 2, index: 2 })
+        ));
+    }
+}

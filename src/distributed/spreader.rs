@@ -1,0 +1,437 @@
+//! [`DistributedSpreader`]: one worker's share of a query, behind the
+//! shared hop driver.
+//!
+//! Every worker runs the same queries through `spread` in the same order
+//! (each is an executor of the one driver loop); the driver's decisions
+//! depend only on the frontier's size summed over every worker, which each
+//! learns in the same round, so all take the same steps. A hop: each
+//! worker pushes its own frontier along its own rows' out-edges,
+//! combining contributions per destination (integer sums: combining and
+//! arrival order change nothing), sends every remote destination's sum to
+//! its owner, and settles its own nodes from what it received, with the
+//! very code `Spreader` settles with. Results: each worker's top-k, merged
+//! exactly by every worker.
+
+use std::time::Duration;
+
+use timely::worker::Worker;
+
+use super::net::{Message, Net, RANK, ROUNDS};
+use super::{DistributedError, Partition};
+use crate::spread::accumulator::{Accumulate, SparseAccumulator};
+use crate::spread::driver::{self, Driver, FrontierSize, HopBackend, HopStep};
+use crate::spread::fixed::{contribution, strength};
+use crate::spread::list::NodeList;
+use crate::spread::state::{FrontierEntry, NodeState, key_node, top_keys};
+use crate::spread::{Activation, MAX_HOPS, Seed, SpreadParams, SpreadStats, SpreaderConfig};
+
+/// How long a worker waits for a round before it fails the query
+/// ([`DistributedError::Timeout`]), unless set.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What one worker sent in the last query.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExchangeStats {
+    /// Bytes of contributions every worker sent to the others, per hop
+    /// (index `h - 1` for hop `h`; summed over all workers).
+    pub hop_bytes: [u64; MAX_HOPS],
+    /// Bytes of everything else this worker sent: frontier sizes and
+    /// results.
+    pub control_bytes: u64,
+}
+
+impl ExchangeStats {
+    /// Contribution bytes of every hop, all workers.
+    pub fn total_hop_bytes(&self) -> u64 {
+        self.hop_bytes.iter().sum()
+    }
+}
+
+/// One worker's spreader: its own nodes' state, its end of the dataflow.
+///
+/// Build one on every worker of a timely computation (in the same order
+/// as the workers' other dataflows), each with its own [`Partition`] of
+/// the same graph, then run the same queries on all of them: each returns
+/// the whole query's results, the same bits as [`Spreader`](crate::spread::Spreader)
+/// on the whole graph.
+pub struct DistributedSpreader {
+    driver: Driver,
+    net: Net,
+    state: NodeState,
+    frontier: NodeList<FrontierEntry>,
+    next: NodeList<FrontierEntry>,
+    /// Sums for other workers' nodes, one per destination (combining).
+    remote: SparseAccumulator,
+    remote_slots: usize,
+    combining: bool,
+    ranked: Vec<u64>,
+    merged: Vec<(u64, u8)>,
+    /// The frontier and reach summed over every worker.
+    global: FrontierSize,
+    reached: u64,
+    stats: ExchangeStats,
+    query: u64,
+    /// An error of a step that cannot return one (seeding, ranking).
+    failed: Option<DistributedError>,
+}
+
+impl DistributedSpreader {
+    /// Joins the computation of `worker` with `partition` (this worker's
+    /// part; every worker must call this). Checks, in one round, that
+    /// every worker holds the same graph and the parts tile it: a wrong
+    /// part or another graph is refused here.
+    pub fn new(
+        worker: &mut Worker,
+        partition: &Partition<'_>,
+    ) -> Result<DistributedSpreader, DistributedError> {
+        DistributedSpreader::with_timeout(worker, partition, DEFAULT_TIMEOUT)
+    }
+
+    /// [`new`](Self::new) with a round `timeout` instead of
+    /// [`DEFAULT_TIMEOUT`].
+    pub fn with_timeout(
+        worker: &mut Worker,
+        partition: &Partition<'_>,
+        timeout: Duration,
+    ) -> Result<DistributedSpreader, DistributedError> {
+        let mut net = Net::new(worker, timeout);
+        if net.peers() != partition.parts() {
+            return Err(DistributedError::Workers {
+                workers: net.peers(),
+                parts: partition.parts(),
+            });
+        }
+        if net.index() != partition.index() {
+            return Err(DistributedError::Mismatch {
+                what: "part index (worker i must hold part i)",
+                worker: net.index(),
+            });
+        }
+        let rows = partition.rows();
+        net.start(0);
+        net.broadcast(Message::Hello {
+            nodes: partition.node_count() as u64,
+            edges: partition.edge_count() as u64,
+            fingerprint: partition.fingerprint(),
+            first: rows.start,
+            end: rows.end,
+        });
+        let mut hellos = Vec::new();
+        net.finish(worker, |m| hellos.push(m))?;
+        check_hellos(partition, &hellos)?;
+        let n = partition.node_count();
+        let own = rows.len();
+        Ok(DistributedSpreader {
+            // Every hop pushes (the exchange of contributions); the
+            // statistics say so.
+            driver: Driver::new(SpreaderConfig::for_nodes(n).with_pull_fraction(2.0)),
+            net,
+            state: NodeState::new(rows.start, own),
+            frontier: NodeList::with_capacity(own),
+            next: NodeList::with_capacity(own),
+            remote: SparseAccumulator::new(16),
+            remote_slots: 16,
+            combining: true,
+            ranked: Vec::new(),
+            merged: Vec::new(),
+            global: FrontierSize::default(),
+            reached: 0,
+            stats: ExchangeStats::default(),
+            query: 0,
+            failed: None,
+        })
+    }
+
+    /// Whether contributions are summed per destination before they are
+    /// sent (the default); without, every edge's contribution travels on
+    /// its own (to measure what combining saves; results are the same).
+    pub fn set_combining(&mut self, on: bool) {
+        self.combining = on;
+    }
+
+    /// What was exchanged in the last query.
+    pub fn exchange_stats(&self) -> &ExchangeStats {
+        &self.stats
+    }
+
+    /// This worker's own nodes' activation (0 elsewhere or unreached).
+    pub fn activation(&self, node: u32) -> f32 {
+        let base = self.state.base();
+        if node >= base && ((node - base) as usize) < self.state.len() {
+            self.state.activation(node)
+        } else {
+            0.0
+        }
+    }
+
+    /// Runs one query (the same on every worker, in the same order) and
+    /// writes its ranked results into `results`: the whole graph's top
+    /// `params.top_k`, on every worker.
+    pub fn spread(
+        &mut self,
+        worker: &mut Worker,
+        partition: &Partition<'_>,
+        seeds: &[Seed],
+        params: &SpreadParams,
+        results: &mut Vec<Activation>,
+    ) -> Result<SpreadStats, DistributedError> {
+        self.query += 1;
+        self.failed = None;
+        self.stats = ExchangeStats::default();
+        let mut run = Run {
+            spreader: self,
+            worker,
+            partition,
+        };
+        let mut out = [core::mem::take(results)];
+        let stats = driver::run(&mut run, partition, &[seeds], params, &mut out, &mut |_| {
+            true
+        });
+        let [out] = out;
+        match (stats, self.failed.take()) {
+            (Ok(stats), None) => {
+                *results = out;
+                Ok(stats)
+            }
+            (Err(e), _) | (Ok(_), Some(e)) => {
+                *results = out;
+                results.clear();
+                Err(e)
+            }
+        }
+    }
+
+    /// The round of `phase` of the current query.
+    fn round(&self, phase: u64) -> u64 {
+        self.query * ROUNDS + phase
+    }
+
+    /// Tells every worker this one's share of the frontier; sums them.
+    fn share_sizes(
+        &mut self,
+        worker: &mut Worker,
+        partition: &Partition<'_>,
+        phase: u64,
+        hop: usize,
+    ) -> Result<(), DistributedError> {
+        let out = partition.graph().out_edges();
+        let edges: u64 = self
+            .frontier
+            .iter()
+            .map(|e| u64::from(out.degree(e.node)))
+            .sum();
+        let sent = self.net.sent;
+        self.net.start(self.round(phase));
+        self.net.broadcast(Message::Sizes {
+            nodes: self.frontier.len() as u64,
+            edges,
+            reached: self.state.activated.len() as u64,
+            sent,
+        });
+        let (mut global, mut reached, mut hop_bytes) = (FrontierSize::default(), 0, 0);
+        self.net.finish(worker, |m| {
+            if let Message::Sizes {
+                nodes,
+                edges,
+                reached: r,
+                sent,
+            } = m
+            {
+                global.nodes += nodes as usize;
+                global.edges += edges;
+                reached += r;
+                hop_bytes += sent;
+            }
+        })?;
+        self.stats.control_bytes += self.net.sent;
+        if hop > 0 {
+            self.stats.hop_bytes[hop - 1] = hop_bytes;
+        }
+        (self.global, self.reached) = (global, reached);
+        Ok(())
+    }
+}
+
+/// Refuses a computation whose workers disagree on the graph or its cut.
+fn check_hellos(partition: &Partition<'_>, hellos: &[Message]) -> Result<(), DistributedError> {
+    let bounds = partition.bounds();
+    let mut seen = vec![false; partition.parts()];
+    for &m in hellos {
+        let Message::Hello {
+            nodes,
+            edges,
+            fingerprint,
+            first,
+            end,
+        } = m
+        else {
+            continue;
+        };
+        let worker = bounds
+            .iter()
+            .position(|&b| b == first)
+            .unwrap_or(usize::MAX);
+        let mismatch = |what| Err(DistributedError::Mismatch { what, worker });
+        if nodes != partition.node_count() as u64 || edges != partition.edge_count() as u64 {
+            return mismatch("graph size");
+        }
+        if fingerprint != partition.fingerprint() {
+            return mismatch("graph (fingerprint)");
+        }
+        if worker >= seen.len() || bounds[worker + 1] != end || seen[worker] {
+            return mismatch("part");
+        }
+        seen[worker] = true;
+    }
+    match seen.iter().position(|s| !s) {
+        Some(worker) => Err(DistributedError::Mismatch {
+            what: "part (missing)",
+            worker,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A query in progress: the spreader, the timely worker it steps, and the
+/// partition, as the driver's backend.
+struct Run<'a, 'g> {
+    spreader: &'a mut DistributedSpreader,
+    worker: &'a mut Worker,
+    partition: &'a Partition<'g>,
+}
+
+impl<'a, 'g> HopBackend<&'a Partition<'g>> for Run<'a, 'g> {
+    type Results = [Vec<Activation>];
+    type Error = DistributedError;
+
+    fn node_count(&self) -> usize {
+        self.partition.node_count()
+    }
+
+    fn driver(&mut self) -> &mut Driver {
+        &mut self.spreader.driver
+    }
+
+    fn start<Q: AsRef<[Seed]>>(
+        &mut self,
+        _graph: &'a Partition<'g>,
+        queries: &[Q],
+        theta0: f32,
+        spreads: bool,
+    ) {
+        let s = &mut *self.spreader;
+        s.state.reset();
+        let rows = self.partition.rows();
+        // Every seed in order, as the CPU applies them: a node's seeds sum
+        // in the same order on its owner.
+        for seed in queries.iter().flat_map(AsRef::as_ref) {
+            if rows.contains(&seed.node) {
+                s.state.seed(seed.node, seed.activation);
+            }
+        }
+        s.frontier.clear();
+        if spreads {
+            s.state.seed_frontier(&mut s.frontier, theta0);
+        }
+        if let Err(e) = s.share_sizes(self.worker, self.partition, 0, 0) {
+            s.failed = Some(e);
+        }
+    }
+
+    fn frontier(&self, _graph: &'a Partition<'g>) -> FrontierSize {
+        match self.spreader.failed {
+            Some(_) => FrontierSize::default(),
+            None => self.spreader.global,
+        }
+    }
+
+    fn reached_count(&self) -> usize {
+        self.spreader.reached as usize
+    }
+
+    fn hop(&mut self, _graph: &'a Partition<'g>, step: HopStep) -> Result<(), DistributedError> {
+        let s = &mut *self.spreader;
+        let (graph, partition) = (self.partition.graph(), self.partition);
+        let out = graph.out_edges();
+        let rows = partition.rows();
+        let h = usize::from(step.hop.index);
+        // Room for every remote destination this hop can reach.
+        let edges: usize = s.frontier.iter().map(|e| out.degree(e.node) as usize).sum();
+        if 2 * edges >= s.remote_slots {
+            s.remote_slots = (2 * edges + 2).next_power_of_two();
+            s.remote = SparseAccumulator::new(s.remote_slots);
+        }
+        s.net.start(s.query * ROUNDS + 2 * h as u64 - 1);
+        for e in s.frontier.iter() {
+            let (targets, weights) = out.neighbors(e.node);
+            let st = strength(e.delta, step.decay_scaled, step.fan, targets.len() as u32);
+            for (&t, &w) in targets.iter().zip(weights) {
+                let units = contribution(st, w);
+                if rows.contains(&t) {
+                    s.state.add(t, units);
+                } else if s.combining {
+                    s.remote.add(t, units);
+                } else {
+                    s.net
+                        .send(partition.owner(t), Message::Units { node: t, units });
+                }
+            }
+        }
+        let net = &mut s.net;
+        s.remote
+            .drain(|node, units| net.send(partition.owner(node), Message::Units { node, units }));
+        let state = &mut s.state;
+        let received = s.net.finish(self.worker, |m| {
+            if let Message::Units { node, units } = m {
+                state.add(node, units);
+            }
+        });
+        if let Err(e) = received {
+            s.state.discard_pending();
+            return Err(e);
+        }
+        let reached_before = s.state.activated.len();
+        s.next.clear();
+        s.state.drain_dense(&mut s.next, step.hop);
+        s.state.record_hops(reached_before, step.hop.index);
+        core::mem::swap(&mut s.frontier, &mut s.next);
+        s.share_sizes(self.worker, partition, 2 * h as u64, h)
+    }
+
+    fn rank(&mut self, params: &SpreadParams, results: &mut [Vec<Activation>]) {
+        let s = &mut *self.spreader;
+        if s.failed.is_some() {
+            return;
+        }
+        s.ranked.clear();
+        s.state.rank_keys(params.min_activation, &mut s.ranked);
+        top_keys(&mut s.ranked, params.top_k);
+        s.net.start(s.query * ROUNDS + RANK);
+        for &key in &s.ranked {
+            let hop = s.state.hop(key_node(key));
+            s.net.broadcast(Message::Ranked { key, hop });
+        }
+        let control = s.net.sent;
+        s.merged.clear();
+        let merged = &mut s.merged;
+        if let Err(e) = s.net.finish(self.worker, |m| {
+            if let Message::Ranked { key, hop } = m {
+                merged.push((key, hop));
+            }
+        }) {
+            s.failed = Some(e);
+            return;
+        }
+        s.stats.control_bytes += control;
+        // The best `top_k` of every worker's best `top_k`: exactly the
+        // whole graph's (keys are unique, ties broken by id).
+        s.merged.sort_unstable_by_key(|&(key, _)| key);
+        s.merged.truncate(params.top_k);
+        let results = &mut results[0];
+        results.clear();
+        results.extend(s.merged.iter().map(|&(key, hop)| {
+            let activation = f32::from_bits(!((key >> 32) as u32));
+            driver::activation_at(key_node(key), activation, hop, params)
+        }));
+    }
+}
