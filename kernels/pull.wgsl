@@ -6,7 +6,7 @@
 // Rows of at most HEAVY in-edges take a team of 1 to 32 invocations each
 // (`light`; the team's size from the graph's average in-degree, or set).
 // The longer ones (the hubs of a power-law graph) were cut into chunks of
-// at most CHUNK edges at upload: a workgroup sums each chunk (`heavy`,
+// at most 4096 edges at upload (`CHUNK` in src/gpu/kernel.rs): a workgroup sums each chunk (`heavy`,
 // launched alongside `light`: they write different memory), then one
 // invocation per hub adds its chunks' sums (`finish`). No invocation walks
 // a hub's hundred thousand edges while the rest of the device waits, and

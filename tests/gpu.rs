@@ -298,6 +298,32 @@ fn batches_are_bit_identical_to_queries_alone() {
 }
 
 #[test]
+fn one_spreader_across_graphs_with_and_without_hubs() {
+    let Some(gpu) = gpu() else { return };
+    let hubs = fan_in(10_000);
+    let n = hubs.node_count();
+    let plain = random_graph(4, n as u32, 30_000, false);
+    let mut device = GpuSpreader::with_lanes(&gpu, n, 2).unwrap();
+    let mut cpu = Spreader::new(n);
+    let (mut got, mut want) = (Vec::new(), Vec::new());
+    let seeds = [Seed::new(5, 1.0), Seed::new(0, 0.5)];
+    for graph in [&plain, &hubs, &plain, &hubs] {
+        let on_device = GpuGraph::upload(&gpu, graph).unwrap();
+        for fraction in [0.0, 2.0] {
+            device.set_config(SpreaderConfig::for_nodes(n).with_pull_fraction(fraction));
+            for params in [SpreadParams::default(), param_sets()[2]] {
+                cpu.spread(graph, &seeds, &params, &mut want).unwrap();
+                device
+                    .spread(&on_device, &seeds, &params, &mut got)
+                    .unwrap();
+                assert_eq!(bits(&got), bits(&want), "pull fraction {fraction}");
+            }
+        }
+    }
+    no_validation_messages(&gpu);
+}
+
+#[test]
 fn gates_and_odd_parameters() {
     let Some(gpu) = gpu() else { return };
     let graph = Rmat::graph500(11).generate();

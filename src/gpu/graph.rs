@@ -71,7 +71,7 @@ impl GpuGraph {
             chunks.extend(
                 (lo..hi)
                     .step_by(CHUNK as usize)
-                    .map(|c| [c, (c + CHUNK).min(hi), 0, 0]),
+                    .map(|c| [c, c.saturating_add(CHUNK).min(hi), 0, 0]),
             );
             hubs.push([v, first, chunks.len() as u32, 0]);
         }
@@ -103,7 +103,7 @@ impl GpuGraph {
             fan_len,
             heavy_rows: Buffer::upload(ctx, "heavy rows", &hubs)?,
             heavy_count: hubs.len() as u32,
-            heavy_chunks: Buffer::upload(ctx, "heavy rows", &chunks)?,
+            heavy_chunks: Buffer::upload(ctx, "hub chunks", &chunks)?,
             chunk_count: chunks.len() as u32,
             push_heavy_count,
             pull_team: 1 << average.clamp(1, 32).ilog2(),

@@ -112,6 +112,7 @@ pub(crate) mod counter {
     pub(crate) const REACHED: usize = 4;
     pub(crate) const RANK_COUNT: usize = 5;
     pub(crate) const OUT_COUNT: usize = 6;
+    pub(crate) const CUR_HEAVY: usize = 11;
 }
 
 // `DECLARED`: what each kernel file's SPIR-V declares.

@@ -20,9 +20,6 @@ use super::GpuError;
 use super::device::{Context, Gpu};
 use super::graph::GpuGraph;
 use super::kernel::{Binding, Kernel, Launch, PUSH_TEAM, TILE, counter, groups};
-
-/// Workgroups pushing the heavy frontier nodes together.
-const PUSH_HEAVY_GROUPS: u32 = 1024;
 use super::memory::{Buffer, DescriptorSet, KernelTimes, Place, Recorder, Stream};
 use super::select;
 use crate::spread::driver::{self, Driver, FrontierSize, HopBackend, HopKind, HopStep};
@@ -40,6 +37,9 @@ struct SeedEntry {
     /// Place on the first frontier, or `u32::MAX`.
     slot: u32,
 }
+
+/// Workgroups pushing the heavy frontier nodes together.
+const PUSH_HEAVY_GROUPS: u32 = 1024;
 
 /// `hop` value of a node not reached (the CPU's `UNREACHED`).
 const UNREACHED: u32 = u8::MAX as u32;
@@ -323,6 +323,8 @@ impl GpuSpreader {
             &s.out_hops,
             &self.seeds,
             &self.readback,
+            &self.chunk_sums,
+            &self.heavy_frontier,
         ]
         .iter()
         .map(|b| b.bytes)
@@ -767,7 +769,9 @@ impl<'a> HopBackend<&'a GpuGraph> for GpuSpreader {
             .max()
             .unwrap_or(0);
         let pull = step.kind == HopKind::Pull || !self.push;
-        let heavy_nodes = graph.push_heavy_count;
+        // Whether any lane's frontier holds a node of more than
+        // PUSH_HEAVY out-edges (the counters of the last submission).
+        let heavy_now = self.lane_counters().any(|c| c[counter::CUR_HEAVY] > 0);
         let n = self.nodes;
         let team = self.pull_team.unwrap_or(graph.pull_team);
         let light = Launch { team, ..launch };
@@ -792,7 +796,7 @@ impl<'a> HopBackend<&'a GpuGraph> for GpuSpreader {
                 // Atomic adds commute: light and heavy frontier nodes alike
                 // (pushed side by side, then one barrier).
                 let team_groups = groups(longest * PUSH_TEAM as usize);
-                if heavy_nodes > 0 {
+                if heavy_now {
                     r.dispatch_alongside(Kernel::Push, &launch, team_groups);
                     r.dispatch(Kernel::PushHeavy, &launch, PUSH_HEAVY_GROUPS);
                 } else {
