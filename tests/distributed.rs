@@ -173,3 +173,191 @@ fn workers_with_different_graphs_or_parts_are_refused() {
         );
     }
 }
+
+#[test]
+fn a_worker_that_leaves_fails_the_query_not_silently() {
+    let graph = Arc::new(Rmat::graph500(10).generate());
+    let guards = timely::execute(timely::Config::process(2), move |worker| {
+        let timeout = std::time::Duration::from_millis(500);
+        let part = Partition::new(&*graph, 2, worker.index()).unwrap();
+        let mut spreader = DistributedSpreader::with_timeout(worker, &part, timeout).unwrap();
+        if worker.index() == 1 {
+            return None; // leaves: its end of the dataflow is dropped
+        }
+        let mut results = vec![];
+        let seeds = [Seed::new(0, 1.0), Seed::new(700, 1.0)];
+        let p = SpreadParams::default();
+        let failed = spreader.spread(worker, &part, &seeds, &p, &mut results);
+        assert!(results.is_empty(), "no partial results");
+        failed.err()
+    })
+    .unwrap();
+    let errors: Vec<_> = guards.join().into_iter().map(Result::unwrap).collect();
+    assert!(
+        matches!(
+            errors[0],
+            Some(DistributedError::Lost { .. } | DistributedError::Timeout { .. })
+        ),
+        "{:?}",
+        errors[0]
+    );
+}
+
+/// The entry point of the processes the multi-process tests start (this
+/// test binary, run again with `AXONAL_DIST_CHILD` set): not a test of its
+/// own.
+#[test]
+#[ignore = "entry point of the processes the multi-process tests start"]
+fn child_process() {
+    let Ok(spec) = std::env::var("AXONAL_DIST_CHILD") else {
+        return;
+    };
+    // "<mode> <process> <hostfile>"
+    let parts: Vec<&str> = spec.split(' ').collect();
+    let (mode, process, hosts) = (parts[0].to_string(), parts[1].to_string(), parts[2]);
+    let args = ["-w", "1", "-n", "2", "-p", &process, "-h", hosts].map(String::from);
+    let config = timely::Config::from_args(args.into_iter()).unwrap();
+    let graph = Arc::new(Rmat::graph500(11).generate());
+    let want = Arc::new(on_one_machine(&graph));
+    let guards = timely::execute(config, move |worker| {
+        // Long enough for a loaded 2-core machine; a dead peer is noticed
+        // at once anyway (its connection breaks).
+        let timeout = std::time::Duration::from_secs(20);
+        let part = Partition::new(&*graph, worker.peers(), worker.index()).unwrap();
+        let mut spreader = DistributedSpreader::with_timeout(worker, &part, timeout).unwrap();
+        let mut results = Vec::new();
+        let mut q = 0;
+        for params in param_sets() {
+            for seeds in queries(graph.node_count() as u32) {
+                if mode == "die" && q == 3 {
+                    if worker.index() == 1 {
+                        // Gone without a word, in the middle of the run.
+                        std::process::exit(0);
+                    }
+                    let started = std::time::Instant::now();
+                    let failed = spreader.spread(worker, &part, &seeds, &params, &mut results);
+                    let waited = started.elapsed();
+                    assert!(failed.is_err(), "a query with a dead peer must fail");
+                    assert!(results.is_empty(), "no partial results");
+                    assert!(waited < std::time::Duration::from_secs(30), "{waited:?}");
+                    let error = failed.unwrap_err();
+                    assert!(
+                        matches!(
+                            error,
+                            DistributedError::Disconnected { .. }
+                                | DistributedError::Timeout { .. }
+                        ),
+                        "{error:?}"
+                    );
+                    println!("FAILED AS EXPECTED in {waited:?}: {error}");
+                    // The next query fails at once, with the same error.
+                    let again = spreader.spread(worker, &part, &seeds, &params, &mut results);
+                    assert!(again.is_err());
+                    // Timely's threads are down: leave without joining them.
+                    std::process::exit(0);
+                }
+                let stats = spreader
+                    .spread(worker, &part, &seeds, &params, &mut results)
+                    .unwrap();
+                let (c, cs) = &want[q];
+                assert_eq!(&bits(&results), c, "query {q}");
+                assert_eq!(semantic(&stats), semantic(cs), "query {q}");
+                q += 1;
+            }
+        }
+        println!("ALL {q} QUERIES IDENTICAL");
+    })
+    .unwrap();
+    for g in guards.join() {
+        g.unwrap();
+    }
+}
+
+/// Starts this binary's `child_process` as processes 0 and 1 of a
+/// two-process computation on 127.0.0.1 in `mode`; returns each one's exit
+/// status and output, killing both after `limit`.
+fn two_processes(mode: &str, limit: std::time::Duration) -> Vec<(bool, String)> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    // One pair of processes at a time: the tests run in parallel.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let ports: Vec<u16> = (0..2)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect::<Vec<_>>()
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    let dir = std::env::temp_dir().join(format!("axonal-dist-{}-{mode}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hosts = dir.join("hosts.txt");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]),
+    )
+    .unwrap();
+    let mut children: Vec<_> = (0..2)
+        .map(|p| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(["--ignored", "--exact", "child_process", "--nocapture"])
+                .env(
+                    "AXONAL_DIST_CHILD",
+                    format!("{mode} {p} {}", hosts.display()),
+                )
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let mut statuses = vec![None; 2];
+    while statuses.iter().any(Option::is_none) {
+        for (c, s) in children.iter_mut().zip(statuses.iter_mut()) {
+            if s.is_none() {
+                *s = c.try_wait().unwrap();
+            }
+        }
+        if started.elapsed() > limit {
+            for c in &mut children {
+                let _ = c.kill();
+            }
+            panic!("the processes did not finish within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    children
+        .iter_mut()
+        .zip(statuses)
+        .map(|(c, s)| {
+            let mut out = String::new();
+            c.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+            c.stderr.take().unwrap().read_to_string(&mut out).unwrap();
+            (s.unwrap().success(), out)
+        })
+        .collect()
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "starts processes")]
+fn two_processes_on_localhost_give_spreaders_bits() {
+    let outcome = two_processes("spread", std::time::Duration::from_secs(120));
+    for (p, (ok, out)) in outcome.iter().enumerate() {
+        assert!(
+            *ok && out.contains("ALL 25 QUERIES IDENTICAL"),
+            "process {p}:\n{out}"
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "starts processes")]
+fn a_dead_process_fails_the_query_in_bounded_time() {
+    let outcome = two_processes("die", std::time::Duration::from_secs(120));
+    let (ok, out) = &outcome[0];
+    assert!(
+        *ok && out.contains("FAILED AS EXPECTED"),
+        "process 0:\n{out}"
+    );
+}

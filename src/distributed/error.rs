@@ -34,6 +34,28 @@ pub enum DistributedError {
         /// How long this worker waited.
         waited: Duration,
     },
+    /// The connection to another process broke (it died, or the network
+    /// failed). Timely-dataflow takes its whole computation down then:
+    /// this worker fails every later query with this error, and the
+    /// process should leave the computation (timely's own threads have
+    /// stopped; dropping its worker guards panics).
+    Disconnected {
+        /// The round under way.
+        round: u64,
+        /// What timely reported.
+        reason: String,
+    },
+    /// A round completed without every worker's records: a worker left the
+    /// computation (its thread returned, or it stopped running queries),
+    /// so the query's results would be partial; they are not given.
+    Lost {
+        /// The round.
+        round: u64,
+        /// Workers heard from in it.
+        heard: usize,
+        /// Workers in the computation.
+        workers: usize,
+    },
     /// The workers count differs from the partition's parts.
     Workers {
         /// Workers of the timely computation.
@@ -57,6 +79,20 @@ impl fmt::Display for DistributedError {
             DistributedError::Timeout { round, waited } => write!(
                 f,
                 "round {round} did not complete within {waited:?}: a worker died or cannot be reached"
+            ),
+            DistributedError::Disconnected { round, reason } => {
+                write!(
+                    f,
+                    "the computation lost a process in round {round}: {reason}"
+                )
+            }
+            DistributedError::Lost {
+                round,
+                heard,
+                workers,
+            } => write!(
+                f,
+                "round {round} heard from {heard} of {workers} workers: a worker left the computation"
             ),
             DistributedError::Workers { workers, parts } => {
                 write!(f, "a partition into {parts} parts run by {workers} workers")

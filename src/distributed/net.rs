@@ -11,6 +11,7 @@
 //! contributions and its frontier's size; `RANK`: the merge of results).
 
 use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,10 @@ pub(crate) enum Message {
     Units { node: u32, units: u32 },
     /// One of a worker's best results: its rank key and hop.
     Ranked { key: u64, hop: u8 },
+    /// The last record a worker sends each worker in a round: how many it
+    /// sent that worker before. A round that completes without one from
+    /// every worker, or with records missing, lost a worker.
+    End { records: u32 },
 }
 
 impl Message {
@@ -63,6 +68,7 @@ impl Message {
                 Message::Sizes { .. } => 32,
                 Message::Units { .. } => 8,
                 Message::Ranked { .. } => 9,
+                Message::End { .. } => 4,
             }
     }
 }
@@ -84,11 +90,24 @@ pub(crate) struct Net {
     /// Records of the current round for this worker itself (never on the
     /// wire).
     local: Vec<Message>,
+    /// Records sent to each worker in the current round.
+    counts: Vec<u32>,
     /// The round to send at next.
     round: u64,
     /// Bytes this worker put on the wire in the current round so far.
     pub(crate) sent: u64,
     timeout: Duration,
+    /// Set once timely's communication failed (its panic's message).
+    lost: Option<String>,
+}
+
+/// The message of a caught panic.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a timely thread panicked".into())
 }
 
 impl Net {
@@ -114,9 +133,11 @@ impl Net {
             index: worker.index() as u32,
             peers: worker.peers(),
             local: Vec::new(),
+            counts: vec![0; worker.peers()],
             round: 0,
             sent: 0,
             timeout,
+            lost: None,
         }
     }
 
@@ -135,13 +156,19 @@ impl Net {
         debug_assert!(round >= self.round);
         self.round = round;
         self.sent = 0;
+        self.counts.fill(0);
     }
 
     /// Sends `message` to worker `to` in the current round.
     pub(crate) fn send(&mut self, to: usize, message: Message) {
+        self.counts[to] += 1;
+        self.post(to, message);
+    }
+
+    fn post(&mut self, to: usize, message: Message) {
         if to == self.index as usize {
             self.local.push(message);
-        } else {
+        } else if self.lost.is_none() {
             self.sent += message.wire_bytes();
             self.input.send((to as u32, self.round, message));
         }
@@ -164,28 +191,71 @@ impl Net {
         mut receive: impl FnMut(Message),
     ) -> Result<(), DistributedError> {
         let round = self.round;
-        self.round += 1;
-        self.input.advance_to(self.round);
-        let started = Instant::now();
-        while self.probe.less_than(&self.round) {
-            let waited = started.elapsed();
-            if waited > self.timeout {
-                self.local.clear();
-                return Err(DistributedError::Timeout { round, waited });
-            }
-            worker.step_or_park(Some(Duration::from_millis(1)));
+        if let Some(reason) = &self.lost {
+            self.local.clear();
+            return Err(DistributedError::Disconnected {
+                round,
+                reason: reason.clone(),
+            });
         }
+        for to in 0..self.peers {
+            let records = self.counts[to];
+            self.post(to, Message::End { records });
+        }
+        self.round += 1;
+        // Timely's threads panic when a connection breaks, to take the
+        // computation down; this worker catches that once, reports it,
+        // and never steps its worker again.
+        let stepped = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.input.advance_to(self.round);
+            let started = Instant::now();
+            while self.probe.less_than(&self.round) {
+                let waited = started.elapsed();
+                if waited > self.timeout {
+                    return Err(DistributedError::Timeout { round, waited });
+                }
+                worker.step_or_park(Some(Duration::from_millis(1)));
+            }
+            Ok(())
+        }));
+        let stepped = stepped.unwrap_or_else(|payload| {
+            let reason = panic_message(payload.as_ref());
+            self.lost = Some(reason.clone());
+            Err(DistributedError::Disconnected { round, reason })
+        });
+        if let Err(e) = stepped {
+            self.local.clear();
+            return Err(e);
+        }
+        let (mut ends, mut promised, mut got) = (0, 0u64, 0u64);
+        let mut take = |m: Message| match m {
+            Message::End { records } => {
+                ends += 1;
+                promised += u64::from(records);
+            }
+            m => {
+                got += 1;
+                receive(m);
+            }
+        };
         for m in self.local.drain(..) {
-            receive(m);
+            take(m);
         }
         let mut inbox = self.inbox.borrow_mut();
         // Records of later rounds (a faster worker's) stay for their round.
         inbox.retain(|&(_, r, m)| {
             if r == round {
-                receive(m);
+                take(m);
             }
             r > round
         });
+        if ends != self.peers || promised != got {
+            return Err(DistributedError::Lost {
+                round,
+                heard: ends,
+                workers: self.peers,
+            });
+        }
         Ok(())
     }
 }
