@@ -125,7 +125,8 @@ fn any_number_of_workers_gives_spreaders_bits() {
                             "{name}, {workers} workers (combining {combining}), worker {w}, query {q}"
                         );
                         assert_eq!(g, c, "{at}");
-                        assert_eq!(semantic(gs), semantic(cs), "{at}");
+                        // The same decisions as one machine: the same pulls.
+                        assert_eq!(gs, cs, "{at}");
                     }
                 }
             }

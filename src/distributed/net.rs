@@ -48,8 +48,11 @@ pub(crate) enum Message {
         reached: u64,
         sent: u64,
     },
-    /// Fixed-point units for a node the receiver owns.
+    /// Fixed-point units for a node the receiver owns (a push hop).
     Units { node: u32, units: u32 },
+    /// A frontier node's strength, for every worker to pull from (a pull
+    /// hop).
+    Strength { node: u32, strength: f32 },
     /// One of a worker's best results: its rank key and hop.
     Ranked { key: u64, hop: u8 },
     /// The last record a worker sends each worker in a round: how many it
@@ -67,6 +70,7 @@ impl Message {
                 Message::Hello { .. } => 32,
                 Message::Sizes { .. } => 32,
                 Message::Units { .. } => 8,
+                Message::Strength { .. } => 8,
                 Message::Ranked { .. } => 9,
                 Message::End { .. } => 4,
             }

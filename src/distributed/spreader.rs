@@ -4,13 +4,16 @@
 //! Every worker runs the same queries through `spread` in the same order
 //! (each is an executor of the one driver loop); the driver's decisions
 //! depend only on the frontier's size summed over every worker, which each
-//! learns in the same round, so all take the same steps. A hop: each
-//! worker pushes its own frontier along its own rows' out-edges,
-//! combining contributions per destination (integer sums: combining and
-//! arrival order change nothing), sends every remote destination's sum to
-//! its owner, and settles its own nodes from what it received, with the
-//! very code `Spreader` settles with. Results: each worker's top-k, merged
-//! exactly by every worker.
+//! learns in the same round, so all take the same steps, and pull exactly
+//! where `Spreader` pulls. A push hop: each worker pushes its own frontier
+//! along its own rows' out-edges, combining contributions per destination
+//! (integer sums: combining and arrival order change nothing), sends every
+//! remote destination's sum to its owner, and settles its own nodes from
+//! what it received, with the very code `Spreader` settles with. A pull
+//! hop (wide frontiers): each worker sends its frontier's strengths to
+//! every worker (a node's strength once, not a contribution per edge),
+//! and each pulls its own rows' in-edges with `Spreader`'s pull kernel.
+//! Results: each worker's top-k, merged exactly by every worker.
 
 use std::time::Duration;
 
@@ -19,9 +22,10 @@ use timely::worker::Worker;
 use super::net::{Message, Net, RANK, ROUNDS};
 use super::{DistributedError, Partition};
 use crate::spread::accumulator::{Accumulate, SparseAccumulator};
-use crate::spread::driver::{self, Driver, FrontierSize, HopBackend, HopStep};
+use crate::spread::driver::{self, Driver, FrontierSize, HopBackend, HopKind, HopStep};
 use crate::spread::fixed::{contribution, strength};
 use crate::spread::list::NodeList;
+use crate::spread::pull::{pull, saturate};
 use crate::spread::state::{FrontierEntry, NodeState, key_node, top_keys};
 use crate::spread::{Activation, MAX_HOPS, Seed, SpreadParams, SpreadStats, SpreaderConfig};
 
@@ -64,6 +68,11 @@ pub struct DistributedSpreader {
     remote: SparseAccumulator,
     remote_slots: usize,
     combining: bool,
+    /// Pull hops: every frontier node's strength, 0 elsewhere (allocated
+    /// at the first pull hop: one `f32` a node of the whole graph).
+    strengths: Vec<f32>,
+    /// The nodes whose strength is set.
+    pulled_from: Vec<u32>,
     ranked: Vec<u64>,
     merged: Vec<(u64, u8)>,
     /// The frontier and reach summed over every worker.
@@ -122,9 +131,7 @@ impl DistributedSpreader {
         let n = partition.node_count();
         let own = rows.len();
         Ok(DistributedSpreader {
-            // Every hop pushes (the exchange of contributions); the
-            // statistics say so.
-            driver: Driver::new(SpreaderConfig::for_nodes(n).with_pull_fraction(2.0)),
+            driver: Driver::new(SpreaderConfig::for_nodes(n)),
             net,
             state: NodeState::new(rows.start, own),
             frontier: NodeList::with_capacity(own),
@@ -132,6 +139,8 @@ impl DistributedSpreader {
             remote: SparseAccumulator::new(16),
             remote_slots: 16,
             combining: true,
+            strengths: Vec::new(),
+            pulled_from: Vec::new(),
             ranked: Vec::new(),
             merged: Vec::new(),
             global: FrontierSize::default(),
@@ -300,6 +309,57 @@ struct Run<'a, 'g> {
     partition: &'a Partition<'g>,
 }
 
+impl Run<'_, '_> {
+    /// A pull hop: the frontier's strengths to every worker, then each
+    /// pulls its own rows.
+    fn pull_hop(&mut self, step: HopStep) -> Result<(), DistributedError> {
+        let s = &mut *self.spreader;
+        let (graph, partition) = (self.partition.graph(), self.partition);
+        let out = graph.out_edges();
+        let h = usize::from(step.hop.index);
+        if s.strengths.is_empty() {
+            s.strengths = vec![0.0; partition.node_count()];
+        }
+        s.net.start(s.query * ROUNDS + 2 * h as u64 - 1);
+        for e in s.frontier.iter() {
+            let degree = out.degree(e.node);
+            if degree > 0 {
+                let strength = strength(e.delta, step.decay_scaled, step.fan, degree);
+                s.net.broadcast(Message::Strength {
+                    node: e.node,
+                    strength,
+                });
+            }
+        }
+        let (strengths, pulled_from) = (&mut s.strengths, &mut s.pulled_from);
+        let received = s.net.finish(self.worker, |m| {
+            if let Message::Strength { node, strength } = m {
+                strengths[node as usize] = strength;
+                pulled_from.push(node);
+            }
+        });
+        if received.is_ok() {
+            let reached_before = s.state.activated.len();
+            s.next.clear();
+            let (state, next) = (&mut s.state, &mut s.next);
+            pull(
+                graph.in_edges(),
+                partition.rows(),
+                &s.strengths,
+                1.0,
+                |v, units| state.settle(next, step.hop, v, saturate(units)),
+            );
+            s.state.record_hops(reached_before, step.hop.index);
+            core::mem::swap(&mut s.frontier, &mut s.next);
+        }
+        for v in s.pulled_from.drain(..) {
+            s.strengths[v as usize] = 0.0;
+        }
+        received?;
+        s.share_sizes(self.worker, partition, 2 * h as u64, h)
+    }
+}
+
 impl<'a, 'g> HopBackend<&'a Partition<'g>> for Run<'a, 'g> {
     type Results = [Vec<Activation>];
     type Error = DistributedError;
@@ -350,6 +410,9 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for Run<'a, 'g> {
     }
 
     fn hop(&mut self, _graph: &'a Partition<'g>, step: HopStep) -> Result<(), DistributedError> {
+        if step.kind == HopKind::Pull {
+            return self.pull_hop(step);
+        }
         let s = &mut *self.spreader;
         let (graph, partition) = (self.partition.graph(), self.partition);
         let out = graph.out_edges();

@@ -76,7 +76,7 @@ mod multi;
 mod parallel;
 mod params;
 mod pooled;
-mod pull;
+pub(crate) mod pull;
 mod push;
 mod query;
 mod spreader;
