@@ -159,10 +159,10 @@ fn run(args: Args) -> Result<(), String> {
             if q < 10 {
                 // Warm-up: the first queries checked against one machine.
                 if let Some(reference) = &mut reference {
-                    reference
+                    let one = reference
                         .spread(graph, seeds, &params, &mut expected)
                         .map_err(|e| e.to_string())?;
-                    if results != expected {
+                    if results != expected || one != stats {
                         return Err(format!(
                             "query {q}: the workers' results differ from Spreader's"
                         ));

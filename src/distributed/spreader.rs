@@ -23,9 +23,10 @@ use super::net::{Message, Net, RANK, ROUNDS};
 use super::{DistributedError, Partition};
 use crate::spread::accumulator::{Accumulate, SparseAccumulator};
 use crate::spread::driver::{self, Driver, FrontierSize, HopBackend, HopKind, HopStep};
-use crate::spread::fixed::{contribution, strength};
+use crate::spread::fixed::strength;
 use crate::spread::list::NodeList;
 use crate::spread::pull::{pull, saturate};
+use crate::spread::push::push_row;
 use crate::spread::state::{FrontierEntry, NodeState, key_node, top_keys};
 use crate::spread::{Activation, MAX_HOPS, Seed, SpreadParams, SpreadStats, SpreaderConfig};
 
@@ -301,6 +302,40 @@ fn check_hellos(partition: &Partition<'_>, hellos: &[Message]) -> Result<(), Dis
     }
 }
 
+/// Where a push hop's contributions go: this worker's own nodes into its
+/// dense state (the CPU's push accumulator), other workers' nodes combined
+/// per destination (or, not combining, straight onto the wire). The CPU's
+/// `push_row` drives it, prefetching as on one machine.
+struct Route<'r, 'g> {
+    state: &'r mut NodeState,
+    remote: &'r mut SparseAccumulator,
+    net: &'r mut Net,
+    partition: &'r Partition<'g>,
+    rows: core::ops::Range<u32>,
+    combining: bool,
+}
+
+impl Accumulate for Route<'_, '_> {
+    #[inline(always)]
+    fn add(&mut self, node: u32, units: u32) {
+        if self.rows.contains(&node) {
+            self.state.add(node, units);
+        } else if self.combining {
+            self.remote.add(node, units);
+        } else {
+            let to = self.partition.owner(node);
+            self.net.send(to, Message::Units { node, units });
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, node: u32) {
+        if self.rows.contains(&node) {
+            self.state.prefetch(node);
+        }
+    }
+}
+
 /// A query in progress: the spreader, the timely worker it steps, and the
 /// partition, as the driver's backend.
 struct Run<'a, 'g> {
@@ -425,20 +460,17 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for Run<'a, 'g> {
             s.remote = SparseAccumulator::new(s.remote_slots);
         }
         s.net.start(s.query * ROUNDS + 2 * h as u64 - 1);
-        for e in s.frontier.iter() {
+        let mut route = Route {
+            state: &mut s.state,
+            remote: &mut s.remote,
+            net: &mut s.net,
+            partition,
+            rows: rows.clone(),
+            combining: s.combining,
+        };
+        for &e in s.frontier.iter() {
             let (targets, weights) = out.neighbors(e.node);
-            let st = strength(e.delta, step.decay_scaled, step.fan, targets.len() as u32);
-            for (&t, &w) in targets.iter().zip(weights) {
-                let units = contribution(st, w);
-                if rows.contains(&t) {
-                    s.state.add(t, units);
-                } else if s.combining {
-                    s.remote.add(t, units);
-                } else {
-                    s.net
-                        .send(partition.owner(t), Message::Units { node: t, units });
-                }
-            }
+            push_row(e, targets, weights, step.decay_scaled, step.fan, &mut route);
         }
         let net = &mut s.net;
         s.remote

@@ -77,7 +77,7 @@ mod parallel;
 mod params;
 mod pooled;
 pub(crate) mod pull;
-mod push;
+pub(crate) mod push;
 mod query;
 mod spreader;
 pub(crate) mod state;
