@@ -34,6 +34,13 @@ use crate::spread::{Activation, MAX_HOPS, Seed, SpreadParams, SpreadStats, Sprea
 /// ([`DistributedError::Timeout`]), unless set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Slots of the table that combines contributions to other workers'
+/// nodes: sent whenever half full, so that it stays in L2 (768 KiB) and
+/// its memory bounded. A table sized for a hop's every edge missed cache on
+/// each add, and combining cost more time than it saved bytes in one
+/// process (`examples/distributed.rs --no-combine`).
+const COMBINE_SLOTS: usize = 1 << 16;
+
 /// What one worker sent in the last query.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExchangeStats {
@@ -67,7 +74,6 @@ pub struct DistributedSpreader {
     next: NodeList<FrontierEntry>,
     /// Sums for other workers' nodes, one per destination (combining).
     remote: SparseAccumulator,
-    remote_slots: usize,
     combining: bool,
     /// Pull hops: every frontier node's strength, 0 elsewhere (allocated
     /// at the first pull hop: one `f32` a node of the whole graph).
@@ -137,8 +143,7 @@ impl DistributedSpreader {
             state: NodeState::new(rows.start, own),
             frontier: NodeList::with_capacity(own),
             next: NodeList::with_capacity(own),
-            remote: SparseAccumulator::new(16),
-            remote_slots: 16,
+            remote: SparseAccumulator::new(COMBINE_SLOTS),
             combining: true,
             strengths: Vec::new(),
             pulled_from: Vec::new(),
@@ -322,6 +327,12 @@ impl Accumulate for Route<'_, '_> {
             self.state.add(node, units);
         } else if self.combining {
             self.remote.add(node, units);
+            if self.remote.len() == COMBINE_SLOTS / 2 {
+                // Full: send what it holds, and go on combining.
+                let (net, partition) = (&mut *self.net, self.partition);
+                self.remote
+                    .drain(|node, units| net.send(partition.owner(node), Message::Units { node, units }));
+            }
         } else {
             let to = self.partition.owner(node);
             self.net.send(to, Message::Units { node, units });
@@ -453,12 +464,6 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for Run<'a, 'g> {
         let out = graph.out_edges();
         let rows = partition.rows();
         let h = usize::from(step.hop.index);
-        // Room for every remote destination this hop can reach.
-        let edges: usize = s.frontier.iter().map(|e| out.degree(e.node) as usize).sum();
-        if 2 * edges >= s.remote_slots {
-            s.remote_slots = (2 * edges + 2).next_power_of_two();
-            s.remote = SparseAccumulator::new(s.remote_slots);
-        }
         s.net.start(s.query * ROUNDS + 2 * h as u64 - 1);
         let mut route = Route {
             state: &mut s.state,

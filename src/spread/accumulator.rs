@@ -49,6 +49,12 @@ impl SparseAccumulator {
         self.keys.len()
     }
 
+    /// Distinct nodes held.
+    #[cfg(feature = "timely")]
+    pub(crate) fn len(&self) -> usize {
+        self.used.len()
+    }
+
     /// Bytes held.
     pub(crate) fn memory_bytes(&self) -> usize {
         (self.keys.len() + self.sums.len() + self.used.capacity()) * 4
