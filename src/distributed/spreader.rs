@@ -330,8 +330,9 @@ impl Accumulate for Route<'_, '_> {
             if self.remote.len() == COMBINE_SLOTS / 2 {
                 // Full: send what it holds, and go on combining.
                 let (net, partition) = (&mut *self.net, self.partition);
-                self.remote
-                    .drain(|node, units| net.send(partition.owner(node), Message::Units { node, units }));
+                self.remote.drain(|node, units| {
+                    net.send(partition.owner(node), Message::Units { node, units })
+                });
             }
         } else {
             let to = self.partition.owner(node);
