@@ -32,7 +32,7 @@ use axonal::gpu::{Gpu, GpuEmbeddings, GpuGraph, GpuSpreader};
 use axonal::graph::generate;
 use axonal::layout::EmbeddingMatrix;
 use axonal::machine::workers::Workers;
-use axonal::spread::{ParallelSpreader, Seed, SpreadParams, SpreaderConfig};
+use axonal::spread::{ParallelSpreader, SpreadParams, SpreaderConfig};
 use criterion::{Criterion, Throughput, criterion_group};
 
 /// Whether to run the small sizes (`AXONAL_GPU_BENCH_SMALL=1`).
@@ -109,17 +109,7 @@ fn scan(c: &mut Criterion) {
 fn rmat22(c: &mut Criterion) {
     let Some(gpu) = device() else { return };
     let scale = if small() { 16 } else { 22 };
-    let original = generate::Rmat::graph500(scale).generate();
-    let (graph, perm) = original.reorder(axonal::graph::Ordering::DegreeDescending);
-    let queries: Vec<Vec<Seed>> = common::rmat_queries(&original, 4, 7)
-        .iter()
-        .map(|q| {
-            q.iter()
-                .map(|s| Seed::new(perm.to_new(s.node), s.activation))
-                .collect()
-        })
-        .collect();
-    drop(original);
+    let (graph, queries) = common::rmat_reordered(scale, 4, 7);
     let p = SpreadParams::default();
     let on_device = match GpuGraph::upload(&gpu, &graph) {
         Ok(g) => g,

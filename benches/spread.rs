@@ -271,17 +271,7 @@ fn rmat22_query_wide(c: &mut Criterion) {
     if cpus < 8 && std::env::var_os("AXONAL_BENCH_RMAT22").is_none() {
         return;
     }
-    let original = generate::Rmat::graph500(22).generate();
-    let (graph, perm) = original.reorder(axonal::graph::Ordering::DegreeDescending);
-    let queries: Vec<Vec<Seed>> = common::rmat_queries(&original, 4, 7)
-        .iter()
-        .map(|q| {
-            q.iter()
-                .map(|s| Seed::new(perm.to_new(s.node), s.activation))
-                .collect()
-        })
-        .collect();
-    drop(original);
+    let (graph, queries) = common::rmat_reordered(22, 4, 7);
     let p = SpreadParams::default();
     let mut group = c.benchmark_group("spread/rmat22_query_wide");
     group

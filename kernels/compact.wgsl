@@ -17,27 +17,6 @@
 // when that is 0 (ranking's compaction).
 @group(0) @binding(27) var<storage, read_write> heavy_frontier: array<u32>;
 
-var<workgroup> scratch: array<u32, 256>;
-
-// The inclusive prefix sum of `x` over the workgroup (Hillis-Steele); the
-// workgroup's total is scratch[255] afterwards.
-fn inclusive_scan(local: u32, x: u32) -> u32 {
-    var sum = x;
-    scratch[local] = sum;
-    workgroupBarrier();
-    for (var step = 1u; step < WORKGROUP; step <<= 1u) {
-        var add = 0u;
-        if local >= step {
-            add = scratch[local - step];
-        }
-        workgroupBarrier();
-        sum += add;
-        scratch[local] = sum;
-        workgroupBarrier();
-    }
-    return sum;
-}
-
 fn flag(lane: u32, v: u32) -> u32 {
     if v < launch.nodes {
         return flags[lane * launch.nodes + v];

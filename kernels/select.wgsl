@@ -13,7 +13,6 @@
 @group(0) @binding(18) var<storage, read_write> out_keys: array<u64>;
 
 var<workgroup> local_histogram: array<atomic<u32>, 256>;
-var<workgroup> scratch: array<u32, 256>;
 var<workgroup> lane_done: u32;
 
 // Whether the lane's select is over, as a value uniform over the workgroup.
@@ -84,20 +83,7 @@ fn pick(@builtin(local_invocation_index) local: u32, @builtin(workgroup_id) grou
     let chosen = bound(c);
     storageBarrier();
     let h = atomicExchange(&histogram[lane * WORKGROUP + local], 0u);
-    // Inclusive scan of the histogram.
-    var sum = h;
-    scratch[local] = sum;
-    workgroupBarrier();
-    for (var step = 1u; step < WORKGROUP; step <<= 1u) {
-        var add = 0u;
-        if local >= step {
-            add = scratch[local - step];
-        }
-        workgroupBarrier();
-        sum += add;
-        scratch[local] = sum;
-        workgroupBarrier();
-    }
+    let sum = inclusive_scan(local, h);
     let below = sum - h;
     // The one bin whose range of ranks holds `remaining`.
     if below < remaining && remaining <= sum {

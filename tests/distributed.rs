@@ -12,53 +12,14 @@ use std::sync::Arc;
 use axonal::distributed::{DistributedError, DistributedSpreader, Partition};
 use axonal::graph::Graph;
 use axonal::graph::generate::{self, Rmat};
-use axonal::spread::{Decay, Fan, MAX_HOPS, Seed, SpreadParams, SpreadStats, Spreader, Threshold};
-use common::{bits, random_graph, random_seeds};
+use axonal::spread::{MAX_HOPS, Seed, SpreadParams, SpreadStats, Spreader};
+use common::{bits, param_sets, random_graph, seed_sets};
 
 type Bits = Vec<(u32, u32, u8, u32)>;
 
 /// The statistics that do not depend on how a hop was run.
 fn semantic(s: &SpreadStats) -> (u32, u64, u32, [u32; MAX_HOPS + 1]) {
     (s.hops, s.edges_traversed, s.activated, s.frontier)
-}
-
-fn param_sets() -> Vec<SpreadParams> {
-    vec![
-        SpreadParams::default(),
-        SpreadParams::query_std(),
-        SpreadParams {
-            max_hops: 6,
-            fan: Fan::Divide,
-            threshold: Threshold::Uniform(0.0),
-            decay: Decay::Table([0.85; MAX_HOPS]),
-            min_activation: 0.0,
-            top_k: usize::MAX,
-            ..SpreadParams::default()
-        },
-        SpreadParams {
-            max_hops: 0,
-            ..SpreadParams::default()
-        },
-        SpreadParams {
-            max_hops: 3,
-            top_k: 7,
-            ..SpreadParams::default()
-        },
-    ]
-}
-
-fn queries(n: u32) -> Vec<Vec<Seed>> {
-    vec![
-        vec![Seed::new(0, 1.0)],
-        random_seeds(7, n, 5),
-        random_seeds(8, n, 40),
-        vec![
-            Seed::new(n - 1, 0.6),
-            Seed::new(n - 1, 0.7),
-            Seed::new(n / 2, 0.0),
-        ],
-        vec![],
-    ]
 }
 
 /// Every worker's results and statistics for every query and parameter
@@ -72,7 +33,7 @@ fn run_on(graph: &Arc<Graph>, workers: usize, combining: bool) -> Vec<Vec<(Bits,
         let mut results = Vec::new();
         let mut out = Vec::new();
         for params in param_sets() {
-            for seeds in queries(graph.node_count() as u32) {
+            for seeds in seed_sets(graph.node_count() as u32) {
                 let stats = spreader
                     .spread(worker, &part, &seeds, &params, &mut results)
                     .unwrap();
@@ -90,7 +51,7 @@ fn on_one_machine(graph: &Graph) -> Vec<(Bits, SpreadStats)> {
     let mut results = Vec::new();
     let mut out = Vec::new();
     for params in param_sets() {
-        for seeds in queries(graph.node_count() as u32) {
+        for seeds in seed_sets(graph.node_count() as u32) {
             let stats = spreader
                 .spread(graph, &seeds, &params, &mut results)
                 .unwrap();
@@ -229,7 +190,7 @@ fn child_process() {
         let mut results = Vec::new();
         let mut q = 0;
         for params in param_sets() {
-            for seeds in queries(graph.node_count() as u32) {
+            for seeds in seed_sets(graph.node_count() as u32) {
                 if mode == "die" && q == 3 {
                     if worker.index() == 1 {
                         // Gone without a word, in the middle of the run.

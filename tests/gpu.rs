@@ -18,10 +18,9 @@ use axonal::graph::{Graph, GraphBuilder};
 use axonal::layout::{EmbeddingError, EmbeddingMatrix};
 use axonal::simd::{Hit, Kernels, TopK};
 use axonal::spread::{
-    Decay, Fan, MAX_HOPS, Seed, SpreadError, SpreadParams, SpreadStats, Spreader, SpreaderConfig,
-    Threshold,
+    MAX_HOPS, Seed, SpreadError, SpreadParams, SpreadStats, Spreader, SpreaderConfig, Threshold,
 };
-use common::{bits, random_graph, random_seeds};
+use common::{bits, param_sets, random_graph, random_seeds, seed_sets};
 
 /// The device, validated, or `None` (after saying why) where there is none.
 fn gpu() -> Option<Gpu> {
@@ -104,32 +103,6 @@ fn the_graphs_have_hubs_both_ways() {
     assert!(max(&|g, v| g.out_edges().degree(v)) > 1024);
 }
 
-fn param_sets() -> Vec<SpreadParams> {
-    vec![
-        SpreadParams::default(),
-        SpreadParams::query_std(),
-        SpreadParams {
-            max_hops: 6,
-            fan: Fan::Divide,
-            threshold: Threshold::Uniform(0.0),
-            decay: Decay::Table([0.85; MAX_HOPS]),
-            min_activation: 0.0,
-            top_k: usize::MAX,
-            ..SpreadParams::default()
-        },
-        SpreadParams {
-            max_hops: 0,
-            ..SpreadParams::default()
-        },
-        SpreadParams {
-            max_hops: 3,
-            decay: Decay::PowerLaw { exponent: 0.5 },
-            top_k: 7,
-            ..SpreadParams::default()
-        },
-    ]
-}
-
 /// Always pull, never pull (where the device can push), and the default.
 fn configs(nodes: usize) -> [SpreaderConfig; 3] {
     let default = SpreaderConfig::for_nodes(nodes);
@@ -137,20 +110,6 @@ fn configs(nodes: usize) -> [SpreaderConfig; 3] {
         default.with_pull_fraction(0.0),
         default.with_pull_fraction(2.0),
         default,
-    ]
-}
-
-fn seed_sets(n: u32) -> Vec<Vec<Seed>> {
-    vec![
-        vec![Seed::new(0, 1.0)],
-        random_seeds(7, n, 5),
-        random_seeds(8, n, 40),
-        vec![
-            Seed::new(n - 1, 0.6),
-            Seed::new(n - 1, 0.7),
-            Seed::new(n / 2, 0.0),
-        ],
-        vec![],
     ]
 }
 

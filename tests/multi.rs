@@ -7,10 +7,10 @@ mod common;
 use axonal::graph::Graph;
 use axonal::graph::generate::{self, Rmat};
 use axonal::spread::{
-    Decay, Fan, MAX_BATCH, MAX_HOPS, MultiSpreader, Seed, SpreadError, SpreadParams, SpreadStats,
+    Decay, MAX_BATCH, MAX_HOPS, MultiSpreader, Seed, SpreadError, SpreadParams, SpreadStats,
     Spreader, SpreaderConfig, Threshold,
 };
-use common::{bits, random_graph, random_seeds};
+use common::{bits, param_sets, random_graph, random_seeds};
 
 /// The statistics that do not depend on how a hop was run.
 fn semantic(s: &SpreadStats) -> (u32, u64, u32, [u32; MAX_HOPS + 1]) {
@@ -24,32 +24,6 @@ fn configs(nodes: usize) -> [SpreaderConfig; 3] {
         default.with_pull_fraction(0.0),
         default.with_pull_fraction(2.0),
         default,
-    ]
-}
-
-fn param_sets() -> Vec<SpreadParams> {
-    vec![
-        SpreadParams::default(),
-        SpreadParams::query_std(),
-        SpreadParams {
-            max_hops: 6,
-            fan: Fan::Divide,
-            threshold: Threshold::Uniform(0.0),
-            decay: Decay::Table([0.85; MAX_HOPS]),
-            min_activation: 0.0,
-            top_k: usize::MAX,
-            ..SpreadParams::default()
-        },
-        SpreadParams {
-            max_hops: 0,
-            ..SpreadParams::default()
-        },
-        SpreadParams {
-            max_hops: 3,
-            decay: Decay::PowerLaw { exponent: 0.5 },
-            top_k: 7,
-            ..SpreadParams::default()
-        },
     ]
 }
 

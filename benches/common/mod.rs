@@ -47,6 +47,18 @@ pub fn rmat20() -> &'static Workload {
     W.get_or_init(|| Workload::new(generate::standard::rmat20()))
 }
 
+/// R-MAT at `scale` (Graph500 shape) reordered by degree, and `count`
+/// queries of [`rmat_queries`] in its ids (the graph as generated is
+/// dropped: at scale 22 each copy is over 1 GiB).
+pub fn rmat_reordered(scale: u32, count: usize, seed: u64) -> (Graph, Vec<Vec<Seed>>) {
+    let w = Workload::new(generate::Rmat::graph500(scale).generate());
+    let queries = rmat_queries(&w.original, count, seed)
+        .iter()
+        .map(|q| w.to_reordered(q))
+        .collect();
+    (w.reordered, queries)
+}
+
 /// `count` queries of 8 seeds drawn uniformly among nodes with out-degree >= 1,
 /// `a0 = 1` (the `query_std` / `query_wide` seeds), in original ids.
 pub fn rmat_queries(graph: &Graph, count: usize, seed: u64) -> Vec<Vec<Seed>> {

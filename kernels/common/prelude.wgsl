@@ -54,3 +54,25 @@ const NEXT_HEAVY: u32 = 12u;
 // Out-edges above which a frontier node is pushed by every workgroup
 // together rather than by one team (`push.wgsl`), listed apart.
 const PUSH_HEAVY: u32 = 1024u;
+
+// Workgroup memory for `inclusive_scan` (compaction, radix select).
+var<workgroup> scratch: array<u32, 256>;
+
+// The inclusive prefix sum of `x` over the workgroup (Hillis-Steele); the
+// workgroup's total is scratch[255] afterwards.
+fn inclusive_scan(local: u32, x: u32) -> u32 {
+    var sum = x;
+    scratch[local] = sum;
+    workgroupBarrier();
+    for (var step = 1u; step < WORKGROUP; step <<= 1u) {
+        var add = 0u;
+        if local >= step {
+            add = scratch[local - step];
+        }
+        workgroupBarrier();
+        sum += add;
+        scratch[local] = sum;
+        workgroupBarrier();
+    }
+    return sum;
+}

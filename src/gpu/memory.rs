@@ -259,6 +259,13 @@ impl DescriptorSet {
         }
     }
 
+    /// Points every binding of `bindings` at its buffer ([`bind`](Self::bind)).
+    pub(crate) fn bind_all(&mut self, bindings: &[(Binding, &Buffer)]) {
+        for &(binding, buffer) in bindings {
+            self.bind(binding, buffer);
+        }
+    }
+
     /// Points `binding` at the whole of `buffer`.
     ///
     /// The set must not be in use by a pending submission (streams wait

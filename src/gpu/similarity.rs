@@ -117,7 +117,7 @@ impl GpuEmbeddings {
     }
 
     fn bind(&mut self) {
-        for (binding, buffer) in [
+        self.set.bind_all(&[
             (Binding::Matrix, &self.matrix),
             (Binding::InvNorms, &self.inv_norms),
             (Binding::Queries, &self.queries_on_device),
@@ -125,9 +125,7 @@ impl GpuEmbeddings {
             (Binding::Counters, &self.counters),
             (Binding::Histogram, &self.histogram),
             (Binding::OutKeys, &self.out_keys),
-        ] {
-            self.set.bind(binding, buffer);
-        }
+        ]);
     }
 
     /// Rows.

@@ -216,7 +216,7 @@ impl GpuSpreader {
 
     fn bind_state(&mut self) {
         let s = &self.state;
-        for (binding, buffer) in [
+        self.set.bind_all(&[
             (Binding::Activation, &s.activation),
             (Binding::Hop, &s.hop),
             (Binding::Pending, &s.pending),
@@ -231,9 +231,7 @@ impl GpuSpreader {
             (Binding::OutKeys, &s.out_keys),
             (Binding::OutHops, &s.out_hops),
             (Binding::Seeds, &self.seeds),
-        ] {
-            self.set.bind(binding, buffer);
-        }
+        ]);
     }
 
     /// Nodes of the graphs this spreader serves.
@@ -407,7 +405,7 @@ impl GpuSpreader {
             return Err(GpuError::OtherDevice);
         }
         self.fit(graph)?;
-        for (binding, buffer) in [
+        self.set.bind_all(&[
             (Binding::OutOffsets, &graph.out[0]),
             (Binding::OutTargets, &graph.out[1]),
             (Binding::OutWeights, &graph.out[2]),
@@ -417,9 +415,7 @@ impl GpuSpreader {
             (Binding::Fan, &graph.fan),
             (Binding::HeavyRows, &graph.heavy_rows),
             (Binding::HeavyChunks, &graph.heavy_chunks),
-        ] {
-            self.set.bind(binding, buffer);
-        }
+        ]);
         self.active = queries.len();
         self.failed = None;
         let stats = driver::run(self, graph, queries, params, results, gate);

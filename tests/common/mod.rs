@@ -227,3 +227,49 @@ pub fn bits(results: &[Activation]) -> Vec<(u32, u32, u8, u32)> {
         })
         .collect()
 }
+
+/// Parameter sets the backends are checked with against `Spreader`:
+/// the defaults, `query_std`, a long run with no threshold, fan by degree
+/// and every node returned, no hops at all, and a short power-law one.
+pub fn param_sets() -> Vec<SpreadParams> {
+    use axonal::spread::{Decay, MAX_HOPS, Threshold};
+    vec![
+        SpreadParams::default(),
+        SpreadParams::query_std(),
+        SpreadParams {
+            max_hops: 6,
+            fan: Fan::Divide,
+            threshold: Threshold::Uniform(0.0),
+            decay: Decay::Table([0.85; MAX_HOPS]),
+            min_activation: 0.0,
+            top_k: usize::MAX,
+            ..SpreadParams::default()
+        },
+        SpreadParams {
+            max_hops: 0,
+            ..SpreadParams::default()
+        },
+        SpreadParams {
+            max_hops: 3,
+            decay: Decay::PowerLaw { exponent: 0.5 },
+            top_k: 7,
+            ..SpreadParams::default()
+        },
+    ]
+}
+
+/// Seed lists over `n` nodes: node 0 alone, a few random, many random,
+/// one node seeded twice (summed) beside a zero seed, none.
+pub fn seed_sets(n: u32) -> Vec<Vec<Seed>> {
+    vec![
+        vec![Seed::new(0, 1.0)],
+        random_seeds(7, n, 5),
+        random_seeds(8, n, 40),
+        vec![
+            Seed::new(n - 1, 0.6),
+            Seed::new(n - 1, 0.7),
+            Seed::new(n / 2, 0.0),
+        ],
+        vec![],
+    ]
+}
