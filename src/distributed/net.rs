@@ -33,6 +33,7 @@ pub(crate) const RANK: u64 = ROUNDS - 1;
 pub(crate) enum Message {
     /// At start: the graph and cut a worker holds.
     Hello {
+        worker: u32,
         nodes: u64,
         edges: u64,
         fingerprint: u64,
@@ -67,7 +68,7 @@ impl Message {
     pub(crate) fn wire_bytes(&self) -> u64 {
         HEADER
             + match self {
-                Message::Hello { .. } => 32,
+                Message::Hello { .. } => 36,
                 Message::Sizes { .. } => 32,
                 Message::Units { .. } => 8,
                 Message::Strength { .. } => 8,
@@ -85,7 +86,11 @@ pub(crate) type Record = (u32, u64, Message);
 
 /// One worker's end of the dataflow.
 pub(crate) struct Net {
-    input: InputHandleVec<u64, Record>,
+    /// Always `Some` but in `Drop` (see there).
+    input: Option<InputHandleVec<u64, Record>>,
+    /// The current round's records for other workers, handed to timely
+    /// when the round closes (inside the guard against its panics).
+    outgoing: Vec<Record>,
     probe: ProbeHandle<u64>,
     /// Records delivered to this worker, any round.
     inbox: Rc<RefCell<Vec<Record>>>,
@@ -103,6 +108,12 @@ pub(crate) struct Net {
     timeout: Duration,
     /// Set once timely's communication failed (its panic's message).
     lost: Option<String>,
+}
+
+/// Whether a panic's message is timely's report of a broken connection
+/// (its receive thread's, or a worker's meeting the poisoned queue).
+fn is_communication_failure(reason: &str) -> bool {
+    reason.starts_with("timely communication error") || reason.contains("MergeQueue poisoned")
 }
 
 /// The message of a caught panic.
@@ -131,7 +142,8 @@ impl Net {
                 .probe_with(&probe);
         });
         Net {
-            input,
+            input: Some(input),
+            outgoing: Vec::new(),
             probe,
             inbox,
             index: worker.index() as u32,
@@ -174,7 +186,7 @@ impl Net {
             self.local.push(message);
         } else if self.lost.is_none() {
             self.sent += message.wire_bytes();
-            self.input.send((to as u32, self.round, message));
+            self.outgoing.push((to as u32, self.round, message));
         }
     }
 
@@ -211,7 +223,11 @@ impl Net {
         // computation down; this worker catches that once, reports it,
         // and never steps its worker again.
         let stepped = panic::catch_unwind(AssertUnwindSafe(|| {
-            self.input.advance_to(self.round);
+            let input = self.input.as_mut().expect("taken only in drop");
+            for record in self.outgoing.drain(..) {
+                input.send(record);
+            }
+            input.advance_to(self.round);
             let started = Instant::now();
             while self.probe.less_than(&self.round) {
                 let waited = started.elapsed();
@@ -224,11 +240,16 @@ impl Net {
         }));
         let stepped = stepped.unwrap_or_else(|payload| {
             let reason = panic_message(payload.as_ref());
+            if !is_communication_failure(&reason) {
+                // A bug, not a lost peer: it stays a panic.
+                panic::resume_unwind(payload);
+            }
             self.lost = Some(reason.clone());
             Err(DistributedError::Disconnected { round, reason })
         });
         if let Err(e) = stepped {
             self.local.clear();
+            self.outgoing.clear();
             return Err(e);
         }
         let (mut ends, mut promised, mut got) = (0, 0u64, 0u64);
@@ -261,5 +282,15 @@ impl Net {
             });
         }
         Ok(())
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        if self.lost.is_some() {
+            // Closing the input would push into the poisoned queue and
+            // panic again, in a drop: leave it to the process's exit.
+            core::mem::forget(self.input.take());
+        }
     }
 }

@@ -143,7 +143,14 @@ fn first_at_least(n: usize, target: u64, work: impl Fn(usize) -> u64) -> usize {
     lo
 }
 
-/// xxh3 of the node and edge counts and both offset arrays.
+/// Rows of each direction whose targets and weights the fingerprint
+/// hashes too: one every this many (a few pages of a mapped file).
+const SAMPLE_EVERY: usize = 4096;
+
+/// xxh3 of the node and edge counts, both offset arrays, and the targets
+/// and weights of a sample of rows: graphs of the same degrees but other
+/// edges or weights differ (a graph that differs only outside the sample
+/// does not: compare its file's checksum where that matters).
 fn fingerprint(graph: GraphView<'_>) -> u64 {
     use xxhash_rust::xxh3::Xxh3;
     let mut h = Xxh3::new();
@@ -151,6 +158,13 @@ fn fingerprint(graph: GraphView<'_>) -> u64 {
     h.update(&(graph.edge_count() as u64).to_le_bytes());
     h.update(bytemuck::cast_slice(graph.out_edges().offsets()));
     h.update(bytemuck::cast_slice(graph.in_edges().offsets()));
+    for csr in [graph.out_edges(), graph.in_edges()] {
+        for v in (0..graph.node_count()).step_by(SAMPLE_EVERY) {
+            let (targets, weights) = csr.neighbors(v as u32);
+            h.update(bytemuck::cast_slice(targets));
+            h.update(bytemuck::cast_slice(weights));
+        }
+    }
     h.digest()
 }
 

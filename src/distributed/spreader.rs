@@ -31,7 +31,9 @@ use crate::spread::state::{FrontierEntry, NodeState, key_node, top_keys};
 use crate::spread::{Activation, MAX_HOPS, Seed, SpreadParams, SpreadStats, SpreaderConfig};
 
 /// How long a worker waits for a round before it fails the query
-/// ([`DistributedError::Timeout`]), unless set.
+/// ([`DistributedError::Timeout`]), unless set. A round lasts as long as
+/// its slowest worker's hop, page faults of a cold mapped file included:
+/// set it above that on large graphs.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Slots of the table that combines contributions to other workers'
@@ -89,6 +91,8 @@ pub struct DistributedSpreader {
     query: u64,
     /// An error of a step that cannot return one (seeding, ranking).
     failed: Option<DistributedError>,
+    /// The partition it was made with: its graph's fingerprint and rows.
+    holds: (u64, core::ops::Range<u32>),
 }
 
 impl DistributedSpreader {
@@ -126,6 +130,7 @@ impl DistributedSpreader {
         let rows = partition.rows();
         net.start(0);
         net.broadcast(Message::Hello {
+            worker: net.index() as u32,
             nodes: partition.node_count() as u64,
             edges: partition.edge_count() as u64,
             fingerprint: partition.fingerprint(),
@@ -154,6 +159,7 @@ impl DistributedSpreader {
             stats: ExchangeStats::default(),
             query: 0,
             failed: None,
+            holds: (partition.fingerprint(), partition.rows()),
         })
     }
 
@@ -192,6 +198,13 @@ impl DistributedSpreader {
     ) -> Result<SpreadStats, DistributedError> {
         self.query += 1;
         self.failed = None;
+        if !self.holds(partition) {
+            // Every worker counts the query, so that they stay in step.
+            return Err(DistributedError::Mismatch {
+                what: "partition (not the one the spreader was made with)",
+                worker: self.net.index(),
+            });
+        }
         self.stats = ExchangeStats::default();
         let mut run = Run {
             spreader: self,
@@ -214,6 +227,11 @@ impl DistributedSpreader {
                 Err(e)
             }
         }
+    }
+
+    /// Whether `partition` is the one this spreader was made with.
+    fn holds(&self, partition: &Partition<'_>) -> bool {
+        self.holds == (partition.fingerprint(), partition.rows())
     }
 
     /// The round of `phase` of the current query.
@@ -273,6 +291,7 @@ fn check_hellos(partition: &Partition<'_>, hellos: &[Message]) -> Result<(), Dis
     let mut seen = vec![false; partition.parts()];
     for &m in hellos {
         let Message::Hello {
+            worker,
             nodes,
             edges,
             fingerprint,
@@ -282,10 +301,7 @@ fn check_hellos(partition: &Partition<'_>, hellos: &[Message]) -> Result<(), Dis
         else {
             continue;
         };
-        let worker = bounds
-            .iter()
-            .position(|&b| b == first)
-            .unwrap_or(usize::MAX);
+        let worker = worker as usize;
         let mismatch = |what| Err(DistributedError::Mismatch { what, worker });
         if nodes != partition.node_count() as u64 || edges != partition.edge_count() as u64 {
             return mismatch("graph size");
@@ -293,7 +309,11 @@ fn check_hellos(partition: &Partition<'_>, hellos: &[Message]) -> Result<(), Dis
         if fingerprint != partition.fingerprint() {
             return mismatch("graph (fingerprint)");
         }
-        if worker >= seen.len() || bounds[worker + 1] != end || seen[worker] {
+        if worker >= seen.len()
+            || seen[worker]
+            || bounds[worker] != first
+            || bounds[worker + 1] != end
+        {
             return mismatch("part");
         }
         seen[worker] = true;
