@@ -9,12 +9,11 @@ cd "$(dirname "$0")/../.."
 grep -qx '/.dev-bin/' .git/info/exclude 2>/dev/null || echo '/.dev-bin/' >> .git/info/exclude
 [ -d .gl ] || bash ../shared/vulkan-loaders.sh
 rm -rf .dev-bin && mkdir -p .dev-bin
-json() { jq -r 'select(.profile.test == '"$1"' and .executable != null) | .executable'; }
+# The executable cargo built for target `gpu` of kind $1 (bench or test).
+built() { jq -r "select(.target.name == \"gpu\" and .target.kind[0] == \"$1\" and .executable != null) | .executable" | head -1; }
 cargo build --release --features vulkan --example recall
 cp target/release/examples/recall .dev-bin/
-cargo bench --no-run --features vulkan --bench gpu --message-format=json 2>/dev/null \
-    | json false | grep '/gpu-' | head -1 | xargs -I{} cp {} .dev-bin/gpu-bench
-cargo test --release --no-run --features vulkan --test gpu --message-format=json 2>/dev/null \
-    | json true | grep '/gpu-' | head -1 | xargs -I{} cp {} .dev-bin/gpu-test
+cp "$(cargo bench --no-run --features vulkan --bench gpu --message-format=json 2>/dev/null | built bench)" .dev-bin/gpu-bench
+cp "$(cargo test --release --no-run --features vulkan --test gpu --message-format=json 2>/dev/null | built test)" .dev-bin/gpu-test
 strip .dev-bin/*
 du -ch .dev-bin/* .gl/* | tail -n 20
