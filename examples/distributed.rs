@@ -7,6 +7,7 @@
 //! cargo run --release --features timely --example distributed -- --workload rmat20_query_wide -w 2
 //! cargo run --release --features timely --example distributed -- --graph g.axg -w 4         # your graph, mapped
 //! cargo run --release --features timely --example distributed -- -w 2 --no-combine          # bytes without combining
+//! cargo run --release --features timely --example distributed -- --workload rmat20_query_wide -w 2 --batch 32   # 32 queries in flight
 //! # two processes (on one host or two: each line on its host, the same hosts file):
 //! cargo run --release --features timely --example distributed -- -n 2 -p 0 -h hosts.txt
 //! cargo run --release --features timely --example distributed -- -n 2 -p 1 -h hosts.txt
@@ -33,7 +34,7 @@ use std::time::Instant;
 use axonal::distributed::{DistributedSpreader, Partition};
 use axonal::graph::generate::{self, SplitMix64};
 use axonal::graph::{Graph, Ordering};
-use axonal::spread::{Seed, SpreadParams, Spreader};
+use axonal::spread::{MAX_BATCH, MultiSpreader, Seed, SpreadParams, Spreader};
 use axonal::store::{AxgStore, Verify};
 use common::percentile;
 
@@ -42,6 +43,7 @@ struct Args {
     queries: usize,
     graph: Option<String>,
     combining: bool,
+    batch: usize,
     /// The flags left for timely.
     timely: Vec<String>,
 }
@@ -52,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
         queries: 200,
         graph: None,
         combining: true,
+        batch: 1,
         timely: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -62,8 +65,9 @@ fn parse_args() -> Result<Args, String> {
             "--queries" => args.queries = value()?.parse().map_err(|e| format!("--queries: {e}"))?,
             "--graph" => args.graph = Some(value()?),
             "--no-combine" => args.combining = false,
+            "--batch" => args.batch = value()?.parse().map_err(|e| format!("--batch: {e}"))?,
             "--help" => {
-                return Err("usage: distributed [--workload recall|rmat20_query_std|rmat20_query_wide] [--queries N] [--graph FILE.axg] [--no-combine] [-w THREADS] [-n PROCESSES -p INDEX -h HOSTS]".into())
+                return Err("usage: distributed [--workload recall|rmat20_query_std|rmat20_query_wide] [--queries N] [--graph FILE.axg] [--no-combine] [--batch 1..32] [-w THREADS] [-n PROCESSES -p INDEX -h HOSTS]".into())
             }
             _ => args.timely.push(flag),
         }
@@ -73,6 +77,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if args.queries == 0 {
         return Err("--queries must be at least 1".into());
+    }
+    if !(1..=MAX_BATCH).contains(&args.batch) {
+        return Err(format!("--batch must be 1 to {MAX_BATCH}"));
     }
     Ok(args)
 }
@@ -117,7 +124,7 @@ fn run(args: Args) -> Result<(), String> {
         _ => SpreadParams::query_std(),
     };
     let config = timely::Config::from_args(args.timely.clone().into_iter())?;
-    let (queries, combining) = (args.queries, args.combining);
+    let (queries, combining, batch) = (args.queries, args.combining, args.batch);
     let name = args.graph.clone().unwrap_or(args.workload.clone());
     let guards = timely::execute(config, move |worker| {
         let file;
@@ -146,21 +153,69 @@ fn run(args: Args) -> Result<(), String> {
         let (mut results, mut expected) = (Vec::new(), Vec::new());
         let (mut latencies, mut edges, mut bytes, mut hops) = (Vec::new(), 0u64, 0u64, 0u64);
         let mut per_hop = [0u64; 4];
+        let mut waited = std::time::Duration::ZERO;
+        let (mut batch_results, mut answers) = (Vec::new(), Vec::new());
         let mut wall = Instant::now();
-        for (q, seeds) in seeds.iter().enumerate() {
+        for (q, query) in seeds.iter().enumerate() {
             if q == 10 {
                 wall = Instant::now();
             }
+            if batch > 1 {
+                if q == 0 {
+                    // Warm-up: the first 10 queries as one batch (which
+                    // makes the batch workspace), checked query by query.
+                    spreader
+                        .spread_batch(worker, &part, &seeds[..10], &params, &mut batch_results)
+                        .map_err(|e| e.to_string())?;
+                    if let Some(reference) = &mut reference {
+                        for (seeds, got) in seeds.iter().zip(&batch_results) {
+                            reference
+                                .spread(graph, seeds, &params, &mut expected)
+                                .map_err(|e| e.to_string())?;
+                            if *got != expected {
+                                return Err("a batch's results differ from Spreader's".into());
+                            }
+                        }
+                    }
+                }
+                if q < 10 || (q - 10) % batch != 0 {
+                    continue;
+                }
+                // The batch of queries `q..q + batch`: each waits for all.
+                let chunk = &seeds[q..(q + batch).min(seeds.len())];
+                let t = Instant::now();
+                let stats = spreader
+                    .spread_batch(worker, &part, chunk, &params, &mut batch_results)
+                    .map_err(|e| e.to_string())?;
+                let took = t.elapsed().as_secs_f64() * 1e6;
+                latencies.extend(chunk.iter().map(|_| took));
+                let x = spreader.exchange_stats();
+                waited += x.waited;
+                edges += stats.edges_traversed;
+                bytes += x.total_hop_bytes();
+                hops += spreader
+                    .query_stats()
+                    .iter()
+                    .map(|s| u64::from(s.hops))
+                    .sum::<u64>();
+                for (sum, &b) in per_hop.iter_mut().zip(&x.hop_bytes) {
+                    *sum += b;
+                }
+                if reference.is_some() {
+                    answers.extend(batch_results.iter().cloned());
+                }
+                continue;
+            }
             let t = Instant::now();
             let stats = spreader
-                .spread(worker, &part, seeds, &params, &mut results)
+                .spread(worker, &part, query, &params, &mut results)
                 .map_err(|e| e.to_string())?;
             let took = t.elapsed();
             if q < 10 {
                 // Warm-up: the first queries checked against one machine.
                 if let Some(reference) = &mut reference {
                     let one = reference
-                        .spread(graph, seeds, &params, &mut expected)
+                        .spread(graph, query, &params, &mut expected)
                         .map_err(|e| e.to_string())?;
                     if results != expected || one != stats {
                         return Err(format!(
@@ -171,6 +226,7 @@ fn run(args: Args) -> Result<(), String> {
                 continue;
             }
             let x = spreader.exchange_stats();
+            waited += x.waited;
             latencies.push(took.as_secs_f64() * 1e6);
             edges += stats.edges_traversed;
             bytes += x.total_hop_bytes();
@@ -180,29 +236,64 @@ fn run(args: Args) -> Result<(), String> {
             }
         }
         let wall = wall.elapsed().as_secs_f64();
+        // Every worker: how much of the time it waited for the others.
+        println!(
+            "worker {}: {:.0}% of the measured time in rounds after its own work (exchange, waiting for the slowest worker)",
+            worker.index(),
+            waited.as_secs_f64() / wall * 100.0
+        );
         // One `Spreader` on the whole graph, the same measured queries, the
-        // same process (worker 0 alone: the other workers are done).
+        // same process (worker 0 alone: the other workers are done); with
+        // batches, one `MultiSpreader` on the same batches too, and every
+        // batch's results checked against `Spreader`'s.
         let alone = reference.as_mut().map(|reference| {
+            let mut want = Vec::new();
             let t = Instant::now();
             for seeds in &seeds[10..] {
                 reference
                     .spread(graph, seeds, &params, &mut expected)
                     .expect("valid queries");
+                if batch > 1 {
+                    want.push(expected.clone());
+                }
             }
-            t.elapsed().as_secs_f64()
+            (t.elapsed().as_secs_f64(), want)
         });
+        let (alone, multi) = match alone {
+            Some((alone, want)) if batch > 1 => {
+                if want != answers {
+                    return Err("a batch's results differ from Spreader's".into());
+                }
+                let mut multi = MultiSpreader::new(graph.node_count(), batch).expect("1..=32");
+                // Warmed up as the workers were.
+                for chunk in seeds[..10].chunks(batch) {
+                    multi
+                        .spread_batch(graph, chunk, &params, &mut batch_results)
+                        .expect("valid queries");
+                }
+                let t = Instant::now();
+                for chunk in seeds[10..].chunks(batch) {
+                    multi
+                        .spread_batch(graph, chunk, &params, &mut batch_results)
+                        .expect("valid queries");
+                }
+                (Some(alone), Some(t.elapsed().as_secs_f64()))
+            }
+            Some((alone, _)) => (Some(alone), None),
+            None => (None, None),
+        };
         if worker.index() == 0 {
             latencies.sort_by(f64::total_cmp);
             let n = latencies.len() as f64;
             println!(
-                "axonal distributed: {name}, {} nodes, {} edges, {} workers (worker 0 holds {} rows), combining {combining}",
+                "axonal distributed: {name}, {} nodes, {} edges, {} workers (worker 0 holds {} rows), combining {combining}, batches of {batch}",
                 part.node_count(),
                 part.edge_count(),
                 worker.peers(),
                 part.rows().len()
             );
             println!(
-                "queries: {} measured after 10 checked against Spreader (identical)",
+                "queries: {} measured after 10 checked against Spreader (identical; batches: every query)",
                 latencies.len()
             );
             println!(
@@ -220,6 +311,13 @@ fn run(args: Args) -> Result<(), String> {
                     alone / wall
                 );
             }
+            if let Some(multi) = multi {
+                println!(
+                    "one MultiSpreader on the whole graph, same batches of {batch}: {:.0} queries/s; the workers: {:.2}x",
+                    n / multi,
+                    multi / wall
+                );
+            }
             println!(
                 "exchanged: {:.0} bytes a query, {:.3} bytes per traversed edge; per hop (mean over queries): {}",
                 bytes as f64 / n,
@@ -232,7 +330,7 @@ fn run(args: Args) -> Result<(), String> {
                     .join(", ")
             );
             println!(
-                "{{\"workload\":\"{name}\",\"workers\":{},\"combining\":{combining},\"p50_us\":{:.1},\"p95_us\":{:.1},\"qps\":{:.1},\"edges_per_s\":{:.0},\"bytes_per_query\":{:.0},\"bytes_per_edge\":{:.4},\"hops\":{:.2}}}",
+                "{{\"workload\":\"{name}\",\"workers\":{},\"combining\":{combining},\"batch\":{batch},\"p50_us\":{:.1},\"p95_us\":{:.1},\"qps\":{:.1},\"edges_per_s\":{:.0},\"bytes_per_query\":{:.0},\"bytes_per_edge\":{:.4},\"hops\":{:.2}}}",
                 worker.peers(),
                 percentile(&latencies, 0.5),
                 percentile(&latencies, 0.95),

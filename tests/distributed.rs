@@ -12,8 +12,8 @@ use std::sync::Arc;
 use axonal::distributed::{DistributedError, DistributedSpreader, Partition};
 use axonal::graph::Graph;
 use axonal::graph::generate::{self, Rmat};
-use axonal::spread::{MAX_HOPS, Seed, SpreadParams, SpreadStats, Spreader};
-use common::{bits, param_sets, random_graph, seed_sets};
+use axonal::spread::{MAX_HOPS, MultiSpreader, Seed, SpreadParams, SpreadStats, Spreader};
+use common::{bits, param_sets, random_graph, random_seeds, seed_sets};
 
 type Bits = Vec<(u32, u32, u8, u32)>;
 
@@ -101,6 +101,137 @@ fn any_number_of_workers_gives_spreaders_bits() {
     }
 }
 
+/// Batches of 5, 13 and 32 queries (the seed sets, then random ones of
+/// 1 to 40 seeds), and an empty one.
+fn batches(n: u32) -> Vec<Vec<Vec<Seed>>> {
+    let random = |count: usize, salt: u64| -> Vec<Vec<Seed>> {
+        (0..count as u64)
+            .map(|i| random_seeds(salt + i, n, 1 + (i as usize * 7) % 40))
+            .collect()
+    };
+    let mut thirteen = seed_sets(n);
+    thirteen.extend(random(8, 100));
+    vec![seed_sets(n), thirteen, random(32, 200), Vec::new()]
+}
+
+/// Every batch's results and per-query statistics on `workers` threads.
+fn batches_on(graph: &Arc<Graph>, workers: usize) -> Vec<Vec<(Vec<Bits>, Vec<SpreadStats>)>> {
+    let graph = graph.clone();
+    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        let part = Partition::new(&*graph, worker.peers(), worker.index()).unwrap();
+        let mut spreader = DistributedSpreader::new(worker, &part).unwrap();
+        let mut results = Vec::new();
+        let mut out = Vec::new();
+        for params in param_sets() {
+            for batch in batches(graph.node_count() as u32) {
+                let stats = spreader
+                    .spread_batch(worker, &part, &batch, &params, &mut results)
+                    .unwrap();
+                assert_eq!(stats.queries as usize, batch.len());
+                assert_eq!(results.len(), batch.len());
+                let per_query = spreader.query_stats().to_vec();
+                out.push((results.iter().map(|r| bits(r)).collect(), per_query));
+            }
+        }
+        out
+    })
+    .unwrap();
+    guards.join().into_iter().map(Result::unwrap).collect()
+}
+
+#[test]
+fn batches_give_every_query_spreaders_bits_and_multis_stats() {
+    let graphs = [
+        ("random", random_graph(3, 1_500, 9_000, false)),
+        ("rmat11", Rmat::graph500(11).generate()),
+        ("ba", generate::barabasi_albert(2_000, 3, 9)),
+        ("fan", generate::fan(800, 0.8)),
+    ];
+    for (name, graph) in graphs {
+        // Each query alone on one machine, and each batch's statistics
+        // from `MultiSpreader`.
+        let n = graph.node_count();
+        let (mut alone, mut multi) = (Spreader::new(n), MultiSpreader::new(n, 32).unwrap());
+        let (mut one, mut many) = (Vec::new(), Vec::new());
+        let mut want = Vec::new();
+        for params in param_sets() {
+            for batch in batches(n as u32) {
+                let results = batch
+                    .iter()
+                    .map(|seeds| {
+                        alone.spread(&graph, seeds, &params, &mut one).unwrap();
+                        bits(&one)
+                    })
+                    .collect::<Vec<_>>();
+                multi
+                    .spread_batch(&graph, &batch, &params, &mut many)
+                    .unwrap();
+                want.push((results, multi.query_stats().to_vec()));
+            }
+        }
+        if name == "rmat11" {
+            let pulls = want.iter().flat_map(|(_, s)| s).any(|s| s.pull_hops > 0);
+            assert!(pulls, "some batches pull");
+        }
+        let graph = Arc::new(graph);
+        for workers in 1..=4 {
+            for (w, per_worker) in batches_on(&graph, workers).iter().enumerate() {
+                for (b, (got, want)) in per_worker.iter().zip(&want).enumerate() {
+                    let at = format!("{name}, {workers} workers, worker {w}, batch {b}");
+                    assert_eq!(got, want, "{at}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_batch_too_large_is_refused_and_a_late_worker_fails_the_whole_batch() {
+    let graph = Arc::new(Rmat::graph500(10).generate());
+    let n = graph.node_count() as u32;
+    let p = SpreadParams::query_std();
+    let mut alone = Spreader::new(n as usize);
+    let want: Vec<Bits> = batches(n)[1]
+        .iter()
+        .map(|seeds| {
+            let mut one = Vec::new();
+            alone.spread(&*graph, seeds, &p, &mut one).unwrap();
+            bits(&one)
+        })
+        .collect();
+    let guards = timely::execute(timely::Config::process(2), move |worker| {
+        let timeout = std::time::Duration::from_millis(1500);
+        let part = Partition::new(&*graph, 2, worker.index()).unwrap();
+        let mut spreader = DistributedSpreader::with_timeout(worker, &part, timeout).unwrap();
+        let batch = &batches(n)[1];
+        let mut results = vec![Vec::new(); 2];
+        let too_many: Vec<Vec<Seed>> = (0..33).map(|_| vec![Seed::new(0, 1.0)]).collect();
+        let refused = spreader.spread_batch(worker, &part, &too_many, &p, &mut results);
+        assert!(
+            matches!(refused, Err(DistributedError::Spread(_))),
+            "{refused:?}"
+        );
+        assert_eq!(results.len(), 2, "a refused batch changes nothing");
+        if worker.index() == 1 {
+            // Past worker 0's timeout of this batch, well before that of
+            // the next, which worker 0 starts waiting for at once.
+            std::thread::sleep(timeout * 3 / 2);
+        }
+        let late = spreader.spread_batch(worker, &part, batch, &p, &mut results);
+        assert!(late.is_err(), "{late:?}");
+        assert!(spreader.query_stats().is_empty());
+        assert!(results.iter().all(Vec::is_empty), "no partial results");
+        spreader
+            .spread_batch(worker, &part, batch, &p, &mut results)
+            .unwrap();
+        results.iter().map(|r| bits(r)).collect::<Vec<_>>()
+    })
+    .unwrap();
+    for got in guards.join() {
+        assert_eq!(got.unwrap(), want, "the batch after the failed one");
+    }
+}
+
 #[test]
 fn more_workers_than_nodes_and_a_late_worker() {
     // Empty parts: 4 workers, 2 nodes.
@@ -114,6 +245,26 @@ fn more_workers_than_nodes_and_a_late_worker() {
             per_worker.iter().map(|(b, _)| b).collect::<Vec<_>>(),
             want.iter().map(|(b, _)| b).collect::<Vec<_>>()
         );
+    }
+    // And in batches.
+    let mut alone = Spreader::new(2);
+    let mut one = Vec::new();
+    let want: Vec<Vec<Bits>> = param_sets()
+        .iter()
+        .flat_map(|p| batches(2).into_iter().map(move |b| (p, b)))
+        .map(|(p, batch)| {
+            batch
+                .iter()
+                .map(|seeds| {
+                    alone.spread(&*tiny, seeds, p, &mut one).unwrap();
+                    bits(&one)
+                })
+                .collect()
+        })
+        .collect();
+    for per_worker in batches_on(&tiny, 4) {
+        let got: Vec<_> = per_worker.into_iter().map(|(b, _)| b).collect();
+        assert_eq!(got, want);
     }
     // A worker late past the timeout fails that query on every worker
     // (typed), and the next query is whole again on both.
@@ -148,6 +299,65 @@ fn more_workers_than_nodes_and_a_late_worker() {
             reference[2].0,
             "the query after the failed one"
         );
+    }
+}
+
+#[test]
+fn workers_given_different_queries_fail_them_and_stay_in_step() {
+    let graph = Arc::new(Rmat::graph500(10).generate());
+    let n = graph.node_count() as u32;
+    let shared = graph.clone();
+    let guards = timely::execute(timely::Config::process(2), move |worker| {
+        let part = Partition::new(&*shared, 2, worker.index()).unwrap();
+        let mut spreader = DistributedSpreader::new(worker, &part).unwrap();
+        let (w, p) = (worker.index(), SpreadParams::query_std());
+        let mut results = Vec::new();
+        let mut failures = Vec::new();
+        // Other seeds, other parameters, other batches.
+        let seeds = [Seed::new(w as u32, 1.0)];
+        failures.push(
+            spreader
+                .spread(worker, &part, &seeds, &p, &mut results)
+                .err(),
+        );
+        assert!(results.is_empty());
+        let other = SpreadParams { top_k: 10 + w, ..p };
+        let same = [Seed::new(0, 1.0)];
+        failures.push(
+            spreader
+                .spread(worker, &part, &same, &other, &mut results)
+                .err(),
+        );
+        let batch = &batches(n)[1][..5 + 8 * w];
+        let mut lists = Vec::new();
+        failures.push(
+            spreader
+                .spread_batch(worker, &part, batch, &p, &mut lists)
+                .err(),
+        );
+        assert!(lists.iter().all(Vec::is_empty));
+        // Still in step: the same query runs.
+        spreader
+            .spread(worker, &part, &same, &p, &mut results)
+            .unwrap();
+        (failures, bits(&results))
+    })
+    .unwrap();
+    let mut alone = Spreader::new(n as usize);
+    let mut want = Vec::new();
+    let p = SpreadParams::query_std();
+    alone
+        .spread(&*graph, &[Seed::new(0, 1.0)], &p, &mut want)
+        .unwrap();
+    for got in guards.join() {
+        let (failures, results) = got.unwrap();
+        for failure in failures {
+            assert!(
+                matches!(failure, Some(DistributedError::Mismatch { .. })),
+                "{failure:?}"
+            );
+        }
+        assert_eq!(results, bits(&want));
     }
 }
 
@@ -315,7 +525,22 @@ fn child_process() {
                 q += 1;
             }
         }
-        println!("ALL {q} QUERIES IDENTICAL");
+        // The same queries in batches, one per parameter set.
+        let mut batch_results = Vec::new();
+        for (b, params) in param_sets().into_iter().enumerate() {
+            let batch = seed_sets(graph.node_count() as u32);
+            spreader
+                .spread_batch(worker, &part, &batch, &params, &mut batch_results)
+                .unwrap();
+            for (i, got) in batch_results.iter().enumerate() {
+                assert_eq!(
+                    bits(got),
+                    want[b * batch.len() + i].0,
+                    "batch {b}, query {i}"
+                );
+            }
+        }
+        println!("ALL {q} QUERIES IDENTICAL, ALONE AND IN BATCHES");
     })
     .unwrap();
     for g in guards.join() {
@@ -409,7 +634,7 @@ fn two_processes_on_localhost_give_spreaders_bits() {
     let outcome = two_processes("spread", std::time::Duration::from_secs(120));
     for (p, (ok, out)) in outcome.iter().enumerate() {
         assert!(
-            *ok && out.contains("ALL 25 QUERIES IDENTICAL"),
+            *ok && out.contains("ALL 25 QUERIES IDENTICAL, ALONE AND IN BATCHES"),
             "process {p}:\n{out}"
         );
     }

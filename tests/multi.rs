@@ -137,6 +137,38 @@ fn shared_hubs_saturate_exactly_as_alone() {
     }
 }
 
+/// Queries that each reach far more nodes than the ranking holds before it
+/// cuts to the best `top_k` (4096 keys for `k` up to 1024, `4k` above):
+/// the cut keeps exactly the top `k`, ties by id, for small and large `k`
+/// and where the bound is exactly 4096 (`k` = 1024).
+#[test]
+fn ranking_many_reached_nodes_keeps_exactly_the_top_k() {
+    if cfg!(miri) {
+        return;
+    }
+    let g = Rmat::graph500(14).generate();
+    let n = g.node_count() as u32;
+    let queries: Vec<Vec<Seed>> = (0..12).map(|q| random_seeds(q, n, 16)).collect();
+    for top_k in [1, 7, 100, 1024, 1500] {
+        let p = SpreadParams {
+            max_hops: 4,
+            threshold: Threshold::Uniform(0.0),
+            min_activation: 0.0,
+            top_k,
+            ..SpreadParams::default()
+        };
+        let config = SpreaderConfig::for_nodes(g.node_count());
+        let mut batch = MultiSpreader::with_config(g.node_count(), 16, config).unwrap();
+        check_batch(&mut batch, config, &g, &queries, &p);
+        let reached = batch.query_stats().iter().map(|s| s.activated);
+        let fewest = reached.min().unwrap();
+        assert!(
+            fewest > 2 * 4096,
+            "every query reaches many nodes ({fewest})"
+        );
+    }
+}
+
 /// A wide batch (full reset) then narrow ones (sparse reset) then the wide
 /// one again: no state leaks between batches.
 #[test]

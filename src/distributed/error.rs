@@ -19,7 +19,9 @@ pub enum DistributedError {
         index: usize,
     },
     /// Another worker holds a different graph or cuts it differently (a
-    /// wrong file, a wrong part): refused at start.
+    /// wrong file, a wrong part): refused at start. Or it ran another
+    /// query or batch than this one (other seeds or parameters): that
+    /// query fails on every worker.
     Mismatch {
         /// What differs.
         what: &'static str,

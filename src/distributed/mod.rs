@@ -14,7 +14,11 @@
 //! - [`DistributedSpreader`]: a worker's share of every query, behind the
 //!   same hop driver as every other backend; the results are the same bits
 //!   as [`Spreader`](crate::spread::Spreader)'s on the whole graph, on every
-//!   worker, for any number of workers.
+//!   worker, for any number of workers. One query at a time
+//!   ([`spread`](DistributedSpreader::spread)), or up to 32 in flight in the
+//!   same rounds ([`spread_batch`](DistributedSpreader::spread_batch): the
+//!   batch lanes of [`MultiSpreader`](crate::spread::MultiSpreader) over each
+//!   worker's rows, for wide queries that overlap).
 //!
 //! ```
 //! use axonal::distributed::{DistributedSpreader, Partition};
@@ -38,6 +42,7 @@
 //! assert_eq!(counts[0], counts[1]); // every worker holds the whole answer
 //! ```
 
+mod batch;
 mod error;
 mod net;
 mod partition;

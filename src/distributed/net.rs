@@ -40,22 +40,44 @@ pub(crate) enum Message {
         first: u32,
         end: u32,
     },
-    /// A worker's share of the next frontier: nodes, their out-edges, the
-    /// nodes it reached so far, and the bytes of contributions it sent
-    /// this hop.
+    /// Worker `from`'s share of the next frontier: nodes, their
+    /// out-edges, the nodes it reached so far, the bytes of contributions
+    /// it sent this hop, and the fingerprint of the query it runs.
     Sizes {
+        from: u32,
         nodes: u64,
         edges: u64,
         reached: u64,
         sent: u64,
+        query: u64,
     },
     /// Fixed-point units for a node the receiver owns (a push hop).
     Units { node: u32, units: u32 },
     /// A frontier node's strength, for every worker to pull from (a pull
     /// hop).
     Strength { node: u32, strength: f32 },
-    /// One of a worker's best results: its rank key and hop.
-    Ranked { key: u64, hop: u8 },
+    /// A batch's push hop: a node's sums for eight queries (`lane..lane +
+    /// 8`), for its owner.
+    Sums { node: u32, lane: u8, sums: [u32; 8] },
+    /// A batch's pull hop: a frontier node's strengths for eight queries.
+    Strengths {
+        node: u32,
+        lane: u8,
+        strengths: [f32; 8],
+    },
+    /// One of a worker's best results for the query of `lane` (0 for a
+    /// single query): its rank key and hop.
+    Ranked { lane: u8, key: u64, hop: u8 },
+    /// A worker's share of a batch query's statistics: the nodes it
+    /// reached, the edges its frontiers traversed and its push hops read.
+    LaneStats {
+        lane: u8,
+        activated: u32,
+        traversed: u64,
+        pushed: u64,
+    },
+    /// A worker's share of a batch query's frontier at hop `hop`.
+    LaneFrontier { lane: u8, hop: u8, nodes: u32 },
     /// The last record a worker sends each worker in a round: how many it
     /// sent that worker before. A round that completes without one from
     /// every worker, or with records missing, lost a worker.
@@ -69,10 +91,13 @@ impl Message {
         HEADER
             + match self {
                 Message::Hello { .. } => 36,
-                Message::Sizes { .. } => 32,
+                Message::Sizes { .. } => 44,
                 Message::Units { .. } => 8,
                 Message::Strength { .. } => 8,
-                Message::Ranked { .. } => 9,
+                Message::Sums { .. } | Message::Strengths { .. } => 37,
+                Message::Ranked { .. } => 10,
+                Message::LaneStats { .. } => 21,
+                Message::LaneFrontier { .. } => 6,
                 Message::End { .. } => 4,
             }
     }
@@ -105,6 +130,9 @@ pub(crate) struct Net {
     round: u64,
     /// Bytes this worker put on the wire in the current round so far.
     pub(crate) sent: u64,
+    /// Time spent waiting for rounds to complete (see
+    /// [`take_waited`](Self::take_waited)).
+    waited: Duration,
     timeout: Duration,
     /// Set once timely's communication failed (its panic's message).
     lost: Option<String>,
@@ -152,6 +180,7 @@ impl Net {
             counts: vec![0; worker.peers()],
             round: 0,
             sent: 0,
+            waited: Duration::ZERO,
             timeout,
             lost: None,
         }
@@ -197,6 +226,19 @@ impl Net {
         }
     }
 
+    /// Sends `message` to every worker but this one.
+    pub(crate) fn send_others(&mut self, message: Message) {
+        let me = self.index as usize;
+        for to in (0..self.peers).filter(|&to| to != me) {
+            self.send(to, message);
+        }
+    }
+
+    /// The time spent waiting for rounds since the last call.
+    pub(crate) fn take_waited(&mut self) -> Duration {
+        core::mem::take(&mut self.waited)
+    }
+
     /// Closes the current round, steps `worker` until every worker's
     /// records of it are delivered, and hands this worker's to `receive`
     /// (its own first, then the others' in arrival order). The next round
@@ -222,6 +264,7 @@ impl Net {
         // Timely's threads panic when a connection breaks, to take the
         // computation down; this worker catches that once, reports it,
         // and never steps its worker again.
+        let started = Instant::now();
         let stepped = panic::catch_unwind(AssertUnwindSafe(|| {
             let input = self.input.as_mut().expect("taken only in drop");
             for record in self.outgoing.drain(..) {
@@ -238,6 +281,7 @@ impl Net {
             }
             Ok(())
         }));
+        self.waited += started.elapsed();
         let stepped = stepped.unwrap_or_else(|payload| {
             let reason = panic_message(payload.as_ref());
             if !is_communication_failure(&reason) {

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use timely::worker::Worker;
 
+use super::batch::Batch;
 use super::net::{Message, Net, RANK, ROUNDS};
 use super::{DistributedError, Partition};
 use crate::spread::accumulator::{Accumulate, SparseAccumulator};
@@ -43,15 +44,20 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// process (`examples/distributed.rs --no-combine`).
 const COMBINE_SLOTS: usize = 1 << 16;
 
-/// What one worker sent in the last query.
+/// What one worker sent and waited for in the last query or batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExchangeStats {
     /// Bytes of contributions every worker sent to the others, per hop
     /// (index `h - 1` for hop `h`; summed over all workers).
     pub hop_bytes: [u64; MAX_HOPS],
-    /// Bytes of everything else this worker sent: frontier sizes and
-    /// results.
+    /// Bytes of everything else this worker sent: frontier sizes, results
+    /// and (batches) each query's statistics.
     pub control_bytes: u64,
+    /// Time this worker spent in rounds once its own work of the round
+    /// was done: handing its records over, the exchange, and waiting for
+    /// the slowest worker (how far the partition is from balanced for this
+    /// work).
+    pub waited: Duration,
 }
 
 impl ExchangeStats {
@@ -69,8 +75,8 @@ impl ExchangeStats {
 /// the whole query's results, the same bits as [`Spreader`](crate::spread::Spreader)
 /// on the whole graph.
 pub struct DistributedSpreader {
-    driver: Driver,
-    net: Net,
+    pub(super) driver: Driver,
+    pub(super) net: Net,
     state: NodeState,
     frontier: NodeList<FrontierEntry>,
     next: NodeList<FrontierEntry>,
@@ -85,14 +91,19 @@ pub struct DistributedSpreader {
     ranked: Vec<u64>,
     merged: Vec<(u64, u8)>,
     /// The frontier and reach summed over every worker.
-    global: FrontierSize,
-    reached: u64,
-    stats: ExchangeStats,
-    query: u64,
+    pub(super) global: FrontierSize,
+    pub(super) reached: u64,
+    pub(super) stats: ExchangeStats,
+    pub(super) query: u64,
     /// An error of a step that cannot return one (seeding, ranking).
-    failed: Option<DistributedError>,
+    pub(super) failed: Option<DistributedError>,
     /// The partition it was made with: its graph's fingerprint and rows.
     holds: (u64, core::ops::Range<u32>),
+    /// Batches' workspace ([`spread_batch`](Self::spread_batch)).
+    pub(super) batch: Batch,
+    /// The current query's fingerprint, and what computes them.
+    fingerprint: u64,
+    fingerprints: Fingerprints,
 }
 
 impl DistributedSpreader {
@@ -160,6 +171,9 @@ impl DistributedSpreader {
             query: 0,
             failed: None,
             holds: (partition.fingerprint(), partition.rows()),
+            batch: Batch::default(),
+            fingerprint: 0,
+            fingerprints: Fingerprints::default(),
         })
     }
 
@@ -175,7 +189,8 @@ impl DistributedSpreader {
         &self.stats
     }
 
-    /// This worker's own nodes' activation (0 elsewhere or unreached).
+    /// This worker's own nodes' activation in the last single query
+    /// ([`spread`](Self::spread); 0 elsewhere or unreached).
     pub fn activation(&self, node: u32) -> f32 {
         let base = self.state.base();
         if node >= base && ((node - base) as usize) < self.state.len() {
@@ -196,16 +211,7 @@ impl DistributedSpreader {
         params: &SpreadParams,
         results: &mut Vec<Activation>,
     ) -> Result<SpreadStats, DistributedError> {
-        self.query += 1;
-        self.failed = None;
-        if !self.holds(partition) {
-            // Every worker counts the query, so that they stay in step.
-            return Err(DistributedError::Mismatch {
-                what: "partition (not the one the spreader was made with)",
-                worker: self.net.index(),
-            });
-        }
-        self.stats = ExchangeStats::default();
+        self.begin(partition, false, &[seeds], params)?;
         let mut run = Run {
             spreader: self,
             worker,
@@ -215,6 +221,7 @@ impl DistributedSpreader {
         let stats = driver::run(&mut run, partition, &[seeds], params, &mut out, &mut |_| {
             true
         });
+        self.stats.waited = self.net.take_waited();
         let [out] = out;
         match (stats, self.failed.take()) {
             (Ok(stats), None) => {
@@ -229,18 +236,8 @@ impl DistributedSpreader {
         }
     }
 
-    /// Whether `partition` is the one this spreader was made with.
-    fn holds(&self, partition: &Partition<'_>) -> bool {
-        self.holds == (partition.fingerprint(), partition.rows())
-    }
-
-    /// The round of `phase` of the current query.
-    fn round(&self, phase: u64) -> u64 {
-        self.query * ROUNDS + phase
-    }
-
-    /// Tells every worker this one's share of the frontier; sums them.
-    fn share_sizes(
+    /// [`share_sizes`](Self::share_sizes) of the single query's frontier.
+    fn share_frontier(
         &mut self,
         worker: &mut Worker,
         partition: &Partition<'_>,
@@ -248,34 +245,97 @@ impl DistributedSpreader {
         hop: usize,
     ) -> Result<(), DistributedError> {
         let out = partition.graph().out_edges();
-        let edges: u64 = self
-            .frontier
-            .iter()
-            .map(|e| u64::from(out.degree(e.node)))
-            .sum();
+        let own = FrontierSize {
+            nodes: self.frontier.len(),
+            edges: self
+                .frontier
+                .iter()
+                .map(|e| u64::from(out.degree(e.node)))
+                .sum(),
+        };
+        let reached = self.state.activated.len();
+        self.share_sizes(worker, phase, hop, own, reached)
+    }
+
+    /// Counts a query (or a `batch`) and checks its `partition`; takes
+    /// its fingerprint, which the workers compare in its first round.
+    pub(super) fn begin<Q: AsRef<[Seed]>>(
+        &mut self,
+        partition: &Partition<'_>,
+        batch: bool,
+        queries: &[Q],
+        params: &SpreadParams,
+    ) -> Result<(), DistributedError> {
+        // Every worker counts the query, even a refused one, so that they
+        // stay in step.
+        self.query += 1;
+        self.failed = None;
+        self.fingerprint = self.fingerprints.of(batch, queries, params);
+        if self.holds != (partition.fingerprint(), partition.rows()) {
+            return Err(DistributedError::Mismatch {
+                what: "partition (not the one the spreader was made with)",
+                worker: self.net.index(),
+            });
+        }
+        self.stats = ExchangeStats::default();
+        self.net.take_waited();
+        Ok(())
+    }
+
+    /// The round of `phase` of the current query.
+    pub(super) fn round(&self, phase: u64) -> u64 {
+        self.query * ROUNDS + phase
+    }
+
+    /// Tells every worker this one's share of the frontier (`own`) and of
+    /// the nodes reached; sums them into `global` and `reached`.
+    pub(super) fn share_sizes(
+        &mut self,
+        worker: &mut Worker,
+        phase: u64,
+        hop: usize,
+        own: FrontierSize,
+        reached: usize,
+    ) -> Result<(), DistributedError> {
         let sent = self.net.sent;
         self.net.start(self.round(phase));
+        let query = self.fingerprint;
         self.net.broadcast(Message::Sizes {
-            nodes: self.frontier.len() as u64,
-            edges,
-            reached: self.state.activated.len() as u64,
+            from: self.net.index() as u32,
+            nodes: own.nodes as u64,
+            edges: own.edges,
+            reached: reached as u64,
             sent,
+            query,
         });
         let (mut global, mut reached, mut hop_bytes) = (FrontierSize::default(), 0, 0);
+        let mut other = None;
         self.net.finish(worker, |m| {
             if let Message::Sizes {
+                from,
                 nodes,
                 edges,
                 reached: r,
                 sent,
+                query: q,
             } = m
             {
                 global.nodes += nodes as usize;
                 global.edges += edges;
                 reached += r;
                 hop_bytes += sent;
+                if q != query {
+                    other = Some(from as usize);
+                }
             }
         })?;
+        if let Some(worker) = other {
+            // Every worker sees every fingerprint: all fail here alike.
+            return Err(DistributedError::Mismatch {
+                what: "query (the workers ran different queries or batches)",
+                worker,
+            });
+        }
         self.stats.control_bytes += self.net.sent;
         if hop > 0 {
             self.stats.hop_bytes[hop - 1] = hop_bytes;
@@ -283,6 +343,73 @@ impl DistributedSpreader {
         (self.global, self.reached) = (global, reached);
         Ok(())
     }
+}
+
+/// Fingerprints of queries: a hash of their seeds and parameters, so that
+/// workers that were handed different queries fail them (typed) instead
+/// of merging the results of different queries.
+#[derive(Default)]
+struct Fingerprints {
+    /// The last parameters and their hash (engines repeat them).
+    params: Option<(SpreadParams, u64)>,
+}
+
+impl Fingerprints {
+    /// The fingerprint of `queries` (a `batch`, or one query) run with
+    /// `params`.
+    fn of<Q: AsRef<[Seed]>>(&mut self, batch: bool, queries: &[Q], params: &SpreadParams) -> u64 {
+        use core::fmt::Write;
+        use xxhash_rust::xxh3::Xxh3;
+        /// Feeds formatted text to the hash.
+        struct Text<'h>(&'h mut Xxh3);
+        impl Write for Text<'_> {
+            fn write_str(&mut self, s: &str) -> core::fmt::Result {
+                self.0.update(s.as_bytes());
+                Ok(())
+            }
+        }
+        let params_hash = match self.params {
+            Some((p, h)) if p == *params => h,
+            _ => {
+                // `Debug` writes every field, floats so that they read back.
+                let mut h = Xxh3::new();
+                write!(Text(&mut h), "{params:?}").expect("hashing cannot fail");
+                let hash = h.digest();
+                self.params = Some((*params, hash));
+                hash
+            }
+        };
+        let mut h = Xxh3::new();
+        h.update(&params_hash.to_le_bytes());
+        h.update(&[u8::from(batch)]);
+        h.update(&(queries.len() as u64).to_le_bytes());
+        for seeds in queries {
+            let seeds = seeds.as_ref();
+            h.update(&(seeds.len() as u64).to_le_bytes());
+            for seed in seeds {
+                h.update(&seed.node.to_le_bytes());
+                h.update(&seed.activation.to_bits().to_le_bytes());
+            }
+        }
+        h.digest()
+    }
+}
+
+/// Writes into `results` the best `top_k` of every worker's best `top_k`
+/// (rank keys and hops, in `merged`): exactly the whole graph's (keys are
+/// unique, ties broken by id).
+pub(super) fn merge_ranked(
+    merged: &mut Vec<(u64, u8)>,
+    params: &SpreadParams,
+    results: &mut Vec<Activation>,
+) {
+    merged.sort_unstable_by_key(|&(key, _)| key);
+    merged.truncate(params.top_k);
+    results.clear();
+    results.extend(merged.iter().map(|&(key, hop)| {
+        let activation = f32::from_bits(!((key >> 32) as u32));
+        driver::activation_at(key_node(key), activation, hop, params)
+    }));
 }
 
 /// Refuses a computation whose workers disagree on the graph or its cut.
@@ -423,7 +550,7 @@ impl Run<'_, '_> {
             s.strengths[v as usize] = 0.0;
         }
         received?;
-        s.share_sizes(self.worker, partition, 2 * h as u64, h)
+        s.share_frontier(self.worker, partition, 2 * h as u64, h)
     }
 }
 
@@ -460,7 +587,7 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for Run<'a, 'g> {
         if spreads {
             s.state.seed_frontier(&mut s.frontier, theta0);
         }
-        if let Err(e) = s.share_sizes(self.worker, self.partition, 0, 0) {
+        if let Err(e) = s.share_frontier(self.worker, self.partition, 0, 0) {
             s.failed = Some(e);
         }
     }
@@ -516,7 +643,7 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for Run<'a, 'g> {
         s.state.drain_dense(&mut s.next, step.hop);
         s.state.record_hops(reached_before, step.hop.index);
         core::mem::swap(&mut s.frontier, &mut s.next);
-        s.share_sizes(self.worker, partition, 2 * h as u64, h)
+        s.share_frontier(self.worker, partition, 2 * h as u64, h)
     }
 
     fn rank(&mut self, params: &SpreadParams, results: &mut [Vec<Activation>]) {
@@ -530,13 +657,13 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for Run<'a, 'g> {
         s.net.start(s.query * ROUNDS + RANK);
         for &key in &s.ranked {
             let hop = s.state.hop(key_node(key));
-            s.net.broadcast(Message::Ranked { key, hop });
+            s.net.broadcast(Message::Ranked { lane: 0, key, hop });
         }
         let control = s.net.sent;
         s.merged.clear();
         let merged = &mut s.merged;
         if let Err(e) = s.net.finish(self.worker, |m| {
-            if let Message::Ranked { key, hop } = m {
+            if let Message::Ranked { key, hop, .. } = m {
                 merged.push((key, hop));
             }
         }) {
@@ -544,15 +671,6 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for Run<'a, 'g> {
             return;
         }
         s.stats.control_bytes += control;
-        // The best `top_k` of every worker's best `top_k`: exactly the
-        // whole graph's (keys are unique, ties broken by id).
-        s.merged.sort_unstable_by_key(|&(key, _)| key);
-        s.merged.truncate(params.top_k);
-        let results = &mut results[0];
-        results.clear();
-        results.extend(s.merged.iter().map(|&(key, hop)| {
-            let activation = f32::from_bits(!((key >> 32) as u32));
-            driver::activation_at(key_node(key), activation, hop, params)
-        }));
+        merge_ranked(&mut s.merged, params, &mut results[0]);
     }
 }

@@ -71,7 +71,7 @@ pub(crate) mod fixed;
 mod interface;
 mod isa;
 pub(crate) mod list;
-mod multi;
+pub(crate) mod multi;
 #[cfg(feature = "parallel")]
 mod parallel;
 mod params;

@@ -157,6 +157,7 @@ pub(crate) mod avx2 {
     pub(crate) unsafe fn settle_avx2<const G: usize>(
         touched: &[u32],
         pending: &[u32],
+        base: u32,
         activation: &mut [f32],
         stride: usize,
         threshold: f32,
@@ -164,7 +165,9 @@ pub(crate) mod avx2 {
     ) {
         // SAFETY: AVX2 is available (contract).
         unsafe {
-            settle_pending::<Avx2, G>(touched, pending, activation, stride, threshold, changed)
+            settle_pending::<Avx2, G>(
+                touched, pending, base, activation, stride, threshold, changed,
+            )
         }
     }
 
@@ -294,7 +297,7 @@ pub(crate) mod avx2 {
 /// One pull hop over `rows`, in ascending order: node `v` sums
 /// `contribution(strength[slot[u]][q], w)` over its in-edges `(u, w)` for
 /// each query `q`, and the sums are applied to its activations
-/// (`activation[v * stride + q]`). Nodes where something happened beyond
+/// (`activation[(v - rows.start) * stride + q]`: the rows' own). Nodes where something happened beyond
 /// that are passed to `changed(v, first, spreads, gained)` ([`settle`]).
 /// Rows of `strength` are `8 * G` lanes wide; row 0 is all zeros, the slot
 /// of every source outside the frontier.
@@ -343,14 +346,15 @@ pub(crate) unsafe fn pull_rows<V: Lanes, const G: usize>(
                 *acc = unsafe { acc.add_edge(row.as_ptr().add(g * GROUP), w) };
             }
         }
-        let act = &mut activation[v as usize * stride..][..width];
+        let act = &mut activation[(v - rows.start) as usize * stride..][..width];
         // SAFETY: `V` is usable (contract); `act` holds `G` groups.
         unsafe { settle::<V, G>(v, &acc, act, threshold, &mut changed) };
     }
 }
 
 /// Applies the sums of the nodes `touched` (row `i + 1` of `pending`, `8 *
-/// G` lanes wide) to their activations, as [`pull_rows`] does.
+/// G` lanes wide) to their activations (`activation[(v - base) * stride +
+/// q]`), as [`pull_rows`] does.
 ///
 /// # Safety
 /// `V` must be usable on this CPU.
@@ -358,6 +362,7 @@ pub(crate) unsafe fn pull_rows<V: Lanes, const G: usize>(
 pub(crate) unsafe fn settle_pending<V: Lanes, const G: usize>(
     touched: &[u32],
     pending: &[u32],
+    base: u32,
     activation: &mut [f32],
     stride: usize,
     threshold: f32,
@@ -369,7 +374,7 @@ pub(crate) unsafe fn settle_pending<V: Lanes, const G: usize>(
         // SAFETY: `V` is usable (contract); `sums` holds `G` groups.
         let acc: [V; G] =
             core::array::from_fn(|g| unsafe { V::load(sums.as_ptr().add(g * GROUP)) });
-        let act = &mut activation[v as usize * stride..][..width];
+        let act = &mut activation[(v - base) as usize * stride..][..width];
         // SAFETY: as above; `act` holds `G` groups.
         unsafe { settle::<V, G>(v, &acc, act, threshold, &mut changed) };
     }

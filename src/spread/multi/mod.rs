@@ -31,9 +31,10 @@
 //! single-query kernel does for its own: push from a small union frontier,
 //! pull over every in-edge from a large one.
 
-mod lanes;
+pub(crate) mod lanes;
 
 use alloc::vec::Vec;
+use core::ops::Range;
 
 use self::lanes::{GROUP, Scalar, pull_rows, push_edges, settle_pending};
 use super::driver::{self, Driver, FrontierSize, HopBackend, HopKind, HopStep, write_results};
@@ -112,6 +113,9 @@ pub struct BatchStats {
 /// ```
 pub struct MultiSpreader {
     nodes: usize,
+    /// The nodes whose activations it keeps: all of them, but for a
+    /// worker of a distributed computation, which keeps its own part's.
+    rows: Range<u32>,
     /// Lanes per node in `activation` / `hop`: `max_queries` rounded up to 8.
     stride: usize,
     driver: Driver,
@@ -119,21 +123,22 @@ pub struct MultiSpreader {
     /// Lanes per frontier row in the current batch: its queries rounded up
     /// to 8.
     width: usize,
-    /// `activation[v * stride + q]`.
+    /// `activation[local(v) * stride + q]` (`local(v) = v - rows.start`).
     activation: Vec<f32>,
-    /// `hop[v * stride + q]`: the hop `q` first reached `v` at.
+    /// `hop[local(v) * stride + q]`: the hop `q` first reached `v` at.
     hop: Vec<u8>,
-    /// Bit `q`: query `q` reached `v`.
+    /// `reached_by[local(v)]`, bit `q`: query `q` reached `v`.
     reached_by: Vec<u32>,
     /// Nodes reached by any query, in the order first reached.
     reached: Vec<u32>,
-    /// Per hop: a node's row (from 1) in `strength` (pull) or `pending`
+    /// Per hop: any node's row (from 1) in `strength` (pull) or `pending`
     /// (push); 0 for none.
     slot: Vec<u32>,
     /// The union frontier and each node's newly gained activation per lane.
     frontier: Frontier,
     next: Frontier,
-    /// Per hop: a node's row in `next`, from 1; 0 for none.
+    /// Per hop: `next_slot[local(v)]` is `v`'s row in `next`, from 1; 0
+    /// for none.
     next_slot: Vec<u32>,
     /// Per-hop strengths by lane group: group `g` is a table of eight-lane
     /// rows, an all-zero row 0 and then one row per frontier node.
@@ -180,6 +185,18 @@ impl MultiSpreader {
         max_queries: usize,
         config: SpreaderConfig,
     ) -> Result<MultiSpreader, SpreadError> {
+        MultiSpreader::for_rows(nodes, 0..nodes as u32, max_queries, config)
+    }
+
+    /// A batch workspace for graphs of `nodes` nodes that keeps the
+    /// activations of `rows` only (a distributed worker's part: it runs
+    /// the hops' steps below itself, not [`spread_batch`](Self::spread_batch)).
+    pub(crate) fn for_rows(
+        nodes: usize,
+        rows: Range<u32>,
+        max_queries: usize,
+        config: SpreaderConfig,
+    ) -> Result<MultiSpreader, SpreadError> {
         if !(1..=MAX_BATCH).contains(&max_queries) {
             return Err(SpreadError::InvalidParameter {
                 name: "max_queries",
@@ -187,18 +204,20 @@ impl MultiSpreader {
             });
         }
         let stride = max_queries.div_ceil(GROUP) * GROUP;
+        let own = rows.len();
         Ok(MultiSpreader {
             nodes,
+            rows,
             stride,
             driver: Driver::new(config),
             isa: Isa::best(),
             width: GROUP,
-            activation: alloc::vec![0.0; nodes * stride],
-            hop: alloc::vec![UNREACHED; nodes * stride],
-            reached_by: alloc::vec![0; nodes],
-            reached: Vec::with_capacity(nodes),
+            activation: alloc::vec![0.0; own * stride],
+            hop: alloc::vec![UNREACHED; own * stride],
+            reached_by: alloc::vec![0; own],
+            reached: Vec::with_capacity(own),
             slot: alloc::vec![0; nodes],
-            next_slot: alloc::vec![0; nodes],
+            next_slot: alloc::vec![0; own],
             frontier: Frontier::default(),
             next: Frontier::default(),
             strength: Vec::new(),
@@ -332,39 +351,63 @@ impl MultiSpreader {
         Ok(self.stats[0])
     }
 
+    /// `v`'s index among the nodes whose activations it keeps.
+    #[inline(always)]
+    fn local(&self, v: u32) -> usize {
+        (v - self.rows.start) as usize
+    }
+
+    /// Starts a batch of `queries`: forgets the previous one, applies the
+    /// seeds of its own rows and (when `spreads`) puts those with
+    /// activation at least `theta0` on the first frontier.
+    pub(crate) fn start_batch<Q: AsRef<[Seed]>>(
+        &mut self,
+        queries: &[Q],
+        theta0: f32,
+        spreads: bool,
+    ) {
+        self.reset();
+        self.width = queries.len().div_ceil(GROUP).max(1) * GROUP;
+        self.stats.clear();
+        self.stats.resize(queries.len(), SpreadStats::default());
+        self.seed(queries, theta0, spreads);
+    }
+
     /// Clears the previous batch's state: sparsely when it reached few nodes.
     fn reset(&mut self) {
         let stride = self.stride;
         // Clearing a reached node's rows costs about what streaming them
         // does: clear everything only when most nodes were reached.
-        if self.reached.len() > self.nodes / 2 {
+        if self.reached.len() > self.rows.len() / 2 {
             self.activation.fill(0.0);
             self.hop.fill(UNREACHED);
             self.reached_by.fill(0);
         } else {
-            for &v in &self.reached {
-                let row = v as usize * stride..(v as usize + 1) * stride;
+            for i in 0..self.reached.len() {
+                let v = self.local(self.reached[i]);
+                let row = v * stride..(v + 1) * stride;
                 self.activation[row.clone()].fill(0.0);
                 self.hop[row].fill(UNREACHED);
-                self.reached_by[v as usize] = 0;
+                self.reached_by[v] = 0;
             }
         }
         self.reached.clear();
     }
 
-    /// Applies the seeds and (when `spreads`) builds the first union
-    /// frontier from the seeds with activation at least `theta0`.
+    /// Applies the seeds of its own rows and (when `spreads`) builds the
+    /// first union frontier from those with activation at least `theta0`.
     fn seed<Q: AsRef<[Seed]>>(&mut self, queries: &[Q], theta0: f32, spreads: bool) {
-        let (stride, width) = (self.stride, self.width);
+        let (stride, width, base) = (self.stride, self.width, self.rows.start);
+        let own = |seed: &&Seed| self.rows.contains(&seed.node);
         for (q, seeds) in queries.iter().enumerate() {
-            for seed in seeds.as_ref() {
-                let v = seed.node as usize;
+            for seed in seeds.as_ref().iter().filter(own) {
+                let v = (seed.node - base) as usize;
                 let i = v * stride + q;
                 let before = self.activation[i];
                 self.activation[i] = (before + seed.activation).min(1.0);
                 if before == 0.0 && self.activation[i] > 0.0 {
                     self.hop[i] = 0;
-                    mark_reached(&mut self.reached_by, &mut self.reached, seed.node, q);
+                    mark_reached(&mut self.reached_by[v], &mut self.reached, seed.node, q);
                     self.stats[q].activated += 1;
                 }
             }
@@ -374,9 +417,9 @@ impl MultiSpreader {
             return;
         }
         for (q, seeds) in queries.iter().enumerate() {
-            for seed in seeds.as_ref() {
+            for seed in seeds.as_ref().iter().filter(own) {
                 let v = seed.node as usize;
-                let a = self.activation[v * stride + q];
+                let a = self.activation[(v - base as usize) * stride + q];
                 if a == 0.0 || a < theta0 {
                     continue;
                 }
@@ -398,7 +441,7 @@ impl MultiSpreader {
 
     /// Fills `strength` from the frontier's deltas (row 0 all zeros) and
     /// counts each query's frontier edges.
-    fn strengths(&mut self, out: CsrView<'_>, step: &HopStep) {
+    pub(crate) fn strengths(&mut self, out: CsrView<'_>, step: &HopStep) {
         let (width, pull) = (self.width, step.kind == HopKind::Pull);
         let (decay_scaled, fan) = (step.decay_scaled, step.fan);
         let queries = self.stats.len();
@@ -426,10 +469,10 @@ impl MultiSpreader {
     /// Splits the workspace into what a hop's settling writes (the
     /// activations, and the bookkeeping of [`Settler`]) and what its edge
     /// loop reads.
-    #[allow(clippy::type_complexity)]
-    fn split(&mut self, hop: HopCtx) -> (Settler<'_>, &mut [f32], &mut [u32], &[u32], &[f32]) {
+    fn split(&mut self, hop: HopCtx) -> (Settler<'_>, &mut [f32], &mut [u32], &[f32]) {
         (
             Settler {
+                base: self.rows.start,
                 stride: self.stride,
                 hop,
                 hops: &mut self.hop,
@@ -441,25 +484,32 @@ impl MultiSpreader {
             },
             &mut self.activation,
             &mut self.slot,
-            &self.frontier.nodes,
             &self.strength,
         )
     }
 
-    /// Forgets which nodes the next frontier holds (after a hop).
-    fn clear_next_slots(&mut self) {
-        for &v in &self.next.nodes {
-            self.next_slot[v as usize] = 0;
+    /// Makes the next frontier the current one (after a hop), forgetting
+    /// which nodes it holds.
+    fn next_frontier(&mut self) {
+        for i in 0..self.next.nodes.len() {
+            let v = self.local(self.next.nodes[i]);
+            self.next_slot[v] = 0;
         }
+        core::mem::swap(&mut self.frontier, &mut self.next);
     }
 
-    fn pull_hop(&mut self, graph: GraphView<'_>, hop: HopCtx) {
+    /// A pull hop over its own rows' in-edges, from `sources`: the nodes of
+    /// rows 1.. of the strength table, in order. The nodes that spread on
+    /// become the frontier.
+    pub(crate) fn pull_from(&mut self, inc: CsrView<'_>, sources: &[u32], step: &HopStep) {
+        let hop = HopCtx::new(step, self.width);
         let (isa, stride, threshold) = (self.isa, self.stride, hop.spread_threshold());
-        let (mut settler, activation, slot, nodes, strength) = self.split(hop);
-        for (i, &u) in nodes.iter().enumerate() {
+        let rows = self.rows.clone();
+        self.next.clear();
+        let (mut settler, activation, slot, strength) = self.split(hop);
+        for (i, &u) in sources.iter().enumerate() {
             slot[u as usize] = i as u32 + 1;
         }
-        let (inc, rows) = (graph.in_edges(), 0..graph.node_count() as u32);
         let changed =
             |v, first, spreads, gained: &[f32]| settler.changed(v, first, spreads, gained);
         // SAFETY: `dispatch!` runs the AVX2 lanes only when `Isa::best`
@@ -474,80 +524,234 @@ impl MultiSpreader {
                 )
             );
         }
-        for &u in nodes {
+        for &u in sources {
             slot[u as usize] = 0;
         }
-        self.clear_next_slots();
+        self.next_frontier();
     }
 
-    fn push_hop(&mut self, graph: GraphView<'_>, hop: HopCtx) {
-        let (isa, stride, threshold) = (self.isa, self.stride, hop.spread_threshold());
-        let (width, out) = (hop.width, graph.out_edges());
-        let mut pending = core::mem::take(&mut self.pending);
-        let mut touched = core::mem::take(&mut self.touched);
-        pending.clear();
-        pending.resize(width, 0);
-        touched.clear();
-        let (mut settler, activation, slot, nodes, strength) = self.split(hop);
-        // SAFETY: as in `pull_hop`.
+    /// A push hop's edges: the frontier's contributions summed per target,
+    /// a row of `pending` per target (listed in `touched`), wherever the
+    /// target is.
+    pub(crate) fn push(&mut self, out: CsrView<'_>) {
+        let (isa, width) = (self.isa, self.width);
+        self.pending.clear();
+        self.pending.resize(width, 0);
+        self.touched.clear();
+        let (pending, touched) = (&mut self.pending, &mut self.touched);
+        let (slot, nodes, strength) = (&mut self.slot, &self.frontier.nodes, &self.strength);
+        // SAFETY: as in `pull_from`.
         unsafe {
             dispatch!(
                 isa,
                 width,
                 push_edges,
-                push_avx2(out, nodes, strength, slot, &mut pending, &mut touched)
+                push_avx2(out, nodes, strength, slot, pending, touched)
             );
         }
+    }
+
+    /// Settles the pending sums of a push hop (its own targets'); the
+    /// nodes that spread on become the frontier.
+    pub(crate) fn settle_pushed(&mut self, step: &HopStep) {
+        let hop = HopCtx::new(step, self.width);
+        let (isa, stride, threshold) = (self.isa, self.stride, hop.spread_threshold());
+        let base = self.rows.start;
+        let touched = core::mem::take(&mut self.touched);
+        let pending = core::mem::take(&mut self.pending);
+        self.next.clear();
+        let (mut settler, activation, slot, _) = self.split(hop);
         for &v in &touched {
             slot[v as usize] = 0;
         }
         let changed =
             |v, first, spreads, gained: &[f32]| settler.changed(v, first, spreads, gained);
-        // SAFETY: as in `pull_hop`.
+        // SAFETY: as in `pull_from`.
         unsafe {
             dispatch!(
                 isa,
-                width,
+                hop.width,
                 settle_pending,
-                settle_avx2(&touched, &pending, activation, stride, threshold, changed)
+                settle_avx2(
+                    &touched, &pending, base, activation, stride, threshold, changed
+                )
             );
         }
         self.pending = pending;
         self.touched = touched;
-        self.clear_next_slots();
+        // Their slots are clear: nothing is touched any more.
+        self.touched.clear();
+        self.next_frontier();
+    }
+
+    /// Ranks each of `queries` queries' best `top_k` keys of its own rows
+    /// (see [`top_keys`](super::state::top_keys)) into
+    /// [`ranked`](Self::ranked).
+    pub(crate) fn rank_keys(&mut self, params: &SpreadParams, queries: usize) {
+        let stride = self.stride;
+        for keys in &mut self.ranked[..queries] {
+            keys.clear();
+        }
+        if params.top_k == 0 {
+            return;
+        }
+        // Bounded while collecting: once a query holds `bound` keys, they
+        // are cut to its best `top_k`, and only keys better than the worst
+        // of those are taken from then on (keys are unique).
+        let (k, bound) = (params.top_k, params.top_k.saturating_mul(4).max(4096));
+        let mut cutoff = [u64::MAX; MAX_BATCH];
+        for &v in &self.reached {
+            let i = (v - self.rows.start) as usize;
+            let mut bits = self.reached_by[i];
+            while bits != 0 {
+                let q = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let a = self.activation[i * stride + q];
+                if a < params.min_activation {
+                    continue;
+                }
+                let key = rank_key(v, a);
+                if key < cutoff[q] {
+                    let keys = &mut self.ranked[q];
+                    keys.push(key);
+                    if keys.len() == bound {
+                        keys.select_nth_unstable(k - 1);
+                        keys.truncate(k);
+                        cutoff[q] = keys[k - 1];
+                    }
+                }
+            }
+        }
+        for keys in &mut self.ranked[..queries] {
+            top_keys(keys, params.top_k);
+        }
     }
 
     /// Ranks each query's reached nodes into its results.
     fn rank_queries(&mut self, params: &SpreadParams, results: &mut [Vec<Activation>]) {
-        let (stride, queries) = (self.stride, results.len());
-        for keys in &mut self.ranked[..queries] {
-            keys.clear();
-        }
-        for &v in &self.reached {
-            let mut bits = self.reached_by[v as usize];
-            while bits != 0 {
-                let q = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                let a = self.activation[v as usize * stride + q];
-                if a >= params.min_activation {
-                    self.ranked[q].push(rank_key(v, a));
-                }
-            }
-        }
+        let (stride, base) = (self.stride, self.rows.start);
+        self.rank_keys(params, results.len());
         for (q, out) in results.iter_mut().enumerate() {
-            let keys = &mut self.ranked[q];
-            top_keys(keys, params.top_k);
             let (activation, hop) = (&self.activation, &self.hop);
             write_results(
-                keys,
+                &self.ranked[q],
                 params,
                 |v| {
-                    let i = v as usize * stride + q;
+                    let i = (v - base) as usize * stride + q;
                     (activation[i], hop[i])
                 },
                 out,
             );
         }
+    }
+}
+
+/// The steps a worker of a distributed computation runs itself, between
+/// its exchanges with the other workers (`distributed::batch`).
+#[cfg(feature = "timely")]
+impl MultiSpreader {
+    /// The union frontier's nodes (its own, for a worker).
+    pub(crate) fn frontier_nodes(&self) -> &[u32] {
+        &self.frontier.nodes
+    }
+
+    /// Nodes reached by any query of the batch (of its own rows).
+    pub(crate) fn reached(&self) -> usize {
+        self.reached.len()
+    }
+
+    /// After [`strengths`](Self::strengths): each frontier node and its
+    /// row of [`width`](Self::width) strengths.
+    pub(crate) fn strength_rows(&self) -> impl Iterator<Item = (u32, &[f32])> {
+        let rows = self.strength[self.width..].chunks_exact(self.width);
+        self.frontier.nodes.iter().copied().zip(rows)
+    }
+
+    /// After [`strengths`](Self::strengths): makes its own frontier the
+    /// first sources of the table, so that strengths received from other
+    /// workers join them ([`add_strengths`](Self::add_strengths)).
+    pub(crate) fn frontier_as_sources(&mut self) {
+        self.forget_touched();
+        for (i, &v) in self.frontier.nodes.iter().enumerate() {
+            self.slot[v as usize] = i as u32 + 1;
+        }
+        self.touched.extend_from_slice(&self.frontier.nodes);
+    }
+
+    /// Sets source `v`'s strengths of queries `first_lane..` in the table.
+    pub(crate) fn add_strengths(&mut self, v: u32, first_lane: usize, strengths: &[f32]) {
+        let width = self.width;
+        let s = touch(&mut self.slot, &mut self.touched, v);
+        self.strength
+            .resize(self.strength.len().max((s + 1) * width), 0.0);
+        self.strength[s * width + first_lane..][..strengths.len()].copy_from_slice(strengths);
+    }
+
+    /// A pull hop from the sources of the table (see
+    /// [`frontier_as_sources`](Self::frontier_as_sources)).
+    pub(crate) fn pull_received(&mut self, inc: CsrView<'_>, step: &HopStep) {
+        // `pull_from` numbers the sources as `slot` does, and clears them.
+        let mut sources = core::mem::take(&mut self.touched);
+        self.pull_from(inc, &sources, step);
+        sources.clear();
+        self.touched = sources;
+    }
+
+    /// Forgets the rows of the nodes touched so far (a hop that failed,
+    /// or before another use of the rows).
+    pub(crate) fn forget_touched(&mut self) {
+        for &v in &self.touched {
+            self.slot[v as usize] = 0;
+        }
+        self.touched.clear();
+    }
+
+    /// After [`push`](Self::push): hands the sums of targets outside its
+    /// rows to `send(target, sums)` and keeps only its own.
+    pub(crate) fn send_remote_sums(&mut self, mut send: impl FnMut(u32, &[u32])) {
+        let width = self.width;
+        let mut kept = 0;
+        for i in 0..self.touched.len() {
+            let v = self.touched[i];
+            let from = (i + 1) * width;
+            if self.rows.contains(&v) {
+                self.pending
+                    .copy_within(from..from + width, (kept + 1) * width);
+                self.touched[kept] = v;
+                kept += 1;
+                self.slot[v as usize] = kept as u32;
+            } else {
+                send(v, &self.pending[from..from + width]);
+                self.slot[v as usize] = 0;
+            }
+        }
+        self.touched.truncate(kept);
+        self.pending.truncate((kept + 1) * width);
+    }
+
+    /// Adds `sums` (of queries `first_lane..`) to node `v`'s row of pending
+    /// sums (another worker's contributions to one of its own nodes),
+    /// capped as the kernels cap them.
+    pub(crate) fn add_sums(&mut self, v: u32, first_lane: usize, sums: &[u32]) {
+        let width = self.width;
+        let s = touch(&mut self.slot, &mut self.touched, v);
+        self.pending
+            .resize(self.pending.len().max((s + 1) * width), 0);
+        let row = &mut self.pending[s * width + first_lane..][..sums.len()];
+        for (sum, &add) in row.iter_mut().zip(sums) {
+            // Both at most `CAP` < 2^31: the addition never wraps.
+            *sum = (*sum + add).min(lanes::CAP);
+        }
+    }
+
+    /// Each query's ranked keys (after [`rank_keys`](Self::rank_keys)).
+    pub(crate) fn ranked(&self, queries: usize) -> &[Vec<u64>] {
+        &self.ranked[..queries]
+    }
+
+    /// The hop at which query `q` first reached `v` (one of its own rows).
+    pub(crate) fn hop_at(&self, v: u32, q: usize) -> u8 {
+        self.hop[self.local(v) * self.stride + q]
     }
 }
 
@@ -570,11 +774,7 @@ impl<'g> HopBackend<GraphView<'g>> for MultiSpreader {
         theta0: f32,
         spreads: bool,
     ) {
-        self.reset();
-        self.width = queries.len().div_ceil(GROUP).max(1) * GROUP;
-        self.stats.clear();
-        self.stats.resize(queries.len(), SpreadStats::default());
-        self.seed(queries, theta0, spreads);
+        self.start_batch(queries, theta0, spreads);
     }
 
     fn frontier(&self, graph: GraphView<'g>) -> FrontierSize {
@@ -594,33 +794,21 @@ impl<'g> HopBackend<GraphView<'g>> for MultiSpreader {
     /// the hop (as it would run alone), the strengths, then the union's
     /// pull or push (one push kind: rows of lanes have no sparse variant).
     fn hop(&mut self, graph: GraphView<'g>, step: HopStep) -> Result<(), SpreadError> {
-        let h = usize::from(step.hop.index);
         let pull = step.kind == HopKind::Pull;
         for s in &mut self.stats {
-            if s.frontier[h - 1] > 0 {
-                s.hops += 1;
-                if pull {
-                    s.pull_hops += 1;
-                    s.edges_scanned += graph.edge_count() as u64;
-                } else {
-                    s.push_hops += 1;
-                }
-            }
+            count_hop(s, usize::from(step.hop.index), pull, graph.edge_count());
         }
         self.strengths(graph.out_edges(), &step);
-        let hop = HopCtx {
-            index: step.hop.index,
-            spreads_on: step.hop.spreads_on,
-            threshold: step.hop.threshold,
-            width: self.width,
-        };
-        self.next.clear();
         if pull {
-            self.pull_hop(graph, hop);
+            // Every frontier node is a source (taken and given back to keep
+            // the list's allocation).
+            let sources = core::mem::take(&mut self.frontier.nodes);
+            self.pull_from(graph.in_edges(), &sources, &step);
+            self.next.nodes = sources;
         } else {
-            self.push_hop(graph, hop);
+            self.push(graph.out_edges());
+            self.settle_pushed(&step);
         }
-        core::mem::swap(&mut self.frontier, &mut self.next);
         Ok(())
     }
 
@@ -686,6 +874,34 @@ impl Spread for MultiSpreader {
     }
 }
 
+/// `v`'s row (from 1) in a table whose rows are listed in `touched`,
+/// appending it to the list the first time.
+#[cfg(feature = "timely")]
+#[inline]
+fn touch(slot: &mut [u32], touched: &mut Vec<u32>, v: u32) -> usize {
+    let s = &mut slot[v as usize];
+    if *s == 0 {
+        touched.push(v);
+        *s = touched.len() as u32;
+    }
+    *s as usize
+}
+
+/// Counts hop `h` (pulling or not, on a graph of `edges` edges) in the
+/// statistics of a query that had a frontier there: its own view of the
+/// hop, as it would have run alone.
+pub(crate) fn count_hop(stats: &mut SpreadStats, h: usize, pull: bool, edges: usize) {
+    if stats.frontier[h - 1] > 0 {
+        stats.hops += 1;
+        if pull {
+            stats.pull_hops += 1;
+            stats.edges_scanned += edges as u64;
+        } else {
+            stats.push_hops += 1;
+        }
+    }
+}
+
 /// What the current hop is doing, for [`Settler::changed`].
 #[derive(Clone, Copy)]
 struct HopCtx {
@@ -697,6 +913,15 @@ struct HopCtx {
 }
 
 impl HopCtx {
+    fn new(step: &HopStep, width: usize) -> HopCtx {
+        HopCtx {
+            index: step.hop.index,
+            spreads_on: step.hop.spreads_on,
+            threshold: step.hop.threshold,
+            width,
+        }
+    }
+
     /// The gain that makes a node spread: never on the last hop.
     fn spread_threshold(self) -> f32 {
         if self.spreads_on {
@@ -710,6 +935,8 @@ impl HopCtx {
 /// The bookkeeping of a hop's settling, borrowed apart from the
 /// activations and what the hop's edge loop reads.
 struct Settler<'a> {
+    /// The first node whose activations are kept.
+    base: u32,
     stride: usize,
     hop: HopCtx,
     hops: &'a mut [u8],
@@ -720,10 +947,10 @@ struct Settler<'a> {
     stats: &'a mut [SpreadStats],
 }
 
-/// Records that query `q` reached `v` (first time for `q`).
+/// Records that query `q` reached `v` (first time for `q`); `bits` is
+/// `v`'s mask of queries that reached it.
 #[inline(always)]
-fn mark_reached(reached_by: &mut [u32], reached: &mut Vec<u32>, v: u32, q: usize) {
-    let bits = &mut reached_by[v as usize];
+fn mark_reached(bits: &mut u32, reached: &mut Vec<u32>, v: u32, q: usize) {
     if *bits == 0 {
         reached.push(v);
     }
@@ -737,17 +964,18 @@ impl Settler<'_> {
     #[inline(always)]
     fn changed(&mut self, v: u32, mut first: u32, mut spreads: u32, gained: &[f32]) {
         let (index, width) = (self.hop.index, self.hop.width);
+        let local = (v - self.base) as usize;
         while first != 0 {
             let q = first.trailing_zeros() as usize;
             first &= first - 1;
-            self.hops[v as usize * self.stride + q] = index;
-            mark_reached(self.reached_by, self.reached, v, q);
+            self.hops[local * self.stride + q] = index;
+            mark_reached(&mut self.reached_by[local], self.reached, v, q);
             self.stats[q].activated += 1;
         }
         if spreads == 0 {
             return;
         }
-        let slot = &mut self.next_slot[v as usize];
+        let slot = &mut self.next_slot[local];
         if *slot == 0 {
             self.next.push(v, width);
             *slot = self.next.nodes.len() as u32;
