@@ -8,6 +8,7 @@
 //! cargo run --release --features timely --example distributed -- --graph g.axg -w 4         # your graph, mapped
 //! cargo run --release --features timely --example distributed -- -w 2 --no-combine          # bytes without combining
 //! cargo run --release --features timely --example distributed -- --workload rmat20_query_wide -w 2 --batch 32   # 32 queries in flight
+//! cargo run --release --features timely --example distributed -- -w 2 --from-leader      # queries given to worker 0 only
 //! # two processes (on one host or two: each line on its host, the same hosts file):
 //! cargo run --release --features timely --example distributed -- -n 2 -p 0 -h hosts.txt
 //! cargo run --release --features timely --example distributed -- -n 2 -p 1 -h hosts.txt
@@ -17,11 +18,14 @@
 //! processes, this process's index, a file of `host:port` lines, one per
 //! process). Every worker generates the same workload graph (or maps the
 //! same `.axg` file) and cuts out its part; every worker runs the same
-//! queries (8 seeds drawn as `query_std` draws them), and every worker
-//! gets each query's whole results. Worker 0 checks its first queries
-//! against `Spreader` on the whole graph, then prints per-query latency
-//! percentiles, queries/s, edges/s, and the bytes the workers exchanged per
-//! hop and per traversed edge. The workloads: `recall` (R-MAT 17,
+//! queries (8 seeds drawn as `query_std` draws them; with `--from-leader`
+//! only worker 0 is given them, and it sends them to the others in each
+//! query's first round), one by one or in batches of `--batch` queries in
+//! flight, and every worker gets each query's whole results. Worker 0
+//! checks its first queries against `Spreader` on the whole graph, then
+//! prints per-query latency percentiles, queries/s, edges/s, the bytes the
+//! workers exchanged per hop and per traversed edge, and the time each
+//! worker spent waiting in rounds. The workloads: `recall` (R-MAT 17,
 //! `query_std`; seeding by similarity is the engine's step before this
 //! one), `rmat20_query_std`, `rmat20_query_wide`.
 
@@ -31,12 +35,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axonal::distributed::{DistributedSpreader, Partition};
+use axonal::distributed::{DistributedError, DistributedSpreader, Partition};
 use axonal::graph::generate::{self, SplitMix64};
 use axonal::graph::{Graph, Ordering};
-use axonal::spread::{MAX_BATCH, MultiSpreader, Seed, SpreadParams, Spreader};
+use axonal::spread::{
+    Activation, BatchStats, MAX_BATCH, MultiSpreader, Seed, SpreadParams, SpreadStats, Spreader,
+};
 use axonal::store::{AxgStore, Verify};
 use common::percentile;
+use timely::worker::Worker;
 
 struct Args {
     workload: String,
@@ -44,6 +51,7 @@ struct Args {
     graph: Option<String>,
     combining: bool,
     batch: usize,
+    from_leader: bool,
     /// The flags left for timely.
     timely: Vec<String>,
 }
@@ -55,6 +63,7 @@ fn parse_args() -> Result<Args, String> {
         graph: None,
         combining: true,
         batch: 1,
+        from_leader: false,
         timely: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -65,9 +74,10 @@ fn parse_args() -> Result<Args, String> {
             "--queries" => args.queries = value()?.parse().map_err(|e| format!("--queries: {e}"))?,
             "--graph" => args.graph = Some(value()?),
             "--no-combine" => args.combining = false,
+            "--from-leader" => args.from_leader = true,
             "--batch" => args.batch = value()?.parse().map_err(|e| format!("--batch: {e}"))?,
             "--help" => {
-                return Err("usage: distributed [--workload recall|rmat20_query_std|rmat20_query_wide] [--queries N] [--graph FILE.axg] [--no-combine] [--batch 1..32] [-w THREADS] [-n PROCESSES -p INDEX -h HOSTS]".into())
+                return Err("usage: distributed [--workload recall|rmat20_query_std|rmat20_query_wide] [--queries N] [--graph FILE.axg] [--no-combine] [--batch 1..32] [--from-leader] [-w THREADS] [-n PROCESSES -p INDEX -h HOSTS]".into())
             }
             _ => args.timely.push(flag),
         }
@@ -89,6 +99,49 @@ fn parse_args() -> Result<Args, String> {
 enum Source {
     Memory(Graph),
     Mapped(AxgStore),
+}
+
+/// Runs one query: given to every worker, or only to worker `leader`
+/// (the others pass no seeds).
+fn run_one(
+    spreader: &mut DistributedSpreader,
+    worker: &mut Worker,
+    part: &Partition<'_>,
+    leader: Option<usize>,
+    seeds: &[Seed],
+    params: &SpreadParams,
+    results: &mut Vec<Activation>,
+) -> Result<SpreadStats, DistributedError> {
+    match leader {
+        Some(leader) => {
+            let given = if worker.index() == leader { seeds } else { &[] };
+            spreader.spread_from(worker, part, leader, given, params, results)
+        }
+        None => spreader.spread(worker, part, seeds, params, results),
+    }
+}
+
+/// [`run_one`] for a batch.
+fn run_batch(
+    spreader: &mut DistributedSpreader,
+    worker: &mut Worker,
+    part: &Partition<'_>,
+    leader: Option<usize>,
+    queries: &[Vec<Seed>],
+    params: &SpreadParams,
+    results: &mut Vec<Vec<Activation>>,
+) -> Result<BatchStats, DistributedError> {
+    match leader {
+        Some(leader) => {
+            let given = if worker.index() == leader {
+                queries
+            } else {
+                &[]
+            };
+            spreader.spread_batch_from(worker, part, leader, given, params, results)
+        }
+        None => spreader.spread_batch(worker, part, queries, params, results),
+    }
 }
 
 fn main() -> ExitCode {
@@ -125,6 +178,7 @@ fn run(args: Args) -> Result<(), String> {
     };
     let config = timely::Config::from_args(args.timely.clone().into_iter())?;
     let (queries, combining, batch) = (args.queries, args.combining, args.batch);
+    let leader = args.from_leader.then_some(0);
     let name = args.graph.clone().unwrap_or(args.workload.clone());
     let guards = timely::execute(config, move |worker| {
         let file;
@@ -164,9 +218,16 @@ fn run(args: Args) -> Result<(), String> {
                 if q == 0 {
                     // Warm-up: the first 10 queries as one batch (which
                     // makes the batch workspace), checked query by query.
-                    spreader
-                        .spread_batch(worker, &part, &seeds[..10], &params, &mut batch_results)
-                        .map_err(|e| e.to_string())?;
+                    run_batch(
+                        &mut spreader,
+                        worker,
+                        &part,
+                        leader,
+                        &seeds[..10],
+                        &params,
+                        &mut batch_results,
+                    )
+                    .map_err(|e| e.to_string())?;
                     if let Some(reference) = &mut reference {
                         for (seeds, got) in seeds.iter().zip(&batch_results) {
                             reference
@@ -184,9 +245,16 @@ fn run(args: Args) -> Result<(), String> {
                 // The batch of queries `q..q + batch`: each waits for all.
                 let chunk = &seeds[q..(q + batch).min(seeds.len())];
                 let t = Instant::now();
-                let stats = spreader
-                    .spread_batch(worker, &part, chunk, &params, &mut batch_results)
-                    .map_err(|e| e.to_string())?;
+                let stats = run_batch(
+                    &mut spreader,
+                    worker,
+                    &part,
+                    leader,
+                    chunk,
+                    &params,
+                    &mut batch_results,
+                )
+                .map_err(|e| e.to_string())?;
                 let took = t.elapsed().as_secs_f64() * 1e6;
                 latencies.extend(chunk.iter().map(|_| took));
                 let x = spreader.exchange_stats();
@@ -207,9 +275,16 @@ fn run(args: Args) -> Result<(), String> {
                 continue;
             }
             let t = Instant::now();
-            let stats = spreader
-                .spread(worker, &part, query, &params, &mut results)
-                .map_err(|e| e.to_string())?;
+            let stats = run_one(
+                &mut spreader,
+                worker,
+                &part,
+                leader,
+                query,
+                &params,
+                &mut results,
+            )
+            .map_err(|e| e.to_string())?;
             let took = t.elapsed();
             if q < 10 {
                 // Warm-up: the first queries checked against one machine.

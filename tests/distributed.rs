@@ -362,6 +362,92 @@ fn workers_given_different_queries_fail_them_and_stay_in_step() {
 }
 
 #[test]
+fn queries_given_to_one_worker_reach_every_worker() {
+    let graph = Arc::new(Rmat::graph500(10).generate());
+    let n = graph.node_count() as u32;
+    // Each query alone on one machine, single queries then batches.
+    let mut alone = Spreader::new(n as usize);
+    let mut one = Vec::new();
+    let mut want = Vec::new();
+    for p in param_sets() {
+        for seeds in seed_sets(n) {
+            alone.spread(&*graph, &seeds, &p, &mut one).unwrap();
+            want.push(bits(&one));
+        }
+        for batch in batches(n) {
+            for seeds in batch {
+                alone.spread(&*graph, &seeds, &p, &mut one).unwrap();
+                want.push(bits(&one));
+            }
+        }
+    }
+    let shared = graph.clone();
+    let guards = timely::execute(timely::Config::process(3), move |worker| {
+        let part = Partition::new(&*shared, 3, worker.index()).unwrap();
+        let mut spreader = DistributedSpreader::new(worker, &part).unwrap();
+        let leads = worker.index() == 1;
+        let none: &[Vec<Seed>] = &[];
+        let mut got = Vec::new();
+        let (mut results, mut lists) = (Vec::new(), Vec::new());
+        for (i, p) in param_sets().into_iter().enumerate() {
+            for seeds in seed_sets(n) {
+                let given = if leads { &seeds[..] } else { &[] };
+                spreader
+                    .spread_from(worker, &part, 1, given, &p, &mut results)
+                    .unwrap();
+                got.push(bits(&results));
+            }
+            for batch in batches(n) {
+                let given = if leads { &batch[..] } else { none };
+                let stats = spreader
+                    .spread_batch_from(worker, &part, 1, given, &p, &mut lists)
+                    .unwrap();
+                assert_eq!(stats.queries as usize, batch.len(), "parameters {i}");
+                got.extend(lists.iter().map(|r| bits(r)));
+            }
+        }
+        // Refused alike on every worker, which stay in step: a leader
+        // that is not a worker, a batch too large.
+        let p = SpreadParams::default();
+        let seeds = [Seed::new(0, 1.0)];
+        let no_leader = spreader.spread_from(worker, &part, 3, &seeds, &p, &mut results);
+        assert!(
+            matches!(no_leader, Err(DistributedError::Spread(_))),
+            "{no_leader:?}"
+        );
+        let too_many: Vec<Vec<Seed>> = (0..33).map(|_| seeds.to_vec()).collect();
+        let given = if leads { &too_many[..] } else { none };
+        lists = vec![Vec::new(); 2];
+        let refused = spreader.spread_batch_from(worker, &part, 1, given, &p, &mut lists);
+        assert!(
+            matches!(refused, Err(DistributedError::Spread(_))),
+            "{refused:?}"
+        );
+        assert_eq!(lists.len(), 2, "a refused batch changes nothing");
+        let given = if leads { &seeds[..] } else { &[] };
+        spreader
+            .spread_from(worker, &part, 1, given, &p, &mut results)
+            .unwrap();
+        (got, bits(&results))
+    })
+    .unwrap();
+    let mut last = Vec::new();
+    alone
+        .spread(
+            &*graph,
+            &[Seed::new(0, 1.0)],
+            &SpreadParams::default(),
+            &mut last,
+        )
+        .unwrap();
+    for got in guards.join() {
+        let (got, after) = got.unwrap();
+        assert_eq!(got, want);
+        assert_eq!(after, bits(&last), "the query after the refused ones");
+    }
+}
+
+#[test]
 fn a_spreader_refuses_another_partition() {
     let graph = Arc::new(generate::barabasi_albert(500, 3, 1));
     let other = Arc::new(generate::barabasi_albert(500, 3, 2));

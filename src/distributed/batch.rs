@@ -20,7 +20,7 @@
 
 use timely::worker::Worker;
 
-use super::net::{Message, RANK};
+use super::net::{Message, RANK, SEEDED, hop_phases};
 use super::spreader::merge_ranked;
 use super::{DistributedError, DistributedSpreader, Partition};
 use crate::spread::driver::{self, Driver, FrontierSize, HopBackend, HopKind, HopStep};
@@ -171,6 +171,11 @@ impl DistributedSpreader {
         }
     }
 
+    /// Forgets the last batch's statistics (a batch failed before it ran).
+    pub(super) fn batch_failed(&mut self) {
+        self.batch.stats.clear();
+    }
+
     /// Each query's statistics in the last batch, as
     /// [`MultiSpreader::query_stats`] reports them for the same batch
     /// (empty after a failed or refused one).
@@ -238,7 +243,7 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for BatchRun<'a, 'g> {
         batch.hops = 0;
         let lanes = batch.lanes.as_mut().expect("made before the batch runs");
         lanes.start_batch(queries, theta0, spreads);
-        if let Err(e) = self.share(0, 0) {
+        if let Err(e) = self.share(SEEDED, 0) {
             self.spreader.failed = Some(e);
         }
     }
@@ -261,7 +266,8 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for BatchRun<'a, 'g> {
         let (graph, partition) = (self.partition.graph(), self.partition);
         let h = usize::from(step.hop.index);
         let pull = step.kind == HopKind::Pull;
-        let round = self.spreader.round(2 * h as u64 - 1);
+        let (contributions, sizes) = hop_phases(h);
+        let round = self.spreader.round(contributions);
         let DistributedSpreader { net, batch, .. } = &mut *self.spreader;
         (batch.pulled[h - 1], batch.hops) = (pull, h);
         let lanes = batch.lanes.as_mut().expect("made before the batch runs");
@@ -350,7 +356,7 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for BatchRun<'a, 'g> {
             lanes.forget_touched();
             return Err(e);
         }
-        self.share(2 * h as u64, h)
+        self.share(sizes, h)
     }
 
     /// Every worker's best results and statistics per query to every

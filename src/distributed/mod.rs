@@ -18,7 +18,10 @@
 //!   ([`spread`](DistributedSpreader::spread)), or up to 32 in flight in the
 //!   same rounds ([`spread_batch`](DistributedSpreader::spread_batch): the
 //!   batch lanes of [`MultiSpreader`](crate::spread::MultiSpreader) over each
-//!   worker's rows, for wide queries that overlap).
+//!   worker's rows, for wide queries that overlap); given to every worker,
+//!   or to one that sends them on
+//!   ([`spread_from`](DistributedSpreader::spread_from),
+//!   [`spread_batch_from`](DistributedSpreader::spread_batch_from)).
 //!
 //! ```
 //! use axonal::distributed::{DistributedSpreader, Partition};
@@ -44,6 +47,7 @@
 
 mod batch;
 mod error;
+mod input;
 mod net;
 mod partition;
 mod spreader;

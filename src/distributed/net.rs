@@ -7,8 +7,9 @@
 //! round is complete everywhere (the probe's frontier has passed it:
 //! timely's progress tracking says no record of that timestamp is left in
 //! flight anywhere). A round's timestamp carries the query and the step:
-//! `query * ROUNDS + phase` (phase 0: seeding; `2h - 1` and `2h`: hop `h`'s
-//! contributions and its frontier's size; `RANK`: the merge of results).
+//! `query * ROUNDS + phase` ([`INPUT`]: a query given to one worker, sent to
+//! all; [`SEEDED`]: the seeds' frontier; [`hop_phases`]: hop `h`'s
+//! contributions and its frontier's size; [`RANK`]: the merge of results).
 
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
@@ -24,6 +25,19 @@ use super::DistributedError;
 
 /// Rounds a query may take: seeding, two per hop, ranking.
 pub(crate) const ROUNDS: u64 = 128;
+
+/// The phase of the round in which a query given to one worker reaches
+/// every worker (only queries given so).
+pub(crate) const INPUT: u64 = 0;
+
+/// The phase of the round that shares the seeds' frontier.
+pub(crate) const SEEDED: u64 = 1;
+
+/// The phases of hop `h` (1 to `MAX_HOPS`): its contributions, then its
+/// frontier's size (at most `2 * MAX_HOPS + 1 < RANK`).
+pub(crate) fn hop_phases(h: usize) -> (u64, u64) {
+    (2 * h as u64, 2 * h as u64 + 1)
+}
 
 /// The phase of a query's ranking round.
 pub(crate) const RANK: u64 = ROUNDS - 1;
@@ -78,6 +92,18 @@ pub(crate) enum Message {
     },
     /// A worker's share of a batch query's frontier at hop `hop`.
     LaneFrontier { lane: u8, hop: u8, nodes: u32 },
+    /// The leader's input: how many queries it was given (the first of
+    /// its records in an input round).
+    Queries { count: u32 },
+    /// The leader's query `lane` has `seeds` seeds.
+    Query { lane: u8, seeds: u32 },
+    /// Seed `index` of the leader's query `lane`.
+    Seed {
+        lane: u8,
+        index: u32,
+        node: u32,
+        activation: f32,
+    },
     /// The last record a worker sends each worker in a round: how many it
     /// sent that worker before. A round that completes without one from
     /// every worker, or with records missing, lost a worker.
@@ -98,6 +124,9 @@ impl Message {
                 Message::Ranked { .. } => 10,
                 Message::LaneStats { .. } => 21,
                 Message::LaneFrontier { .. } => 6,
+                Message::Queries { .. } => 4,
+                Message::Query { .. } => 5,
+                Message::Seed { .. } => 13,
                 Message::End { .. } => 4,
             }
     }

@@ -20,7 +20,8 @@ use std::time::Duration;
 use timely::worker::Worker;
 
 use super::batch::Batch;
-use super::net::{Message, Net, RANK, ROUNDS};
+use super::input::Input;
+use super::net::{Message, Net, RANK, ROUNDS, SEEDED, hop_phases};
 use super::{DistributedError, Partition};
 use crate::spread::accumulator::{Accumulate, SparseAccumulator};
 use crate::spread::driver::{self, Driver, FrontierSize, HopBackend, HopKind, HopStep};
@@ -104,6 +105,8 @@ pub struct DistributedSpreader {
     /// The current query's fingerprint, and what computes them.
     fingerprint: u64,
     fingerprints: Fingerprints,
+    /// Queries given to one worker ([`spread_from`](Self::spread_from)).
+    pub(super) input: Input,
 }
 
 impl DistributedSpreader {
@@ -174,6 +177,7 @@ impl DistributedSpreader {
             batch: Batch::default(),
             fingerprint: 0,
             fingerprints: Fingerprints::default(),
+            input: Input::default(),
         })
     }
 
@@ -514,7 +518,8 @@ impl Run<'_, '_> {
         if s.strengths.is_empty() {
             s.strengths = vec![0.0; partition.node_count()];
         }
-        s.net.start(s.query * ROUNDS + 2 * h as u64 - 1);
+        let (contributions, sizes) = hop_phases(h);
+        s.net.start(s.round(contributions));
         for e in s.frontier.iter() {
             let degree = out.degree(e.node);
             if degree > 0 {
@@ -550,7 +555,7 @@ impl Run<'_, '_> {
             s.strengths[v as usize] = 0.0;
         }
         received?;
-        s.share_frontier(self.worker, partition, 2 * h as u64, h)
+        s.share_frontier(self.worker, partition, sizes, h)
     }
 }
 
@@ -587,7 +592,7 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for Run<'a, 'g> {
         if spreads {
             s.state.seed_frontier(&mut s.frontier, theta0);
         }
-        if let Err(e) = s.share_frontier(self.worker, self.partition, 0, 0) {
+        if let Err(e) = s.share_frontier(self.worker, self.partition, SEEDED, 0) {
             s.failed = Some(e);
         }
     }
@@ -612,7 +617,8 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for Run<'a, 'g> {
         let out = graph.out_edges();
         let rows = partition.rows();
         let h = usize::from(step.hop.index);
-        s.net.start(s.query * ROUNDS + 2 * h as u64 - 1);
+        let (contributions, sizes) = hop_phases(h);
+        s.net.start(s.round(contributions));
         let mut route = Route {
             state: &mut s.state,
             remote: &mut s.remote,
@@ -643,7 +649,7 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for Run<'a, 'g> {
         s.state.drain_dense(&mut s.next, step.hop);
         s.state.record_hops(reached_before, step.hop.index);
         core::mem::swap(&mut s.frontier, &mut s.next);
-        s.share_frontier(self.worker, partition, 2 * h as u64, h)
+        s.share_frontier(self.worker, partition, sizes, h)
     }
 
     fn rank(&mut self, params: &SpreadParams, results: &mut [Vec<Activation>]) {
@@ -654,7 +660,7 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for Run<'a, 'g> {
         s.ranked.clear();
         s.state.rank_keys(params.min_activation, &mut s.ranked);
         top_keys(&mut s.ranked, params.top_k);
-        s.net.start(s.query * ROUNDS + RANK);
+        s.net.start(s.round(RANK));
         for &key in &s.ranked {
             let hop = s.state.hop(key_node(key));
             s.net.broadcast(Message::Ranked { lane: 0, key, hop });
