@@ -361,24 +361,34 @@ fn workers_given_different_queries_fail_them_and_stay_in_step() {
     }
 }
 
+/// One query's or batch's results and statistics.
+type Outcome = (Vec<Bits>, Vec<SpreadStats>);
+
 #[test]
 fn queries_given_to_one_worker_reach_every_worker() {
     let graph = Arc::new(Rmat::graph500(10).generate());
     let n = graph.node_count() as u32;
-    // Each query alone on one machine, single queries then batches.
+    // On one machine: each single query on `Spreader`, each batch on
+    // `MultiSpreader` (its statistics) and each of its queries alone.
     let mut alone = Spreader::new(n as usize);
-    let mut one = Vec::new();
-    let mut want = Vec::new();
+    let mut multi = MultiSpreader::new(n as usize, 32).unwrap();
+    let (mut one, mut many) = (Vec::new(), Vec::new());
+    let mut want: Vec<Outcome> = Vec::new();
     for p in param_sets() {
         for seeds in seed_sets(n) {
-            alone.spread(&*graph, &seeds, &p, &mut one).unwrap();
-            want.push(bits(&one));
+            let stats = alone.spread(&*graph, &seeds, &p, &mut one).unwrap();
+            want.push((vec![bits(&one)], vec![stats]));
         }
         for batch in batches(n) {
-            for seeds in batch {
-                alone.spread(&*graph, &seeds, &p, &mut one).unwrap();
-                want.push(bits(&one));
-            }
+            let results = batch
+                .iter()
+                .map(|seeds| {
+                    alone.spread(&*graph, seeds, &p, &mut one).unwrap();
+                    bits(&one)
+                })
+                .collect();
+            multi.spread_batch(&*graph, &batch, &p, &mut many).unwrap();
+            want.push((results, multi.query_stats().to_vec()));
         }
     }
     let shared = graph.clone();
@@ -387,23 +397,23 @@ fn queries_given_to_one_worker_reach_every_worker() {
         let mut spreader = DistributedSpreader::new(worker, &part).unwrap();
         let leads = worker.index() == 1;
         let none: &[Vec<Seed>] = &[];
-        let mut got = Vec::new();
+        let mut got: Vec<Outcome> = Vec::new();
         let (mut results, mut lists) = (Vec::new(), Vec::new());
-        for (i, p) in param_sets().into_iter().enumerate() {
+        for p in param_sets() {
             for seeds in seed_sets(n) {
                 let given = if leads { &seeds[..] } else { &[] };
-                spreader
+                let stats = spreader
                     .spread_from(worker, &part, 1, given, &p, &mut results)
                     .unwrap();
-                got.push(bits(&results));
+                got.push((vec![bits(&results)], vec![stats]));
             }
             for batch in batches(n) {
                 let given = if leads { &batch[..] } else { none };
-                let stats = spreader
+                spreader
                     .spread_batch_from(worker, &part, 1, given, &p, &mut lists)
                     .unwrap();
-                assert_eq!(stats.queries as usize, batch.len(), "parameters {i}");
-                got.extend(lists.iter().map(|r| bits(r)));
+                let results = lists.iter().map(|r| bits(r)).collect();
+                got.push((results, spreader.query_stats().to_vec()));
             }
         }
         // Refused alike on every worker, which stay in step: a leader
@@ -424,6 +434,7 @@ fn queries_given_to_one_worker_reach_every_worker() {
             "{refused:?}"
         );
         assert_eq!(lists.len(), 2, "a refused batch changes nothing");
+        assert!(spreader.query_stats().is_empty());
         let given = if leads { &seeds[..] } else { &[] };
         spreader
             .spread_from(worker, &part, 1, given, &p, &mut results)
@@ -432,18 +443,74 @@ fn queries_given_to_one_worker_reach_every_worker() {
     })
     .unwrap();
     let mut last = Vec::new();
+    let p = SpreadParams::default();
     alone
-        .spread(
-            &*graph,
-            &[Seed::new(0, 1.0)],
-            &SpreadParams::default(),
-            &mut last,
-        )
+        .spread(&*graph, &[Seed::new(0, 1.0)], &p, &mut last)
         .unwrap();
     for got in guards.join() {
         let (got, after) = got.unwrap();
-        assert_eq!(got, want);
+        assert_eq!(got.len(), want.len());
+        for (i, (got, want)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(got, want, "query or batch {i}");
+        }
         assert_eq!(after, bits(&last), "the query after the refused ones");
+    }
+}
+
+#[test]
+fn a_late_worker_or_another_leader_fails_the_input_not_the_next_query() {
+    let graph = Arc::new(Rmat::graph500(10).generate());
+    let p = SpreadParams::query_std();
+    let seeds = [Seed::new(3, 1.0), Seed::new(40, 0.5)];
+    let mut want = Vec::new();
+    Spreader::new(graph.node_count())
+        .spread(&*graph, &seeds, &p, &mut want)
+        .unwrap();
+    let guards = timely::execute(timely::Config::process(2), move |worker| {
+        let timeout = std::time::Duration::from_millis(1500);
+        let part = Partition::new(&*graph, 2, worker.index()).unwrap();
+        let mut spreader = DistributedSpreader::with_timeout(worker, &part, timeout).unwrap();
+        let given = if worker.index() == 0 { &seeds[..] } else { &[] };
+        let mut results = Vec::new();
+        let mut outcomes = Vec::new();
+        // Worker 1 comes to the input round late: the query fails (typed)
+        // on both, and the next one is whole.
+        if worker.index() == 1 {
+            std::thread::sleep(timeout * 3 / 2);
+        }
+        let late = spreader.spread_from(worker, &part, 0, given, &p, &mut results);
+        assert!(results.is_empty(), "no partial results");
+        outcomes.push(late.err());
+        spreader
+            .spread_from(worker, &part, 0, given, &p, &mut results)
+            .unwrap();
+        assert_eq!(bits(&results), bits(&want));
+        // Worker 0 names a leader that does not exist, worker 1 names
+        // worker 0: both fail, typed, and stay in step.
+        let leader = if worker.index() == 0 { 5 } else { 0 };
+        let other = spreader.spread_from(worker, &part, leader, given, &p, &mut results);
+        outcomes.push(other.err());
+        spreader
+            .spread_from(worker, &part, 0, given, &p, &mut results)
+            .unwrap();
+        assert_eq!(bits(&results), bits(&want));
+        outcomes
+    })
+    .unwrap();
+    for (w, outcomes) in guards.join().into_iter().enumerate() {
+        for failure in outcomes.unwrap() {
+            assert!(
+                matches!(
+                    failure,
+                    Some(
+                        DistributedError::Timeout { .. }
+                            | DistributedError::Lost { .. }
+                            | DistributedError::Spread(_)
+                    )
+                ),
+                "worker {w}: {failure:?}"
+            );
+        }
     }
 }
 

@@ -20,6 +20,7 @@
 
 use timely::worker::Worker;
 
+use super::input::too_many_queries;
 use super::net::{Message, RANK, SEEDED, hop_phases};
 use super::spreader::merge_ranked;
 use super::{DistributedError, DistributedSpreader, Partition};
@@ -28,8 +29,7 @@ use crate::spread::multi::count_hop;
 use crate::spread::multi::lanes::GROUP as LANES;
 use crate::spread::state::key_node;
 use crate::spread::{
-    Activation, BatchStats, MAX_BATCH, MAX_HOPS, MultiSpreader, Seed, SpreadError, SpreadParams,
-    SpreadStats,
+    Activation, BatchStats, MAX_BATCH, MAX_HOPS, MultiSpreader, Seed, SpreadParams, SpreadStats,
 };
 
 /// A worker's workspace for batches, kept between them.
@@ -106,11 +106,7 @@ impl DistributedSpreader {
         self.batch.stats.clear();
         self.begin(partition, true, queries, params)?;
         if queries.len() > MAX_BATCH {
-            return Err(SpreadError::InvalidParameter {
-                name: "queries",
-                expected: "at most MAX_BATCH (32)",
-            }
-            .into());
+            return Err(too_many_queries());
         }
         let lanes_needed = queries.len().max(1);
         if self

@@ -23,13 +23,19 @@ pub(super) struct Input {
     queries: Vec<Vec<Seed>>,
     /// The input round's records.
     messages: Vec<Message>,
+    /// Per received seed slot: whether it was filled (lane by lane).
+    filled: Vec<bool>,
+    /// What the input round cost: bytes sent and time waited (added to
+    /// the query's [`ExchangeStats`](super::ExchangeStats)).
+    sent: u64,
+    waited: core::time::Duration,
 }
 
 impl DistributedSpreader {
     /// [`spread`](Self::spread) of a query only worker `leader` was given:
     /// the leader passes its `seeds`, every other worker passes any (they
-    /// are not read; `&[]`), and every worker gets the whole results. The
-    /// `params` must be the same on every worker.
+    /// are not read; `&[]`), and every worker gets the whole results. Every
+    /// worker calls this method with the same `leader` and `params`.
     pub fn spread_from(
         &mut self,
         worker: &mut Worker,
@@ -44,8 +50,16 @@ impl DistributedSpreader {
             .receive(worker, leader, core::slice::from_ref(&seeds), &mut input)
             .and_then(|()| match input.queries.as_slice() {
                 [seeds] => self.spread(worker, partition, seeds, params, results),
-                _ => self.failed_input("one query"),
+                _ => {
+                    // The leader ran a batch: this query is not whole.
+                    self.query += 1;
+                    Err(incomplete(
+                        leader,
+                        "call (the leader ran spread_batch_from)",
+                    ))
+                }
             });
+        self.add_input_costs(&input);
         self.input = input;
         if outcome.is_err() {
             results.clear();
@@ -56,8 +70,8 @@ impl DistributedSpreader {
     /// [`spread_batch`](Self::spread_batch) of a batch only worker `leader`
     /// was given: the leader passes its `queries`, every other worker
     /// passes any (they are not read; `&[] as &[&[Seed]]`), and every
-    /// worker gets the whole results of each. The `params` must be the
-    /// same on every worker.
+    /// worker gets the whole results of each. Every worker calls this
+    /// method with the same `leader` and `params`.
     pub fn spread_batch_from<Q: AsRef<[Seed]>>(
         &mut self,
         worker: &mut Worker,
@@ -67,6 +81,7 @@ impl DistributedSpreader {
         params: &SpreadParams,
         results: &mut Vec<Vec<Activation>>,
     ) -> Result<BatchStats, DistributedError> {
+        self.batch_failed();
         let mut input = core::mem::take(&mut self.input);
         let outcome = match self.receive(worker, leader, queries, &mut input) {
             Ok(()) => self.spread_batch(worker, partition, &input.queries, params, results),
@@ -74,19 +89,26 @@ impl DistributedSpreader {
             Err(e @ DistributedError::Spread(_)) => Err(e),
             Err(e) => {
                 // Failed (as a batch fails): no results.
-                results.iter_mut().for_each(Vec::clear);
-                self.batch_failed();
+                results.clear();
                 Err(e)
             }
         };
+        self.add_input_costs(&input);
         self.input = input;
         outcome
     }
 
+    /// Adds what the input round cost to the query's exchange statistics.
+    fn add_input_costs(&mut self, input: &Input) {
+        self.stats.control_bytes += input.sent;
+        self.stats.waited += input.waited;
+    }
+
     /// The input round of the next query: the leader sends `queries` to
     /// every worker (itself included), and every worker puts what it
-    /// received in `input`. A failed round counts as the query, so that
-    /// the workers stay in step.
+    /// received in `input`. A refused or failed round counts as the query
+    /// (as [`spread`](Self::spread) counts refused queries), so that the
+    /// workers stay in step.
     fn receive<Q: AsRef<[Seed]>>(
         &mut self,
         worker: &mut Worker,
@@ -94,31 +116,42 @@ impl DistributedSpreader {
         queries: &[Q],
         input: &mut Input,
     ) -> Result<(), DistributedError> {
+        (input.sent, input.waited) = (0, core::time::Duration::ZERO);
+        let received = self.receive_round(worker, leader, queries, input);
+        if received.is_err() {
+            self.query += 1;
+        }
+        received
+    }
+
+    fn receive_round<Q: AsRef<[Seed]>>(
+        &mut self,
+        worker: &mut Worker,
+        leader: usize,
+        queries: &[Q],
+        input: &mut Input,
+    ) -> Result<(), DistributedError> {
         if leader >= self.net.peers() {
-            // Every worker refuses the same leader, before any round.
             return Err(SpreadError::InvalidParameter {
                 name: "leader",
                 expected: "the index of a worker of the computation",
             }
             .into());
         }
-        let leads = self.net.index() == leader;
         // The round of the next query's first phase.
+        self.net.take_waited();
         self.net.start((self.query + 1) * ROUNDS + INPUT);
-        if leads {
-            self.net.broadcast(Message::Queries {
-                count: queries.len() as u32,
-            });
+        if self.net.index() == leader {
+            let count = u32::try_from(queries.len()).unwrap_or(u32::MAX);
+            self.net.broadcast(Message::Queries { count });
             // A batch too large to run is announced, not sent: every
             // worker refuses it alike.
             if queries.len() <= MAX_BATCH {
                 for (lane, seeds) in queries.iter().enumerate() {
                     let lane = lane as u8;
                     let seeds = seeds.as_ref();
-                    self.net.broadcast(Message::Query {
-                        lane,
-                        seeds: seeds.len() as u32,
-                    });
+                    let count = u32::try_from(seeds.len()).unwrap_or(u32::MAX);
+                    self.net.broadcast(Message::Query { lane, seeds: count });
                     for (index, seed) in seeds.iter().enumerate() {
                         self.net.broadcast(Message::Seed {
                             lane,
@@ -130,79 +163,101 @@ impl DistributedSpreader {
                 }
             }
         }
+        input.sent = self.net.sent;
         let messages = &mut input.messages;
         messages.clear();
         let received = self.net.finish(worker, |m| messages.push(m));
-        if let Err(e) = received {
-            self.query += 1;
-            return Err(e);
-        }
-        // Records arrive in any order: the count first, then each
-        // query's length, then its seeds in their places.
-        let (mut count, mut whole) = (None, true);
-        for m in &input.messages {
-            if let Message::Queries { count: c } = *m {
-                whole &= count.replace(c).is_none();
+        input.waited = self.net.take_waited();
+        received?;
+        rebuild(input, leader)
+    }
+}
+
+/// Rebuilds the leader's queries in `input` from its records, which
+/// arrive in any order: the count, each query's length, each seed in its
+/// place; every lane and every place exactly once.
+fn rebuild(input: &mut Input, leader: usize) -> Result<(), DistributedError> {
+    let messages = &input.messages;
+    let mut counts = messages.iter().filter_map(|m| match *m {
+        Message::Queries { count } => Some(count),
+        _ => None,
+    });
+    let (Some(count), None) = (counts.next(), counts.next()) else {
+        return Err(incomplete(leader, "input (the leader's queries, once)"));
+    };
+    if count as usize > MAX_BATCH {
+        return Err(too_many_queries());
+    }
+    let lanes = count as usize;
+    // Seeds per lane as received, which bounds what a header may ask for.
+    let mut arrived = [0usize; MAX_BATCH];
+    let mut lengths = [None::<usize>; MAX_BATCH];
+    for m in messages {
+        match *m {
+            Message::Seed { lane, .. } if usize::from(lane) < lanes => {
+                arrived[usize::from(lane)] += 1;
             }
-        }
-        let Some(count) = count else {
-            return self.failed_input("the leader's queries");
-        };
-        if count as usize > MAX_BATCH {
-            self.query += 1;
-            return Err(SpreadError::InvalidParameter {
-                name: "queries",
-                expected: "at most MAX_BATCH (32)",
-            }
-            .into());
-        }
-        let queries = &mut input.queries;
-        queries.resize_with(count as usize, Vec::new);
-        queries.iter_mut().for_each(Vec::clear);
-        let (mut want, mut got) = (0, 0);
-        for m in &input.messages {
-            match *m {
-                Message::Query { lane, seeds } if usize::from(lane) < queries.len() => {
-                    queries[usize::from(lane)].resize(seeds as usize, Seed::new(0, 0.0));
-                    want += seeds as usize;
-                }
-                Message::Queries { .. } | Message::Seed { .. } => {}
-                _ => whole = false,
-            }
-        }
-        for m in &input.messages {
-            if let Message::Seed {
-                lane,
-                index,
-                node,
-                activation,
-            } = *m
-            {
-                match queries
-                    .get_mut(usize::from(lane))
-                    .and_then(|q| q.get_mut(index as usize))
-                {
-                    Some(seed) => {
-                        *seed = Seed::new(node, activation);
-                        got += 1;
-                    }
-                    None => whole = false,
+            Message::Query { lane, seeds } if usize::from(lane) < lanes => {
+                let length = &mut lengths[usize::from(lane)];
+                if length.replace(seeds as usize).is_some() {
+                    return Err(incomplete(leader, "input (a query's length, once)"));
                 }
             }
-        }
-        if whole && got == want {
-            Ok(())
-        } else {
-            self.failed_input("the leader's queries, whole")
+            Message::Queries { .. } => {}
+            _ => return Err(incomplete(leader, "input (records of no query)")),
         }
     }
+    let queries = &mut input.queries;
+    queries.resize_with(lanes, Vec::new);
+    let mut first = [0usize; MAX_BATCH + 1];
+    for (lane, seeds) in queries.iter_mut().enumerate() {
+        match lengths[lane] {
+            Some(length) if length == arrived[lane] => {
+                seeds.clear();
+                seeds.resize(length, Seed::new(0, 0.0));
+                first[lane + 1] = first[lane] + length;
+            }
+            _ => return Err(incomplete(leader, "input (a query's seeds, all of them)")),
+        }
+    }
+    input.filled.clear();
+    input.filled.resize(first[lanes], false);
+    for m in messages {
+        if let Message::Seed {
+            lane,
+            index,
+            node,
+            activation,
+        } = *m
+        {
+            let lane = usize::from(lane);
+            let seed = queries[lane].get_mut(index as usize);
+            let filled = input.filled.get_mut(first[lane] + index as usize);
+            match (seed, filled) {
+                (Some(seed), Some(filled)) if !*filled => {
+                    *seed = Seed::new(node, activation);
+                    *filled = true;
+                }
+                _ => return Err(incomplete(leader, "input (each seed, once)")),
+            }
+        }
+    }
+    Ok(())
+}
 
-    /// Fails a query whose input round did not bring `what`.
-    fn failed_input<T>(&mut self, what: &'static str) -> Result<T, DistributedError> {
-        self.query += 1;
-        Err(DistributedError::Mismatch {
-            what,
-            worker: self.net.index(),
-        })
+/// The refusal of a batch of more than [`MAX_BATCH`] queries.
+pub(super) fn too_many_queries() -> DistributedError {
+    SpreadError::InvalidParameter {
+        name: "queries",
+        expected: "at most MAX_BATCH (32)",
+    }
+    .into()
+}
+
+/// The failure of a query whose input did not arrive whole from `leader`.
+fn incomplete(leader: usize, what: &'static str) -> DistributedError {
+    DistributedError::Mismatch {
+        what,
+        worker: leader,
     }
 }

@@ -22,8 +22,9 @@ use timely::dataflow::{InputHandleVec, ProbeHandle};
 use timely::worker::Worker;
 
 use super::DistributedError;
+use crate::spread::MAX_HOPS;
 
-/// Rounds a query may take: seeding, two per hop, ranking.
+/// Rounds a query may take: input, seeding, two per hop, ranking.
 pub(crate) const ROUNDS: u64 = 128;
 
 /// The phase of the round in which a query given to one worker reaches
@@ -36,8 +37,11 @@ pub(crate) const SEEDED: u64 = 1;
 /// The phases of hop `h` (1 to `MAX_HOPS`): its contributions, then its
 /// frontier's size (at most `2 * MAX_HOPS + 1 < RANK`).
 pub(crate) fn hop_phases(h: usize) -> (u64, u64) {
+    debug_assert!((1..=MAX_HOPS).contains(&h));
     (2 * h as u64, 2 * h as u64 + 1)
 }
+
+const _: () = assert!(2 * MAX_HOPS as u64 + 1 < RANK);
 
 /// The phase of a query's ranking round.
 pub(crate) const RANK: u64 = ROUNDS - 1;
