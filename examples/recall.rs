@@ -17,6 +17,12 @@
 //! `--threads N` spreads each query on `N` pinned workers (a
 //! `ParallelSpreader`, bit-identical results); the default is one thread.
 //!
+//! The machine's tuning profile (`cargo bench --bench tune` writes it; see
+//! `axonal::tuning`), when there is one, chooses the SIMD backend of the
+//! similarity scans and the push/pull switch point of spreading; the
+//! `tuning:` line says which profile ran (or why none), and the `graph:`
+//! line names the backend.
+//!
 //! Queries are drawn in the graph's own ids; the graph is renumbered for
 //! locality first (`--order degree` by default) and seeds are mapped through
 //! the permutation, so every order runs the very same queries.
@@ -62,6 +68,7 @@ use axonal::spread::{
     Activation, ParallelSpreader, Seed, Spread, SpreadParams, SpreadStats, Spreader,
 };
 use axonal::store::{self, AxgStore, Contents, Verify};
+use axonal::tuning::Tuning;
 use common::{parse_size, peak_rss, percentile};
 
 const DIM: usize = 384;
@@ -105,6 +112,7 @@ impl Backend {
         args: &Args,
         graph: GraphView<'_>,
         matrix: Option<EmbeddingView<'_>>,
+        tuning: &Tuning,
     ) -> Result<Backend, String> {
         if args.gpu {
             #[cfg(feature = "vulkan")]
@@ -112,15 +120,16 @@ impl Backend {
         }
         let _ = matrix;
         let threads = args.threads;
+        let config = tuning.spreader_config(graph.node_count());
         let spreader: Box<dyn Spread> = if threads == 1 {
-            Box::new(Spreader::new(graph.node_count()))
+            Box::new(Spreader::with_config(graph.node_count(), config))
         } else {
             let workers = Workers::new(threads).map_err(|e| e.to_string())?;
-            Box::new(ParallelSpreader::new(graph, &workers))
+            Box::new(ParallelSpreader::with_config(graph, &workers, config))
         };
         Ok(Backend::Cpu {
             spreader,
-            kernels: Kernels::best(),
+            kernels: tuning.kernels(),
             top: TopK::new(SEEDS_PER_QUERY),
             threads,
         })
@@ -520,11 +529,15 @@ fn save(
 
 fn run(args: Args) -> Result<(), String> {
     println!("{}", axonal::simd::Platform::detect());
+    // The machine's tuning profile (`cargo bench --bench tune`), if there
+    // is one: its SIMD backend and push/pull switch point run the job.
+    let (tuning, profile) = Tuning::load_or_default();
+    println!("tuning: {profile}");
     if let (Some(budget), Some(path)) = (args.memory_budget, &args.graph) {
         if !is_axg(path)? {
             return Err(format!("{path}: --memory-budget needs an .axg file"));
         }
-        return run_out_of_core(&args, path, budget as usize);
+        return run_out_of_core(&args, path, budget as usize, &tuning);
     }
     let t = Instant::now();
     let (name, loaded) = load(&args)?;
@@ -583,8 +596,8 @@ fn run(args: Args) -> Result<(), String> {
         Workload::QueryWide => SpreadParams::default(),
         _ => SpreadParams::query_std(),
     };
-    let kernels = Kernels::best();
-    let mut backend = Backend::new(&args, graph, matrix)?;
+    let kernels = tuning.kernels();
+    let mut backend = Backend::new(&args, graph, matrix, &tuning)?;
     let mut results: Vec<Activation> = Vec::with_capacity(params.top_k);
     let mut hits: Vec<Hit> = Vec::with_capacity(SEEDS_PER_QUERY);
     let mut seeds: Vec<Seed> = Vec::with_capacity(SEEDS_PER_QUERY);
@@ -664,7 +677,7 @@ fn run(args: Args) -> Result<(), String> {
 
 /// The job out of core (`--memory-budget`): the same queries as in
 /// memory, the graph and embeddings read through one block cache.
-fn run_out_of_core(args: &Args, path: &str, budget: usize) -> Result<(), String> {
+fn run_out_of_core(args: &Args, path: &str, budget: usize, tuning: &Tuning) -> Result<(), String> {
     let t = Instant::now();
     let graph: OutOfCoreGraph = OutOfCoreGraph::with_budget(path, budget, 1, DEFAULT_BLOCK_EDGES)
         .map_err(|e| format!("{path}: {e}"))?;
@@ -689,8 +702,8 @@ fn run_out_of_core(args: &Args, path: &str, budget: usize) -> Result<(), String>
         Workload::QueryWide => SpreadParams::default(),
         _ => SpreadParams::query_std(),
     };
-    let kernels = Kernels::best();
-    let mut spreader = OutOfCoreSpreader::new(n);
+    let kernels = tuning.kernels();
+    let mut spreader = OutOfCoreSpreader::with_config(n, tuning.spreader_config(n));
     let mut results: Vec<Activation> = Vec::with_capacity(params.top_k);
     let mut top = TopK::new(SEEDS_PER_QUERY);
     let mut hits: Vec<Hit> = Vec::with_capacity(SEEDS_PER_QUERY);
