@@ -305,14 +305,8 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for BatchRun<'a, 'g> {
                     }
                 }
             })
-            .and_then(|()| {
-                if foreign {
-                    Err(another_batch(net.index()))
-                } else {
-                    lanes.pull_received(graph.in_edges(), &step);
-                    Ok(())
-                }
-            })
+            .and_then(|()| whole(foreign, net.index()))
+            .map(|()| lanes.pull_received(graph.in_edges(), &step))
         } else {
             lanes.push(graph.out_edges());
             lanes.send_remote_sums(|node, row| {
@@ -339,14 +333,8 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for BatchRun<'a, 'g> {
                     }
                 }
             })
-            .and_then(|()| {
-                if foreign {
-                    Err(another_batch(net.index()))
-                } else {
-                    lanes.settle_pushed(&step);
-                    Ok(())
-                }
-            })
+            .and_then(|()| whole(foreign, net.index()))
+            .map(|()| lanes.settle_pushed(&step))
         };
         if let Err(e) = received {
             lanes.forget_touched();
@@ -430,13 +418,7 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for BatchRun<'a, 'g> {
             }
             _ => {}
         });
-        let heard = heard.and_then(|()| {
-            if foreign {
-                Err(another_batch(net.index()))
-            } else {
-                Ok(())
-            }
-        });
+        let heard = heard.and_then(|()| whole(foreign, net.index()));
         if let Err(e) = heard {
             s.failed = Some(e);
             return;
@@ -454,10 +436,14 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for BatchRun<'a, 'g> {
     }
 }
 
-/// The error of a worker that got records of another batch than its own.
-fn another_batch(worker: usize) -> DistributedError {
-    DistributedError::Mismatch {
-        what: "batch (the workers ran different batches)",
-        worker,
+/// Whether a round's records were all of this worker's batch: if not
+/// (`foreign`), the error of a worker that got another batch's records.
+fn whole(foreign: bool, worker: usize) -> Result<(), DistributedError> {
+    match foreign {
+        false => Ok(()),
+        true => Err(DistributedError::Mismatch {
+            what: "batch (the workers ran different batches)",
+            worker,
+        }),
     }
 }
