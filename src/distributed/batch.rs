@@ -245,10 +245,7 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for BatchRun<'a, 'g> {
     }
 
     fn frontier(&self, _graph: &'a Partition<'g>) -> FrontierSize {
-        match self.spreader.failed {
-            Some(_) => FrontierSize::default(),
-            None => self.spreader.global,
-        }
+        self.spreader.frontier()
     }
 
     fn reached_count(&self) -> usize {

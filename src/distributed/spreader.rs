@@ -261,6 +261,15 @@ impl DistributedSpreader {
         self.share_sizes(worker, phase, hop, own, reached)
     }
 
+    /// The frontier summed over every worker in the last round: none once
+    /// the query failed (the driver stops, and ranking is skipped).
+    pub(super) fn frontier(&self) -> FrontierSize {
+        match self.failed {
+            Some(_) => FrontierSize::default(),
+            None => self.global,
+        }
+    }
+
     /// Counts a query (or a `batch`) and checks its `partition`; takes
     /// its fingerprint, which the workers compare in its first round.
     pub(super) fn begin<Q: AsRef<[Seed]>>(
@@ -598,10 +607,7 @@ impl<'a, 'g> HopBackend<&'a Partition<'g>> for Run<'a, 'g> {
     }
 
     fn frontier(&self, _graph: &'a Partition<'g>) -> FrontierSize {
-        match self.spreader.failed {
-            Some(_) => FrontierSize::default(),
-            None => self.spreader.global,
-        }
+        self.spreader.frontier()
     }
 
     fn reached_count(&self) -> usize {
