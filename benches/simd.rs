@@ -1,7 +1,10 @@
 //! Similarity kernels against the `simsimd` crate, the scalar backend, and
 //! the machine's limits, in one run: `simd/peak/fma` (the core's FMA peak,
 //! the bound of a cosine in L1) and `stream_read` (the memory bandwidth, the
-//! bound of a scan over DRAM).
+//! bound of a scan over DRAM). `simd/scan_384x100000` also times the
+//! quantized scans on the same rows: `i8_exact` and `f16_exact` (the `f32`
+//! scan's hits, checked bit for bit before timing) and `i8_approx` /
+//! `f16_approx` (their recall is printed).
 
 mod common;
 
@@ -9,7 +12,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use axonal::graph::generate::SplitMix64;
-use axonal::layout::EmbeddingMatrix;
+use axonal::layout::{EmbeddingMatrix, Quantization, QuantizedMatrix};
 use axonal::simd::{Backend, Hit, Kernels, TopK};
 use criterion::{Criterion, Throughput, criterion_group};
 use simsimd::SpatialSimilarity;
@@ -77,19 +80,23 @@ fn scan_384x100000(c: &mut Criterion) {
         m.push(&random(&mut rng, dim)).unwrap();
     }
     let query = random(&mut rng, dim);
-    let bytes = m.as_padded_slice().len() * 4;
     let kernels = Kernels::best();
     let mut top = TopK::new(16);
     let mut hits = Vec::new();
     kernels.top_k_cosine(&query, &m, &mut top).unwrap();
     top.drain_sorted(&mut hits);
     check_scan(&query, &m, &hits);
-    let mut group = c.benchmark_group("simd/scan_f32_384x100000");
+    let quantized =
+        [Quantization::I8, Quantization::F16].map(|form| QuantizedMatrix::new(&m, form).unwrap());
+    for q in &quantized {
+        check_quantized(kernels, &query, &m, q, &hits, &mut rng);
+    }
+    let mut group = c.benchmark_group("simd/scan_384x100000");
     group
         .sample_size(30)
         .measurement_time(Duration::from_secs(6));
-    group.throughput(Throughput::Bytes(bytes as u64));
-    group.bench_function("axonal", |b| {
+    group.throughput(Throughput::Elements(rows as u64));
+    group.bench_function("f32", |b| {
         b.iter(|| {
             kernels
                 .top_k_cosine(black_box(&query), &m, &mut top)
@@ -100,7 +107,71 @@ fn scan_384x100000(c: &mut Criterion) {
     group.bench_function("stream_read", |b| {
         b.iter(|| stream_read(black_box(m.as_padded_slice())))
     });
+    for q in &quantized {
+        let form = q.quantization();
+        group.bench_function(format!("{form}_exact"), |b| {
+            b.iter(|| {
+                kernels
+                    .top_k_cosine_exact(black_box(&query), q, &m, &mut top)
+                    .unwrap();
+                top.drain_sorted(&mut hits);
+            })
+        });
+        group.bench_function(format!("{form}_approx"), |b| {
+            b.iter(|| {
+                kernels
+                    .top_k_cosine_approx(black_box(&query), q, &mut top)
+                    .unwrap();
+                top.drain_sorted(&mut hits);
+            })
+        });
+    }
     group.finish();
+}
+
+/// Checks, before timing, that the exact quantized scan gives the `f32`
+/// scan's hits bit for bit, and prints what it rescored, what the matrix
+/// costs, and the approximate scan's recall@16 over 20 random queries.
+fn check_quantized(
+    kernels: Kernels,
+    query: &[f32],
+    m: &EmbeddingMatrix,
+    q: &QuantizedMatrix,
+    expected: &[Hit],
+    rng: &mut SplitMix64,
+) {
+    let form = q.quantization();
+    let mut top = TopK::new(expected.len());
+    let (mut got, mut exact) = (Vec::new(), Vec::new());
+    let stats = kernels.top_k_cosine_exact(query, q, m, &mut top).unwrap();
+    top.drain_sorted(&mut got);
+    let bits = |hits: &[Hit]| -> Vec<(u32, u32)> {
+        hits.iter().map(|h| (h.id, h.score.to_bits())).collect()
+    };
+    assert_eq!(bits(&got), bits(expected), "{form}_exact differs from f32");
+    let (mut found, queries) = (0, 20);
+    for _ in 0..queries {
+        let query = random(rng, m.dim());
+        kernels.top_k_cosine(&query, m, &mut top).unwrap();
+        top.drain_sorted(&mut exact);
+        kernels.top_k_cosine_approx(&query, q, &mut top).unwrap();
+        top.drain_sorted(&mut got);
+        found += got
+            .iter()
+            .filter(|a| exact.iter().any(|e| e.id == a.id))
+            .count();
+    }
+    println!(
+        "simd/scan_384x100000/{form}: exact rescored {} of {} rows; {:.1} MB beside the {:.1} MB \
+         of f32 rows ({:.1}%); approx recall@{} {:.3} over {queries} queries",
+        stats.rescored,
+        stats.rows,
+        q.memory_bytes() as f64 / 1e6,
+        (m.as_padded_slice().len() * 4) as f64 / 1e6,
+        100.0 * q.memory_bytes() as f64 / (m.as_padded_slice().len() * 4) as f64,
+        expected.len(),
+        found as f64 / (queries * expected.len()) as f64,
+    );
 }
 
 /// The cosine of `a` and `b` evaluated in `f64`.
@@ -141,14 +212,14 @@ fn check_scan(query: &[f32], m: &EmbeddingMatrix, hits: &[Hit]) {
     );
     let tol = cosine_tolerance(m.dim());
     let ties = common::assert_same_top(
-        "simd/scan_f32_384x100000: axonal vs f64",
+        "simd/scan_384x100000: f32 vs f64",
         &ours,
         &exact,
         k,
         f64::NEG_INFINITY,
         |_| tol,
     );
-    println!("simd/scan_f32_384x100000: the exact top-{k} ({ties} rows tied at the k-th)");
+    println!("simd/scan_384x100000/f32: the exact top-{k} ({ties} rows tied at the k-th)");
 }
 
 /// Independent FMA chains in the peak loop: enough to cover FMA latency (4

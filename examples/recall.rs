@@ -14,6 +14,13 @@
 //! cargo run --release --features vulkan --example recall -- --gpu
 //! ```
 //!
+//! `--seeding i8|f16|f32` chooses the seeding scan (default `i8`): the
+//! exact quantized scan over an i8 (or f16) copy of the embeddings
+//! (`QuantizedMatrix`, built once), which returns the `f32` scan's hits and
+//! score bits while reading a quarter (half) of its bytes, or the `f32`
+//! scan itself. The warm-up queries are checked against the `f32` scan
+//! bit for bit; the `seeding:` line says what ran.
+//!
 //! `--threads N` spreads each query on `N` pinned workers (a
 //! `ParallelSpreader`, bit-identical results); the default is one thread.
 //!
@@ -61,7 +68,7 @@ use std::time::{Duration, Instant};
 use axonal::cache::{DEFAULT_BLOCK_EDGES, OutOfCoreGraph, OutOfCoreSpreader};
 use axonal::graph::generate::SplitMix64;
 use axonal::graph::{CsrView, Graph, GraphBuilder, GraphView, Ordering, Permutation, generate, io};
-use axonal::layout::{EmbeddingMatrix, EmbeddingView};
+use axonal::layout::{EmbeddingMatrix, EmbeddingView, Quantization, QuantizedMatrix};
 use axonal::machine::workers::Workers;
 use axonal::simd::{Hit, Kernels, TopK};
 use axonal::spread::{
@@ -91,6 +98,8 @@ struct Args {
     threads: usize,
     memory_budget: Option<u64>,
     gpu: bool,
+    /// The seeding scan's form (`None`: the `f32` scan).
+    seeding: Option<Quantization>,
 }
 
 /// Where the job runs: the CPU (the SIMD scans, and one spreader behind
@@ -102,6 +111,13 @@ enum Backend {
         kernels: Kernels,
         top: TopK,
         threads: usize,
+        /// The embeddings in quantized form: seeding runs the exact
+        /// quantized scan over them.
+        quantized: Option<QuantizedMatrix>,
+        /// Rows the exact quantized scans rescored, over all queries.
+        rescored: usize,
+        /// Queries whose seeds were checked against the `f32` scan.
+        checked: usize,
     },
     #[cfg(feature = "vulkan")]
     Gpu(Box<gpu::Job>),
@@ -118,8 +134,26 @@ impl Backend {
             #[cfg(feature = "vulkan")]
             return Ok(Backend::Gpu(Box::new(gpu::Job::new(graph, matrix)?)));
         }
-        let _ = matrix;
         let threads = args.threads;
+        let quantized = match (args.seeding, matrix) {
+            (Some(form), Some(m)) => {
+                let t = Instant::now();
+                let q = QuantizedMatrix::new(m, form).map_err(|e| e.to_string())?;
+                println!(
+                    "seeding: exact {form} scan over a {} x {} QuantizedMatrix ({:.1} MiB, built in {:.2?}), rescoring in f32 the rows that can reach the top {SEEDS_PER_QUERY}",
+                    q.rows(),
+                    q.dim(),
+                    q.memory_bytes() as f64 / (1 << 20) as f64,
+                    t.elapsed()
+                );
+                Some(q)
+            }
+            (None, Some(_)) => {
+                println!("seeding: f32 scan (--seeding f32)");
+                None
+            }
+            (_, None) => None,
+        };
         let config = tuning.spreader_config(graph.node_count());
         let spreader: Box<dyn Spread> = if threads == 1 {
             Box::new(Spreader::with_config(graph.node_count(), config))
@@ -132,6 +166,9 @@ impl Backend {
             kernels: tuning.kernels(),
             top: TopK::new(SEEDS_PER_QUERY),
             threads,
+            quantized,
+            rescored: 0,
+            checked: 0,
         })
     }
 
@@ -143,10 +180,24 @@ impl Backend {
         hits: &mut Vec<Hit>,
     ) -> Result<(), String> {
         match self {
-            Backend::Cpu { kernels, top, .. } => {
-                kernels
-                    .top_k_cosine(query, matrix, top)
-                    .map_err(|e| e.to_string())?;
+            Backend::Cpu {
+                kernels,
+                top,
+                quantized,
+                rescored,
+                ..
+            } => {
+                match quantized {
+                    Some(q) => {
+                        let scan = kernels
+                            .top_k_cosine_exact(query, q, matrix, top)
+                            .map_err(|e| e.to_string())?;
+                        *rescored += scan.rescored;
+                    }
+                    None => kernels
+                        .top_k_cosine(query, matrix, top)
+                        .map_err(|e| e.to_string())?,
+                }
                 top.drain_sorted(hits);
                 Ok(())
             }
@@ -168,6 +219,69 @@ impl Backend {
                 .map_err(|e| e.to_string()),
             #[cfg(feature = "vulkan")]
             Backend::Gpu(job) => job.spread(seeds, params, results),
+        }
+    }
+
+    /// Checks a query's seeds against the `f32` scan where they came from
+    /// the quantized one (its contract: the same hits, the same bits).
+    fn check_seeds(
+        &mut self,
+        query: &[f32],
+        matrix: EmbeddingView<'_>,
+        hits: &[Hit],
+    ) -> Result<(), String> {
+        if let Backend::Cpu {
+            kernels,
+            quantized: Some(_),
+            checked,
+            ..
+        } = self
+        {
+            let (mut top, mut expected) = (TopK::new(SEEDS_PER_QUERY), Vec::new());
+            kernels
+                .top_k_cosine(query, matrix, &mut top)
+                .map_err(|e| e.to_string())?;
+            top.drain_sorted(&mut expected);
+            let bits = |h: &[Hit]| {
+                h.iter()
+                    .map(|h| (h.id, h.score.to_bits()))
+                    .collect::<Vec<_>>()
+            };
+            if bits(hits) != bits(&expected) {
+                return Err(format!(
+                    "the exact quantized scan's seeds differ from the f32 scan's: {hits:?} vs {expected:?}"
+                ));
+            }
+            *checked += 1;
+        }
+        Ok(())
+    }
+
+    /// What seeding did, in words, for the report.
+    fn describe_seeding(&self, queries: usize) -> Option<String> {
+        match self {
+            Backend::Cpu {
+                quantized: Some(q),
+                rescored,
+                checked,
+                ..
+            } => Some(format!(
+                "seeding: {} exact, {:.1} rows rescored in f32 per query (of {}); the seeds of {checked} warm-up queries checked: identical to the f32 scan's",
+                q.quantization(),
+                *rescored as f64 / queries as f64,
+                q.rows()
+            )),
+            _ => None,
+        }
+    }
+
+    /// Bytes of the quantized embeddings, if seeding uses them.
+    fn quantized_bytes(&self) -> usize {
+        match self {
+            Backend::Cpu {
+                quantized: Some(q), ..
+            } => q.memory_bytes(),
+            _ => 0,
         }
     }
 
@@ -340,6 +454,7 @@ fn parse_args() -> Result<Args, String> {
         threads: 1,
         memory_budget: None,
         gpu: false,
+        seeding: Some(Quantization::I8),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -359,6 +474,14 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => args.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
             "--memory-budget" => args.memory_budget = Some(parse_size(&value()?)?),
             "--gpu" => args.gpu = true,
+            "--seeding" => {
+                args.seeding = match value()?.as_str() {
+                    "i8" => Some(Quantization::I8),
+                    "f16" => Some(Quantization::F16),
+                    "f32" => None,
+                    other => return Err(format!("unknown seeding `{other}` (i8, f16, f32)")),
+                }
+            }
             "--order" => {
                 args.order = match value()?.as_str() {
                     "degree" => Some(Ordering::DegreeDescending),
@@ -368,7 +491,7 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "-h" | "--help" => {
-                return Err("usage: recall [--workload recall|rmat20_query_std|rmat20_query_wide] [--queries N] [--graph FILE] [--save FILE.axg] [--order degree|bfs|none] [--threads N] [--memory-budget SIZE] [--gpu]".into())
+                return Err("usage: recall [--workload recall|rmat20_query_std|rmat20_query_wide] [--queries N] [--graph FILE] [--save FILE.axg] [--order degree|bfs|none] [--threads N] [--memory-budget SIZE] [--gpu] [--seeding i8|f16|f32]".into())
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -624,6 +747,9 @@ fn run(args: Args) -> Result<(), String> {
                 *x = e + (QUERY_NOISE * rng.next_gaussian()) as f32;
             }
             backend.seed(&query, m, &mut hits)?;
+            if q < warmup {
+                backend.check_seeds(&query, m, &hits)?;
+            }
             for h in &hits {
                 let a0 = 1.0 / (1.0 + (-(f64::from(h.score) - 0.4) / 0.5).exp());
                 seeds.push(Seed::new(perm.to_new(h.id), a0.clamp(0.0, 1.0) as f32));
@@ -664,9 +790,12 @@ fn run(args: Args) -> Result<(), String> {
         build_graph,
         build_embeddings,
     };
+    if let Some(line) = backend.describe_seeding(warmup + args.queries) {
+        println!("{line}");
+    }
     report(
         &setup,
-        backend.memory_bytes(),
+        [backend.memory_bytes(), backend.quantized_bytes()],
         &backend.describe(),
         &samples,
         measured_wall,
@@ -842,7 +971,7 @@ fn micros(samples: &[Sample], f: impl Fn(&Sample) -> Duration) -> Vec<f64> {
 
 fn report(
     setup: &Setup<'_>,
-    workspace_bytes: usize,
+    [workspace_bytes, quantized_bytes]: [usize; 2],
     backend: &str,
     samples: &[Sample],
     wall: Duration,
@@ -923,15 +1052,26 @@ fn report(
     let mapped = if setup.stored { ", mapped" } else { "" };
     // What the optimisation structures add to the data itself (the seed
     // design's goal: under 10%): the in-edges (the transpose, for pull
-    // hops) and the spreader's workspace, over the out-edges and embeddings.
+    // hops) and the spreader's workspace, over the out-edges and embeddings;
+    // the quantized embeddings of the seeding scan beside them.
     let (bare, transpose) = (csr_bytes(graph.out_edges()), csr_bytes(graph.in_edges()));
+    let share = |bytes: usize| bytes as f64 / (bare + emb) as f64 * 100.0;
     println!(
-        "memory: out-edges {:.1} MiB{mapped} and embeddings {:.1} MiB; added for speed: in-edges (the transpose) {:.1} MiB, spreader workspace {:.1} MiB: {:.1}% of the out-edges and embeddings",
+        "memory: out-edges {:.1} MiB{mapped} and embeddings {:.1} MiB; added for speed: in-edges (the transpose) {:.1} MiB, spreader workspace {:.1} MiB: {:.1}% of the out-edges and embeddings{}",
         mib(bare),
         mib(emb),
         mib(transpose),
         mib(workspace_bytes),
-        (transpose + workspace_bytes) as f64 / (bare + emb) as f64 * 100.0
+        share(transpose + workspace_bytes),
+        if quantized_bytes > 0 {
+            format!(
+                "; quantized embeddings for seeding {:.1} MiB ({:.1}% more)",
+                mib(quantized_bytes),
+                share(quantized_bytes)
+            )
+        } else {
+            String::new()
+        }
     );
     println!(
         "{{\"workload\":\"{}\",\"queries\":{},\"p50_us\":{:.1},\"p95_us\":{:.1},\"p99_us\":{:.1},\"spread_p50_us\":{:.1},\"spread_p95_us\":{:.1},\"qps\":{:.1},\"edges_per_s\":{:.0},\"edges_per_query\":{:.0}}}",

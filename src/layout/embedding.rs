@@ -394,6 +394,10 @@ pub enum EmbeddingError {
         /// Row index.
         row: usize,
     },
+    /// An exact quantized scan was given `f32` rows other than those its
+    /// [`QuantizedMatrix`](super::QuantizedMatrix) was built from (a
+    /// different number of rows or dimension, or different row norms).
+    NotQuantizedFrom,
 }
 
 impl fmt::Display for EmbeddingError {
@@ -425,6 +429,9 @@ impl fmt::Display for EmbeddingError {
                 f,
                 "row {row} has an inverse norm that is negative, NaN or infinite"
             ),
+            EmbeddingError::NotQuantizedFrom => {
+                f.write_str("the f32 rows are not the rows the quantized matrix was built from")
+            }
         }
     }
 }

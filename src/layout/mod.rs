@@ -19,6 +19,8 @@ mod tier;
 mod aligned;
 #[cfg(feature = "alloc")]
 mod embedding;
+#[cfg(feature = "alloc")]
+pub(crate) mod quantized;
 
 pub use flags::NodeFlags;
 pub use node::{LayoutError, Node};
@@ -30,6 +32,9 @@ pub use aligned::{AlignedBuf, CacheLine};
 #[cfg(feature = "alloc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub use embedding::{EmbeddingError, EmbeddingMatrix, EmbeddingView};
+#[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+pub use quantized::{Quantization, QuantizedMatrix};
 
 /// The size of one cache line on every CPU axonal targets, in bytes.
 pub const CACHE_LINE: usize = 64;

@@ -232,3 +232,138 @@ pub(crate) unsafe fn dot_rows4<V: Vector>(
         *scores = unsafe { dot_block::<V, 1, 4>(queries, [row(r)])[0] };
     }
 }
+
+/// How far ahead the quantized scans ask for rows: their rows are short
+/// (384 to 768 bytes at 384 values), and the hardware prefetcher alone
+/// leaves them well below the memory bandwidth (measured on Zen 4:
+/// `simd/scan_384x100000/i8_exact` 1.75 ms without, 1.32 ms with).
+const PREFETCH_ROWS: usize = 32;
+
+/// Asks for the cache lines of `values[start..start + len]`.
+#[inline(always)]
+fn prefetch_rows<T>(values: &[T], start: usize, len: usize) {
+    let per_line = 64 / core::mem::size_of::<T>();
+    for at in (start..start + len).step_by(per_line) {
+        crate::hint::prefetch(values, at);
+    }
+}
+
+/// `out[r] = query . rows[r]` for `R` rows of half-precision values
+/// (widened exactly to `f32`), one accumulator per row: the quantized
+/// scan's first pass over an f16 [`QuantizedMatrix`].
+///
+/// [`QuantizedMatrix`]: crate::layout::QuantizedMatrix
+///
+/// # Safety
+/// `V` must be supported by the CPU; the query and every row hold
+/// `query.len()` values, a multiple of `LANES`, none of them an f16
+/// subnormal, infinity or NaN.
+#[inline(always)]
+unsafe fn dot_block_f16<V: Vector, const R: usize>(query: &[f32], rows: [&[u16]; R]) -> [f32; R] {
+    let n = query.len();
+    debug_assert!(n.is_multiple_of(V::LANES) && rows.iter().all(|r| r.len() == n));
+    let (pq, pr) = (query.as_ptr(), rows.map(<[u16]>::as_ptr));
+    // SAFETY: every load reads `LANES` values starting below `n`, a multiple
+    // of `LANES`, inside every slice; the CPU supports `V` (caller's contract).
+    unsafe {
+        let mut acc = [V::zero(); R];
+        for i in (0..n).step_by(V::LANES) {
+            let q = V::load(pq.add(i));
+            for (acc, row) in acc.iter_mut().zip(pr) {
+                *acc = q.mul_add(V::load_f16(row.add(i)), *acc);
+            }
+        }
+        acc.map(|a| a.sum())
+    }
+}
+
+/// `out[r] = query . rows[r * stride..][..stride]` over f16 rows, four rows
+/// at a time ([`dot_block_f16`]).
+///
+/// # Safety
+/// As for [`dot_block_f16`], with `query.len() == stride` and at least
+/// `out.len() * stride` values in `rows`.
+#[inline(always)]
+pub(crate) unsafe fn dot_rows_f16<V: Vector>(
+    query: &[f32],
+    rows: &[u16],
+    stride: usize,
+    out: &mut [f32],
+) {
+    let row = |r: usize| &rows[r * stride..(r + 1) * stride];
+    let done = out.len() - out.len() % 4;
+    for (b, scores) in out.chunks_exact_mut(4).enumerate() {
+        let r = 4 * b;
+        prefetch_rows(rows, (r + PREFETCH_ROWS) * stride, 4 * stride);
+        // SAFETY: equal lengths; the rest is the caller's contract.
+        let block =
+            unsafe { dot_block_f16::<V, 4>(query, [row(r), row(r + 1), row(r + 2), row(r + 3)]) };
+        scores.copy_from_slice(&block);
+    }
+    for (r, score) in out.iter_mut().enumerate().skip(done) {
+        // SAFETY: as above.
+        *score = unsafe { dot_block_f16::<V, 1>(query, [row(r)])[0] };
+    }
+}
+
+/// `out[r] = query . rows[r]` exactly, in integers, for `R` rows of `i8`
+/// values against an `i8` query: the quantized scan's first pass over an
+/// i8 [`QuantizedMatrix`]. Integer sums do not depend on their order, so
+/// every backend gives the same values.
+///
+/// [`QuantizedMatrix`]: crate::layout::QuantizedMatrix
+///
+/// # Safety
+/// The CPU supports `V::Int`; the query and every row hold `query.len()`
+/// values, a multiple of `STEP`, all in `-127..=127`; `query.len() * 127 *
+/// 127` fits in `i32`.
+#[inline(always)]
+unsafe fn dot_block_i8<V: Vector, const R: usize>(query: &[i8], rows: [&[i8]; R]) -> [i32; R] {
+    use super::vector::IntVector;
+    let n = query.len();
+    let step = <V::Int as IntVector>::STEP;
+    debug_assert!(n.is_multiple_of(step) && rows.iter().all(|r| r.len() == n));
+    let (pq, pr) = (query.as_ptr(), rows.map(<[i8]>::as_ptr));
+    // SAFETY: every load reads `STEP` values starting below `n`, a multiple
+    // of `STEP`, inside every slice; the CPU supports `V::Int` and the sums
+    // stay within `i32` (caller's contract).
+    unsafe {
+        let mut acc = [V::Int::zero(); R];
+        for i in (0..n).step_by(step) {
+            let q = V::Int::load_query(pq.add(i));
+            for (acc, row) in acc.iter_mut().zip(pr) {
+                *acc = acc.madd(row.add(i), q);
+            }
+        }
+        acc.map(|a| a.sum())
+    }
+}
+
+/// `out[r] = query . rows[r * stride..][..stride]` over `i8` rows, four
+/// rows at a time ([`dot_block_i8`]).
+///
+/// # Safety
+/// As for [`dot_block_i8`], with `query.len() == stride` and at least
+/// `out.len() * stride` values in `rows`.
+#[inline(always)]
+pub(crate) unsafe fn dot_rows_i8<V: Vector>(
+    query: &[i8],
+    rows: &[i8],
+    stride: usize,
+    out: &mut [i32],
+) {
+    let row = |r: usize| &rows[r * stride..(r + 1) * stride];
+    let done = out.len() - out.len() % 4;
+    for (b, scores) in out.chunks_exact_mut(4).enumerate() {
+        let r = 4 * b;
+        prefetch_rows(rows, (r + PREFETCH_ROWS) * stride, 4 * stride);
+        // SAFETY: equal lengths; the rest is the caller's contract.
+        let block =
+            unsafe { dot_block_i8::<V, 4>(query, [row(r), row(r + 1), row(r + 2), row(r + 3)]) };
+        scores.copy_from_slice(&block);
+    }
+    for (r, score) in out.iter_mut().enumerate().skip(done) {
+        // SAFETY: as above.
+        *score = unsafe { dot_block_i8::<V, 1>(query, [row(r)])[0] };
+    }
+}

@@ -43,11 +43,16 @@ mod vector;
 #[cfg(feature = "std")]
 mod platform;
 #[cfg(feature = "alloc")]
+mod quantized;
+#[cfg(feature = "alloc")]
 pub(crate) mod topk;
 
 #[cfg(feature = "std")]
 pub use platform::Platform;
 
+#[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+pub use quantized::ExactScan;
 #[cfg(feature = "alloc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub use topk::{Hit, SCAN_BATCH, TopK};
@@ -58,9 +63,10 @@ use core::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Backend {
-    /// x86-64 AVX-512F, 16 lanes.
+    /// x86-64 AVX-512 F, BW and VNNI (Ice Lake, Cascade Lake, Zen 4 and
+    /// later), 16 lanes.
     Avx512,
-    /// x86-64 AVX2 with FMA, 8 lanes.
+    /// x86-64 AVX2 with FMA and F16C (Haswell, Zen and later), 8 lanes.
     Avx2Fma,
     /// aarch64 NEON, 4 lanes.
     Neon,
@@ -93,15 +99,29 @@ impl Backend {
         match self {
             Backend::Scalar => true,
             #[cfg(all(target_arch = "x86_64", feature = "std"))]
-            Backend::Avx512 => std::is_x86_feature_detected!("avx512f"),
+            Backend::Avx512 => {
+                std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512bw")
+                    && std::is_x86_feature_detected!("avx512vnni")
+            }
             #[cfg(all(target_arch = "x86_64", feature = "std"))]
             Backend::Avx2Fma => {
-                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+                std::is_x86_feature_detected!("avx2")
+                    && std::is_x86_feature_detected!("fma")
+                    && std::is_x86_feature_detected!("f16c")
             }
             #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
-            Backend::Avx512 => cfg!(target_feature = "avx512f"),
+            Backend::Avx512 => cfg!(all(
+                target_feature = "avx512f",
+                target_feature = "avx512bw",
+                target_feature = "avx512vnni"
+            )),
             #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
-            Backend::Avx2Fma => cfg!(all(target_feature = "avx2", target_feature = "fma")),
+            Backend::Avx2Fma => cfg!(all(
+                target_feature = "avx2",
+                target_feature = "fma",
+                target_feature = "f16c"
+            )),
             // A compile-time property: NEON is in every hard-float aarch64
             // target's baseline, and absent (no vector registers at all) on the
             // soft-float ones such as `aarch64-unknown-none-softfloat`.
@@ -146,6 +166,10 @@ pub(crate) struct RawKernels {
     pub(crate) dot_rows: unsafe fn(&[f32], &[f32], usize, &mut [f32]),
     #[cfg_attr(not(feature = "alloc"), allow(dead_code))] // used by the batch scan
     pub(crate) dot_rows4: DotRows4,
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))] // used by the quantized scan
+    pub(crate) dot_rows_f16: unsafe fn(&[f32], &[u16], usize, &mut [f32]),
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))] // used by the quantized scan
+    pub(crate) dot_rows_i8: unsafe fn(&[i8], &[i8], usize, &mut [i32]),
 }
 
 /// The batch scan's kernel: four queries against a block of rows.
@@ -271,6 +295,40 @@ impl Kernels {
         // SAFETY: `self` exists only for an available backend; the bounds
         // were just checked (and the kernel slices with checks as well).
         unsafe { (self.0.dot_rows4)(queries, rows, stride, out) }
+    }
+
+    /// `out[r] = query . row r` for rows of `query.len()` half-precision
+    /// values (the f16 form of a [`QuantizedMatrix`](crate::layout::QuantizedMatrix),
+    /// whose rows are padded to a multiple of 64 bytes and hold no
+    /// subnormals, infinities or NaNs).
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))] // used by the quantized scan
+    pub(crate) fn dot_rows_f16(self, query: &[f32], rows: &[u16], out: &mut [f32]) {
+        let stride = query.len();
+        assert!(stride.is_multiple_of(32) && rows.len() >= out.len() * stride);
+        // SAFETY: `self` exists only for an available backend; the lengths
+        // were just checked (a multiple of every backend's lanes); the
+        // values are what the caller promises.
+        unsafe { (self.0.dot_rows_f16)(query, rows, stride, out) }
+    }
+
+    /// `out[r] = query . row r`, exactly, for rows of `query.len()` `i8`
+    /// values (the i8 form of a [`QuantizedMatrix`](crate::layout::QuantizedMatrix))
+    /// and a query in `-127..=127`.
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))] // used by the quantized scan
+    pub(crate) fn dot_rows_i8(self, query: &[i8], rows: &[i8], out: &mut [i32]) {
+        let stride = query.len();
+        assert!(
+            stride.is_multiple_of(64)
+                && stride <= crate::layout::quantized::MAX_I8_STRIDE
+                && rows.len() >= out.len() * stride
+        );
+        debug_assert!(query.iter().chain(rows).all(|&x| x != i8::MIN));
+        // SAFETY: `self` exists only for an available backend; the lengths
+        // were just checked (a multiple of every backend's step, short
+        // enough that 127 * 127 * stride fits in `i32`). Values of -128
+        // (which no quantized matrix or query holds) would give wrong
+        // sums, never unsound ones.
+        unsafe { (self.0.dot_rows_i8)(query, rows, stride, out) }
     }
 }
 

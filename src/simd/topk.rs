@@ -78,6 +78,13 @@ impl TopK {
         self.k
     }
 
+    /// The worst kept score once `k` hits are kept (a hit below it is
+    /// turned away), else negative infinity.
+    #[inline]
+    pub(crate) fn floor(&self) -> f32 {
+        self.floor
+    }
+
     /// Forgets all hits (keeps the memory).
     pub fn clear(&mut self) {
         self.heap.clear();
@@ -116,7 +123,7 @@ impl TopK {
 }
 
 /// Rows scored per call into the backend: the scores stay in L1.
-const BLOCK: usize = 256;
+pub(crate) const BLOCK: usize = 256;
 
 impl Kernels {
     /// Offers every row of `matrix` to `top`, scored by cosine similarity
@@ -310,7 +317,7 @@ fn check_batch<Q: AsRef<[f32]>>(
     Ok(())
 }
 
-fn check_query(query: &[f32], matrix: EmbeddingView<'_>) -> Result<(), EmbeddingError> {
+pub(crate) fn check_query(query: &[f32], matrix: EmbeddingView<'_>) -> Result<(), EmbeddingError> {
     check_query_dim(query, matrix.dim())
 }
 

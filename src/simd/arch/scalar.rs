@@ -35,6 +35,28 @@ fn dot_rows4(queries: [&[f32]; 4], rows: &[f32], stride: usize, out: &mut [[f32;
     }
 }
 
+fn dot_rows_f16(query: &[f32], rows: &[u16], stride: usize, out: &mut [f32]) {
+    for (r, score) in out.iter_mut().enumerate() {
+        let row = &rows[r * stride..(r + 1) * stride];
+        *score = query
+            .iter()
+            .zip(row)
+            .map(|(&q, &h)| q * half::f16::from_bits(h).to_f32())
+            .sum();
+    }
+}
+
+fn dot_rows_i8(query: &[i8], rows: &[i8], stride: usize, out: &mut [i32]) {
+    for (r, score) in out.iter_mut().enumerate() {
+        let row = &rows[r * stride..(r + 1) * stride];
+        *score = query
+            .iter()
+            .zip(row)
+            .map(|(&q, &x)| i32::from(q) * i32::from(x))
+            .sum();
+    }
+}
+
 pub(crate) static KERNELS: RawKernels = RawKernels {
     backend: Backend::Scalar,
     dot,
@@ -42,4 +64,6 @@ pub(crate) static KERNELS: RawKernels = RawKernels {
     l2_squared,
     dot_rows,
     dot_rows4,
+    dot_rows_f16,
+    dot_rows_i8,
 };

@@ -5,7 +5,7 @@
 
 use core::arch::aarch64::*;
 
-use crate::simd::vector::Vector;
+use crate::simd::vector::{IntVector, Vector};
 use crate::simd::{Backend, generic};
 
 #[derive(Clone, Copy)]
@@ -44,6 +44,63 @@ impl Vector for F32x4 {
         // SAFETY: NEON is enabled for this build (the module's `cfg`).
         unsafe { vaddvq_f32(self.0) }
     }
+    #[inline(always)]
+    unsafe fn load_f16(ptr: *const u16) -> Self {
+        // SAFETY: 4 readable halves at `ptr` (trait contract). The halves
+        // are zero or normal (trait contract): the magnitude's bits moved
+        // to an `f32`'s place are the value scaled by 2^-112, which one
+        // exact multiplication restores, and the sign bit moves as it is.
+        unsafe {
+            let h = vmovl_u16(vld1_u16(ptr));
+            let sign = vshlq_n_u32::<16>(vandq_u32(h, vdupq_n_u32(0x8000)));
+            let magnitude = vshlq_n_u32::<13>(vandq_u32(h, vdupq_n_u32(0x7fff)));
+            let value = vmulq_f32(
+                vreinterpretq_f32_u32(magnitude),
+                vdupq_n_f32(f32::from_bits((127 + 112) << 23)),
+            );
+            F32x4(vreinterpretq_f32_u32(vorrq_u32(
+                vreinterpretq_u32_f32(value),
+                sign,
+            )))
+        }
+    }
+
+    type Int = I32x4;
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct I32x4(int32x4_t);
+
+impl IntVector for I32x4 {
+    const STEP: usize = 16;
+    type Query = int8x16_t;
+
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: NEON is enabled for this build (the module's `cfg`).
+        I32x4(unsafe { vdupq_n_s32(0) })
+    }
+    #[inline(always)]
+    unsafe fn load_query(query: *const i8) -> Self::Query {
+        // SAFETY: 16 readable bytes at `query` (trait contract).
+        unsafe { vld1q_s8(query) }
+    }
+    #[inline(always)]
+    unsafe fn madd(self, row: *const i8, query: Self::Query) -> Self {
+        // SAFETY: 16 readable bytes at `row` (trait contract): products
+        // widened to i16 (at most 127 * 127), pairs added into i32.
+        unsafe {
+            let row = vld1q_s8(row);
+            let low = vmull_s8(vget_low_s8(row), vget_low_s8(query));
+            let high = vmull_high_s8(row, query);
+            I32x4(vpadalq_s16(vpadalq_s16(self.0, low), high))
+        }
+    }
+    #[inline(always)]
+    unsafe fn sum(self) -> i32 {
+        // SAFETY: NEON is enabled for this build (the module's `cfg`).
+        unsafe { vaddvq_s32(self.0) }
+    }
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -68,6 +125,15 @@ fn dot_rows4(q: [&[f32]; 4], rows: &[f32], stride: usize, out: &mut [[f32; 4]]) 
     unsafe { generic::dot_rows4::<F32x4>(q, rows, stride, out) }
 }
 
+fn dot_rows_f16(q: &[f32], rows: &[u16], stride: usize, out: &mut [f32]) {
+    // SAFETY: as above.
+    unsafe { generic::dot_rows_f16::<F32x4>(q, rows, stride, out) }
+}
+fn dot_rows_i8(q: &[i8], rows: &[i8], stride: usize, out: &mut [i32]) {
+    // SAFETY: as above.
+    unsafe { generic::dot_rows_i8::<F32x4>(q, rows, stride, out) }
+}
+
 pub(crate) static KERNELS: crate::simd::RawKernels = crate::simd::RawKernels {
     backend: Backend::Neon,
     dot,
@@ -75,4 +141,6 @@ pub(crate) static KERNELS: crate::simd::RawKernels = crate::simd::RawKernels {
     l2_squared,
     dot_rows,
     dot_rows4,
+    dot_rows_f16,
+    dot_rows_i8,
 };

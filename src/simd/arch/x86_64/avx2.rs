@@ -1,9 +1,9 @@
-//! AVX2 + FMA: eight `f32` lanes.
+//! AVX2 + FMA (+ F16C): eight `f32` lanes, eight `i32` lanes for the `i8` scan.
 
 use core::arch::x86_64::*;
 
 use crate::simd::Backend;
-use crate::simd::vector::Vector;
+use crate::simd::vector::{IntVector, Vector};
 
 #[derive(Clone, Copy)]
 pub(crate) struct F32x8(__m256);
@@ -48,6 +48,66 @@ impl Vector for F32x8 {
             _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps::<0b01>(pair, pair)))
         }
     }
+    #[inline(always)]
+    unsafe fn load_f16(ptr: *const u16) -> Self {
+        // SAFETY: 8 readable halves (16 bytes) at `ptr` (trait contract);
+        // F16C is available (the backend's features).
+        F32x8(unsafe { _mm256_cvtph_ps(_mm_loadu_si128(ptr.cast())) })
+    }
+
+    type Int = I32x8;
 }
 
-super::target_kernels!(Backend::Avx2Fma, F32x8, "avx2,fma");
+#[derive(Clone, Copy)]
+pub(crate) struct I32x8(__m256i);
+
+impl IntVector for I32x8 {
+    const STEP: usize = 32;
+    /// The query's magnitudes (as unsigned bytes) and the query itself
+    /// (whose signs `vpsignb` moves onto the row).
+    type Query = (__m256i, __m256i);
+
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: AVX is available (trait contract).
+        I32x8(unsafe { _mm256_setzero_si256() })
+    }
+    #[inline(always)]
+    unsafe fn load_query(query: *const i8) -> Self::Query {
+        // SAFETY: 32 readable bytes at `query` (trait contract); AVX2.
+        unsafe {
+            let q = _mm256_loadu_si256(query.cast());
+            (_mm256_abs_epi8(q), q)
+        }
+    }
+    #[inline(always)]
+    unsafe fn madd(self, row: *const i8, (magnitude, query): Self::Query) -> Self {
+        // SAFETY: 32 readable bytes at `row` (trait contract); AVX2.
+        // `|q| * (row * sign q)` is `q * row`; `vpmaddubsw` adds adjacent
+        // products into i16 (at most 2 * 127 * 127: no saturation with
+        // values in -127..=127), `vpmaddwd` by ones widens pairs to i32.
+        unsafe {
+            let row = _mm256_sign_epi8(_mm256_loadu_si256(row.cast()), query);
+            let pairs = _mm256_maddubs_epi16(magnitude, row);
+            let quads = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+            I32x8(_mm256_add_epi32(self.0, quads))
+        }
+    }
+    #[inline(always)]
+    unsafe fn sum(self) -> i32 {
+        // SAFETY: AVX2 is available (trait contract).
+        unsafe {
+            let quad = _mm_add_epi32(
+                _mm256_castsi256_si128(self.0),
+                _mm256_extracti128_si256::<1>(self.0),
+            );
+            let pair = _mm_add_epi32(quad, _mm_shuffle_epi32::<0b01_00_11_10>(quad));
+            _mm_cvtsi128_si32(_mm_add_epi32(
+                pair,
+                _mm_shuffle_epi32::<0b10_11_00_01>(pair),
+            ))
+        }
+    }
+}
+
+super::target_kernels!(Backend::Avx2Fma, F32x8, "avx2,fma,f16c");

@@ -1,4 +1,5 @@
-//! x86-64 backends: AVX2+FMA (8 lanes) and AVX-512F (16 lanes).
+//! x86-64 backends: AVX2 + FMA + F16C (8 lanes) and AVX-512 F + BW + VNNI
+//! (16 lanes).
 
 pub(crate) mod avx2;
 pub(crate) mod avx512;
@@ -41,6 +42,26 @@ macro_rules! target_kernels {
                 // SAFETY: as above.
                 unsafe { generic::dot_rows4::<$v>(q, rows, stride, out) }
             }
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn dot_rows_f16(
+                q: &[f32],
+                rows: &[u16],
+                stride: usize,
+                out: &mut [f32],
+            ) {
+                // SAFETY: as above.
+                unsafe { generic::dot_rows_f16::<$v>(q, rows, stride, out) }
+            }
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn dot_rows_i8(
+                q: &[i8],
+                rows: &[i8],
+                stride: usize,
+                out: &mut [i32],
+            ) {
+                // SAFETY: as above.
+                unsafe { generic::dot_rows_i8::<$v>(q, rows, stride, out) }
+            }
         }
 
         /// Sound to call only where the CPU has the backend's features:
@@ -52,6 +73,8 @@ macro_rules! target_kernels {
             l2_squared: entry::l2_squared,
             dot_rows: entry::dot_rows,
             dot_rows4: entry::dot_rows4,
+            dot_rows_f16: entry::dot_rows_f16,
+            dot_rows_i8: entry::dot_rows_i8,
         };
     };
 }

@@ -1,0 +1,403 @@
+//! Embeddings in fewer bits, with what it takes to stay exact.
+//!
+//! Seeding a query scores it against every embedding, and at 384 `f32`
+//! values a row that is 1,536 bytes of memory traffic: the scan is bound by
+//! memory bandwidth, not arithmetic. A [`QuantizedMatrix`] holds the same
+//! rows in half precision (768 bytes) or in `i8` with a per-row scale (384
+//! bytes), so a scan over it moves 2x or 4x fewer bytes.
+//!
+//! Fewer bits alone would make the scan approximate. Beside each row the
+//! matrix therefore keeps an upper bound of its error (the norm of the
+//! residual `row - decoded row`, plus the rounding the `f32` scan itself may
+//! make), so that the exact scan ([`Kernels::top_k_cosine_exact`]) can
+//! bound each row's `f32` score from its quantized one and rescore in `f32`
+//! only the rows that could still reach the top k. The result is the `f32`
+//! scan's, by construction.
+//!
+//! [`Kernels::top_k_cosine_exact`]: crate::simd::Kernels::top_k_cosine_exact
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use super::embedding::{EmbeddingError, EmbeddingView};
+use super::{AlignedBuf, CACHE_LINE};
+
+/// How a [`QuantizedMatrix`] stores each value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Quantization {
+    /// IEEE half precision of the value divided by the row's largest
+    /// magnitude (2 bytes per value; 11 significant bits).
+    F16,
+    /// A signed byte: the value divided by the row's scale (its largest
+    /// magnitude / 127), rounded (1 byte per value).
+    I8,
+}
+
+impl Quantization {
+    /// Short name (`f16`, `i8`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Quantization::F16 => "f16",
+            Quantization::I8 => "i8",
+        }
+    }
+
+    /// Bytes per stored value.
+    pub const fn bytes(self) -> usize {
+        match self {
+            Quantization::F16 => 2,
+            Quantization::I8 => 1,
+        }
+    }
+}
+
+impl fmt::Display for Quantization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the scans know of one row besides its codes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RowBound {
+    /// A code times `scale` is the decoded value.
+    pub(crate) scale: f32,
+    /// At least `|row - decoded row| + gamma(dim) * (|row| [+ |decoded row|
+    /// for f16])`: with `|q|` it bounds how far the quantized dot product
+    /// can be from the `f32` scan's (see `simd::quantized`).
+    pub(crate) error: f32,
+    /// At least `|decoded row|`.
+    pub(crate) decoded_norm: f32,
+    /// `1 / |row|` as the matrix it was built from holds it (the
+    /// approximate scan's cosine).
+    pub(crate) inv_norm: f32,
+}
+
+/// The codes of every row, padded with zeros to a 64-byte stride.
+#[derive(Clone)]
+pub(crate) enum Codes {
+    F16(AlignedBuf<u16>),
+    I8(AlignedBuf<i8>),
+}
+
+/// The rows of an [`EmbeddingView`] in f16 or `i8` form, with a bound of
+/// each row's error: what the quantized top-k scans read.
+///
+/// Built once from the `f32` rows (`O(rows x dim)`); the exact scan reads
+/// those rows too, for the few rows it rescores, so keep them.
+///
+/// ```
+/// use axonal::layout::{EmbeddingMatrix, Quantization, QuantizedMatrix};
+/// use axonal::simd::{Kernels, TopK};
+///
+/// let flat: Vec<f32> = (0..64 * 24).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+/// let rows = EmbeddingMatrix::from_rows(24, &flat)?;
+/// let quantized = QuantizedMatrix::new(&rows, Quantization::I8)?;
+/// assert_eq!(quantized.rows(), 64);
+///
+/// let (kernels, query) = (Kernels::best(), rows.row(7).unwrap());
+/// let (mut exact, mut f32_scan) = (TopK::new(5), TopK::new(5));
+/// kernels.top_k_cosine_exact(query, &quantized, &rows, &mut exact)?;
+/// kernels.top_k_cosine(query, &rows, &mut f32_scan)?;
+/// let (mut a, mut b) = (Vec::new(), Vec::new());
+/// exact.drain_sorted(&mut a);
+/// f32_scan.drain_sorted(&mut b);
+/// assert_eq!(a, b); // the same hits, the same score bits
+/// # Ok::<(), axonal::layout::EmbeddingError>(())
+/// ```
+#[derive(Clone)]
+pub struct QuantizedMatrix {
+    codes: Codes,
+    bounds: Vec<RowBound>,
+    dim: usize,
+    stride: usize,
+    /// At least the largest row norm: a query whose norm times this could
+    /// overflow `f32` is scanned without pruning.
+    max_norm: f32,
+}
+
+/// The widest i8 row: every integer dot product of two rows of values in
+/// `-127..=127` then stays within `i32`.
+pub(crate) const MAX_I8_STRIDE: usize = 65_536;
+
+/// Rounds a non-negative bound computed in `f64` up to an `f32` that is
+/// at least as large (the cast rounds to nearest; the factor covers it and
+/// the `f64` arithmetic before it).
+pub(crate) fn round_up(x: f64) -> f32 {
+    (x * (1.0 + 1.0 / (1u64 << 20) as f64)) as f32
+}
+
+/// The relative rounding error `gamma(n)` of an `f32` dot product of `n`
+/// terms in any summation order (`n u / (1 - n u)`, `u = 2^-24`), with room
+/// for the product and the lanes' final sum.
+pub(crate) fn dot_rounding(dim: usize) -> f64 {
+    let nu = (dim as f64 + 2.0) / (1u64 << 24) as f64;
+    nu / (1.0 - nu).max(f64::MIN_POSITIVE)
+}
+
+impl QuantizedMatrix {
+    /// The rows of `rows` in `quantization`'s form.
+    ///
+    /// F16 values are the row divided by its largest magnitude, so every one
+    /// is within `[-1, 1]`; halves below f16's normal range are stored as
+    /// zero (their error is in the row's bound like any other).
+    ///
+    /// Fails with [`EmbeddingError::TooLarge`] where the codes would not fit
+    /// the address space, or for i8 rows of more than 65,536 values.
+    pub fn new<'m>(
+        rows: impl Into<EmbeddingView<'m>>,
+        quantization: Quantization,
+    ) -> Result<QuantizedMatrix, EmbeddingError> {
+        let view = rows.into();
+        let dim = view.dim();
+        let per_line = CACHE_LINE / quantization.bytes();
+        let stride = dim
+            .checked_next_multiple_of(per_line)
+            .ok_or(EmbeddingError::TooLarge)?;
+        if quantization == Quantization::I8 && stride > MAX_I8_STRIDE {
+            return Err(EmbeddingError::TooLarge);
+        }
+        let values = view
+            .rows()
+            .checked_mul(stride)
+            .ok_or(EmbeddingError::TooLarge)?;
+        let gamma = dot_rounding(dim);
+        let mut bounds = Vec::with_capacity(view.rows());
+        let mut max_norm = 0.0f64;
+        let mut codes = match quantization {
+            Quantization::F16 => Codes::F16(AlignedBuf::zeroed(values)),
+            Quantization::I8 => Codes::I8(AlignedBuf::zeroed(values)),
+        };
+        let mut decoded = Vec::with_capacity(dim);
+        for r in 0..view.rows() {
+            let row = view.row(r).expect("r < rows");
+            let largest = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            decoded.clear();
+            let scale = match &mut codes {
+                Codes::F16(buf) => {
+                    let out = &mut buf[r * stride..r * stride + dim];
+                    encode_f16(row, largest, out, &mut decoded)
+                }
+                Codes::I8(buf) => {
+                    let out = &mut buf[r * stride..r * stride + dim];
+                    encode_i8(row, largest, out, &mut decoded)
+                }
+            };
+            let sq = |x: f64| x * x;
+            let norm = libm::sqrt(row.iter().map(|&x| sq(f64::from(x))).sum());
+            let decoded_norm = libm::sqrt(decoded.iter().map(|&x| sq(x)).sum());
+            let residual = libm::sqrt(
+                row.iter()
+                    .zip(&decoded)
+                    .map(|(&x, &d)| sq(f64::from(x) - d))
+                    .sum(),
+            );
+            // The f16 scan's dot product rounds in `f32` too; the i8 one is
+            // exact in integers.
+            let rounding = match quantization {
+                Quantization::F16 => gamma * (norm + decoded_norm),
+                Quantization::I8 => gamma * norm,
+            };
+            bounds.push(RowBound {
+                scale,
+                error: round_up(residual + rounding),
+                decoded_norm: round_up(decoded_norm),
+                inv_norm: view.inv_norm(r).expect("r < rows"),
+            });
+            max_norm = max_norm.max(norm);
+        }
+        Ok(QuantizedMatrix {
+            codes,
+            bounds,
+            dim,
+            stride,
+            max_norm: round_up(max_norm),
+        })
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.bounds.len()
+    }
+
+    /// True if there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.bounds.is_empty()
+    }
+
+    /// Logical row length.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Values per stored row (`dim` padded to 64 bytes).
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// How the values are stored.
+    pub fn quantization(&self) -> Quantization {
+        match self.codes {
+            Codes::F16(_) => Quantization::F16,
+            Codes::I8(_) => Quantization::I8,
+        }
+    }
+
+    /// Bytes this matrix holds (codes and per-row bounds): what it adds
+    /// beside the `f32` rows.
+    pub fn memory_bytes(&self) -> usize {
+        let codes = match &self.codes {
+            Codes::F16(buf) => buf.as_bytes().len(),
+            Codes::I8(buf) => buf.as_bytes().len(),
+        };
+        codes + self.bounds.len() * core::mem::size_of::<RowBound>()
+    }
+
+    /// Row `i` decoded to `f32` (`dim` values), or `None` if out of range.
+    pub fn decode_row(&self, i: usize) -> Option<Vec<f32>> {
+        let bound = self.bounds.get(i)?;
+        let at = i * self.stride..i * self.stride + self.dim;
+        Some(match &self.codes {
+            Codes::F16(buf) => buf[at]
+                .iter()
+                .map(|&h| half::f16::from_bits(h).to_f32() * bound.scale)
+                .collect(),
+            Codes::I8(buf) => buf[at]
+                .iter()
+                .map(|&c| f32::from(c) * bound.scale)
+                .collect(),
+        })
+    }
+
+    pub(crate) fn codes(&self) -> &Codes {
+        &self.codes
+    }
+
+    pub(crate) fn bounds(&self) -> &[RowBound] {
+        &self.bounds
+    }
+
+    pub(crate) fn max_norm(&self) -> f32 {
+        self.max_norm
+    }
+}
+
+/// Writes `row / largest` as halves (zero below f16's normal range) into
+/// `out` and the decoded values into `decoded`; returns the scale.
+fn encode_f16(row: &[f32], largest: f32, out: &mut [u16], decoded: &mut Vec<f64>) -> f32 {
+    let scale = if largest.is_normal() { largest } else { 0.0 };
+    for (code, &x) in out.iter_mut().zip(row) {
+        let h = if scale > 0.0 {
+            half::f16::from_f32(x / scale)
+        } else {
+            half::f16::ZERO
+        };
+        let h = if h.is_normal() { h } else { half::f16::ZERO };
+        *code = h.to_bits();
+        decoded.push(f64::from(h.to_f32()) * f64::from(scale));
+    }
+    scale
+}
+
+/// Writes `round(row / scale)` (scale = `largest / 127`) into `out` and the
+/// decoded values into `decoded`; returns the scale.
+fn encode_i8(row: &[f32], largest: f32, out: &mut [i8], decoded: &mut Vec<f64>) -> f32 {
+    let scale = largest / 127.0;
+    let scale = if scale.is_normal() { scale } else { 0.0 };
+    for (code, &x) in out.iter_mut().zip(row) {
+        let c = if scale > 0.0 {
+            libm::round(f64::from(x) / f64::from(scale)).clamp(-127.0, 127.0) as i8
+        } else {
+            0
+        };
+        *code = c;
+        decoded.push(f64::from(c) * f64::from(scale));
+    }
+    scale
+}
+
+impl fmt::Debug for QuantizedMatrix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QuantizedMatrix")
+            .field("quantization", &self.quantization())
+            .field("rows", &self.rows())
+            .field("dim", &self.dim)
+            .field("stride", &self.stride)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::EmbeddingMatrix;
+
+    fn matrix(rows: usize, dim: usize) -> EmbeddingMatrix {
+        let mut rng = crate::rng::SplitMix64::new(7);
+        let flat: Vec<f32> = (0..rows * dim)
+            .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
+            .collect();
+        EmbeddingMatrix::from_rows(dim, &flat).unwrap()
+    }
+
+    #[test]
+    fn every_bound_holds_the_rows_true_error() {
+        let mut m = matrix(50, 37);
+        m.push(&[0.0; 37]).unwrap();
+        let mut tiny = [0.0f32; 37];
+        tiny[3] = 1e-40; // a subnormal: its scale underflows
+        m.push(&tiny).unwrap();
+        for quantization in [Quantization::F16, Quantization::I8] {
+            let q = QuantizedMatrix::new(&m, quantization).unwrap();
+            assert_eq!(
+                (q.rows(), q.dim(), q.quantization()),
+                (52, 37, quantization)
+            );
+            assert_eq!(q.stride(), 64, "37 values padded to 64 bytes' worth");
+            for r in 0..q.rows() {
+                let (row, decoded) = (m.row(r).unwrap(), q.decode_row(r).unwrap());
+                let residual: f64 = row
+                    .iter()
+                    .zip(&decoded)
+                    .map(|(&x, &d)| (f64::from(x) - f64::from(d)).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                let b = q.bounds()[r];
+                assert!(f64::from(b.error) >= residual, "{quantization} row {r}");
+                let norm: f64 = decoded.iter().map(|&d| f64::from(d).powi(2)).sum();
+                assert!(f64::from(b.decoded_norm) >= norm.sqrt());
+                assert_eq!(b.inv_norm, m.inv_norm(r).unwrap());
+                // Quantization keeps most of each row: the residual is small.
+                assert!(residual <= 0.01 * norm.sqrt().max(1e-30) || norm == 0.0);
+            }
+            assert!(q.decode_row(52).is_none());
+            let expected = 52 * 64 * quantization.bytes() + 52 * core::mem::size_of::<RowBound>();
+            assert_eq!(q.memory_bytes(), expected);
+        }
+    }
+
+    #[test]
+    fn codes_are_padded_with_zeros_and_halves_are_normal() {
+        let m = matrix(9, 20);
+        let q = QuantizedMatrix::new(&m, Quantization::F16).unwrap();
+        let Codes::F16(codes) = q.codes() else {
+            unreachable!()
+        };
+        for row in codes.chunks_exact(q.stride()) {
+            assert!(row[20..].iter().all(|&h| h == 0));
+            assert!(row.iter().all(|&h| {
+                let h = half::f16::from_bits(h);
+                h.is_normal() || h == half::f16::ZERO || h == half::f16::NEG_ZERO
+            }));
+        }
+        let q = QuantizedMatrix::new(&m, Quantization::I8).unwrap();
+        let Codes::I8(codes) = q.codes() else {
+            unreachable!()
+        };
+        for row in codes.chunks_exact(q.stride()) {
+            assert!(row[20..].iter().all(|&c| c == 0));
+            assert!(row.iter().all(|&c| c != i8::MIN));
+        }
+    }
+}
