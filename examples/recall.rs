@@ -1065,9 +1065,9 @@ fn report(
         share(transpose + workspace_bytes),
         if quantized_bytes > 0 {
             format!(
-                "; quantized embeddings for seeding {:.1} MiB ({:.1}% more)",
+                "; with the quantized embeddings that seeding reads ({:.1} MiB), {:.1}%",
                 mib(quantized_bytes),
-                share(quantized_bytes)
+                share(transpose + workspace_bytes + quantized_bytes)
             )
         } else {
             String::new()

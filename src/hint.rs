@@ -1,5 +1,9 @@
 //! CPU hints that change speed, never results.
 
+// The SIMD scans use them in every build; spreading only with `alloc`, and
+// a target without SIMD backends (soft-float aarch64) not at all without it.
+#![cfg_attr(not(feature = "alloc"), allow(dead_code))]
+
 /// Starts loading the cache line of `slice[index]` (if `index` is in bounds;
 /// otherwise nothing useful happens, and nothing wrong either). For scattered
 /// accesses known a few iterations ahead: the load overlaps the work between.

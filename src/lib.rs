@@ -171,7 +171,6 @@ pub mod batch;
 #[cfg(feature = "cache")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
 pub mod cache;
-#[cfg(feature = "alloc")]
 mod hint;
 mod math;
 #[cfg(feature = "alloc")]

@@ -224,3 +224,40 @@ fn approximate_scans_find_most_of_the_exact_hits() {
         assert!(recall > 0.8, "{quantization}: recall@{k} {recall}");
     }
 }
+
+/// The halves a `QuantizedMatrix` stores are the `half` crate's nearest
+/// halves (ties to even), zero where those would be subnormal, and decode
+/// to the values `half` gives them: checked on `f32`s all over `[-1, 1]`
+/// and on every half's rounding midpoint and its two neighbours.
+#[test]
+fn halves_are_the_nearest_and_decode_exactly() {
+    use half::f16;
+    let one = 1.0f32.to_bits();
+    let magnitudes: Vec<u32> = (0..=one)
+        .step_by(if cfg!(debug_assertions) { 16_381 } else { 1021 })
+        .chain((0..0x3c00u32).flat_map(|h| {
+            let mid = (h << 13) + (0x1000 + (112 << 23));
+            [mid - 1, mid, mid + 1]
+        }))
+        .filter(|&b| b <= one)
+        .collect();
+    // Rows (x, 1): the largest magnitude is 1, so each x is stored as is.
+    let flat: Vec<f32> = magnitudes
+        .iter()
+        .flat_map(|&b| [f32::from_bits(b), 1.0, -f32::from_bits(b), 1.0])
+        .collect();
+    let m = EmbeddingMatrix::from_rows(2, &flat).unwrap();
+    let q = QuantizedMatrix::new(&m, Quantization::F16).unwrap();
+    for r in 0..m.rows() {
+        let x = m.row(r).unwrap()[0];
+        let nearest = f16::from_f32(x);
+        let expected = if !nearest.is_normal() && nearest.to_f32() != 0.0 {
+            0.0f32.copysign(x)
+        } else {
+            nearest.to_f32()
+        };
+        let decoded = q.decode_row(r).unwrap()[0];
+        assert_eq!(decoded.to_bits(), expected.to_bits(), "{x:e}");
+    }
+    assert!(m.rows() > 100_000);
+}

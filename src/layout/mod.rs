@@ -12,6 +12,7 @@
 //! ([`Node::slice_from_bytes`]).
 
 mod flags;
+pub(crate) mod half;
 mod node;
 mod tier;
 

@@ -20,7 +20,9 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use super::embedding::{EmbeddingError, EmbeddingView};
+use super::half::{f16_from_unit, f16_to_f32};
 use super::{AlignedBuf, CACHE_LINE};
+use crate::simd::MAX_I8_STRIDE;
 
 /// How a [`QuantizedMatrix`] stores each value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,18 +117,41 @@ pub struct QuantizedMatrix {
     /// At least the largest row norm: a query whose norm times this could
     /// overflow `f32` is scanned without pruning.
     max_norm: f32,
+    /// Of the `f32` rows it was built from ([`fingerprint`]).
+    fingerprint: u64,
 }
 
-/// The widest i8 row: every integer dot product of two rows of values in
-/// `-127..=127` then stays within `i32`.
-pub(crate) const MAX_I8_STRIDE: usize = 65_536;
+/// A hash of `rows`' shape and of eight whole rows spread over them (and
+/// their inverse norms): what the exact scan compares to refuse `f32` rows
+/// other than those a matrix was built from, at the cost of reading eight
+/// rows.
+pub(crate) fn fingerprint(rows: EmbeddingView<'_>) -> u64 {
+    let mut hash = xxhash_rust::xxh3::Xxh3Default::new();
+    hash.update(&(rows.rows() as u64).to_le_bytes());
+    hash.update(&(rows.dim() as u64).to_le_bytes());
+    let n = rows.rows();
+    if n > 0 {
+        for k in 0..8 {
+            let r = k * (n - 1) / 7;
+            let row = rows.row(r).expect("r < rows");
+            hash.update(bytemuck::cast_slice(row));
+            hash.update(&rows.inv_norm(r).expect("r < rows").to_bits().to_le_bytes());
+        }
+    }
+    hash.digest()
+}
 
-/// Rounds a non-negative bound computed in `f64` up to an `f32` that is
-/// at least as large (the cast rounds to nearest; the factor covers it and
-/// the `f64` arithmetic before it).
+/// The smallest `f32` at least `x` (the cast rounds to nearest, so a
+/// value it rounded down is moved one step up), for bounds computed in
+/// `f64`: callers add their own margin for the `f64` arithmetic before.
 pub(crate) fn round_up(x: f64) -> f32 {
-    (x * (1.0 + 1.0 / (1u64 << 20) as f64)) as f32
+    let f = x as f32;
+    if f64::from(f) < x { f.next_up() } else { f }
 }
+
+/// Relative margin of a bound's own `f64` arithmetic (a few roundings of
+/// 2^-53 each).
+pub(crate) const F64_MARGIN: f64 = 1.0 + 1.0 / (1u64 << 40) as f64;
 
 /// The relative rounding error `gamma(n)` of an `f32` dot product of `n`
 /// terms in any summation order (`n u / (1 - n u)`, `u = 2^-24`), with room
@@ -169,7 +194,7 @@ impl QuantizedMatrix {
             Quantization::F16 => Codes::F16(AlignedBuf::zeroed(values)),
             Quantization::I8 => Codes::I8(AlignedBuf::zeroed(values)),
         };
-        let mut decoded = Vec::with_capacity(dim);
+        let mut decoded = Vec::new();
         for r in 0..view.rows() {
             let row = view.row(r).expect("r < rows");
             let largest = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
@@ -185,9 +210,9 @@ impl QuantizedMatrix {
                 }
             };
             let sq = |x: f64| x * x;
-            let norm = libm::sqrt(row.iter().map(|&x| sq(f64::from(x))).sum());
-            let decoded_norm = libm::sqrt(decoded.iter().map(|&x| sq(x)).sum());
-            let residual = libm::sqrt(
+            let norm = crate::math::sqrt(row.iter().map(|&x| sq(f64::from(x))).sum());
+            let decoded_norm = crate::math::sqrt(decoded.iter().map(|&x| sq(x)).sum());
+            let residual = crate::math::sqrt(
                 row.iter()
                     .zip(&decoded)
                     .map(|(&x, &d)| sq(f64::from(x) - d))
@@ -201,8 +226,8 @@ impl QuantizedMatrix {
             };
             bounds.push(RowBound {
                 scale,
-                error: round_up(residual + rounding),
-                decoded_norm: round_up(decoded_norm),
+                error: round_up((residual + rounding) * F64_MARGIN),
+                decoded_norm: round_up(decoded_norm * F64_MARGIN),
                 inv_norm: view.inv_norm(r).expect("r < rows"),
             });
             max_norm = max_norm.max(norm);
@@ -212,7 +237,8 @@ impl QuantizedMatrix {
             bounds,
             dim,
             stride,
-            max_norm: round_up(max_norm),
+            max_norm: round_up(max_norm * F64_MARGIN),
+            fingerprint: fingerprint(view),
         })
     }
 
@@ -261,7 +287,7 @@ impl QuantizedMatrix {
         Some(match &self.codes {
             Codes::F16(buf) => buf[at]
                 .iter()
-                .map(|&h| half::f16::from_bits(h).to_f32() * bound.scale)
+                .map(|&h| f16_to_f32(h) * bound.scale)
                 .collect(),
             Codes::I8(buf) => buf[at]
                 .iter()
@@ -281,6 +307,10 @@ impl QuantizedMatrix {
     pub(crate) fn max_norm(&self) -> f32 {
         self.max_norm
     }
+
+    pub(crate) fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
 }
 
 /// Writes `row / largest` as halves (zero below f16's normal range) into
@@ -289,13 +319,12 @@ fn encode_f16(row: &[f32], largest: f32, out: &mut [u16], decoded: &mut Vec<f64>
     let scale = if largest.is_normal() { largest } else { 0.0 };
     for (code, &x) in out.iter_mut().zip(row) {
         let h = if scale > 0.0 {
-            half::f16::from_f32(x / scale)
+            f16_from_unit(x / scale)
         } else {
-            half::f16::ZERO
+            0
         };
-        let h = if h.is_normal() { h } else { half::f16::ZERO };
-        *code = h.to_bits();
-        decoded.push(f64::from(h.to_f32()) * f64::from(scale));
+        *code = h;
+        decoded.push(f64::from(f16_to_f32(h)) * f64::from(scale));
     }
     scale
 }
@@ -356,16 +385,30 @@ mod tests {
             );
             assert_eq!(q.stride(), 64, "37 values padded to 64 bytes' worth");
             for r in 0..q.rows() {
-                let (row, decoded) = (m.row(r).unwrap(), q.decode_row(r).unwrap());
+                let (row, b) = (m.row(r).unwrap(), q.bounds()[r]);
+                // The decoded values exactly (`decode_row` rounds them to f32).
+                let at = r * q.stride()..r * q.stride() + 37;
+                let decoded: Vec<f64> = match q.codes() {
+                    Codes::F16(c) => c[at]
+                        .iter()
+                        .map(|&h| f64::from(f16_to_f32(h)) * f64::from(b.scale))
+                        .collect(),
+                    Codes::I8(c) => c[at]
+                        .iter()
+                        .map(|&c| f64::from(c) * f64::from(b.scale))
+                        .collect(),
+                };
+                for (exact, rounded) in decoded.iter().zip(q.decode_row(r).unwrap()) {
+                    assert_eq!(*exact as f32, rounded);
+                }
                 let residual: f64 = row
                     .iter()
                     .zip(&decoded)
-                    .map(|(&x, &d)| (f64::from(x) - f64::from(d)).powi(2))
+                    .map(|(&x, &d)| (f64::from(x) - d).powi(2))
                     .sum::<f64>()
                     .sqrt();
-                let b = q.bounds()[r];
                 assert!(f64::from(b.error) >= residual, "{quantization} row {r}");
-                let norm: f64 = decoded.iter().map(|&d| f64::from(d).powi(2)).sum();
+                let norm: f64 = decoded.iter().map(|&d| d.powi(2)).sum();
                 assert!(f64::from(b.decoded_norm) >= norm.sqrt());
                 assert_eq!(b.inv_norm, m.inv_norm(r).unwrap());
                 // Quantization keeps most of each row: the residual is small.
@@ -386,9 +429,10 @@ mod tests {
         };
         for row in codes.chunks_exact(q.stride()) {
             assert!(row[20..].iter().all(|&h| h == 0));
+            // Zero or normal: a biased exponent of 1..=30, or none at all.
             assert!(row.iter().all(|&h| {
-                let h = half::f16::from_bits(h);
-                h.is_normal() || h == half::f16::ZERO || h == half::f16::NEG_ZERO
+                let exponent = (h >> 10) & 0x1f;
+                h & 0x7fff == 0 || (1..=30).contains(&exponent)
             }));
         }
         let q = QuantizedMatrix::new(&m, Quantization::I8).unwrap();

@@ -6,7 +6,7 @@
 //! `len % LANES` elements with scalar code. Lengths are checked by the safe
 //! callers in [`super::Kernels`].
 
-use super::vector::Vector;
+use super::vector::{IntVector, Vector};
 
 /// `sum(term(a[i], b[i]))` with four independent accumulators: `step(x, y,
 /// acc)` folds a vector of lanes into an accumulator, `term` does the same for
@@ -314,23 +314,22 @@ pub(crate) unsafe fn dot_rows_f16<V: Vector>(
 /// [`QuantizedMatrix`]: crate::layout::QuantizedMatrix
 ///
 /// # Safety
-/// The CPU supports `V::Int`; the query and every row hold `query.len()`
+/// The CPU supports `I`; the query and every row hold `query.len()`
 /// values, a multiple of `STEP`, all in `-127..=127`; `query.len() * 127 *
 /// 127` fits in `i32`.
 #[inline(always)]
-unsafe fn dot_block_i8<V: Vector, const R: usize>(query: &[i8], rows: [&[i8]; R]) -> [i32; R] {
-    use super::vector::IntVector;
+unsafe fn dot_block_i8<I: IntVector, const R: usize>(query: &[i8], rows: [&[i8]; R]) -> [i32; R] {
     let n = query.len();
-    let step = <V::Int as IntVector>::STEP;
+    let step = I::STEP;
     debug_assert!(n.is_multiple_of(step) && rows.iter().all(|r| r.len() == n));
     let (pq, pr) = (query.as_ptr(), rows.map(<[i8]>::as_ptr));
     // SAFETY: every load reads `STEP` values starting below `n`, a multiple
-    // of `STEP`, inside every slice; the CPU supports `V::Int` and the sums
+    // of `STEP`, inside every slice; the CPU supports `I` and the sums
     // stay within `i32` (caller's contract).
     unsafe {
-        let mut acc = [V::Int::zero(); R];
+        let mut acc = [I::zero(); R];
         for i in (0..n).step_by(step) {
-            let q = V::Int::load_query(pq.add(i));
+            let q = I::load_query(pq.add(i));
             for (acc, row) in acc.iter_mut().zip(pr) {
                 *acc = acc.madd(row.add(i), q);
             }
@@ -346,7 +345,7 @@ unsafe fn dot_block_i8<V: Vector, const R: usize>(query: &[i8], rows: [&[i8]; R]
 /// As for [`dot_block_i8`], with `query.len() == stride` and at least
 /// `out.len() * stride` values in `rows`.
 #[inline(always)]
-pub(crate) unsafe fn dot_rows_i8<V: Vector>(
+pub(crate) unsafe fn dot_rows_i8<I: IntVector>(
     query: &[i8],
     rows: &[i8],
     stride: usize,
@@ -359,11 +358,11 @@ pub(crate) unsafe fn dot_rows_i8<V: Vector>(
         prefetch_rows(rows, (r + PREFETCH_ROWS) * stride, 4 * stride);
         // SAFETY: equal lengths; the rest is the caller's contract.
         let block =
-            unsafe { dot_block_i8::<V, 4>(query, [row(r), row(r + 1), row(r + 2), row(r + 3)]) };
+            unsafe { dot_block_i8::<I, 4>(query, [row(r), row(r + 1), row(r + 2), row(r + 3)]) };
         scores.copy_from_slice(&block);
     }
     for (r, score) in out.iter_mut().enumerate().skip(done) {
         // SAFETY: as above.
-        *score = unsafe { dot_block_i8::<V, 1>(query, [row(r)])[0] };
+        *score = unsafe { dot_block_i8::<I, 1>(query, [row(r)])[0] };
     }
 }

@@ -30,12 +30,12 @@ mod arch;
 // The algorithms over `Vector`, for the SIMD backends only (scalar has its
 // own): a target with neither x86-64 nor NEON compiles neither.
 #[cfg(any(
-    target_arch = "x86_64",
+    all(target_arch = "x86_64", target_feature = "sse2"),
     all(target_arch = "aarch64", target_feature = "neon")
 ))]
 mod generic;
 #[cfg(any(
-    target_arch = "x86_64",
+    all(target_arch = "x86_64", target_feature = "sse2"),
     all(target_arch = "aarch64", target_feature = "neon")
 ))]
 mod vector;
@@ -63,10 +63,10 @@ use core::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Backend {
-    /// x86-64 AVX-512 F, BW and VNNI (Ice Lake, Cascade Lake, Zen 4 and
-    /// later), 16 lanes.
+    /// x86-64 AVX-512 F and BW (Skylake-SP, Zen 4 and later), 16 lanes;
+    /// the `i8` scan uses VNNI where the CPU has it.
     Avx512,
-    /// x86-64 AVX2 with FMA and F16C (Haswell, Zen and later), 8 lanes.
+    /// x86-64 AVX2 with FMA, 8 lanes.
     Avx2Fma,
     /// aarch64 NEON, 4 lanes.
     Neon,
@@ -102,26 +102,15 @@ impl Backend {
             Backend::Avx512 => {
                 std::is_x86_feature_detected!("avx512f")
                     && std::is_x86_feature_detected!("avx512bw")
-                    && std::is_x86_feature_detected!("avx512vnni")
             }
             #[cfg(all(target_arch = "x86_64", feature = "std"))]
             Backend::Avx2Fma => {
-                std::is_x86_feature_detected!("avx2")
-                    && std::is_x86_feature_detected!("fma")
-                    && std::is_x86_feature_detected!("f16c")
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
             }
             #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
-            Backend::Avx512 => cfg!(all(
-                target_feature = "avx512f",
-                target_feature = "avx512bw",
-                target_feature = "avx512vnni"
-            )),
+            Backend::Avx512 => cfg!(all(target_feature = "avx512f", target_feature = "avx512bw")),
             #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
-            Backend::Avx2Fma => cfg!(all(
-                target_feature = "avx2",
-                target_feature = "fma",
-                target_feature = "f16c"
-            )),
+            Backend::Avx2Fma => cfg!(all(target_feature = "avx2", target_feature = "fma")),
             // A compile-time property: NEON is in every hard-float aarch64
             // target's baseline, and absent (no vector registers at all) on the
             // soft-float ones such as `aarch64-unknown-none-softfloat`.
@@ -137,15 +126,31 @@ impl Backend {
         }
         match self {
             Backend::Scalar => Some(&arch::scalar::KERNELS),
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            Backend::Avx512 if has_vnni() => Some(&arch::x86_64::avx512::KERNELS_VNNI),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             Backend::Avx512 => Some(&arch::x86_64::avx512::KERNELS),
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             Backend::Avx2Fma => Some(&arch::x86_64::avx2::KERNELS),
             #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
             Backend::Neon => Some(&arch::aarch64::neon::KERNELS),
             #[allow(unreachable_patterns)]
             _ => None,
         }
+    }
+}
+
+/// Whether the AVX-512 backend can use VNNI (run time under `std`, the
+/// target's features without).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+fn has_vnni() -> bool {
+    #[cfg(feature = "std")]
+    {
+        std::is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        cfg!(target_feature = "avx512vnni")
     }
 }
 
@@ -171,6 +176,10 @@ pub(crate) struct RawKernels {
     #[cfg_attr(not(feature = "alloc"), allow(dead_code))] // used by the quantized scan
     pub(crate) dot_rows_i8: unsafe fn(&[i8], &[i8], usize, &mut [i32]),
 }
+
+/// The widest i8 row the kernels take: every integer dot product of two
+/// rows of values in `-127..=127` then stays within `i32`.
+pub(crate) const MAX_I8_STRIDE: usize = 65_536;
 
 /// The batch scan's kernel: four queries against a block of rows.
 type DotRows4 = unsafe fn([&[f32]; 4], &[f32], usize, &mut [[f32; 4]]);
@@ -306,8 +315,8 @@ impl Kernels {
         let stride = query.len();
         assert!(stride.is_multiple_of(32) && rows.len() >= out.len() * stride);
         // SAFETY: `self` exists only for an available backend; the lengths
-        // were just checked (a multiple of every backend's lanes); the
-        // values are what the caller promises.
+        // were just checked (a multiple of every backend's lanes). Halves
+        // outside the promised range give wrong values, never unsound ones.
         unsafe { (self.0.dot_rows_f16)(query, rows, stride, out) }
     }
 
@@ -319,10 +328,15 @@ impl Kernels {
         let stride = query.len();
         assert!(
             stride.is_multiple_of(64)
-                && stride <= crate::layout::quantized::MAX_I8_STRIDE
+                && stride <= MAX_I8_STRIDE
                 && rows.len() >= out.len() * stride
         );
-        debug_assert!(query.iter().chain(rows).all(|&x| x != i8::MIN));
+        debug_assert!(
+            query
+                .iter()
+                .chain(&rows[..out.len() * stride])
+                .all(|&x| x != i8::MIN)
+        );
         // SAFETY: `self` exists only for an available backend; the lengths
         // were just checked (a multiple of every backend's step, short
         // enough that 127 * 127 * stride fits in `i32`). Values of -128

@@ -36,17 +36,15 @@ pub(crate) trait Vector: Copy {
     /// Loads `LANES` IEEE half-precision values from `ptr` (no alignment
     /// required), each widened to `f32` exactly.
     ///
+    /// The values must not be f16 subnormals, infinities or NaNs (a
+    /// [`QuantizedMatrix`] never stores them), so that backends widen by
+    /// moving bits; others give wrong values, never unsound ones.
+    ///
     /// # Safety
-    /// `ptr..ptr + LANES` must be readable. The values must not be f16
-    /// subnormals, infinities or NaNs (a [`QuantizedMatrix`] never stores
-    /// them), so that a backend without a conversion instruction can widen
-    /// by moving bits.
+    /// `ptr..ptr + LANES` must be readable.
     ///
     /// [`QuantizedMatrix`]: crate::layout::QuantizedMatrix
     unsafe fn load_f16(ptr: *const u16) -> Self;
-
-    /// The integer vector of the `i8` scan.
-    type Int: IntVector;
 }
 
 /// The integer side of a backend: the exact dot product of `i8` rows with

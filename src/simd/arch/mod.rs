@@ -7,7 +7,11 @@
 
 pub(crate) mod scalar;
 
-#[cfg(target_arch = "x86_64")]
+// Soft-float x86-64 targets (`x86_64-unknown-none`) have no SSE2: LLVM
+// cannot lower the integer kernels' intrinsics there, and no backend but
+// scalar could be chosen anyway (without `std` the choice follows the
+// target's features), so the x86 backends are not compiled there.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 pub(crate) mod x86_64;
 
 // Soft-float aarch64 targets (`aarch64-unknown-none-softfloat`) have no

@@ -2,6 +2,7 @@
 //!
 //! This is also the baseline the SIMD backends are measured against.
 
+use crate::layout::half::f16_to_f32;
 use crate::simd::{Backend, RawKernels};
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -41,7 +42,7 @@ fn dot_rows_f16(query: &[f32], rows: &[u16], stride: usize, out: &mut [f32]) {
         *score = query
             .iter()
             .zip(row)
-            .map(|(&q, &h)| q * half::f16::from_bits(h).to_f32())
+            .map(|(&q, &h)| q * f16_to_f32(h))
             .sum();
     }
 }

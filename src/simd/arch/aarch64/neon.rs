@@ -64,8 +64,6 @@ impl Vector for F32x4 {
             )))
         }
     }
-
-    type Int = I32x4;
 }
 
 #[derive(Clone, Copy)]
@@ -125,13 +123,19 @@ fn dot_rows4(q: [&[f32]; 4], rows: &[f32], stride: usize, out: &mut [[f32; 4]]) 
     unsafe { generic::dot_rows4::<F32x4>(q, rows, stride, out) }
 }
 
-fn dot_rows_f16(q: &[f32], rows: &[u16], stride: usize, out: &mut [f32]) {
-    // SAFETY: as above.
+/// # Safety
+/// As for `generic::dot_rows_f16` (the safe caller checks the lengths).
+unsafe fn dot_rows_f16(q: &[f32], rows: &[u16], stride: usize, out: &mut [f32]) {
+    // SAFETY: NEON is enabled for this build; the rest is the caller's
+    // contract.
     unsafe { generic::dot_rows_f16::<F32x4>(q, rows, stride, out) }
 }
-fn dot_rows_i8(q: &[i8], rows: &[i8], stride: usize, out: &mut [i32]) {
-    // SAFETY: as above.
-    unsafe { generic::dot_rows_i8::<F32x4>(q, rows, stride, out) }
+/// # Safety
+/// As for `generic::dot_rows_i8` (the safe caller checks the lengths).
+unsafe fn dot_rows_i8(q: &[i8], rows: &[i8], stride: usize, out: &mut [i32]) {
+    // SAFETY: NEON is enabled for this build; the rest is the caller's
+    // contract.
+    unsafe { generic::dot_rows_i8::<I32x4>(q, rows, stride, out) }
 }
 
 pub(crate) static KERNELS: crate::simd::RawKernels = crate::simd::RawKernels {

@@ -1,4 +1,4 @@
-//! AVX2 + FMA (+ F16C): eight `f32` lanes, eight `i32` lanes for the `i8` scan.
+//! AVX2 + FMA: eight `f32` lanes, eight `i32` lanes for the `i8` scan.
 
 use core::arch::x86_64::*;
 
@@ -51,11 +51,27 @@ impl Vector for F32x8 {
     #[inline(always)]
     unsafe fn load_f16(ptr: *const u16) -> Self {
         // SAFETY: 8 readable halves (16 bytes) at `ptr` (trait contract);
-        // F16C is available (the backend's features).
-        F32x8(unsafe { _mm256_cvtph_ps(_mm_loadu_si128(ptr.cast())) })
+        // AVX2 is available. The halves are zero or normal (trait
+        // contract): the magnitude's bits moved to an `f32`'s place are the
+        // value scaled by 2^-112, which one exact multiplication restores,
+        // and the sign bit moves as it is. (Integer steps rather than F16C's
+        // `vcvtph2ps`: they compile for soft-float targets such as
+        // `x86_64-unknown-none`.)
+        unsafe {
+            let h = _mm256_cvtepu16_epi32(_mm_loadu_si128(ptr.cast()));
+            let magnitude =
+                _mm256_and_si256(_mm256_slli_epi32::<13>(h), _mm256_set1_epi32(0x0fff_e000));
+            let sign = _mm256_and_si256(_mm256_slli_epi32::<16>(h), _mm256_set1_epi32(i32::MIN));
+            let value = _mm256_mul_ps(
+                _mm256_castsi256_ps(magnitude),
+                _mm256_set1_ps(f32::from_bits((127 + 112) << 23)),
+            );
+            F32x8(_mm256_castsi256_ps(_mm256_or_si256(
+                _mm256_castps_si256(value),
+                sign,
+            )))
+        }
     }
-
-    type Int = I32x8;
 }
 
 #[derive(Clone, Copy)]
@@ -110,4 +126,4 @@ impl IntVector for I32x8 {
     }
 }
 
-super::target_kernels!(Backend::Avx2Fma, F32x8, "avx2,fma,f16c");
+super::target_kernels!(KERNELS, entry, Backend::Avx2Fma, F32x8, I32x8, "avx2,fma");

@@ -1,14 +1,15 @@
-//! x86-64 backends: AVX2 + FMA + F16C (8 lanes) and AVX-512 F + BW + VNNI
-//! (16 lanes).
+//! x86-64 backends: AVX2 + FMA (8 lanes) and AVX-512 F + BW (16 lanes,
+//! with a VNNI table where the CPU has it).
 
 pub(crate) mod avx2;
 pub(crate) mod avx512;
 
-/// Declares a backend's `Kernels` table: each entry is a
-/// `#[target_feature]` instantiation of the generic kernel for vector `$v`.
+/// Declares a backend's `Kernels` table `$table` (entry points in module
+/// `$entry`): each entry is a `#[target_feature]` instantiation of the
+/// generic kernel for vector `$v` (and `$int` for the `i8` scan).
 macro_rules! target_kernels {
-    ($backend:expr, $v:ty, $features:literal) => {
-        mod entry {
+    ($table:ident, $entry:ident, $backend:expr, $v:ty, $int:ty, $features:literal) => {
+        mod $entry {
             use super::*;
             use crate::simd::generic;
 
@@ -60,21 +61,21 @@ macro_rules! target_kernels {
                 out: &mut [i32],
             ) {
                 // SAFETY: as above.
-                unsafe { generic::dot_rows_i8::<$v>(q, rows, stride, out) }
+                unsafe { generic::dot_rows_i8::<$int>(q, rows, stride, out) }
             }
         }
 
         /// Sound to call only where the CPU has the backend's features:
         /// `Kernels::for_backend` checks before handing it out.
-        pub(crate) static KERNELS: crate::simd::RawKernels = crate::simd::RawKernels {
+        pub(crate) static $table: crate::simd::RawKernels = crate::simd::RawKernels {
             backend: $backend,
-            dot: entry::dot,
-            dot_norms: entry::dot_norms,
-            l2_squared: entry::l2_squared,
-            dot_rows: entry::dot_rows,
-            dot_rows4: entry::dot_rows4,
-            dot_rows_f16: entry::dot_rows_f16,
-            dot_rows_i8: entry::dot_rows_i8,
+            dot: $entry::dot,
+            dot_norms: $entry::dot_norms,
+            l2_squared: $entry::l2_squared,
+            dot_rows: $entry::dot_rows,
+            dot_rows4: $entry::dot_rows4,
+            dot_rows_f16: $entry::dot_rows_f16,
+            dot_rows_i8: $entry::dot_rows_i8,
         };
     };
 }
