@@ -141,12 +141,23 @@ pub(crate) fn fingerprint(rows: EmbeddingView<'_>) -> u64 {
     hash.digest()
 }
 
-/// The smallest `f32` at least `x` (the cast rounds to nearest, so a
-/// value it rounded down is moved one step up), for bounds computed in
-/// `f64`: callers add their own margin for the `f64` arithmetic before.
+/// An `f32` at least `x`, for bounds computed in `f64` (callers add their
+/// own margin for the `f64` arithmetic before). The conversion rounds to
+/// nearest, off by at most half a step: 2^-24 of the value where `f32` is
+/// normal, 2^-150 below; raising `x` by more than that first keeps the
+/// result above `x`, without a branch (the scan's bound loop vectorises).
+/// Below `f32`'s range the result is `f32::MIN`, not negative infinity; a
+/// NaN stays NaN (which the scan never prunes).
+#[inline]
 pub(crate) fn round_up(x: f64) -> f32 {
-    let f = x as f32;
-    if f64::from(f) < x { f.next_up() } else { f }
+    const RELATIVE: f64 = 1.0 / (1u64 << 23) as f64;
+    const SMALLEST: f64 = 1.401_298_464_324_817e-45; // 2^-149, the smallest f32 step
+    let up = (x + x.abs() * RELATIVE + SMALLEST) as f32;
+    if up == f32::NEG_INFINITY {
+        f32::MIN
+    } else {
+        up
+    }
 }
 
 /// Relative margin of a bound's own `f64` arithmetic (a few roundings of
@@ -155,7 +166,9 @@ pub(crate) const F64_MARGIN: f64 = 1.0 + 1.0 / (1u64 << 40) as f64;
 
 /// The relative rounding error `gamma(n)` of an `f32` dot product of `n`
 /// terms in any summation order (`n u / (1 - n u)`, `u = 2^-24`), with room
-/// for the product and the lanes' final sum.
+/// for the product and the lanes' final sum. Infinite from `n = 2^24 - 2`:
+/// every bound is then infinite or NaN, and the exact scan rescores every
+/// row.
 pub(crate) fn dot_rounding(dim: usize) -> f64 {
     let nu = (dim as f64 + 2.0) / (1u64 << 24) as f64;
     nu / (1.0 - nu).max(f64::MIN_POSITIVE)
@@ -418,6 +431,27 @@ mod tests {
             let expected = 52 * 64 * quantization.bytes() + 52 * core::mem::size_of::<RowBound>();
             assert_eq!(q.memory_bytes(), expected);
         }
+    }
+
+    #[test]
+    fn round_up_never_rounds_down() {
+        let mut rng = crate::rng::SplitMix64::new(9);
+        for _ in 0..10_000 {
+            // Magnitudes from far below f32's subnormals to near its maximum.
+            let exponent = (rng.below(290) as i32) - 160;
+            let x = (rng.next_f64() * 2.0 - 1.0) * 2f64.powi(exponent);
+            let up = round_up(x);
+            assert!(f64::from(up) >= x, "{x:e} -> {up:e}");
+            // And not by much: a few steps of f32 (or beyond its range).
+            assert!(
+                f64::from(up) - x <= x.abs() * 1e-6 + 1e-44 || x.abs() > f64::from(f32::MAX),
+                "{x:e} -> {up:e}"
+            );
+        }
+        assert_eq!(round_up(0.0), f32::from_bits(1));
+        assert_eq!(round_up(1e300), f32::INFINITY);
+        assert_eq!(round_up(-1e300), f32::MIN);
+        assert!(round_up(f64::NAN).is_nan());
     }
 
     #[test]
