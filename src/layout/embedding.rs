@@ -396,7 +396,8 @@ pub enum EmbeddingError {
     },
     /// An exact quantized scan was given `f32` rows other than those its
     /// [`QuantizedMatrix`](super::QuantizedMatrix) was built from (a
-    /// different number of rows or dimension, or different row norms).
+    /// different number of rows or dimension, or other values or inverse
+    /// norms in the eight rows its fingerprint samples).
     NotQuantizedFrom,
 }
 

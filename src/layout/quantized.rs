@@ -147,7 +147,8 @@ pub(crate) fn fingerprint(rows: EmbeddingView<'_>) -> u64 {
 /// normal, 2^-150 below; raising `x` by more than that first keeps the
 /// result above `x`, without a branch (the scan's bound loop vectorises).
 /// Below `f32`'s range the result is `f32::MIN`, not negative infinity; a
-/// NaN stays NaN (which the scan never prunes).
+/// NaN (and negative infinity, through `-inf + inf`) gives NaN, which the
+/// scan never prunes.
 #[inline]
 pub(crate) fn round_up(x: f64) -> f32 {
     const RELATIVE: f64 = 1.0 / (1u64 << 23) as f64;
@@ -160,9 +161,12 @@ pub(crate) fn round_up(x: f64) -> f32 {
     }
 }
 
-/// Relative margin of a bound's own `f64` arithmetic (a few roundings of
-/// 2^-53 each).
-pub(crate) const F64_MARGIN: f64 = 1.0 + 1.0 / (1u64 << 40) as f64;
+/// Relative margin of a norm computed in `f64` over `dim` values: a sum of
+/// `dim` squares rounds by at most `dim` times 2^-53 of itself, its square
+/// root by half that plus one more rounding.
+pub(crate) fn f64_margin(dim: usize) -> f64 {
+    1.0 + (dim as f64 + 4.0) / (1u64 << 52) as f64
+}
 
 /// The relative rounding error `gamma(n)` of an `f32` dot product of `n`
 /// terms in any summation order (`n u / (1 - n u)`, `u = 2^-24`), with room
@@ -199,8 +203,9 @@ impl QuantizedMatrix {
         let values = view
             .rows()
             .checked_mul(stride)
+            .filter(|v| v.checked_mul(quantization.bytes()).is_some())
             .ok_or(EmbeddingError::TooLarge)?;
-        let gamma = dot_rounding(dim);
+        let (gamma, margin) = (dot_rounding(dim), f64_margin(dim));
         let mut bounds = Vec::with_capacity(view.rows());
         let mut max_norm = 0.0f64;
         let mut codes = match quantization {
@@ -239,8 +244,8 @@ impl QuantizedMatrix {
             };
             bounds.push(RowBound {
                 scale,
-                error: round_up((residual + rounding) * F64_MARGIN),
-                decoded_norm: round_up(decoded_norm * F64_MARGIN),
+                error: round_up((residual + rounding) * margin),
+                decoded_norm: round_up(decoded_norm * margin),
                 inv_norm: view.inv_norm(r).expect("r < rows"),
             });
             max_norm = max_norm.max(norm);
@@ -250,7 +255,7 @@ impl QuantizedMatrix {
             bounds,
             dim,
             stride,
-            max_norm: round_up(max_norm * F64_MARGIN),
+            max_norm: round_up(max_norm * margin),
             fingerprint: fingerprint(view),
         })
     }

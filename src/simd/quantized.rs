@@ -40,15 +40,16 @@ use alloc::vec::Vec;
 
 use super::Kernels;
 use super::topk::{BLOCK, TopK, check_query, check_query_dim};
-use crate::layout::quantized::{Codes, F64_MARGIN, RowBound, fingerprint, round_up};
+use crate::layout::quantized::{Codes, RowBound, f64_margin, fingerprint, round_up};
 use crate::layout::{EmbeddingError, EmbeddingView, QuantizedMatrix};
 
 /// What an exact quantized scan did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExactScan {
-    /// Rows in the matrix (all scored in their quantized form, unless `k`
-    /// is 0).
+    /// Rows in the matrix (each scored in its quantized form, unless `k` is
+    /// 0, or the query is so large that `f32` dot products could overflow:
+    /// then every row is rescored and none is pruned).
     pub rows: usize,
     /// Rows whose bound could still reach the top k, rescored in `f32`.
     pub rescored: usize,
@@ -85,7 +86,7 @@ impl Prepared {
             f32_query: Vec::new(),
             i8_query: Vec::new(),
             scale: 0.0,
-            norm: round_up(norm * F64_MARGIN),
+            norm: round_up(norm * f64_margin(matrix.dim())),
             error: 0.0,
             underflow,
         };
@@ -112,7 +113,7 @@ impl Prepared {
                     error += e * e;
                 }
                 prepared.scale = scale;
-                prepared.error = round_up(crate::math::sqrt(error) * F64_MARGIN);
+                prepared.error = round_up(crate::math::sqrt(error) * f64_margin(matrix.dim()));
             }
         }
         prepared
@@ -273,7 +274,10 @@ fn check_built_from(
     quantized: &QuantizedMatrix,
     rows: EmbeddingView<'_>,
 ) -> Result<(), EmbeddingError> {
-    if rows.dim() != quantized.dim() || fingerprint(rows) != quantized.fingerprint() {
+    if rows.dim() != quantized.dim()
+        || rows.rows() != quantized.rows()
+        || fingerprint(rows) != quantized.fingerprint()
+    {
         return Err(EmbeddingError::NotQuantizedFrom);
     }
     Ok(())
@@ -388,6 +392,41 @@ mod tests {
             }
         }
         assert!(violations > 0, "the data exercises rounding upward");
+    }
+
+    /// The whole exact scan on every table (the AVX-512 one without VNNI
+    /// included), against the `f32` scan of the same kernels.
+    #[test]
+    fn every_table_gives_the_f32_scans_hits() {
+        let mut rng = crate::rng::SplitMix64::new(23);
+        let (rows, dim) = (if cfg!(miri) { 40 } else { 700 }, 45);
+        let flat: Vec<f32> = (0..rows * dim).map(|_| rng.next_f32() - 0.5).collect();
+        let m = EmbeddingMatrix::from_rows(dim, &flat).unwrap();
+        let query: Vec<f32> = m.row(3).unwrap().iter().map(|x| x + 0.01).collect();
+        for quantization in [Quantization::F16, Quantization::I8] {
+            let q = QuantizedMatrix::new(&m, quantization).unwrap();
+            for kernels in backends() {
+                let (mut top, mut expected, mut got) = (TopK::new(7), Vec::new(), Vec::new());
+                kernels.top_k_cosine(&query, &m, &mut top).unwrap();
+                top.drain_sorted(&mut expected);
+                let scan = kernels
+                    .top_k_cosine_exact(&query, &q, &m, &mut top)
+                    .unwrap();
+                top.drain_sorted(&mut got);
+                let bits = |h: &[Hit]| {
+                    h.iter()
+                        .map(|h| (h.id, h.score.to_bits()))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    bits(&got),
+                    bits(&expected),
+                    "{quantization} {:?}",
+                    kernels.backend()
+                );
+                assert!(scan.rescored < rows, "the bound prunes");
+            }
+        }
     }
 
     #[test]
