@@ -215,27 +215,15 @@ impl QuantizedMatrix {
         let mut decoded = Vec::new();
         for r in 0..view.rows() {
             let row = view.row(r).expect("r < rows");
-            let largest = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
             decoded.clear();
             let scale = match &mut codes {
-                Codes::F16(buf) => {
-                    let out = &mut buf[r * stride..r * stride + dim];
-                    encode_f16(row, largest, out, &mut decoded)
-                }
-                Codes::I8(buf) => {
-                    let out = &mut buf[r * stride..r * stride + dim];
-                    encode_i8(row, largest, out, &mut decoded)
-                }
+                Codes::F16(buf) => encode_f16(row, &mut buf[r * stride..], &mut decoded),
+                Codes::I8(buf) => encode_i8(row, &mut buf[r * stride..], &mut decoded),
             };
             let sq = |x: f64| x * x;
             let norm = crate::math::sqrt(row.iter().map(|&x| sq(f64::from(x))).sum());
             let decoded_norm = crate::math::sqrt(decoded.iter().map(|&x| sq(x)).sum());
-            let residual = crate::math::sqrt(
-                row.iter()
-                    .zip(&decoded)
-                    .map(|(&x, &d)| sq(f64::from(x) - d))
-                    .sum(),
-            );
+            let residual = residual_norm(row, &decoded);
             // The f16 scan's dot product rounds in `f32` too; the i8 one is
             // exact in integers.
             let rounding = match quantization {
@@ -331,9 +319,26 @@ impl QuantizedMatrix {
     }
 }
 
+/// The largest magnitude of `values`.
+fn largest(values: &[f32]) -> f32 {
+    values.iter().fold(0.0f32, |m, x| m.max(x.abs()))
+}
+
+/// `|values - decoded|`, in `f64`.
+pub(crate) fn residual_norm(values: &[f32], decoded: &[f64]) -> f64 {
+    let sum = values
+        .iter()
+        .zip(decoded)
+        .map(|(&x, &d)| (f64::from(x) - d) * (f64::from(x) - d))
+        .sum();
+    crate::math::sqrt(sum)
+}
+
 /// Writes `row / largest` as halves (zero below f16's normal range) into
-/// `out` and the decoded values into `decoded`; returns the scale.
-fn encode_f16(row: &[f32], largest: f32, out: &mut [u16], decoded: &mut Vec<f64>) -> f32 {
+/// the first `row.len()` of `out` and the decoded values into `decoded`;
+/// returns the scale.
+fn encode_f16(row: &[f32], out: &mut [u16], decoded: &mut Vec<f64>) -> f32 {
+    let largest = largest(row);
     let scale = if largest.is_normal() { largest } else { 0.0 };
     for (code, &x) in out.iter_mut().zip(row) {
         let h = if scale > 0.0 {
@@ -347,12 +352,13 @@ fn encode_f16(row: &[f32], largest: f32, out: &mut [u16], decoded: &mut Vec<f64>
     scale
 }
 
-/// Writes `round(row / scale)` (scale = `largest / 127`) into `out` and the
-/// decoded values into `decoded`; returns the scale.
-fn encode_i8(row: &[f32], largest: f32, out: &mut [i8], decoded: &mut Vec<f64>) -> f32 {
-    let scale = largest / 127.0;
+/// Writes `round(values / scale)` (scale = `largest / 127`) into the
+/// first `values.len()` of `out` and the decoded values into `decoded`;
+/// returns the scale. Rows and queries alike.
+pub(crate) fn encode_i8(values: &[f32], out: &mut [i8], decoded: &mut Vec<f64>) -> f32 {
+    let scale = largest(values) / 127.0;
     let scale = if scale.is_normal() { scale } else { 0.0 };
-    for (code, &x) in out.iter_mut().zip(row) {
+    for (code, &x) in out.iter_mut().zip(values) {
         let c = if scale > 0.0 {
             libm::round(f64::from(x) / f64::from(scale)).clamp(-127.0, 127.0) as i8
         } else {

@@ -40,7 +40,9 @@ use alloc::vec::Vec;
 
 use super::Kernels;
 use super::topk::{BLOCK, TopK, check_query, check_query_dim};
-use crate::layout::quantized::{Codes, RowBound, f64_margin, fingerprint, round_up};
+use crate::layout::quantized::{
+    Codes, RowBound, encode_i8, f64_margin, fingerprint, residual_norm, round_up,
+};
 use crate::layout::{EmbeddingError, EmbeddingView, QuantizedMatrix};
 
 /// What an exact quantized scan did.
@@ -97,23 +99,10 @@ impl Prepared {
             }
             Codes::I8(_) => {
                 prepared.i8_query = vec![0; matrix.stride()];
-                let limit = 127.0;
-                let largest = query.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-                let scale = (f64::from(largest) / limit) as f32;
-                let scale = if scale.is_normal() { scale } else { 0.0 };
-                let mut error = 0.0f64;
-                for (code, &x) in prepared.i8_query.iter_mut().zip(query) {
-                    let c = if scale > 0.0 {
-                        libm::round(f64::from(x) / f64::from(scale)).clamp(-limit, limit)
-                    } else {
-                        0.0
-                    };
-                    *code = c as i8;
-                    let e = f64::from(x) - c * f64::from(scale);
-                    error += e * e;
-                }
-                prepared.scale = scale;
-                prepared.error = round_up(crate::math::sqrt(error) * f64_margin(matrix.dim()));
+                let mut decoded = Vec::with_capacity(query.len());
+                prepared.scale = encode_i8(query, &mut prepared.i8_query, &mut decoded);
+                let error = residual_norm(query, &decoded);
+                prepared.error = round_up(error * f64_margin(matrix.dim()));
             }
         }
         prepared
@@ -392,6 +381,55 @@ mod tests {
             }
         }
         assert!(violations > 0, "the data exercises rounding upward");
+    }
+
+    /// Rows that quantize without error and a query that does not: only the
+    /// query's quantization error keeps the bound above the `f32` scan's
+    /// dot product.
+    #[test]
+    fn bounds_hold_where_only_the_query_is_quantized() {
+        let mut rng = crate::rng::SplitMix64::new(29);
+        let (rows, dim) = (if cfg!(miri) { 8 } else { BLOCK }, 64);
+        let flat: Vec<f32> = (0..rows * dim)
+            .map(|i| {
+                if i % dim == 0 {
+                    127.0
+                } else {
+                    rng.below(255) as f32 - 127.0
+                }
+            })
+            .collect();
+        let m = EmbeddingMatrix::from_rows(dim, &flat).unwrap();
+        let q = QuantizedMatrix::new(&m, Quantization::I8).unwrap();
+        for r in 0..rows {
+            assert_eq!(
+                q.decode_row(r).unwrap(),
+                m.row(r).unwrap(),
+                "rows quantize exactly"
+            );
+        }
+        let query: Vec<f32> = (0..dim).map(|_| rng.next_f32() - 0.5).collect();
+        let prepared = Prepared::new(&query, &q);
+        let mut without_query_error = Prepared::new(&query, &q);
+        without_query_error.error = 0.0;
+        let mut above = 0;
+        for kernels in backends() {
+            let mut approx = vec![0f64; rows];
+            let (mut scratch, mut ints) = ([0f32; BLOCK], [0i32; BLOCK]);
+            prepared.approx_dots(kernels, &q, 0, &mut approx, &mut scratch, &mut ints);
+            let mut dots = vec![0f32; rows];
+            kernels.dot_rows(&query, m.as_padded_slice(), m.stride(), &mut dots);
+            for (r, (&a, &d)) in approx.iter().zip(&dots).enumerate() {
+                let upper = prepared.upper_bound(a, &q.bounds()[r]);
+                assert!(upper >= d, "{:?} row {r}: {upper} < {d}", kernels.backend());
+                let upper = without_query_error.upper_bound(a, &q.bounds()[r]);
+                above += usize::from(d > upper);
+            }
+        }
+        assert!(
+            above > 0,
+            "some dot products exceed a bound without the query's error"
+        );
     }
 
     /// The whole exact scan on every table (the AVX-512 one without VNNI
