@@ -6,6 +6,7 @@
 //! `len % LANES` elements with scalar code. Lengths are checked by the safe
 //! callers in [`super::Kernels`].
 
+use super::RowWalk;
 use super::vector::{IntVector, Vector};
 
 /// `sum(term(a[i], b[i]))` with four independent accumulators: `step(x, y,
@@ -171,7 +172,9 @@ unsafe fn dot_block<V: Vector, const R: usize, const M: usize>(
 }
 
 /// `out[r] = query . rows[r * stride ..][..query.len()]` for each `r <
-/// out.len()`, in the scan's order ([`dot_block`]), four rows at a time.
+/// out.len()`, in the scan's order ([`dot_block`]): four rows at a time
+/// ([`RowWalk::Blocked`]) or one after another ([`RowWalk::Streamed`]),
+/// the same bits either way.
 ///
 /// # Safety
 /// As for [`dot`]; `rows` holds at least `out.len()` rows of `stride >= query.len()` floats
@@ -181,13 +184,16 @@ pub(crate) unsafe fn dot_rows<V: Vector>(
     query: &[f32],
     rows: &[f32],
     stride: usize,
+    walk: RowWalk,
     out: &mut [f32],
 ) {
     let dim = query.len();
     let row = |r: usize| &rows[r * stride..r * stride + dim];
-    let done = out.len() - out.len() % 4;
-    let blocks = out.chunks_exact_mut(4);
-    for (b, scores) in blocks.enumerate() {
+    let done = match walk {
+        RowWalk::Blocked => out.len() - out.len() % 4,
+        RowWalk::Streamed => 0,
+    };
+    for (b, scores) in out[..done].chunks_exact_mut(4).enumerate() {
         let r = 4 * b;
         // SAFETY: equal lengths; the CPU supports `V` (caller's contract).
         let block =

@@ -38,8 +38,8 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::Kernels;
 use super::topk::{BLOCK, TopK, check_query, check_query_dim};
+use super::{Kernels, RowWalk};
 use crate::layout::quantized::{
     Codes, RowBound, encode_i8, f64_margin, fingerprint, residual_norm, round_up,
 };
@@ -218,7 +218,13 @@ impl Kernels {
                 if u < top.floor() {
                     continue;
                 }
-                self.dot_rows(query, &data[row * stride..], stride, &mut exact);
+                self.dot_rows(
+                    query,
+                    &data[row * stride..],
+                    stride,
+                    RowWalk::Blocked,
+                    &mut exact,
+                );
                 stats.rescored += 1;
                 top.push(row as u32, exact[0] * inv_q * inv_x[row]);
             }
@@ -371,7 +377,13 @@ mod tests {
                 let (mut scratch, mut ints) = ([0f32; BLOCK], [0i32; BLOCK]);
                 prepared.approx_dots(kernels, &q, 0, &mut approx, &mut scratch, &mut ints);
                 let mut dots = vec![0f32; rows];
-                kernels.dot_rows(&query, m.as_padded_slice(), m.stride(), &mut dots);
+                kernels.dot_rows(
+                    &query,
+                    m.as_padded_slice(),
+                    m.stride(),
+                    RowWalk::Blocked,
+                    &mut dots,
+                );
                 for (r, (&a, &d)) in approx.iter().zip(&dots).enumerate() {
                     let upper = prepared.upper_bound(a, &q.bounds()[r]);
                     assert!(upper >= d, "{:?} row {r}: {upper} < {d}", kernels.backend());
@@ -418,7 +430,13 @@ mod tests {
             let (mut scratch, mut ints) = ([0f32; BLOCK], [0i32; BLOCK]);
             prepared.approx_dots(kernels, &q, 0, &mut approx, &mut scratch, &mut ints);
             let mut dots = vec![0f32; rows];
-            kernels.dot_rows(&query, m.as_padded_slice(), m.stride(), &mut dots);
+            kernels.dot_rows(
+                &query,
+                m.as_padded_slice(),
+                m.stride(),
+                RowWalk::Blocked,
+                &mut dots,
+            );
             for (r, (&a, &d)) in approx.iter().zip(&dots).enumerate() {
                 let upper = prepared.upper_bound(a, &q.bounds()[r]);
                 assert!(upper >= d, "{:?} row {r}: {upper} < {d}", kernels.backend());

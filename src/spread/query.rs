@@ -201,6 +201,7 @@ impl SpreaderConfig {
     /// Slots of the hash accumulator a backend serving `nodes` nodes holds:
     /// [`sparse_capacity`](Self::sparse_capacity), at most the node count,
     /// as a power of two of at least 16.
+    #[inline]
     pub(crate) fn sparse_slots(&self, nodes: usize) -> usize {
         self.sparse_capacity
             .min(nodes.next_power_of_two())
@@ -210,6 +211,7 @@ impl SpreaderConfig {
 
     /// Whether a hop whose frontier has `frontier_edges` out-edges, on a
     /// graph of `edge_count` edges, pulls.
+    #[inline]
     pub(crate) fn pulls(&self, frontier_edges: u64, edge_count: usize) -> bool {
         frontier_edges as f32 > self.pull_fraction * edge_count as f32
     }

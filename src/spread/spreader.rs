@@ -166,6 +166,7 @@ impl<'g> HopBackend<GraphView<'g>> for Spreader {
         self.ws.reached_count()
     }
 
+    #[inline]
     fn hop(&mut self, graph: GraphView<'g>, step: HopStep) -> Result<(), SpreadError> {
         let Ok(()) = self.ws.hop(&mut InMemory::new(graph), step);
         Ok(())

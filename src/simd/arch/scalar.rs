@@ -3,7 +3,7 @@
 //! This is also the baseline the SIMD backends are measured against.
 
 use crate::layout::half::f16_to_f32;
-use crate::simd::{Backend, RawKernels};
+use crate::simd::{Backend, RawKernels, RowWalk};
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -23,7 +23,9 @@ fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
-fn dot_rows(query: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+/// Scalar code has one chain per row anyway: every walk is one row after
+/// another.
+fn dot_rows(query: &[f32], rows: &[f32], stride: usize, _walk: RowWalk, out: &mut [f32]) {
     for (r, score) in out.iter_mut().enumerate() {
         *score = dot(query, &rows[r * stride..r * stride + query.len()]);
     }

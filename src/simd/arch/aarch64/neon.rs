@@ -6,7 +6,7 @@
 use core::arch::aarch64::*;
 
 use crate::simd::vector::{IntVector, Vector};
-use crate::simd::{Backend, generic};
+use crate::simd::{Backend, RowWalk, generic};
 
 #[derive(Clone, Copy)]
 pub(crate) struct F32x4(float32x4_t);
@@ -114,9 +114,9 @@ fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     // SAFETY: as above.
     unsafe { generic::l2_squared::<F32x4>(a, b) }
 }
-fn dot_rows(q: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+fn dot_rows(q: &[f32], rows: &[f32], stride: usize, walk: RowWalk, out: &mut [f32]) {
     // SAFETY: as above.
-    unsafe { generic::dot_rows::<F32x4>(q, rows, stride, out) }
+    unsafe { generic::dot_rows::<F32x4>(q, rows, stride, walk, out) }
 }
 fn dot_rows4(q: [&[f32]; 4], rows: &[f32], stride: usize, out: &mut [[f32; 4]]) {
     // SAFETY: as above.

@@ -11,7 +11,7 @@ macro_rules! target_kernels {
     ($table:ident, $entry:ident, $backend:expr, $v:ty, $int:ty, $features:literal) => {
         mod $entry {
             use super::*;
-            use crate::simd::generic;
+            use crate::simd::{RowWalk, generic};
 
             #[target_feature(enable = $features)]
             pub(super) unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -29,9 +29,15 @@ macro_rules! target_kernels {
                 unsafe { generic::l2_squared::<$v>(a, b) }
             }
             #[target_feature(enable = $features)]
-            pub(super) unsafe fn dot_rows(q: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+            pub(super) unsafe fn dot_rows(
+                q: &[f32],
+                rows: &[f32],
+                stride: usize,
+                walk: RowWalk,
+                out: &mut [f32],
+            ) {
                 // SAFETY: as above.
-                unsafe { generic::dot_rows::<$v>(q, rows, stride, out) }
+                unsafe { generic::dot_rows::<$v>(q, rows, stride, walk, out) }
             }
             #[target_feature(enable = $features)]
             pub(super) unsafe fn dot_rows4(
