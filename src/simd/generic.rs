@@ -150,24 +150,33 @@ unsafe fn dot_block<V: Vector, const R: usize, const M: usize>(
     unsafe {
         let mut acc = [[V::zero(); M]; R];
         while i + V::LANES <= n {
-            let q = pq.map(|p| V::load(p.add(i)));
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let row = V::load(pr[r].add(i));
+            let mut q = [V::zero(); M];
+            for (q, p) in q.iter_mut().zip(pq) {
+                *q = V::load(p.add(i));
+            }
+            for (acc, p) in acc.iter_mut().zip(pr) {
+                let row = V::load(p.add(i));
                 for (acc, q) in acc.iter_mut().zip(q) {
                     *acc = q.mul_add(row, *acc);
                 }
             }
             i += V::LANES;
         }
-        core::array::from_fn(|r| {
-            core::array::from_fn(|m| {
-                let mut sum = acc[r][m].sum();
+        // Plain loops, not `array::from_fn`: a closure does not inherit the
+        // entry point's target features, was not inlined, and turned every
+        // lane sum into a call (and every accumulator into a stack slot
+        // written each step): the batch scan ran at a seventh of the FMA peak.
+        let mut out = [[0f32; M]; R];
+        for ((out, acc), row) in out.iter_mut().zip(&acc).zip(rows) {
+            for ((out, acc), query) in out.iter_mut().zip(acc).zip(queries) {
+                let mut sum = acc.sum();
                 for j in i..n {
-                    sum += queries[m][j] * rows[r][j];
+                    sum += query[j] * row[j];
                 }
-                sum
-            })
-        })
+                *out = sum;
+            }
+        }
+        out
     }
 }
 
@@ -209,15 +218,18 @@ pub(crate) unsafe fn dot_rows<V: Vector>(
 }
 
 /// `out[r][m] = queries[m] . row r` for four queries at once (as
-/// [`dot_rows`] scores each of them, bit for bit), two rows at a time: a
-/// 2 x 4 block keeps eight accumulators and six loaded vectors in AVX2's
-/// sixteen registers, three loads per four multiply-adds (measured on the
-/// 384 x 100,000 scan: 3 x 3 as fast, 3 x 4 spills and is 1.6x slower).
+/// [`dot_rows`] scores each of them, bit for bit), `R` rows at a time: an
+/// `R x 4` block keeps `4 * R` accumulators and `R + 4` loaded vectors in
+/// registers, `R + 4` loads per `4 * R` multiply-adds. AVX2's sixteen
+/// registers take `R = 2` (measured on the 384 x 100,000 scan: 3 x 3 as
+/// fast, 3 x 4 spills and is 1.6x slower); AVX-512's thirty-two take
+/// `R = 4`, whose sixteen independent chains keep both FMA pipes busy where
+/// eight left them waiting on the multiply-add latency.
 ///
 /// # Safety
 /// As for [`dot_rows`], for every query (all of one length).
 #[inline(always)]
-pub(crate) unsafe fn dot_rows4<V: Vector>(
+pub(crate) unsafe fn dot_rows4<V: Vector, const R: usize>(
     queries: [&[f32]; 4],
     rows: &[f32],
     stride: usize,
@@ -225,12 +237,14 @@ pub(crate) unsafe fn dot_rows4<V: Vector>(
 ) {
     let dim = queries[0].len();
     let row = |r: usize| &rows[r * stride..r * stride + dim];
-    let done = out.len() - out.len() % 2;
-    let blocks = out.chunks_exact_mut(2);
-    for (b, scores) in blocks.enumerate() {
-        let r = 2 * b;
+    let done = out.len() - out.len() % R;
+    for (b, scores) in out[..done].chunks_exact_mut(R).enumerate() {
+        let mut block_rows: [&[f32]; R] = [&[]; R];
+        for (k, slot) in block_rows.iter_mut().enumerate() {
+            *slot = row(R * b + k);
+        }
         // SAFETY: equal lengths; the CPU supports `V` (caller's contract).
-        let block = unsafe { dot_block::<V, 2, 4>(queries, [row(r), row(r + 1)]) };
+        let block = unsafe { dot_block::<V, R, 4>(queries, block_rows) };
         scores.copy_from_slice(&block);
     }
     for (r, scores) in out.iter_mut().enumerate().skip(done) {

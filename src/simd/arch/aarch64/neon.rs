@@ -120,7 +120,7 @@ fn dot_rows(q: &[f32], rows: &[f32], stride: usize, walk: RowWalk, out: &mut [f3
 }
 fn dot_rows4(q: [&[f32]; 4], rows: &[f32], stride: usize, out: &mut [[f32; 4]]) {
     // SAFETY: as above.
-    unsafe { generic::dot_rows4::<F32x4>(q, rows, stride, out) }
+    unsafe { generic::dot_rows4::<F32x4, 2>(q, rows, stride, out) }
 }
 
 /// # Safety

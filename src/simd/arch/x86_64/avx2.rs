@@ -126,4 +126,12 @@ impl IntVector for I32x8 {
     }
 }
 
-super::target_kernels!(KERNELS, entry, Backend::Avx2Fma, F32x8, I32x8, "avx2,fma");
+super::target_kernels!(
+    KERNELS,
+    entry,
+    Backend::Avx2Fma,
+    F32x8,
+    2,
+    I32x8,
+    "avx2,fma"
+);

@@ -182,6 +182,7 @@ super::target_kernels!(
     entry,
     Backend::Avx512,
     F32x16,
+    4,
     I32x16,
     "avx512f,avx512bw"
 );
@@ -190,6 +191,7 @@ super::target_kernels!(
     entry_vnni,
     Backend::Avx512,
     F32x16,
+    4,
     I32x16Vnni,
     "avx512f,avx512bw,avx512vnni"
 );

@@ -6,9 +6,10 @@ pub(crate) mod avx512;
 
 /// Declares a backend's `Kernels` table `$table` (entry points in module
 /// `$entry`): each entry is a `#[target_feature]` instantiation of the
-/// generic kernel for vector `$v` (and `$int` for the `i8` scan).
+/// generic kernel for vector `$v` (the batch scan `$batch_rows` rows at a
+/// time, and `$int` for the `i8` scan).
 macro_rules! target_kernels {
-    ($table:ident, $entry:ident, $backend:expr, $v:ty, $int:ty, $features:literal) => {
+    ($table:ident, $entry:ident, $backend:expr, $v:ty, $batch_rows:literal, $int:ty, $features:literal) => {
         mod $entry {
             use super::*;
             use crate::simd::{RowWalk, generic};
@@ -47,7 +48,7 @@ macro_rules! target_kernels {
                 out: &mut [[f32; 4]],
             ) {
                 // SAFETY: as above.
-                unsafe { generic::dot_rows4::<$v>(q, rows, stride, out) }
+                unsafe { generic::dot_rows4::<$v, $batch_rows>(q, rows, stride, out) }
             }
             #[target_feature(enable = $features)]
             pub(super) unsafe fn dot_rows_f16(
