@@ -27,7 +27,7 @@ use crate::spread::accumulator::{Accumulate, SparseAccumulator};
 use crate::spread::driver::{self, Driver, FrontierSize, HopBackend, HopKind, HopStep};
 use crate::spread::fixed::strength;
 use crate::spread::list::NodeList;
-use crate::spread::pull::{pull, saturate};
+use crate::spread::pull::pull;
 use crate::spread::push::push_row;
 use crate::spread::state::{FrontierEntry, NodeState, key_node, top_keys};
 use crate::spread::{Activation, MAX_HOPS, Seed, SpreadParams, SpreadStats, SpreaderConfig};
@@ -555,7 +555,7 @@ impl Run<'_, '_> {
                 partition.rows(),
                 &s.strengths,
                 1.0,
-                |v, units| state.settle(next, step.hop, v, saturate(units)),
+                state.pull_settler(next, step.hop),
             );
             s.state.record_hops(reached_before, step.hop.index);
             core::mem::swap(&mut s.frontier, &mut s.next);

@@ -34,7 +34,7 @@ use super::driver::{self, Driver, FrontierSize, HopBackend, HopKind, HopStep, wr
 use super::fixed::strength;
 use super::list::NodeList;
 use super::params::SpreadParams;
-use super::pull::{pull, saturate};
+use super::pull::pull;
 use super::push::push;
 use super::state::{FrontierEntry, Hop, NodeState, UNREACHED, top_keys};
 use super::{Activation, HopPlan, Seed, SpreadError, SpreadStats, Spreader, SpreaderConfig};
@@ -333,9 +333,8 @@ impl ParallelSpreader {
             let p = &mut *lock(&parts[w]);
             p.start_hop();
             let (state, next) = (&mut p.state, &mut p.next);
-            pull(inc, bounds[w]..bounds[w + 1], strengths, 1.0, |v, units| {
-                state.settle(next, hop, v, saturate(units))
-            });
+            let settle = state.pull_settler(next, hop);
+            pull(inc, bounds[w]..bounds[w + 1], strengths, 1.0, settle);
         });
         self.workers
             .run_split(&mut self.strength, &self.bounds_usize, |w, strengths| {

@@ -14,7 +14,7 @@ use super::driver::{FrontierSize, HopKind, HopStep, write_results};
 use super::fixed::strength;
 use super::list::NodeList;
 use super::params::SpreadParams;
-use super::pull::{pull, saturate};
+use super::pull::pull;
 use super::push::push_row;
 use super::query::{Activation, Seed, SpreaderConfig};
 use super::state::{FrontierEntry, NodeState, top_keys};
@@ -291,9 +291,7 @@ impl Workspace {
                             strength(e.delta, decay_scaled, fan, degree);
                     }
                 }
-                let pulled = rows.pull_rows(&self.strength, |v, units| {
-                    state.settle(next, hop, v, saturate(units))
-                });
+                let pulled = rows.pull_rows(&self.strength, state.pull_settler(next, hop));
                 for e in &self.frontier {
                     self.strength[e.node as usize] = 0.0;
                 }

@@ -510,8 +510,7 @@ impl MultiSpreader {
         for (i, &u) in sources.iter().enumerate() {
             slot[u as usize] = i as u32 + 1;
         }
-        let changed =
-            |v, first, spreads, gained: &[f32]| settler.changed(v, first, spreads, gained);
+        let changed = settler.callback();
         // SAFETY: `dispatch!` runs the AVX2 lanes only when `Isa::best`
         // found AVX2 on this CPU.
         unsafe {
@@ -564,8 +563,7 @@ impl MultiSpreader {
         for &v in &touched {
             slot[v as usize] = 0;
         }
-        let changed =
-            |v, first, spreads, gained: &[f32]| settler.changed(v, first, spreads, gained);
+        let changed = settler.callback();
         // SAFETY: as in `pull_from`.
         unsafe {
             dispatch!(
@@ -958,6 +956,14 @@ fn mark_reached(bits: &mut u32, reached: &mut Vec<u32>, v: u32, q: usize) {
 }
 
 impl Settler<'_> {
+    /// [`changed`](Self::changed) as the lane kernels' callback, always
+    /// inlined into them (see `NodeState::pull_settler`).
+    #[inline(always)]
+    fn callback(&mut self) -> impl FnMut(u32, u32, u32, &[f32]) + '_ {
+        #[inline(always)]
+        move |v, first, spreads, gained| self.changed(v, first, spreads, gained)
+    }
+
     /// Node `v` settled: the queries of `first` reached it for the first
     /// time, those of `spreads` spread from it next hop, with `gained[q]`.
     /// Exactly the single-query settle's bookkeeping, lane by lane.
