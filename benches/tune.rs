@@ -7,7 +7,8 @@
 //! - the memory read bandwidth of one core (a 256 MiB streaming sum);
 //! - the cache sizes in effect (dependent loads over working sets of 16 KiB
 //!   to 128 MiB: where they stop costing L2 time, and memory time);
-//! - the fastest SIMD backend (cosine top-16 over 100,000 x 384);
+//! - the fastest SIMD backend (cosine top-16 over 2,000 x 384 in cache,
+//!   among the backends as fast as any over 100,000 x 384 from memory);
 //! - the push/pull switch point (`query_wide` on `rmat20` under six
 //!   `pull_fraction`s);
 //! - the batch size with the most queries per second (32 `query_wide`
@@ -173,30 +174,54 @@ fn chase_ns(bytes: u64) -> f64 {
     took.as_secs_f64() * 1e9 / steps as f64
 }
 
-/// The backend with the fastest cosine top-16 scan of 100,000 x 384.
+/// The fastest SIMD backend, by the cosine top-16 scan: the fastest on rows
+/// in cache (2,000 x 384, where the backends' arithmetic differs) among the
+/// backends within 10% of the fastest on rows from memory (100,000 x 384,
+/// where every backend waits on DRAM and the difference is noise: choosing
+/// on that scan alone picked AVX2 over AVX-512 on a Zen 5, 4.02 vs 4.30 ms,
+/// a backend 1.9x slower at cosine and 1.4x at the batch scan).
 fn fastest_backend() -> Backend {
-    let (dim, rows) = (384, 100_000);
+    let dim = 384;
     let mut rng = SplitMix64::new(3);
-    let flat: Vec<f32> = (0..dim * rows).map(|_| rng.next_f32() - 0.5).collect();
-    let matrix = EmbeddingMatrix::from_rows(dim, &flat).expect("valid matrix");
-    let query = &flat[..dim];
-    let mut best = (Backend::Scalar, Duration::MAX);
-    for backend in Backend::ALL {
-        let Some(kernels) = Kernels::for_backend(backend) else {
-            continue;
-        };
+    let mut matrix = |rows: usize| {
+        let flat: Vec<f32> = (0..dim * rows).map(|_| rng.next_f32() - 0.5).collect();
+        EmbeddingMatrix::from_rows(dim, &flat).expect("valid matrix")
+    };
+    let (memory, cached) = (matrix(100_000), matrix(2_000));
+    let query = memory.row(0).expect("a row").to_vec();
+    let scan = |kernels: Kernels, matrix: &EmbeddingMatrix, times: usize| {
         let mut top = TopK::new(16);
-        let took = best_of(5, || {
-            top.clear();
-            kernels
-                .top_k_cosine(query, &matrix, &mut top)
-                .expect("matching dimensions");
-        });
-        println!("  simd {:>6}: scan {took:.2?}", backend.name());
-        if took < best.1 {
-            best = (backend, took);
-        }
-    }
+        best_of(5, || {
+            for _ in 0..times {
+                top.clear();
+                kernels
+                    .top_k_cosine(&query, matrix, &mut top)
+                    .expect("matching dimensions");
+            }
+        })
+    };
+    let timed: Vec<(Backend, Duration, Duration)> = Backend::ALL
+        .into_iter()
+        .filter_map(|backend| {
+            let kernels = Kernels::for_backend(backend)?;
+            let (from_memory, in_cache) = (scan(kernels, &memory, 1), scan(kernels, &cached, 50));
+            println!(
+                "  simd {:>6}: scan from memory {from_memory:.2?}, in cache (50 x 2,000 rows) {in_cache:.2?}",
+                backend.name()
+            );
+            Some((backend, from_memory, in_cache))
+        })
+        .collect();
+    let fastest_from_memory = timed
+        .iter()
+        .map(|t| t.1)
+        .min()
+        .expect("scalar is always there");
+    let best = timed
+        .iter()
+        .filter(|t| t.1.as_secs_f64() <= 1.1 * fastest_from_memory.as_secs_f64())
+        .min_by_key(|t| t.2)
+        .expect("the fastest from memory qualifies");
     println!("  fastest simd backend: {}", best.0.name());
     best.0
 }
