@@ -8,7 +8,8 @@
 //! - the cache sizes in effect (dependent loads over working sets of 16 KiB
 //!   to 128 MiB: where they stop costing L2 time, and memory time);
 //! - the fastest SIMD backend (cosine top-16 over 2,000 x 384 in cache,
-//!   among the backends as fast as any over 100,000 x 384 from memory);
+//!   among the backends within 10% of the fastest over 100,000 x 384 from
+//!   memory);
 //! - the push/pull switch point (`query_wide` on `rmat20` under six
 //!   `pull_fraction`s);
 //! - the batch size with the most queries per second (32 `query_wide`
@@ -177,9 +178,9 @@ fn chase_ns(bytes: u64) -> f64 {
 /// The fastest SIMD backend, by the cosine top-16 scan: the fastest on rows
 /// in cache (2,000 x 384, where the backends' arithmetic differs) among the
 /// backends within 10% of the fastest on rows from memory (100,000 x 384,
-/// where every backend waits on DRAM and the difference is noise: choosing
-/// on that scan alone picked AVX2 over AVX-512 on a Zen 5, 4.02 vs 4.30 ms,
-/// a backend 1.9x slower at cosine and 1.4x at the batch scan).
+/// where every backend waits on DRAM: choosing on that scan alone picked
+/// AVX2 over AVX-512 on a Zen 5 by 4.02 vs 4.30 ms, a backend 1.9x slower
+/// at cosine and 1.5x at the batch scan).
 fn fastest_backend() -> Backend {
     let dim = 384;
     let mut rng = SplitMix64::new(3);

@@ -1,6 +1,8 @@
 //! Each similarity kernel, written once over [`Vector`].
 //!
-//! The kernels keep several independent accumulators so that consecutive
+//! The kernels keep several independent accumulators (for the one-query
+//! scan: one per row, several rows at a time, except where it reads rows
+//! one after another from DRAM) so that consecutive
 //! fused multiply-adds do not wait on each other (an FMA has a latency of
 //! about four cycles and two of them issue per cycle), and finish the last
 //! `len % LANES` elements with scalar code. Lengths are checked by the safe
@@ -235,6 +237,7 @@ pub(crate) unsafe fn dot_rows4<V: Vector, const R: usize>(
     stride: usize,
     out: &mut [[f32; 4]],
 ) {
+    const { assert!(R > 0, "a block holds at least one row") };
     let dim = queries[0].len();
     let row = |r: usize| &rows[r * stride..r * stride + dim];
     let done = out.len() - out.len() % R;

@@ -169,6 +169,11 @@ pub(crate) struct RawKernels {
     pub(crate) l2_squared: unsafe fn(&[f32], &[f32]) -> f32,
     #[cfg_attr(not(feature = "alloc"), allow(dead_code))] // used by the top-k scan
     pub(crate) dot_rows: DotRows,
+    /// Whether the one-query scan reads matrices beyond the caches one row
+    /// after another ([`RowWalk::Streamed`]): where that was measured
+    /// faster from DRAM than four rows side by side.
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))] // used by the top-k scan
+    pub(crate) streams_large: bool,
     #[cfg_attr(not(feature = "alloc"), allow(dead_code))] // used by the batch scan
     pub(crate) dot_rows4: DotRows4,
     #[cfg_attr(not(feature = "alloc"), allow(dead_code))] // used by the quantized scan
@@ -189,13 +194,12 @@ pub(crate) const MAX_I8_STRIDE: usize = 65_536;
 #[cfg_attr(not(feature = "alloc"), allow(dead_code))] // used by the top-k scan
 pub(crate) enum RowWalk {
     /// Four rows side by side: four independent multiply-add chains, so
-    /// rows in cache are scored at the core's speed (1.4 to 1.9x faster
-    /// than [`Streamed`](Self::Streamed) on L2- and L3-resident rows).
+    /// rows in cache are scored at the core's speed, where one chain would
+    /// wait on each multiply-add's latency.
     Blocked,
-    /// One row after another: one sequential stream of reads, which keeps
-    /// a scan from DRAM at the memory's speed where four interleaved
-    /// streams did not (Zen 5: 84 to 87% of `stream_read` blocked, 93 to
-    /// 104% streamed).
+    /// One row after another: one sequential stream of reads, for backends
+    /// whose four interleaved streams read DRAM slower than one
+    /// (`RawKernels::streams_large`: AVX2 on Zen 5, see BENCHMARKS.md).
     Streamed,
 }
 

@@ -334,6 +334,28 @@ mod tests {
         }
     }
 
+    /// Every table's quantized (approximate) and `f32` dot products of
+    /// `query` with every row of `m`.
+    fn dots_by_backend(
+        query: &[f32],
+        prepared: &Prepared,
+        q: &QuantizedMatrix,
+        m: &EmbeddingMatrix,
+    ) -> Vec<(Kernels, Vec<f64>, Vec<f32>)> {
+        let rows = m.rows();
+        backends()
+            .map(|kernels| {
+                let mut approx = vec![0f64; rows];
+                let (mut scratch, mut ints) = ([0f32; BLOCK], [0i32; BLOCK]);
+                prepared.approx_dots(kernels, q, 0, &mut approx, &mut scratch, &mut ints);
+                let mut dots = vec![0f32; rows];
+                let (data, stride) = (m.as_padded_slice(), m.stride());
+                kernels.dot_rows(query, data, stride, RowWalk::Blocked, &mut dots);
+                (kernels, approx, dots)
+            })
+            .collect()
+    }
+
     /// Rows that quantize without error (integers up to 127) and a query
     /// that nearly does (codes times 0.1), with dot products that cancel:
     /// the quantized dot is then all but exact, and only the bound's
@@ -372,18 +394,7 @@ mod tests {
                 prepared.error < 1e-6 * prepared.norm,
                 "the query quantizes all but exactly"
             );
-            for kernels in backends() {
-                let mut approx = vec![0f64; rows];
-                let (mut scratch, mut ints) = ([0f32; BLOCK], [0i32; BLOCK]);
-                prepared.approx_dots(kernels, &q, 0, &mut approx, &mut scratch, &mut ints);
-                let mut dots = vec![0f32; rows];
-                kernels.dot_rows(
-                    &query,
-                    m.as_padded_slice(),
-                    m.stride(),
-                    RowWalk::Blocked,
-                    &mut dots,
-                );
+            for (kernels, approx, dots) in dots_by_backend(&query, &prepared, &q, &m) {
                 for (r, (&a, &d)) in approx.iter().zip(&dots).enumerate() {
                     let upper = prepared.upper_bound(a, &q.bounds()[r]);
                     assert!(upper >= d, "{:?} row {r}: {upper} < {d}", kernels.backend());
@@ -425,18 +436,7 @@ mod tests {
         let mut without_query_error = Prepared::new(&query, &q);
         without_query_error.error = 0.0;
         let mut above = 0;
-        for kernels in backends() {
-            let mut approx = vec![0f64; rows];
-            let (mut scratch, mut ints) = ([0f32; BLOCK], [0i32; BLOCK]);
-            prepared.approx_dots(kernels, &q, 0, &mut approx, &mut scratch, &mut ints);
-            let mut dots = vec![0f32; rows];
-            kernels.dot_rows(
-                &query,
-                m.as_padded_slice(),
-                m.stride(),
-                RowWalk::Blocked,
-                &mut dots,
-            );
+        for (kernels, approx, dots) in dots_by_backend(&query, &prepared, &q, &m) {
             for (r, (&a, &d)) in approx.iter().zip(&dots).enumerate() {
                 let upper = prepared.upper_bound(a, &q.bounds()[r]);
                 assert!(upper >= d, "{:?} row {r}: {upper} < {d}", kernels.backend());

@@ -66,6 +66,7 @@ pub(crate) static KERNELS: RawKernels = RawKernels {
     dot_norms,
     l2_squared,
     dot_rows,
+    streams_large: false,
     dot_rows4,
     dot_rows_f16,
     dot_rows_i8,

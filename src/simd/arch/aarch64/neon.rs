@@ -144,6 +144,9 @@ pub(crate) static KERNELS: crate::simd::RawKernels = crate::simd::RawKernels {
     dot_norms,
     l2_squared,
     dot_rows,
+    // Not measured; one four-lane chain per row would read about 4 bytes a
+    // cycle, below a core's memory bandwidth.
+    streams_large: false,
     dot_rows4,
     dot_rows_f16,
     dot_rows_i8,

@@ -7,9 +7,10 @@ pub(crate) mod avx512;
 /// Declares a backend's `Kernels` table `$table` (entry points in module
 /// `$entry`): each entry is a `#[target_feature]` instantiation of the
 /// generic kernel for vector `$v` (the batch scan `$batch_rows` rows at a
-/// time, and `$int` for the `i8` scan).
+/// time, large one-query scans one row at a time if `$streams`, and `$int`
+/// for the `i8` scan).
 macro_rules! target_kernels {
-    ($table:ident, $entry:ident, $backend:expr, $v:ty, $batch_rows:literal, $int:ty, $features:literal) => {
+    ($table:ident, $entry:ident, $backend:expr, $v:ty, $batch_rows:literal, $streams:literal, $int:ty, $features:literal) => {
         mod $entry {
             use super::*;
             use crate::simd::{RowWalk, generic};
@@ -80,6 +81,7 @@ macro_rules! target_kernels {
             dot_norms: $entry::dot_norms,
             l2_squared: $entry::l2_squared,
             dot_rows: $entry::dot_rows,
+            streams_large: $streams,
             dot_rows4: $entry::dot_rows4,
             dot_rows_f16: $entry::dot_rows_f16,
             dot_rows_i8: $entry::dot_rows_i8,
