@@ -189,7 +189,7 @@ pub(crate) const MAX_I8_STRIDE: usize = 65_536;
 /// How a one-query kernel walks a block of rows. The scores are the same
 /// bits either way (each row's dot product goes through the same
 /// operations); only the order of memory reads differs, and which order is
-/// faster depends on where the rows come from.
+/// faster depends on where the rows come from, and on the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(not(feature = "alloc"), allow(dead_code))] // used by the top-k scan
 pub(crate) enum RowWalk {
