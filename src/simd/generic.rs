@@ -296,7 +296,12 @@ unsafe fn dot_block_f16<V: Vector, const R: usize>(query: &[f32], rows: [&[u16];
                 *acc = q.mul_add(V::load_f16(row.add(i)), *acc);
             }
         }
-        acc.map(|a| a.sum())
+        // A loop, not `acc.map`: see `dot_block`'s lane sums.
+        let mut sums = [0f32; R];
+        for (sum, acc) in sums.iter_mut().zip(acc) {
+            *sum = acc.sum();
+        }
+        sums
     }
 }
 
@@ -357,7 +362,12 @@ unsafe fn dot_block_i8<I: IntVector, const R: usize>(query: &[i8], rows: [&[i8];
                 *acc = acc.madd(row.add(i), q);
             }
         }
-        acc.map(|a| a.sum())
+        // A loop, not `acc.map`: see `dot_block`'s lane sums.
+        let mut sums = [0i32; R];
+        for (sum, acc) in sums.iter_mut().zip(acc) {
+            *sum = acc.sum();
+        }
+        sums
     }
 }
 
